@@ -1,0 +1,60 @@
+// Reads CACHECAR_* variables once into a frozen, typed Config; every problem is named in one ConfigError.
+import { SETTINGS, type Config } from './config/spec.ts'
+import { formatSize } from './config/units.ts'
+
+export type { Config, LogLevel } from './config/spec.ts'
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[]
+  constructor(problems: readonly string[]) {
+    super(problems.join('\n'))
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+/** Parses `env`; throws ConfigError listing every bad variable with its value and the accepted form. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const problems: string[] = []
+  const values: Record<string, unknown> = {}
+  for (const setting of SETTINGS) {
+    const raw = env[setting.name]
+    const input = raw ?? setting.default
+    if (input === undefined) {
+      values[setting.key] = undefined
+      continue
+    }
+    const result = setting.parse(input)
+    if ('ok' in result) values[setting.key] = result.ok
+    else problems.push(`${setting.name} ${result.must}, got ${JSON.stringify(raw)}`)
+  }
+  const config = values as unknown as Config
+  if (problems.length === 0) problems.push(...crossChecks(config))
+  if (problems.length > 0) throw new ConfigError(problems)
+  return Object.freeze(config)
+}
+
+/** Rules that span two settings. */
+function crossChecks(config: Config): string[] {
+  const problems: string[] = []
+  if (config.defaultTtlMs > config.maxTtlMs) {
+    problems.push(`CACHECAR_DEFAULT_TTL must not exceed CACHECAR_MAX_TTL, got ${config.defaultTtlMs / 1000}s > ${config.maxTtlMs / 1000}s`)
+  }
+  // Eviction keeps the store between 80 % and 90 % of the budget: a value must fit in that margin many times over.
+  if (config.maxValueBytes > config.maxBytes / 8) {
+    problems.push(`CACHECAR_MAX_VALUE_BYTES must be at most 1/8 of CACHECAR_MAX_BYTES (${formatSize(Math.floor(config.maxBytes / 8))}), got ${formatSize(config.maxValueBytes)}`)
+  }
+  return problems
+}
+
+/** The table printed by `--help`. */
+export function configHelp(): string {
+  const rows = SETTINGS.map((s) => `  ${s.name.padEnd(32)} ${(s.default ?? '(unset)').padEnd(28)} ${s.help}`)
+  return [
+    'cachecar — HTTP cache, key/value and session sidecar on a container-local SQLite file.',
+    '',
+    'Configuration (environment variables):',
+    `  ${'VARIABLE'.padEnd(32)} ${'DEFAULT'.padEnd(28)} MEANING`,
+    ...rows,
+  ].join('\n')
+}

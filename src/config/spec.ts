@@ -1,0 +1,107 @@
+// The table of CACHECAR_* settings: one row per variable, its parser, default and help text.
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { formatDuration, formatSize, parseDuration, parseSize } from './units.ts'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface Config {
+  readonly port: number
+  readonly host: string
+  readonly dbPath: string
+  readonly maxBytes: number
+  readonly maxValueBytes: number
+  readonly maxKeyBytes: number
+  readonly defaultTtlMs: number
+  readonly maxTtlMs: number
+  readonly sweepIntervalMs: number
+  readonly token: string | undefined
+  readonly maxHeaderBytes: number
+  readonly headersTimeoutMs: number
+  readonly requestTimeoutMs: number
+  readonly keepAliveTimeoutMs: number
+  readonly maxBulkItems: number
+  readonly maxBulkBytes: number
+  readonly logLevel: LogLevel
+  readonly shutdownGraceMs: number
+}
+
+/** A parser returns the value, or the accepted form as a string starting with "must". */
+type Parse<T> = (raw: string) => { ok: T } | { must: string }
+
+export interface Setting<K extends keyof Config = keyof Config> {
+  readonly name: string
+  readonly key: K
+  readonly default: string | undefined
+  readonly help: string
+  readonly parse: Parse<Config[K]>
+}
+
+function size(min: number, max = Number.MAX_SAFE_INTEGER): Parse<number> {
+  const must = `must be a size in bytes between ${formatSize(min)} and ${formatSize(max)} (e.g. 1048576, 64KiB, 64MiB, 1GiB)`
+  return (raw) => {
+    const bytes = parseSize(raw)
+    return bytes !== undefined && bytes >= min && bytes <= max ? { ok: bytes } : { must }
+  }
+}
+
+function duration(bareUnit: 'ms' | 's', min: number, max: number): Parse<number> {
+  const must = `must be a duration between ${formatDuration(min)} and ${formatDuration(max)} ` +
+    `(e.g. ${bareUnit === 'ms' ? '500 (ms), ' : '60 (s), '}250ms, 30s, 5m, 1h)`
+  return (raw) => {
+    const ms = parseDuration(raw, bareUnit)
+    return ms !== undefined && ms >= min && ms <= max ? { ok: ms } : { must }
+  }
+}
+
+function integer(min: number, max: number): Parse<number> {
+  const must = `must be an integer between ${min} and ${max}`
+  return (raw) => {
+    const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN
+    return Number.isSafeInteger(n) && n >= min && n <= max ? { ok: n } : { must }
+  }
+}
+
+const text: Parse<string> = (raw) => (raw.length > 0 ? { ok: raw } : { must: 'must not be empty' })
+
+const token: Parse<string | undefined> = (raw) =>
+  raw.length >= 16 && /^[\x21-\x7e]+$/.test(raw)
+    ? { ok: raw }
+    : { must: 'must be at least 16 printable ASCII characters without spaces (or unset to disable auth)' }
+
+const logLevel: Parse<LogLevel> = (raw) =>
+  (LOG_LEVELS as readonly string[]).includes(raw)
+    ? { ok: raw as LogLevel }
+    : { must: `must be one of ${LOG_LEVELS.join(', ')}` }
+
+function setting<K extends keyof Config>(
+  name: string, key: K, defaultValue: string | undefined, parse: Parse<Config[K]>, help: string,
+): Setting<K> {
+  return { name: `CACHECAR_${name}`, key, default: defaultValue, parse, help }
+}
+
+const DAY = 86_400_000
+
+export const SETTINGS: readonly Setting[] = [
+  setting('PORT', 'port', '8787', integer(0, 65535), 'TCP port to listen on (0 picks a free one)'),
+  setting('HOST', 'host', '127.0.0.1', text, 'Address to bind. Keep loopback: the app shares the task\'s localhost'),
+  setting('DB_PATH', 'dbPath', join(tmpdir(), 'cachecar', 'cachecar.db'), text,
+    'SQLite file (wiped at every start) or :memory:'),
+  setting('MAX_BYTES', 'maxBytes', '1GiB', size(1024 ** 2), 'Budget for the database + WAL + shm files; LRU eviction keeps below it'),
+  setting('MAX_VALUE_BYTES', 'maxValueBytes', '8MiB', size(1, 1024 ** 3), 'Largest single value (413 above)'),
+  setting('MAX_KEY_BYTES', 'maxKeyBytes', '512', integer(1, 4096), 'Longest key, in UTF-8 bytes'),
+  setting('DEFAULT_TTL', 'defaultTtlMs', '1h', duration('s', 1000, 365 * DAY), 'TTL when a write names none (bare numbers are seconds)'),
+  setting('MAX_TTL', 'maxTtlMs', '7d', duration('s', 1000, 365 * DAY), 'Longest TTL a write may ask for (bare numbers are seconds)'),
+  setting('SWEEP_INTERVAL_MS', 'sweepIntervalMs', '10s', duration('ms', 10, DAY), 'How often the sweeper deletes expired rows'),
+  setting('TOKEN', 'token', undefined, token, 'When set, /v1 routes require Authorization: Bearer <token>'),
+  setting('MAX_HEADER_BYTES', 'maxHeaderBytes', '16KiB', size(1024, 1024 ** 2), 'Largest request header block (431 above)'),
+  setting('HEADERS_TIMEOUT_MS', 'headersTimeoutMs', '10s', duration('ms', 100, DAY), 'Time a client has to send its request headers'),
+  setting('REQUEST_TIMEOUT_MS', 'requestTimeoutMs', '60s', duration('ms', 100, DAY), 'Time a client has to send a whole request'),
+  setting('KEEP_ALIVE_TIMEOUT_MS', 'keepAliveTimeoutMs', '65s', duration('ms', 100, DAY), 'How long an idle keep-alive connection stays open'),
+  setting('MAX_BULK_ITEMS', 'maxBulkItems', '1000', integer(1, 100_000), 'Most keys in one bulk request'),
+  setting('MAX_BULK_BYTES', 'maxBulkBytes', '16MiB', size(1024, 1024 ** 3), 'Largest bulk request body'),
+  setting('LOG_LEVEL', 'logLevel', 'info', logLevel, 'Structured JSON log level on stdout'),
+  setting('SHUTDOWN_GRACE_MS', 'shutdownGraceMs', '10s', duration('ms', 0, 10 * 60_000),
+    'Time in-flight requests get after SIGTERM (keep below ECS stopTimeout, 30 s by default)'),
+]

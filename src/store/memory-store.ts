@@ -1,0 +1,180 @@
+// A Store in a Map, with the same contract as SqliteStore: proves the interface and can serve as a hot tier.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { etagOf, prefixUpperBound } from './keys.ts'
+import { parseCounter, preconditionHolds } from './precondition.ts'
+import type {
+  DeleteResult, Entry, EntryInfo, IncrResult, ListOptions, Precondition, SetInput, SetResult, Store, StoreEvents,
+  StoreStats, SweepResult,
+} from './types.ts'
+
+export interface MemoryStoreOptions {
+  /** Sum of value sizes at which least recently used entries are evicted. */
+  readonly maxBytes: number
+  readonly now?: () => number
+  readonly events?: StoreEvents
+}
+
+const SEPARATOR = '\u0000'
+
+export class MemoryStore implements Store {
+  /** Map order is recency order: a read moves its entry to the end, eviction takes from the front. */
+  readonly #entries = new Map<string, Entry>()
+  readonly #maxBytes: number
+  readonly #now: () => number
+  readonly #events: StoreEvents
+  #bytes = 0
+
+  constructor(options: MemoryStoreOptions) {
+    this.#maxBytes = options.maxBytes
+    this.#now = options.now ?? Date.now
+    this.#events = options.events ?? {}
+  }
+
+  async get(namespace: string, key: string): Promise<Entry | undefined> {
+    return this.#getLive(namespace, key)
+  }
+
+  async getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
+    return keys.map((key) => this.#getLive(namespace, key))
+  }
+
+  async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
+    const current = this.#peekLive(input.namespace, input.key)
+    if (!preconditionHolds(precondition, current?.etag)) return { status: 'precondition-failed' }
+    const { etag, expiresAt } = this.#put(input)
+    return { status: current ? 'replaced' : 'created', etag, expiresAt }
+  }
+
+  async setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
+    return inputs.map((input) => this.#put(input))
+  }
+
+  async delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
+    const current = this.#peekLive(namespace, key)
+    if (!preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
+    if (!current) return 'not-found'
+    this.#remove(mapKey(namespace, key))
+    return 'deleted'
+  }
+
+  async deletePrefix(namespace: string, prefix: string): Promise<number> {
+    return this.#removeWhere((entry) => entry.namespace === namespace && entry.key.startsWith(prefix))
+  }
+
+  async deleteTags(tags: readonly string[]): Promise<number> {
+    const wanted = new Set(tags)
+    return this.#removeWhere((entry) => entry.tags.some((tag) => wanted.has(tag)))
+  }
+
+  async incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
+    const current = this.#peekLive(namespace, key)
+    if (!current) {
+      const written = this.#put({ namespace, key, value: Buffer.from(String(by)), contentType: 'text/plain', ttlMs })
+      return { status: 'ok', value: by, ...written }
+    }
+    const previous = parseCounter(current.value)
+    if (previous === undefined) return { status: 'not-a-counter' }
+    const next = previous + by
+    if (!Number.isSafeInteger(next)) return { status: 'overflow' }
+    const value = Buffer.from(String(next))
+    const etag = etagOf(value)
+    this.#store({ ...current, value, etag, size: value.byteLength })
+    return { status: 'ok', value: next, etag, expiresAt: current.expiresAt }
+  }
+
+  async list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {
+    const now = this.#now()
+    const upper = prefixUpperBound(options.prefix)
+    const after = options.after ?? ''
+    const keys: EntryInfo[] = []
+    for (const entry of this.#entries.values()) {
+      if (entry.namespace !== namespace || entry.expiresAt <= now || entry.key <= after) continue
+      if (entry.key < options.prefix || (upper !== undefined && entry.key >= upper)) continue
+      const { value: _value, ...info } = entry
+      keys.push(info)
+    }
+    return keys.sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, options.limit)
+  }
+
+  async sweepExpired(batch: number): Promise<SweepResult> {
+    const now = this.#now()
+    let removed = 0
+    for (const [id, entry] of this.#entries) {
+      if (removed === batch) return { removed, more: true }
+      if (entry.expiresAt <= now) {
+        this.#remove(id)
+        removed++
+      }
+    }
+    return { removed, more: false }
+  }
+
+  async maintain(): Promise<void> {}
+
+  async stats(): Promise<StoreStats> {
+    return { entries: this.#entries.size, bytes: this.#bytes }
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.#entries.clear()
+    this.#bytes = 0
+  }
+
+  #peekLive(namespace: string, key: string): Entry | undefined {
+    const entry = this.#entries.get(mapKey(namespace, key))
+    return entry && entry.expiresAt > this.#now() ? entry : undefined
+  }
+
+  #getLive(namespace: string, key: string): Entry | undefined {
+    const entry = this.#peekLive(namespace, key)
+    if (entry) this.#store(entry) // re-insert: most recently used
+    return entry
+  }
+
+  #put(input: SetInput): { etag: string; expiresAt: number } {
+    const now = this.#now()
+    const etag = etagOf(input.value)
+    const expiresAt = now + input.ttlMs
+    this.#store({
+      namespace: input.namespace, key: input.key, value: input.value, contentType: input.contentType, etag,
+      tags: [...new Set(input.tags ?? [])], createdAt: now, expiresAt, size: input.value.byteLength,
+    })
+    return { etag, expiresAt }
+  }
+
+  #store(entry: Entry): void {
+    const id = mapKey(entry.namespace, entry.key)
+    this.#remove(id)
+    this.#entries.set(id, entry)
+    this.#bytes += entry.size
+    for (const [oldest] of this.#entries) {
+      if (this.#bytes <= this.#maxBytes || oldest === id) break
+      this.#remove(oldest)
+      this.#events.evicted?.('lru', 1)
+    }
+  }
+
+  #remove(id: string): void {
+    const entry = this.#entries.get(id)
+    if (!entry) return
+    this.#entries.delete(id)
+    this.#bytes -= entry.size
+  }
+
+  async #removeWhere(predicate: (entry: Entry) => boolean): Promise<number> {
+    let removed = 0
+    for (const [id, entry] of this.#entries) {
+      if (entry.expiresAt <= this.#now() || !predicate(entry)) continue
+      this.#remove(id)
+      removed++
+    }
+    await yieldToEventLoop()
+    return removed
+  }
+}
+
+function mapKey(namespace: string, key: string): string {
+  return namespace + SEPARATOR + key
+}

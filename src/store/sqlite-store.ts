@@ -1,0 +1,397 @@
+// The Store on one node:sqlite connection: every write on it, expired rows invisible, the byte budget enforced.
+import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { etagOf, prefixUpperBound } from './keys.ts'
+import { parseCounter, preconditionHolds } from './precondition.ts'
+import { AccessTimes } from './sqlite/access-times.ts'
+import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK } from './sqlite/budget.ts'
+import { isFull } from './sqlite/errors.ts'
+import { openDatabase } from './sqlite/open.ts'
+import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
+import {
+  StoreFullError, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
+  type Precondition, type SetInput, type SetResult, type Store, type StoreEvents, type StoreStats, type SweepResult,
+} from './types.ts'
+
+export interface SqliteStoreOptions {
+  readonly path: string
+  readonly maxBytes: number
+  readonly now?: () => number
+  readonly events?: StoreEvents
+  readonly retry?: RetryPolicy
+  /** Hard page cap; defaults to 95 % of the budget. Tests set it low to provoke SQLITE_FULL. */
+  readonly maxPages?: number
+}
+
+interface Row {
+  id: number
+  namespace: string
+  key: string
+  content_type: string
+  etag: string
+  tags: string | null
+  created_at: number
+  expires_at: number
+  size: number
+  value: Uint8Array
+}
+
+/** Above this share of the budget a write evicts synchronously before it lands; below, maintenance does. */
+const HARD_WATERMARK = 0.97
+const EVICT_BATCH = 256
+const PURGE_BATCH = 1000
+// SQLite orders every TEXT before every BLOB, so a blob works as "no upper bound" for key ranges.
+const NO_UPPER_BOUND = new Uint8Array([0xff])
+
+export class SqliteStore implements Store {
+  readonly #db: DatabaseSync
+  readonly #now: () => number
+  readonly #events: StoreEvents
+  readonly #retry: RetryPolicy
+  readonly #budget: DiskBudget
+  readonly #accessTimes: AccessTimes
+  #rebalancing: Promise<void> | undefined
+  #closed = false
+
+  readonly #begin: StatementSync
+  readonly #commit: StatementSync
+  readonly #rollback: StatementSync
+  readonly #selectLive: StatementSync
+  readonly #selectCurrent: StatementSync
+  readonly #upsert: StatementSync
+  readonly #deleteTagsOfEntry: StatementSync
+  readonly #insertTag: StatementSync
+  readonly #deleteById: StatementSync
+  readonly #deleteRangeBatch: StatementSync
+  readonly #deleteTaggedBatch: StatementSync
+  readonly #updateCounter: StatementSync
+  readonly #listRange: StatementSync
+  readonly #deleteExpiredBatch: StatementSync
+  readonly #deleteLeastRecentBatch: StatementSync
+  readonly #touch: StatementSync
+  readonly #countEntries: StatementSync
+  readonly #writeReadiness: StatementSync
+  readonly #readReadiness: StatementSync
+
+  constructor(options: SqliteStoreOptions) {
+    const pageSize = 4096
+    this.#db = openDatabase({
+      path: options.path,
+      maxPages: options.maxPages ?? (options.maxBytes * 0.95) / pageSize,
+      walLimitBytes: Math.min(16 * 1024 ** 2, options.maxBytes / 16),
+      walCheckpointPages: Math.min(1000, options.maxBytes / 16 / pageSize),
+      mmapBytes: Math.min(64 * 1024 ** 2, options.maxBytes / 4),
+    })
+    this.#now = options.now ?? Date.now
+    this.#events = options.events ?? {}
+    this.#retry = options.retry ?? DEFAULT_RETRY
+    this.#budget = new DiskBudget(this.#db, options.path, options.maxBytes)
+    const db = this.#db
+    this.#begin = db.prepare('BEGIN IMMEDIATE')
+    this.#commit = db.prepare('COMMIT')
+    this.#rollback = db.prepare('ROLLBACK')
+    this.#selectLive = db.prepare(`SELECT id, namespace, key, content_type, etag, tags, created_at, expires_at, size, value
+      FROM entries WHERE namespace = ? AND key = ? AND expires_at > ?`)
+    this.#selectCurrent = db.prepare(`SELECT id, etag, tags, expires_at, value FROM entries WHERE namespace = ? AND key = ?`)
+    this.#upsert = db.prepare(`INSERT INTO entries
+        (namespace, key, content_type, etag, tags, created_at, expires_at, last_access, size, value)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (namespace, key) DO UPDATE SET content_type = excluded.content_type, etag = excluded.etag,
+        tags = excluded.tags, created_at = excluded.created_at, expires_at = excluded.expires_at,
+        last_access = excluded.last_access, size = excluded.size, value = excluded.value
+      RETURNING id`)
+    this.#deleteTagsOfEntry = db.prepare('DELETE FROM entry_tags WHERE entry_id = ?')
+    this.#insertTag = db.prepare('INSERT OR IGNORE INTO entry_tags (tag, entry_id) VALUES (?, ?)')
+    this.#deleteById = db.prepare('DELETE FROM entries WHERE id = ?')
+    this.#deleteRangeBatch = db.prepare(`DELETE FROM entries WHERE id IN
+      (SELECT id FROM entries WHERE namespace = ? AND key >= ? AND key < ? AND expires_at > ? LIMIT ?)`)
+    this.#deleteTaggedBatch = db.prepare(`DELETE FROM entries WHERE id IN
+      (SELECT t.entry_id FROM entry_tags t JOIN entries e ON e.id = t.entry_id
+       WHERE t.tag = ? AND e.expires_at > ? LIMIT ?)`)
+    this.#updateCounter = db.prepare('UPDATE entries SET value = ?, etag = ?, size = ?, last_access = ? WHERE id = ?')
+    this.#listRange = db.prepare(`SELECT namespace, key, content_type, etag, tags, created_at, expires_at, size
+      FROM entries WHERE namespace = ? AND key > ? AND key >= ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ?`)
+    this.#deleteExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
+      (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?)`)
+    this.#deleteLeastRecentBatch = db.prepare(`DELETE FROM entries WHERE id IN
+      (SELECT id FROM entries ORDER BY last_access LIMIT ?) RETURNING size`)
+    this.#touch = db.prepare('UPDATE entries SET last_access = ? WHERE id = ?')
+    this.#countEntries = db.prepare('SELECT count(*) AS n FROM entries')
+    this.#writeReadiness = db.prepare(`INSERT INTO readiness (id, at) VALUES (1, ?)
+      ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
+    this.#readReadiness = db.prepare('SELECT at FROM readiness WHERE id = 1')
+    this.#accessTimes = new AccessTimes((touched) => this.#transaction(() => {
+      for (const [id, at] of touched) this.#touch.run(at, id)
+    }))
+  }
+
+  get(namespace: string, key: string): Promise<Entry | undefined> {
+    return this.#read(() => this.#getLive(namespace, key))
+  }
+
+  getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
+    return this.#read(() => keys.map((key) => this.#getLive(namespace, key)))
+  }
+
+  set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
+    return this.#write(input.value.byteLength, () => {
+      const current = this.#current(input.namespace, input.key)
+      if (!preconditionHolds(precondition, current?.etag)) return { status: 'precondition-failed' } as const
+      const written = this.#put(input, current)
+      return { status: current ? 'replaced' : 'created', ...written } as const
+    })
+  }
+
+  setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
+    const bytes = inputs.reduce((sum, input) => sum + input.value.byteLength, 0)
+    return this.#write(bytes, () => inputs.map((input) => this.#put(input, this.#current(input.namespace, input.key))))
+  }
+
+  delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
+    return this.#write(0, () => {
+      const current = this.#current(namespace, key)
+      if (!preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
+      if (!current) return 'not-found'
+      this.#deleteById.run(current.id)
+      this.#accessTimes.forget(current.id)
+      return 'deleted'
+    })
+  }
+
+  /** Purges live entries whose key starts with `prefix`; expired ones are left to the sweeper. */
+  async deletePrefix(namespace: string, prefix: string): Promise<number> {
+    const upper = prefixUpperBound(prefix) ?? NO_UPPER_BOUND
+    return this.#deleteInBatches(() => this.#deleteRangeBatch.run(namespace, prefix, upper, this.#now(), PURGE_BATCH).changes)
+  }
+
+  async deleteTags(tags: readonly string[]): Promise<number> {
+    let removed = 0
+    for (const tag of new Set(tags)) {
+      removed += await this.#deleteInBatches(() => this.#deleteTaggedBatch.run(tag, this.#now(), PURGE_BATCH).changes)
+    }
+    return removed
+  }
+
+  incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
+    return this.#write(24, (): IncrResult => {
+      const now = this.#now()
+      const current = this.#current(namespace, key)
+      if (!current) {
+        const value = Buffer.from(String(by))
+        const written = this.#put({ namespace, key, value, contentType: 'text/plain', ttlMs }, undefined)
+        return { status: 'ok', value: by, ...written }
+      }
+      const previous = parseCounter(current.value)
+      if (previous === undefined) return { status: 'not-a-counter' }
+      const next = previous + by
+      if (!Number.isSafeInteger(next)) return { status: 'overflow' }
+      const value = Buffer.from(String(next))
+      const etag = etagOf(value)
+      this.#updateCounter.run(value, etag, value.byteLength, now, current.id)
+      return { status: 'ok', value: next, etag, expiresAt: current.expires_at }
+    })
+  }
+
+  list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {
+    const upper = prefixUpperBound(options.prefix) ?? NO_UPPER_BOUND
+    return this.#read(() => {
+      const rows = this.#listRange.all(namespace, options.after ?? '', options.prefix, upper, this.#now(), options.limit)
+      return (rows as unknown as Omit<Row, 'value' | 'id'>[]).map((row) => toInfo(row))
+    })
+  }
+
+  async sweepExpired(batch: number): Promise<SweepResult> {
+    const removed = await retryBusy(() => Number(this.#deleteExpiredBatch.run(this.#now(), batch).changes),
+      this.#retry, this.#events.busyRetry)
+    return { removed, more: removed === batch }
+  }
+
+  async maintain(): Promise<void> {
+    await retryBusy(() => this.#accessTimes.flush(), this.#retry, this.#events.busyRetry)
+    this.#budget.measure()
+    if (this.#budget.mayExceed(0)) await this.#rebalance()
+  }
+
+  async stats(): Promise<StoreStats> {
+    const entries = Number((this.#countEntries.get() as { n: number }).n)
+    return { entries, bytes: this.#budget.diskBytes() }
+  }
+
+  async ping(): Promise<void> {
+    const at = this.#now()
+    await retryBusy(() => this.#writeReadiness.run(at), this.#retry, this.#events.busyRetry)
+    const row = this.#readReadiness.get() as { at: number } | undefined
+    if (row?.at !== at) throw new Error('readiness row did not read back')
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#rebalancing
+    try {
+      this.#accessTimes.flush()
+    } catch {
+      // Access times are a hint for eviction; losing them at shutdown loses nothing.
+    }
+    this.#db.close()
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------------
+
+  #getLive(namespace: string, key: string): Entry | undefined {
+    const row = this.#selectLive.get(namespace, key, this.#now()) as Row | undefined
+    if (!row) return undefined
+    this.#accessTimes.touch(row.id, this.#now())
+    return { ...toInfo(row), value: row.value }
+  }
+
+  /** The row for (namespace, key) if it is live; an expired row counts as absent. */
+  #current(namespace: string, key: string): Pick<Row, 'id' | 'etag' | 'value' | 'expires_at'> | undefined {
+    const row = this.#selectCurrent.get(namespace, key) as Pick<Row, 'id' | 'etag' | 'tags' | 'value' | 'expires_at'> | undefined
+    return row && row.expires_at > this.#now() ? row : undefined
+  }
+
+  #put(input: SetInput, current: { id: number } | undefined): { etag: string; expiresAt: number } {
+    const now = this.#now()
+    const etag = etagOf(input.value)
+    const expiresAt = now + input.ttlMs
+    const tags = input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null
+    const { id } = this.#upsert.get(input.namespace, input.key, input.contentType, etag, tags, now, expiresAt, now,
+      input.value.byteLength, input.value) as { id: number }
+    // A replaced or expired-and-reused row may carry old tags; a fresh row has none.
+    if (current || tags !== null) this.#deleteTagsOfEntry.run(id)
+    for (const tag of new Set(input.tags ?? [])) this.#insertTag.run(tag, id)
+    return { etag, expiresAt }
+  }
+
+  #read<T>(operation: () => T): Promise<T> {
+    return retryBusy(operation, this.#retry, this.#events.busyRetry)
+  }
+
+  /** Runs `operation` in one IMMEDIATE transaction, making room first, retrying SQLITE_BUSY. */
+  #write<T>(incomingBytes: number, operation: () => T): Promise<T> {
+    return retryBusy(() => {
+      const result = this.#withRoom(incomingBytes, () => this.#transaction(operation))
+      this.#budget.wrote(incomingBytes)
+      if (this.#budget.mayExceed(0)) this.#scheduleRebalance()
+      return result
+    }, this.#retry, this.#events.busyRetry)
+  }
+
+  #transaction<T>(operation: () => T): T {
+    this.#begin.run()
+    try {
+      const result = operation()
+      this.#commit.run()
+      return result
+    } catch (error) {
+      // SQLite may already have rolled back (e.g. on SQLITE_FULL); roll back only what is still open.
+      if (this.#db.isTransaction) this.#rollback.run()
+      throw error
+    }
+  }
+
+  /** Keeps a write inside the budget: evicts synchronously near the hard limit, turns SQLITE_FULL into eviction. */
+  #withRoom<T>(incomingBytes: number, operation: () => T): T {
+    if (this.#budget.mayExceed(incomingBytes) && this.#budget.usedAbove(HARD_WATERMARK, incomingBytes)) {
+      this.#evictUntil(() => !this.#budget.usedAbove(HIGH_WATERMARK, incomingBytes))
+    }
+    try {
+      return operation()
+    } catch (error) {
+      if (!isFull(error)) throw error
+      const freed = this.#evictBytes(incomingBytes * 2 + this.#budget.maxBytes * (HIGH_WATERMARK - LOW_WATERMARK))
+      try {
+        return operation()
+      } catch (retryError) {
+        if (!isFull(retryError)) throw retryError
+        throw new StoreFullError(`no room for ${incomingBytes} bytes after evicting ${freed} bytes`, { cause: retryError })
+      }
+    }
+  }
+
+  /** Removes expired rows, then least recently used ones, until `done()` or the table is empty. */
+  #evictUntil(done: () => boolean): void {
+    this.#accessTimes.flush()
+    while (!done() && this.#evictBatch() > 0);
+  }
+
+  /** Deletes one batch: expired rows while there are any, else the least recently used. Returns rows deleted. */
+  #evictBatch(): number {
+    const expired = Number(this.#deleteExpiredBatch.run(this.#now(), EVICT_BATCH).changes)
+    if (expired > 0) {
+      this.#events.evicted?.('expired', expired)
+      return expired
+    }
+    const lru = this.#deleteLeastRecentBatch.all(EVICT_BATCH).length
+    if (lru > 0) this.#events.evicted?.('lru', lru)
+    return lru
+  }
+
+  /** Evicts at least `bytes` of values (or everything); returns the bytes freed. */
+  #evictBytes(bytes: number): number {
+    let freed = 0
+    try {
+      this.#accessTimes.flush()
+    } catch {
+      // The disk is full: access times wait for the next pass.
+    }
+    const expired = Number(this.#deleteExpiredBatch.run(this.#now(), Number.MAX_SAFE_INTEGER).changes)
+    if (expired > 0) this.#events.evicted?.('expired', expired)
+    while (freed < bytes) {
+      const sizes = this.#deleteLeastRecentBatch.all(EVICT_BATCH) as { size: number }[]
+      if (sizes.length === 0) break
+      this.#events.evicted?.('lru', sizes.length)
+      for (const { size } of sizes) freed += size
+    }
+    return freed
+  }
+
+  #scheduleRebalance(): void {
+    if (this.#rebalancing || this.#closed) return
+    this.#rebalancing = this.#rebalance().finally(() => { this.#rebalancing = undefined })
+  }
+
+  /** Brings the store below the low watermark in small batches, yielding between them, then shrinks the files. */
+  async #rebalance(): Promise<void> {
+    await yieldToEventLoop()
+    try {
+      if (this.#budget.usedAbove(HIGH_WATERMARK)) {
+        await retryBusy(() => this.#accessTimes.flush(), this.#retry, this.#events.busyRetry)
+        while (!this.#closed && this.#budget.usedAbove(LOW_WATERMARK) && this.#evictBatch() > 0) {
+          await yieldToEventLoop()
+        }
+      }
+      if (!this.#closed && this.#budget.diskAbove(HIGH_WATERMARK)) {
+        this.#db.exec('PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);')
+      }
+      if (!this.#closed) this.#budget.measure()
+    } catch (error) {
+      // Busy or full: the next write or maintenance pass tries again.
+      this.#events.maintenanceFailed?.(error)
+    }
+  }
+
+  async #deleteInBatches(deleteBatch: () => number | bigint): Promise<number> {
+    let removed = 0
+    for (;;) {
+      const changes = Number(await retryBusy(deleteBatch, this.#retry, this.#events.busyRetry))
+      removed += changes
+      if (changes < PURGE_BATCH) return removed
+      await yieldToEventLoop()
+    }
+  }
+}
+
+function toInfo(row: Omit<Row, 'value' | 'id'>): EntryInfo {
+  return {
+    namespace: row.namespace,
+    key: row.key,
+    contentType: row.content_type,
+    etag: row.etag,
+    tags: row.tags === null ? [] : (JSON.parse(row.tags) as string[]),
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    size: row.size,
+  }
+}

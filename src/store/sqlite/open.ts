@@ -1,0 +1,80 @@
+// Opens the cache database from scratch: old files are deleted first, since the data is disposable by contract.
+import { mkdirSync, rmSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+
+export const MEMORY = ':memory:'
+const SIDE_FILES = ['', '-wal', '-shm', '-journal']
+
+/** Deletes a previous database and its WAL, shm and rollback-journal files, whatever state they are in. */
+export function wipeDatabaseFiles(path: string): void {
+  if (path === MEMORY) return
+  for (const suffix of SIDE_FILES) rmSync(path + suffix, { force: true })
+}
+
+export interface OpenOptions {
+  readonly path: string
+  /** Hard cap on main-database pages: SQLite answers SQLITE_FULL beyond it. */
+  readonly maxPages: number
+  readonly walLimitBytes: number
+  /** WAL pages that trigger an automatic checkpoint; small budgets need small WALs. */
+  readonly walCheckpointPages: number
+  readonly mmapBytes: number
+}
+
+/*
+ * Pragmas, measured with bench/sqlite-pragmas.ts (see bench/RESULTS.md):
+ * - WAL: readers never block the writer; commits append instead of rewriting pages.
+ * - synchronous=OFF: no fsync at all. Nothing has to survive a crash (the file is wiped at start) and each
+ *   transaction stays atomic for the running process; NORMAL measured slower on checkpoints for no benefit here.
+ * - busy_timeout=0: SQLite's own busy wait would block the event loop, so SQLITE_BUSY is retried
+ *   asynchronously with backoff (retry.ts).
+ * - auto_vacuum=INCREMENTAL: lets eviction hand pages back to the filesystem so the file obeys the budget.
+ * - mmap: reads of larger values skip a copy through the page cache (1.4x in the micro-benchmark), bounded so
+ *   mapped pages cannot dominate RSS.
+ */
+export function openDatabase(options: OpenOptions): DatabaseSync {
+  wipeDatabaseFiles(options.path)
+  if (options.path !== MEMORY) mkdirSync(dirname(options.path), { recursive: true })
+  const db = new DatabaseSync(options.path, { enableForeignKeyConstraints: true, timeout: 0 })
+  db.exec(`
+    PRAGMA auto_vacuum = INCREMENTAL;
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = OFF;
+    PRAGMA temp_store = MEMORY;
+    PRAGMA cache_size = -16384;
+    PRAGMA mmap_size = ${Math.floor(options.mmapBytes)};
+    PRAGMA journal_size_limit = ${Math.floor(options.walLimitBytes)};
+    PRAGMA wal_autocheckpoint = ${Math.max(16, Math.floor(options.walCheckpointPages))};
+    PRAGMA max_page_count = ${Math.max(16, Math.floor(options.maxPages))};
+  `)
+  db.exec(SCHEMA)
+  return db
+}
+
+// The value column comes last so metadata reads never walk a large value's overflow pages.
+const SCHEMA = `
+  CREATE TABLE entries (
+    id           INTEGER PRIMARY KEY,
+    namespace    TEXT    NOT NULL,
+    key          TEXT    NOT NULL,
+    content_type TEXT    NOT NULL,
+    etag         TEXT    NOT NULL,
+    tags         TEXT,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    last_access  INTEGER NOT NULL,
+    size         INTEGER NOT NULL,
+    value        BLOB    NOT NULL,
+    UNIQUE (namespace, key)
+  );
+  CREATE INDEX entries_by_expiry ON entries (expires_at);
+  CREATE INDEX entries_by_access ON entries (last_access);
+  CREATE TABLE entry_tags (
+    tag      TEXT    NOT NULL,
+    entry_id INTEGER NOT NULL REFERENCES entries (id) ON DELETE CASCADE,
+    PRIMARY KEY (tag, entry_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX entry_tags_by_entry ON entry_tags (entry_id);
+  CREATE TABLE readiness (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
+`

@@ -1,0 +1,111 @@
+// The storage interface the HTTP layer talks to; SQLite implements it today, a shared tier can later.
+
+export interface Entry {
+  readonly namespace: string
+  readonly key: string
+  readonly value: Uint8Array
+  readonly contentType: string
+  /** Strong entity tag, quotes included, derived from the value's bytes. */
+  readonly etag: string
+  readonly tags: readonly string[]
+  /** Epoch milliseconds. */
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly size: number
+}
+
+/** What a listing shows for one key: everything but the value. */
+export type EntryInfo = Omit<Entry, 'value'>
+
+export interface SetInput {
+  readonly namespace: string
+  readonly key: string
+  readonly value: Uint8Array
+  readonly contentType: string
+  readonly ttlMs: number
+  readonly tags?: readonly string[]
+}
+
+/** Preconditions for a write or delete (RFC 9110 §13.1). */
+export interface Precondition {
+  /** The write applies only if the current entry's ETag is one of these ('*' = any existing entry). */
+  readonly ifMatch?: readonly string[]
+  /** '*' : the write applies only if no live entry exists. */
+  readonly ifNoneMatchAny?: boolean
+}
+
+export type SetResult =
+  | { readonly status: 'created' | 'replaced'; readonly etag: string; readonly expiresAt: number }
+  | { readonly status: 'precondition-failed' }
+
+export type DeleteResult = 'deleted' | 'not-found' | 'precondition-failed'
+
+export type IncrResult =
+  | { readonly status: 'ok'; readonly value: number; readonly etag: string; readonly expiresAt: number }
+  | { readonly status: 'not-a-counter' | 'overflow' }
+
+export interface ListOptions {
+  readonly prefix: string
+  readonly limit: number
+  /** List keys strictly after this one. */
+  readonly after?: string
+}
+
+export interface StoreStats {
+  readonly entries: number
+  /** Bytes the store occupies (for SQLite: database + WAL + shm). */
+  readonly bytes: number
+}
+
+/** Counts what maintenance removed, for metrics. */
+export interface SweepResult {
+  readonly removed: number
+  /** True when more expired rows remain. */
+  readonly more: boolean
+}
+
+export interface Store {
+  get(namespace: string, key: string): Promise<Entry | undefined>
+  getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]>
+  set(input: SetInput, precondition?: Precondition): Promise<SetResult>
+  /** All writes in one transaction: either every one lands or none does. */
+  setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]>
+  delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult>
+  deletePrefix(namespace: string, prefix: string): Promise<number>
+  deleteTags(tags: readonly string[]): Promise<number>
+  /** Adds `by` to a decimal counter, creating it with `ttlMs` if absent; an existing counter keeps its expiry. */
+  incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult>
+  list(namespace: string, options: ListOptions): Promise<EntryInfo[]>
+  /** Deletes up to `batch` expired entries. */
+  sweepExpired(batch: number): Promise<SweepResult>
+  /** Periodic upkeep: persist access times, enforce the byte budget. */
+  maintain(): Promise<void>
+  stats(): Promise<StoreStats>
+  /** Proves the store can read and write (for /readyz). */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Thrown when the disk is full and eviction could not make room: HTTP 507. */
+export class StoreFullError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StoreFullError'
+  }
+}
+
+/** Thrown when another connection held the database lock through every retry: HTTP 503. */
+export class StoreBusyError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StoreBusyError'
+  }
+}
+
+/** Events a store reports for metrics and logs. */
+export interface StoreEvents {
+  evicted?(reason: 'expired' | 'lru', rows: number): void
+  busyRetry?(): void
+  /** Background eviction or vacuum failed; it is retried on the next pass. */
+  maintenanceFailed?(error: unknown): void
+}

@@ -1,0 +1,206 @@
+// The behaviour every Store implementation must show; run once per implementation by store-*.test.ts.
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import type { SetInput, Store } from '../../src/store/types.ts'
+import { ManualClock } from './clock.ts'
+
+export type StoreFactory = (clock: ManualClock) => Store | Promise<Store>
+
+const text = (s: string) => Buffer.from(s)
+const input = (key: string, value: string, extra: Partial<SetInput> = {}): SetInput => ({
+  namespace: 'ns', key, value: text(value), contentType: 'text/plain', ttlMs: 60_000, ...extra,
+})
+const decode = (value: Uint8Array | undefined) => (value ? Buffer.from(value).toString() : undefined)
+
+export function storeContract(name: string, create: StoreFactory): void {
+  const test = suite<{ store: Store; clock: ManualClock }>(`store contract: ${name}`)
+  test.before.each(async (context) => {
+    context.clock = new ManualClock()
+    context.store = await create(context.clock)
+  })
+  test.after.each(async ({ store }) => {
+    await store.close()
+  })
+
+  test('a value reads back with its bytes, content type, tags and expiry', async ({ store, clock }) => {
+    const value = new Uint8Array([0, 255, 1, 254])
+    const result = await store.set({ ...input('k', ''), value, contentType: 'application/octet-stream', tags: ['a', 'b'] })
+    assert.is(result.status, 'created')
+    const entry = await store.get('ns', 'k')
+    assert.ok(entry)
+    assert.equal([...entry.value], [0, 255, 1, 254])
+    assert.is(entry.contentType, 'application/octet-stream')
+    assert.equal(entry.tags, ['a', 'b'])
+    assert.is(entry.size, 4)
+    assert.is(entry.createdAt, clock.now())
+    assert.is(entry.expiresAt, clock.now() + 60_000)
+    if (result.status !== 'precondition-failed') assert.is(entry.etag, result.etag)
+  })
+
+  test('keys are scoped by namespace', async ({ store }) => {
+    await store.set(input('k', 'one'))
+    await store.set({ ...input('k', 'two'), namespace: 'other' })
+    assert.is(decode((await store.get('ns', 'k'))?.value), 'one')
+    assert.is(decode((await store.get('other', 'k'))?.value), 'two')
+  })
+
+  test('a second write replaces the value and reports it', async ({ store }) => {
+    await store.set(input('k', 'one'))
+    const result = await store.set(input('k', 'two'))
+    assert.is(result.status, 'replaced')
+    assert.is(decode((await store.get('ns', 'k'))?.value), 'two')
+  })
+
+  test('ETags are strong, derived from the bytes: equal bytes, equal tag', async ({ store }) => {
+    const a = await store.set(input('a', 'same'))
+    const b = await store.set(input('b', 'same'))
+    const c = await store.set(input('c', 'different'))
+    assert.ok(a.status !== 'precondition-failed' && b.status !== 'precondition-failed' && c.status !== 'precondition-failed')
+    assert.match(a.etag, /^"[^"]+"$/)
+    assert.is(a.etag, b.etag)
+    assert.is.not(a.etag, c.etag)
+  })
+
+  test('an entry is invisible from its expiry on, before any sweep', async ({ store, clock }) => {
+    await store.set(input('k', 'v', { ttlMs: 1000 }))
+    clock.advance(999)
+    assert.ok(await store.get('ns', 'k'))
+    clock.advance(1)
+    assert.is(await store.get('ns', 'k'), undefined)
+    assert.equal(await store.getMany('ns', ['k']), [undefined])
+    assert.equal(await store.list('ns', { prefix: '', limit: 10 }), [])
+  })
+
+  test('If-Match: the write lands only on a matching ETag', async ({ store }) => {
+    const first = await store.set(input('k', 'one'))
+    assert.ok(first.status === 'created')
+    assert.is((await store.set(input('k', 'x'), { ifMatch: ['"nope"'] })).status, 'precondition-failed')
+    assert.is(decode((await store.get('ns', 'k'))?.value), 'one')
+    assert.is((await store.set(input('k', 'two'), { ifMatch: ['"nope"', first.etag] })).status, 'replaced')
+    assert.is((await store.set(input('k', 'three'), { ifMatch: ['*'] })).status, 'replaced')
+    assert.is((await store.set(input('missing', 'x'), { ifMatch: ['*'] })).status, 'precondition-failed')
+    assert.is(await store.get('ns', 'missing'), undefined)
+  })
+
+  test('If-Match never matches a weak ETag', async ({ store }) => {
+    const first = await store.set(input('k', 'one'))
+    assert.ok(first.status === 'created')
+    assert.is((await store.set(input('k', 'x'), { ifMatch: [`W/${first.etag}`] })).status, 'precondition-failed')
+  })
+
+  test('If-None-Match: * creates only; an expired entry counts as absent', async ({ store, clock }) => {
+    assert.is((await store.set(input('k', 'one', { ttlMs: 1000 }), { ifNoneMatchAny: true })).status, 'created')
+    assert.is((await store.set(input('k', 'two'), { ifNoneMatchAny: true })).status, 'precondition-failed')
+    clock.advance(1000)
+    assert.is((await store.set(input('k', 'three'), { ifNoneMatchAny: true })).status, 'created')
+    assert.is(decode((await store.get('ns', 'k'))?.value), 'three')
+  })
+
+  test('delete removes one key, honours If-Match and reports a missing key', async ({ store }) => {
+    const set = await store.set(input('k', 'v'))
+    assert.ok(set.status === 'created')
+    assert.is(await store.delete('ns', 'k', { ifMatch: ['"other"'] }), 'precondition-failed')
+    assert.is(await store.delete('ns', 'k', { ifMatch: [set.etag] }), 'deleted')
+    assert.is(await store.get('ns', 'k'), undefined)
+    assert.is(await store.delete('ns', 'k'), 'not-found')
+  })
+
+  test('deletePrefix purges exactly the keys with that prefix in that namespace', async ({ store }) => {
+    for (const key of ['user:1', 'user:2', 'user:10', 'users', 'use', 'user%', 'user_x', 'admin:1']) {
+      await store.set(input(key, 'v'))
+    }
+    await store.set({ ...input('user:1', 'v'), namespace: 'other' })
+    assert.is(await store.deletePrefix('ns', 'user:'), 3)
+    const left = (await store.list('ns', { prefix: '', limit: 100 })).map((e) => e.key)
+    assert.equal(left, ['admin:1', 'use', 'user%', 'user_x', 'users'])
+    assert.ok(await store.get('other', 'user:1'))
+    assert.is(await store.deletePrefix('ns', ''), 5)
+  })
+
+  test('deleteTags purges every entry carrying one of the tags, across namespaces', async ({ store }) => {
+    await store.set(input('a', 'v', { tags: ['red'] }))
+    await store.set(input('b', 'v', { tags: ['red', 'blue'] }))
+    await store.set({ ...input('c', 'v', { tags: ['red'] }), namespace: 'other' })
+    await store.set(input('d', 'v', { tags: ['green'] }))
+    await store.set(input('e', 'v'))
+    assert.is(await store.deleteTags(['red', 'nothing']), 3)
+    assert.is(await store.get('ns', 'a'), undefined)
+    assert.is(await store.get('other', 'c'), undefined)
+    assert.ok(await store.get('ns', 'd'))
+    assert.ok(await store.get('ns', 'e'))
+  })
+
+  test('replacing an entry replaces its tags', async ({ store }) => {
+    await store.set(input('k', 'one', { tags: ['old'] }))
+    await store.set(input('k', 'two', { tags: ['new'] }))
+    assert.is(await store.deleteTags(['old']), 0)
+    assert.ok(await store.get('ns', 'k'))
+    assert.is(await store.deleteTags(['new']), 1)
+  })
+
+  test('incr creates a counter, adds to it and keeps its first expiry', async ({ store, clock }) => {
+    const first = await store.incr('ns', 'hits', 1, 10_000)
+    assert.equal(first.status === 'ok' && [first.value, first.expiresAt], [1, clock.now() + 10_000])
+    clock.advance(5000)
+    const second = await store.incr('ns', 'hits', 41, 10_000)
+    assert.equal(second.status === 'ok' && [second.value, second.expiresAt], [42, clock.now() + 5000])
+    assert.is(decode((await store.get('ns', 'hits'))?.value), '42')
+    const down = await store.incr('ns', 'hits', -50, 10_000)
+    assert.is(down.status === 'ok' && down.value, -8)
+    clock.advance(5000)
+    const fresh = await store.incr('ns', 'hits', 1, 10_000)
+    assert.is(fresh.status === 'ok' && fresh.value, 1)
+  })
+
+  test('incr refuses a value that is not a counter, and overflow', async ({ store }) => {
+    await store.set(input('text', 'hello'))
+    assert.is((await store.incr('ns', 'text', 1, 1000)).status, 'not-a-counter')
+    assert.is(decode((await store.get('ns', 'text'))?.value), 'hello')
+    await store.set(input('big', String(Number.MAX_SAFE_INTEGER)))
+    assert.is((await store.incr('ns', 'big', 1, 1000)).status, 'overflow')
+  })
+
+  test('many concurrent increments are all counted', async ({ store }) => {
+    await Promise.all(Array.from({ length: 500 }, () => store.incr('ns', 'n', 1, 60_000)))
+    assert.is(decode((await store.get('ns', 'n'))?.value), '500')
+  })
+
+  test('list pages through keys in order, with a prefix', async ({ store }) => {
+    for (const key of ['b', 'a', 'c/1', 'c/2', 'c/3', 'd']) await store.set(input(key, key + key))
+    const page1 = await store.list('ns', { prefix: 'c/', limit: 2 })
+    assert.equal(page1.map((e) => e.key), ['c/1', 'c/2'])
+    assert.is(page1[0]?.size, 6)
+    const page2 = await store.list('ns', { prefix: 'c/', limit: 2, after: 'c/2' })
+    assert.equal(page2.map((e) => e.key), ['c/3'])
+    assert.equal((await store.list('ns', { prefix: '', limit: 10 })).map((e) => e.key), ['a', 'b', 'c/1', 'c/2', 'c/3', 'd'])
+  })
+
+  test('setMany writes all entries; getMany reads them in order', async ({ store }) => {
+    const written = await store.setMany([input('x', '1'), input('y', '2')])
+    assert.is(written.length, 2)
+    const read = await store.getMany('ns', ['y', 'missing', 'x'])
+    assert.equal(read.map((e) => decode(e?.value)), ['2', undefined, '1'])
+  })
+
+  test('sweepExpired removes expired entries in batches and leaves live ones', async ({ store, clock }) => {
+    for (let i = 0; i < 25; i++) await store.set(input(`old${i}`, 'v', { ttlMs: 1000 }))
+    await store.set(input('live', 'v', { ttlMs: 5000 }))
+    clock.advance(1000)
+    const first = await store.sweepExpired(10)
+    assert.equal(first, { removed: 10, more: true })
+    let total = first.removed
+    for (let r = await store.sweepExpired(10); ; r = await store.sweepExpired(10)) {
+      total += r.removed
+      if (!r.more) break
+    }
+    assert.is(total, 25)
+    assert.is((await store.stats()).entries, 1)
+    assert.ok(await store.get('ns', 'live'))
+  })
+
+  test('ping succeeds on a working store', async ({ store }) => {
+    await store.ping()
+  })
+
+  test.run()
+}

@@ -1,0 +1,17 @@
+// Runs the Store contract against every implementation: in-memory, SQLite :memory: and SQLite on a file.
+import { join } from 'node:path'
+import { MemoryStore } from '../src/store/memory-store.ts'
+import { SqliteStore } from '../src/store/sqlite-store.ts'
+import { storeContract } from './helpers/store-contract.ts'
+import { tempDir } from './helpers/tmp.ts'
+
+const MiB = 1024 ** 2
+
+storeContract('MemoryStore', (clock) => new MemoryStore({ maxBytes: 64 * MiB, now: clock.now }))
+storeContract('SqliteStore :memory:', (clock) => new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now }))
+
+const dir = tempDir()
+let n = 0
+storeContract('SqliteStore on a file', (clock) =>
+  new SqliteStore({ path: join(dir.path, `contract-${n++}.db`), maxBytes: 64 * MiB, now: clock.now }))
+process.on('exit', dir.remove)
