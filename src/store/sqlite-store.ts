@@ -4,7 +4,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { etagOf, prefixUpperBound } from './keys.ts'
 import { parseCounter, preconditionHolds } from './precondition.ts'
 import { AccessTimes } from './sqlite/access-times.ts'
-import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK } from './sqlite/budget.ts'
+import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES } from './sqlite/budget.ts'
 import { isFull } from './sqlite/errors.ts'
 import { openDatabase } from './sqlite/open.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
@@ -67,7 +67,7 @@ export class SqliteStore implements Store {
   readonly #updateCounter: StatementSync
   readonly #listRange: StatementSync
   readonly #deleteExpiredBatch: StatementSync
-  readonly #deleteLeastRecentBatch: StatementSync
+  readonly #selectLeastRecent: StatementSync
   readonly #touch: StatementSync
   readonly #countEntries: StatementSync
   readonly #writeReadiness: StatementSync
@@ -112,9 +112,8 @@ export class SqliteStore implements Store {
     this.#listRange = db.prepare(`SELECT namespace, key, content_type, etag, tags, created_at, expires_at, size
       FROM entries WHERE namespace = ? AND key > ? AND key >= ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ?`)
     this.#deleteExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
-      (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?)`)
-    this.#deleteLeastRecentBatch = db.prepare(`DELETE FROM entries WHERE id IN
-      (SELECT id FROM entries ORDER BY last_access LIMIT ?) RETURNING size`)
+      (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?) RETURNING size`)
+    this.#selectLeastRecent = db.prepare('SELECT id, size FROM entries ORDER BY last_access LIMIT ?')
     this.#touch = db.prepare('UPDATE entries SET last_access = ? WHERE id = ?')
     this.#countEntries = db.prepare('SELECT count(*) AS n FROM entries')
     this.#writeReadiness = db.prepare(`INSERT INTO readiness (id, at) VALUES (1, ?)
@@ -201,7 +200,7 @@ export class SqliteStore implements Store {
   }
 
   async sweepExpired(batch: number): Promise<SweepResult> {
-    const removed = await retryBusy(() => Number(this.#deleteExpiredBatch.run(this.#now(), batch).changes),
+    const removed = await retryBusy(() => this.#deleteExpiredBatch.run(this.#now(), batch).changes as number,
       this.#retry, this.#events.busyRetry)
     return { removed, more: removed === batch }
   }
@@ -294,12 +293,17 @@ export class SqliteStore implements Store {
   /** Keeps a write inside the budget: evicts synchronously near the hard limit, turns SQLITE_FULL into eviction. */
   #withRoom<T>(incomingBytes: number, operation: () => T): T {
     if (this.#budget.mayExceed(incomingBytes) && this.#budget.usedAbove(HARD_WATERMARK, incomingBytes)) {
-      this.#evictUntil(() => !this.#budget.usedAbove(HIGH_WATERMARK, incomingBytes))
+      this.#evictDownTo(HIGH_WATERMARK, incomingBytes)
     }
     try {
       return operation()
     } catch (error) {
       if (!isFull(error)) throw error
+      try {
+        this.#accessTimes.flush()
+      } catch {
+        // The disk is full: access times wait for the next pass.
+      }
       const freed = this.#evictBytes(incomingBytes * 2 + this.#budget.maxBytes * (HIGH_WATERMARK - LOW_WATERMARK))
       try {
         return operation()
@@ -310,40 +314,45 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Removes expired rows, then least recently used ones, until `done()` or the table is empty. */
-  #evictUntil(done: () => boolean): void {
+  /** Removes expired rows, then least recently used ones, until rows use at most `fraction` of the budget. */
+  #evictDownTo(fraction: number, incomingBytes: number): void {
     this.#accessTimes.flush()
-    while (!done() && this.#evictBatch() > 0);
+    this.#evictBytes(this.#budget.usedBytes() + incomingBytes - this.#budget.maxBytes * fraction)
   }
 
-  /** Deletes one batch: expired rows while there are any, else the least recently used. Returns rows deleted. */
-  #evictBatch(): number {
-    const expired = Number(this.#deleteExpiredBatch.run(this.#now(), EVICT_BATCH).changes)
-    if (expired > 0) {
-      this.#events.evicted?.('expired', expired)
-      return expired
-    }
-    const lru = this.#deleteLeastRecentBatch.all(EVICT_BATCH).length
-    if (lru > 0) this.#events.evicted?.('lru', lru)
-    return lru
-  }
-
-  /** Evicts at least `bytes` of values (or everything); returns the bytes freed. */
+  /** Evicts about `bytes` of rows, expired ones first (or everything); returns the bytes freed. */
   #evictBytes(bytes: number): number {
     let freed = 0
-    try {
-      this.#accessTimes.flush()
-    } catch {
-      // The disk is full: access times wait for the next pass.
+    for (let batch = 1; freed < bytes && batch > 0;) {
+      batch = this.#evictBatch(bytes - freed)
+      freed += batch
     }
-    const expired = Number(this.#deleteExpiredBatch.run(this.#now(), Number.MAX_SAFE_INTEGER).changes)
-    if (expired > 0) this.#events.evicted?.('expired', expired)
-    while (freed < bytes) {
-      const sizes = this.#deleteLeastRecentBatch.all(EVICT_BATCH) as { size: number }[]
-      if (sizes.length === 0) break
-      this.#events.evicted?.('lru', sizes.length)
-      for (const { size } of sizes) freed += size
+    return freed
+  }
+
+  /**
+   * Deletes one batch: up to EVICT_BATCH expired rows if there are any, else the least recently used rows
+   * whose sizes add up to `bytes`. Returns the bytes freed (0: nothing left to delete).
+   */
+  #evictBatch(bytes: number): number {
+    const expired = this.#deleteExpiredBatch.all(this.#now(), EVICT_BATCH) as { size: number }[]
+    if (expired.length > 0) {
+      this.#events.evicted?.('expired', expired.length)
+      return expired.reduce((sum, row) => sum + row.size + ROW_OVERHEAD_BYTES, 0)
     }
+    const victims = this.#selectLeastRecent.all(EVICT_BATCH) as { id: number; size: number }[]
+    let freed = 0
+    let deleted = 0
+    this.#transaction(() => {
+      for (const { id, size } of victims) {
+        if (freed >= bytes) break
+        this.#deleteById.run(id)
+        this.#accessTimes.forget(id)
+        freed += size + ROW_OVERHEAD_BYTES
+        deleted++
+      }
+    })
+    if (deleted > 0) this.#events.evicted?.('lru', deleted)
     return freed
   }
 
@@ -358,7 +367,11 @@ export class SqliteStore implements Store {
     try {
       if (this.#budget.usedAbove(HIGH_WATERMARK)) {
         await retryBusy(() => this.#accessTimes.flush(), this.#retry, this.#events.busyRetry)
-        while (!this.#closed && this.#budget.usedAbove(LOW_WATERMARK) && this.#evictBatch() > 0) {
+        let excess = this.#budget.usedBytes() - this.#budget.maxBytes * LOW_WATERMARK
+        while (!this.#closed && excess > 0) {
+          const freed = this.#evictBatch(excess)
+          if (freed === 0) break
+          excess -= freed
           await yieldToEventLoop()
         }
       }
