@@ -1,0 +1,69 @@
+// createApp(deps): mounts the route modules behind auth and metrics, with one error handler and one notFound.
+import { Hono } from 'hono'
+import { routePath } from 'hono/route'
+import type { Config } from './config.ts'
+import { bearerAuth } from './http/auth.ts'
+import { Problem, problemResponse } from './http/problem.ts'
+import { collectionRoutes } from './kv/collection.ts'
+import { keyRoutes, type KvDeps } from './kv/routes.ts'
+import type { Logger } from './ops/logger.ts'
+import type { Metrics } from './ops/metrics.ts'
+import { opsRoutes } from './ops/routes.ts'
+import { StoreBusyError, StoreFullError, type Store } from './store/types.ts'
+
+export interface AppDeps {
+  readonly config: Config
+  readonly store: Store
+  readonly metrics: Metrics
+  readonly logger: Logger
+  readonly now?: () => number
+  readonly accepting?: () => boolean
+}
+
+export function createApp({ config, store, metrics, logger, now = Date.now, accepting = () => true }: AppDeps): Hono {
+  const app = new Hono()
+
+  app.use(async function recordRequest(c, next) {
+    const started = performance.now()
+    await next()
+    const route = routePath(c)
+    const labels = { method: c.req.method, route: route === '/*' ? 'unmatched' : route }
+    metrics.requestDuration.observe(labels, (performance.now() - started) / 1000)
+    metrics.requests.inc({ ...labels, status: c.res.status })
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ event: 'request', method: c.req.method, route: labels.route, status: c.res.status, ms: performance.now() - started })
+    }
+  })
+
+  if (config.token) app.use('/v1/*', bearerAuth(config.token))
+
+  const kv: KvDeps = {
+    store, now, limits: config,
+    onLookup: (hit) => metrics.kvLookups.inc({ result: hit ? 'hit' : 'miss' }),
+  }
+  app.route('/v1/kv', collectionRoutes(kv))
+  app.route('/v1/kv', keyRoutes(kv))
+  app.route('/', opsRoutes({ store, metrics, accepting }))
+
+  app.notFound(function notFound(c) {
+    return problemResponse({ kind: 'not-found', status: 404, title: 'Not found', detail: `no route for ${c.req.method} ${c.req.path}` })
+  })
+
+  app.onError(function onError(error, c) {
+    if (error instanceof Problem) return problemResponse(error.init)
+    if (error instanceof StoreFullError) {
+      metrics.storeErrors.inc({ kind: 'full' })
+      logger.warn({ event: 'store_full', err: error.message }, 'write refused: no room even after eviction')
+      return problemResponse({ kind: 'insufficient-storage', status: 507, title: 'Insufficient storage', detail: 'the cache has no room for this write even after eviction' })
+    }
+    if (error instanceof StoreBusyError) {
+      metrics.storeErrors.inc({ kind: 'busy' })
+      logger.warn({ event: 'store_busy', err: error.message }, 'write refused: database stayed locked')
+      return problemResponse({ kind: 'store-busy', status: 503, title: 'Store busy', detail: 'the cache database stayed locked; retry shortly', headers: { 'retry-after': '1' } })
+    }
+    logger.error({ event: 'unhandled_error', err: error, method: c.req.method, path: c.req.path }, 'request failed')
+    return problemResponse({ kind: 'internal', status: 500, title: 'Internal error', detail: 'cachecar failed to handle this request; see its logs' })
+  })
+
+  return app
+}

@@ -1,0 +1,33 @@
+// Shapes stored entries into HTTP responses and JSON for the key/value API.
+import type { EntryInfo } from '../store/types.ts'
+
+export function iso(epochMs: number): string {
+  return new Date(epochMs).toISOString()
+}
+
+/** Freshness headers for a stored entry: remaining lifetime and age, in whole seconds. */
+export function freshnessHeaders(entry: Pick<EntryInfo, 'etag' | 'createdAt' | 'expiresAt'>, now: number): Record<string, string> {
+  return {
+    etag: entry.etag,
+    'cache-control': `max-age=${Math.max(0, Math.floor((entry.expiresAt - now) / 1000))}`,
+    age: String(Math.max(0, Math.floor((now - entry.createdAt) / 1000))),
+  }
+}
+
+export function infoJson(entry: EntryInfo): Record<string, unknown> {
+  return {
+    key: entry.key, size: entry.size, contentType: entry.contentType, etag: entry.etag, tags: entry.tags,
+    createdAt: iso(entry.createdAt), expiresAt: iso(entry.expiresAt),
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A value for a JSON body: UTF-8 text when it is valid UTF-8, base64 otherwise; the encoding says which. */
+export function encodeValue(value: Uint8Array): { value: string; encoding: 'utf8' | 'base64' } {
+  try {
+    return { value: strictUtf8.decode(value), encoding: 'utf8' }
+  } catch {
+    return { value: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'), encoding: 'base64' }
+  }
+}

@@ -1,0 +1,53 @@
+// Prometheus metrics for one cachecar instance, on their own registry so tests can run many side by side.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Store } from '../store/types.ts'
+
+export interface Metrics {
+  readonly registry: Registry
+  readonly requests: Counter<'method' | 'route' | 'status'>
+  readonly requestDuration: Histogram<'method' | 'route'>
+  readonly kvLookups: Counter<'result'>
+  readonly evictions: Counter<'reason'>
+  readonly sweptRows: Counter
+  readonly sweepDuration: Histogram
+  readonly busyRetries: Counter
+  readonly storeErrors: Counter<'kind'>
+}
+
+export function createMetrics(store: () => Store | undefined): Metrics {
+  const registry = new Registry()
+  // Process metrics include nodejs_eventloop_lag_* (event-loop delay percentiles).
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 })
+  const registers = [registry]
+  new Gauge({
+    name: 'cachecar_store_entries', help: 'Entries in the store, expired ones not yet swept included', registers,
+    async collect() {
+      const s = store()
+      if (s) this.set((await s.stats()).entries)
+    },
+  })
+  new Gauge({
+    name: 'cachecar_store_bytes', help: 'Bytes the store occupies (database + WAL + shm)', registers,
+    async collect() {
+      const s = store()
+      if (s) this.set((await s.stats()).bytes)
+    },
+  })
+  return {
+    registry,
+    requests: new Counter({ name: 'cachecar_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers }),
+    requestDuration: new Histogram({
+      name: 'cachecar_http_request_duration_seconds', help: 'Time to the response headers, by route', labelNames: ['method', 'route'], registers,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    }),
+    kvLookups: new Counter({ name: 'cachecar_kv_lookups_total', help: 'Key/value reads by result (hit or miss)', labelNames: ['result'], registers }),
+    evictions: new Counter({ name: 'cachecar_evictions_total', help: 'Rows evicted to stay in the byte budget, by reason', labelNames: ['reason'], registers }),
+    sweptRows: new Counter({ name: 'cachecar_swept_rows_total', help: 'Expired rows deleted by the TTL sweeper', registers }),
+    sweepDuration: new Histogram({
+      name: 'cachecar_sweep_duration_seconds', help: 'Time one sweeper pass took', registers,
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    }),
+    busyRetries: new Counter({ name: 'cachecar_store_busy_retries_total', help: 'Writes retried because the database was locked', registers }),
+    storeErrors: new Counter({ name: 'cachecar_store_errors_total', help: 'Store failures answered 503/507, by kind', labelNames: ['kind'], registers }),
+  }
+}
