@@ -83,6 +83,8 @@ function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Config): Pr
         headersTimeout: config.headersTimeoutMs,
         requestTimeout: config.requestTimeoutMs,
         keepAliveTimeout: config.keepAliveTimeoutMs,
+        // Node enforces the timeouts above only when it checks, every 30 s by default: check often enough.
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, config.headersTimeoutMs / 4)),
       },
     }, () => resolve(server as Server)) as Server
     server.once('error', reject)
