@@ -1,4 +1,4 @@
-// Starts cachecar as a real child process (node src/main.ts) and waits until it listens.
+// Starts cachecar (or a benchmark baseline) as a real child process and waits until it listens.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { join } from 'node:path'
@@ -12,8 +12,9 @@ export interface Child {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-export async function startChild(env: Record<string, string>, timeoutMs = 10_000): Promise<Child> {
-  const child = spawn(process.execPath, [MAIN], {
+/** Starts `script` (cachecar's main.ts by default) and resolves once it logs its "listening" line. */
+export async function startChild(env: Record<string, string>, { timeoutMs = 10_000, script = MAIN } = {}): Promise<Child> {
+  const child = spawn(process.execPath, [script], {
     env: { PATH: process.env.PATH ?? '', CACHECAR_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
