@@ -6,6 +6,7 @@ import { createApp } from './app.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './ops/logger.ts'
 import { createMetrics } from './ops/metrics.ts'
+import { HotTier } from './store/hot-tier.ts'
 import { SqliteStore } from './store/sqlite-store.ts'
 import { Sweeper } from './store/sweeper.ts'
 import type { Store } from './store/types.ts'
@@ -24,9 +25,9 @@ export interface StartOptions {
 }
 
 export async function start(config: Config, logger: Logger, options: StartOptions = {}): Promise<Running> {
-  let store: SqliteStore | undefined
+  let store: Store | undefined
   const metrics = createMetrics(() => store)
-  store = new SqliteStore({
+  const sqlite = new SqliteStore({
     path: config.dbPath,
     maxBytes: config.maxBytes,
     ...(options.now && { now: options.now }),
@@ -36,6 +37,9 @@ export async function start(config: Config, logger: Logger, options: StartOption
       maintenanceFailed: (error) => logger.warn({ event: 'maintenance_failed', err: error }, 'eviction or vacuum failed; retrying next pass'),
     },
   })
+  store = config.memoryBytes > 0
+    ? new HotTier(sqlite, { maxBytes: config.memoryBytes, maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16), ...(options.now && { now: options.now }) })
+    : sqlite
   const sweeper = new Sweeper({
     store,
     intervalMs: config.sweepIntervalMs,

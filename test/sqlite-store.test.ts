@@ -49,7 +49,7 @@ test('startup begins empty even over a valid previous database', async () => {
 
 test('a file database runs in WAL mode and creates its directory', async () => {
   const path = join(dir.path, 'nested', 'deeper', 'wal.db')
-  const store = new SqliteStore({ path, maxBytes: 64 * MiB })
+  const store = new SqliteStore({ path, maxBytes: 64 * MiB, lockingMode: 'normal' })
   await store.set(entry('k', 10))
   const probe = new DatabaseSync(path, { readOnly: true })
   assert.is((probe.prepare('PRAGMA journal_mode').get() as { journal_mode: string }).journal_mode, 'wal')
@@ -135,7 +135,7 @@ test('SQLITE_BUSY from another connection is retried, then reported as StoreBusy
   const path = join(dir.path, 'busy.db')
   let retries = 0
   const store = new SqliteStore({
-    path, maxBytes: 64 * MiB, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+    path, maxBytes: 64 * MiB, lockingMode: 'normal', retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
     events: { busyRetry: () => retries++ },
   })
   await store.set(entry('k', 10))
@@ -153,13 +153,25 @@ test('SQLITE_BUSY from another connection is retried, then reported as StoreBusy
 
 test('a lock released during the backoff lets the write through', async () => {
   const path = join(dir.path, 'busy-brief.db')
-  const store = new SqliteStore({ path, maxBytes: 64 * MiB, retry: { attempts: 20, baseDelayMs: 2, maxDelayMs: 10 } })
+  const store = new SqliteStore({ path, maxBytes: 64 * MiB, lockingMode: 'normal', retry: { attempts: 20, baseDelayMs: 2, maxDelayMs: 10 } })
   const other = new DatabaseSync(path)
   other.exec('BEGIN IMMEDIATE')
   setTimeout(() => other.exec('ROLLBACK'), 20)
   await store.set(entry('k', 10))
   assert.ok(await store.get('ns', 'k'))
   other.close()
+  await store.close()
+})
+
+test('by default the store holds the file exclusively: another connection cannot write to it', async () => {
+  const path = join(dir.path, 'exclusive.db')
+  const store = new SqliteStore({ path, maxBytes: 64 * MiB })
+  await store.set(entry('k', 10))
+  const other = new DatabaseSync(path, { timeout: 0 })
+  assert.throws(() => other.exec('BEGIN IMMEDIATE; COMMIT'), /locked/)
+  other.close()
+  await store.set(entry('k2', 10))
+  assert.ok(await store.get('ns', 'k2'))
   await store.close()
 })
 

@@ -1,5 +1,6 @@
 // Runs the Store contract against every implementation: in-memory, SQLite :memory: and SQLite on a file.
 import { join } from 'node:path'
+import { HotTier } from '../src/store/hot-tier.ts'
 import { MemoryStore } from '../src/store/memory-store.ts'
 import { SqliteStore } from '../src/store/sqlite-store.ts'
 import { storeContract } from './helpers/store-contract.ts'
@@ -9,6 +10,9 @@ const MiB = 1024 ** 2
 
 storeContract('MemoryStore', (clock) => new MemoryStore({ maxBytes: 64 * MiB, now: clock.now }))
 storeContract('SqliteStore :memory:', (clock) => new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now }))
+
+storeContract('HotTier over SqliteStore', (clock) => new HotTier(
+  new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now }), { maxBytes: MiB, maxEntryBytes: 64 * 1024, now: clock.now }))
 
 const dir = tempDir()
 let n = 0

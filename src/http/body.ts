@@ -1,4 +1,6 @@
 // Reads a request body up to a byte limit: 413 as soon as the limit is crossed, the rest is never buffered.
+import type { IncomingMessage } from 'node:http'
+import type { Context } from 'hono'
 import { Problem } from './problem.ts'
 
 export function tooLarge(limit: number, field = 'body'): Problem {
@@ -10,9 +12,51 @@ export function tooLarge(limit: number, field = 'body'): Problem {
   })
 }
 
-export async function readBody(request: Request, limit: number): Promise<Uint8Array> {
-  const declared = request.headers.get('content-length')
-  if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
+const incompleteBody = () => new Problem({
+  kind: 'incomplete-body', status: 400, title: 'Incomplete body', detail: 'the client stopped sending before the body was complete',
+})
+
+/**
+ * The body of the request in `c`, at most `limit` bytes. Under @hono/node-server it reads the Node stream
+ * directly, skipping the conversion to a web stream (measured: most of a PUT's overhead).
+ */
+export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
+  const declared = c.req.header('content-length')
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit)
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  return incoming ? readIncoming(incoming, limit) : readWebBody(c.req.raw, limit)
+}
+
+function readIncoming(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let total = 0
+    const cleanup = () => {
+      incoming.off('data', onData).off('end', onEnd).off('error', onAbort).off('close', onAbort)
+    }
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength
+      if (total > limit) {
+        cleanup()
+        incoming.pause()
+        reject(tooLarge(limit))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total))
+    }
+    const onAbort = () => {
+      cleanup()
+      reject(incompleteBody())
+    }
+    incoming.on('data', onData).on('end', onEnd).on('error', onAbort).on('close', onAbort)
+  })
+}
+
+async function readWebBody(request: Request, limit: number): Promise<Uint8Array> {
   if (!request.body) return new Uint8Array(0)
   const chunks: Uint8Array[] = []
   let total = 0
@@ -32,8 +76,8 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
 }
 
 /** Parses a JSON body; 400 naming the problem when it is not JSON. */
-export async function readJson(request: Request, limit: number): Promise<unknown> {
-  const bytes = await readBody(request, limit)
+export async function readJson(c: Context, limit: number): Promise<unknown> {
+  const bytes = await readBody(c, limit)
   try {
     return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
   } catch (error) {

@@ -29,7 +29,7 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
   const app = new Hono()
 
   app.post('/_purge', async function purgeTags(c) {
-    const body = await readJson(c.req.raw, limits.maxBulkBytes)
+    const body = await readJson(c, limits.maxBulkBytes)
     if (!isObject(body) || !Array.isArray(body.tags) || body.tags.length === 0) {
       throw invalid('tags', 'the body must be {"tags": ["tag", ...]} with at least one tag')
     }
@@ -58,7 +58,7 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
 
   app.post('/:namespace/_bulk', async function bulk(c) {
     const namespace = namespaceFrom(c.req.url)
-    const body = await readJson(c.req.raw, limits.maxBulkBytes)
+    const body = await readJson(c, limits.maxBulkBytes)
     if (!isObject(body) || ('get' in body) === ('set' in body)) {
       throw invalid('body', 'the body must be {"get": [keys]} or {"set": [items]}, exactly one of them')
     }

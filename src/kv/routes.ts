@@ -64,7 +64,7 @@ export function keyRoutes({ store, limits, now, onLookup }: KvDeps): Hono {
     const tags = tagsFromHeader(c.req.header('cachecar-tags'))
     const contentType = contentTypeOf(c.req.header('content-type'))
     const precondition = preconditionFrom(c)
-    const value = await readBody(c.req.raw, limits.maxValueBytes)
+    const value = await readBody(c, limits.maxValueBytes)
     const result = await store.set({ namespace, key, value, contentType, ttlMs, tags }, precondition)
     if (result.status === 'precondition-failed') throw preconditionFailed(`the entry ${namespace}/${key} does not match the request's preconditions`)
     return c.body(null, result.status === 'created' ? 201 : 204, {

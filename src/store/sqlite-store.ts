@@ -21,6 +21,11 @@ export interface SqliteStoreOptions {
   readonly retry?: RetryPolicy
   /** Hard page cap; defaults to 95 % of the budget. Tests set it low to provoke SQLITE_FULL. */
   readonly maxPages?: number
+  /**
+   * 'exclusive' (default) keeps the file locked for this connection alone, the fastest mode (see open.ts).
+   * 'normal' lets other connections in; tests use it to provoke lock contention.
+   */
+  readonly lockingMode?: 'exclusive' | 'normal'
 }
 
 interface Row {
@@ -35,6 +40,9 @@ interface Row {
   size: number
   value: Uint8Array
 }
+
+/** What a write needs to know of the row it may replace. */
+type CurrentRow = Pick<Row, 'id' | 'etag' | 'tags' | 'expires_at'>
 
 /** Above this share of the budget a write evicts synchronously before it lands; below, maintenance does. */
 const HARD_WATERMARK = 0.97
@@ -58,6 +66,7 @@ export class SqliteStore implements Store {
   readonly #rollback: StatementSync
   readonly #selectLive: StatementSync
   readonly #selectCurrent: StatementSync
+  readonly #selectCurrentWithValue: StatementSync
   readonly #upsert: StatementSync
   readonly #deleteTagsOfEntry: StatementSync
   readonly #insertTag: StatementSync
@@ -81,6 +90,7 @@ export class SqliteStore implements Store {
       walLimitBytes: Math.min(16 * 1024 ** 2, options.maxBytes / 16),
       walCheckpointPages: Math.min(1000, options.maxBytes / 16 / pageSize),
       mmapBytes: Math.min(64 * 1024 ** 2, options.maxBytes / 4),
+      lockingMode: options.lockingMode ?? 'exclusive',
     })
     this.#now = options.now ?? Date.now
     this.#events = options.events ?? {}
@@ -92,7 +102,8 @@ export class SqliteStore implements Store {
     this.#rollback = db.prepare('ROLLBACK')
     this.#selectLive = db.prepare(`SELECT id, namespace, key, content_type, etag, tags, created_at, expires_at, size, value
       FROM entries WHERE namespace = ? AND key = ? AND expires_at > ?`)
-    this.#selectCurrent = db.prepare(`SELECT id, etag, tags, expires_at, value FROM entries WHERE namespace = ? AND key = ?`)
+    this.#selectCurrent = db.prepare('SELECT id, etag, tags, expires_at FROM entries WHERE namespace = ? AND key = ?')
+    this.#selectCurrentWithValue = db.prepare('SELECT id, etag, tags, expires_at, value FROM entries WHERE namespace = ? AND key = ?')
     this.#upsert = db.prepare(`INSERT INTO entries
         (namespace, key, content_type, etag, tags, created_at, expires_at, last_access, size, value)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -134,21 +145,23 @@ export class SqliteStore implements Store {
 
   set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
     return this.#write(input.value.byteLength, () => {
-      const current = this.#current(input.namespace, input.key)
-      if (!preconditionHolds(precondition, current?.etag)) return { status: 'precondition-failed' } as const
-      const written = this.#put(input, current)
-      return { status: current ? 'replaced' : 'created', ...written } as const
+      const row = this.#selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined
+      const live = this.#live(row)
+      if (!preconditionHolds(precondition, live?.etag)) return { status: 'precondition-failed' } as const
+      const written = this.#put(input, row)
+      return { status: live ? 'replaced' : 'created', ...written } as const
     })
   }
 
   setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
     const bytes = inputs.reduce((sum, input) => sum + input.value.byteLength, 0)
-    return this.#write(bytes, () => inputs.map((input) => this.#put(input, this.#current(input.namespace, input.key))))
+    return this.#write(bytes, () => inputs.map((input) =>
+      this.#put(input, this.#selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined)))
   }
 
   delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
     return this.#write(0, () => {
-      const current = this.#current(namespace, key)
+      const current = this.#live(this.#selectCurrent.get(namespace, key) as CurrentRow | undefined)
       if (!preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
       if (!current) return 'not-found'
       this.#deleteById.run(current.id)
@@ -174,10 +187,11 @@ export class SqliteStore implements Store {
   incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
     return this.#write(24, (): IncrResult => {
       const now = this.#now()
-      const current = this.#current(namespace, key)
+      const row = this.#selectCurrentWithValue.get(namespace, key) as (CurrentRow & { value: Uint8Array }) | undefined
+      const current = this.#live(row)
       if (!current) {
         const value = Buffer.from(String(by))
-        const written = this.#put({ namespace, key, value, contentType: 'text/plain', ttlMs }, undefined)
+        const written = this.#put({ namespace, key, value, contentType: 'text/plain', ttlMs }, row)
         return { status: 'ok', value: by, ...written }
       }
       const previous = parseCounter(current.value)
@@ -244,21 +258,20 @@ export class SqliteStore implements Store {
     return { ...toInfo(row), value: row.value }
   }
 
-  /** The row for (namespace, key) if it is live; an expired row counts as absent. */
-  #current(namespace: string, key: string): Pick<Row, 'id' | 'etag' | 'value' | 'expires_at'> | undefined {
-    const row = this.#selectCurrent.get(namespace, key) as Pick<Row, 'id' | 'etag' | 'tags' | 'value' | 'expires_at'> | undefined
+  /** The row if it is live; an expired row counts as absent. */
+  #live<R extends CurrentRow>(row: R | undefined): R | undefined {
     return row && row.expires_at > this.#now() ? row : undefined
   }
 
-  #put(input: SetInput, current: { id: number } | undefined): { etag: string; expiresAt: number } {
+  /** Upserts the entry; `previous` is the row it replaces, live or expired, whose tags must go. */
+  #put(input: SetInput, previous: CurrentRow | undefined): { etag: string; expiresAt: number } {
     const now = this.#now()
     const etag = etagOf(input.value)
     const expiresAt = now + input.ttlMs
     const tags = input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null
     const { id } = this.#upsert.get(input.namespace, input.key, input.contentType, etag, tags, now, expiresAt, now,
       input.value.byteLength, input.value) as { id: number }
-    // A replaced or expired-and-reused row may carry old tags; a fresh row has none.
-    if (current || tags !== null) this.#deleteTagsOfEntry.run(id)
+    if (previous?.tags) this.#deleteTagsOfEntry.run(id)
     for (const tag of new Set(input.tags ?? [])) this.#insertTag.run(tag, id)
     return { etag, expiresAt }
   }

@@ -138,6 +138,19 @@ export function storeContract(name: string, create: StoreFactory): void {
     assert.is(await store.deleteTags(['new']), 1)
   })
 
+  test('an expired entry\'s tags do not stick to the entry that replaces it', async ({ store, clock }) => {
+    await store.set(input('k', 'one', { ttlMs: 1000, tags: ['old'] }))
+    clock.advance(1000)
+    await store.set(input('k', 'two'))
+    assert.is(await store.deleteTags(['old']), 0)
+    assert.is(decode((await store.get('ns', 'k'))?.value), 'two')
+    await store.set(input('k', 'three', { ttlMs: 1000, tags: ['old2'] }))
+    clock.advance(1000)
+    await store.incr('ns', 'k', 1, 1000)
+    assert.is(await store.deleteTags(['old2']), 0)
+    assert.is(decode((await store.get('ns', 'k'))?.value), '1')
+  })
+
   test('incr creates a counter, adds to it and keeps its first expiry', async ({ store, clock }) => {
     const first = await store.incr('ns', 'hits', 1, 10_000)
     assert.equal(first.status === 'ok' && [first.value, first.expiresAt], [1, clock.now() + 10_000])

@@ -1,0 +1,144 @@
+// A bounded in-memory tier of recently read entries in front of any Store: hot reads skip SQLite and reuse
+// one buffer instead of allocating a fresh copy per response (measured: GET 64 KiB was 3x bare Hono's cost).
+import type {
+  DeleteResult, Entry, EntryInfo, IncrResult, ListOptions, Precondition, SetInput, SetResult, Store, StoreStats,
+  SweepResult,
+} from './types.ts'
+
+export interface HotTierOptions {
+  /** Sum of value sizes kept in memory; least recently read entries leave first. */
+  readonly maxBytes: number
+  /** Larger values are always read from the inner store. */
+  readonly maxEntryBytes: number
+  readonly now?: () => number
+}
+
+const SEPARATOR = '\u0000'
+
+export class HotTier implements Store {
+  readonly #inner: Store
+  readonly #options: HotTierOptions
+  readonly #now: () => number
+  /** Map order is recency order: a hit moves its entry to the end, eviction takes from the front. */
+  readonly #entries = new Map<string, Entry>()
+  #bytes = 0
+  /**
+   * Bumped by every write. A read fills the tier only if no write happened while it ran, so a value read
+   * just before a concurrent write can never be cached after it.
+   */
+  #generation = 0
+
+  constructor(inner: Store, options: HotTierOptions) {
+    this.#inner = inner
+    this.#options = options
+    this.#now = options.now ?? Date.now
+  }
+
+  async get(namespace: string, key: string): Promise<Entry | undefined> {
+    const id = namespace + SEPARATOR + key
+    const hot = this.#entries.get(id)
+    if (hot) {
+      if (hot.expiresAt > this.#now()) {
+        this.#entries.delete(id)
+        this.#entries.set(id, hot)
+        return hot
+      }
+      this.#remove(id)
+    }
+    const generation = this.#generation
+    const entry = await this.#inner.get(namespace, key)
+    if (entry && generation === this.#generation) this.#add(id, entry)
+    return entry
+  }
+
+  getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
+    return Promise.all(keys.map((key) => this.get(namespace, key)))
+  }
+
+  set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
+    this.#forget(input.namespace, input.key)
+    return this.#inner.set(input, precondition)
+  }
+
+  setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
+    for (const input of inputs) this.#forget(input.namespace, input.key)
+    return this.#inner.setMany(inputs)
+  }
+
+  delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
+    this.#forget(namespace, key)
+    return this.#inner.delete(namespace, key, precondition)
+  }
+
+  deletePrefix(namespace: string, prefix: string): Promise<number> {
+    this.#forgetWhere((entry) => entry.namespace === namespace && entry.key.startsWith(prefix))
+    return this.#inner.deletePrefix(namespace, prefix)
+  }
+
+  deleteTags(tags: readonly string[]): Promise<number> {
+    const wanted = new Set(tags)
+    this.#forgetWhere((entry) => entry.tags.some((tag) => wanted.has(tag)))
+    return this.#inner.deleteTags(tags)
+  }
+
+  incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
+    this.#forget(namespace, key)
+    return this.#inner.incr(namespace, key, by, ttlMs)
+  }
+
+  list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {
+    return this.#inner.list(namespace, options)
+  }
+
+  sweepExpired(batch: number): Promise<SweepResult> {
+    return this.#inner.sweepExpired(batch)
+  }
+
+  maintain(): Promise<void> {
+    const now = this.#now()
+    for (const [id, entry] of this.#entries) if (entry.expiresAt <= now) this.#remove(id)
+    return this.#inner.maintain()
+  }
+
+  stats(): Promise<StoreStats> {
+    return this.#inner.stats()
+  }
+
+  ping(): Promise<void> {
+    return this.#inner.ping()
+  }
+
+  close(): Promise<void> {
+    this.#entries.clear()
+    this.#bytes = 0
+    return this.#inner.close()
+  }
+
+  #add(id: string, entry: Entry): void {
+    if (entry.size > this.#options.maxEntryBytes || entry.size > this.#options.maxBytes) return
+    this.#remove(id)
+    this.#entries.set(id, entry)
+    this.#bytes += entry.size
+    for (const [oldest] of this.#entries) {
+      if (this.#bytes <= this.#options.maxBytes) break
+      this.#remove(oldest)
+    }
+  }
+
+  #remove(id: string): void {
+    const entry = this.#entries.get(id)
+    if (!entry) return
+    this.#entries.delete(id)
+    this.#bytes -= entry.size
+  }
+
+  #forget(namespace: string, key: string): void {
+    this.#generation++
+    this.#remove(namespace + SEPARATOR + key)
+  }
+
+  #forgetWhere(predicate: (entry: Entry) => boolean): void {
+    this.#generation++
+    for (const [id, entry] of this.#entries) if (predicate(entry)) this.#remove(id)
+  }
+}
