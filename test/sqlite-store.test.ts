@@ -163,6 +163,45 @@ test('a lock released during the backoff lets the write through', async () => {
   await store.close()
 })
 
+test('writes issued together share a commit, yet one that cannot fit fails alone', async () => {
+  const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, maxPages: 32 })
+  const [small1, huge, small2] = await Promise.allSettled([
+    store.set(entry('small1', 100)), store.set(entry('huge', 256 * KiB)), store.set(entry('small2', 100)),
+  ])
+  assert.is(small1.status, 'fulfilled')
+  assert.is(small2.status, 'fulfilled')
+  assert.is(huge.status, 'rejected')
+  assert.instance((huge as PromiseRejectedResult).reason, StoreFullError)
+  assert.ok(await store.get('ns', 'small2'), 'the write after the failing one landed')
+  assert.is(await store.get('ns', 'huge'), undefined)
+  await store.close()
+})
+
+test('writes issued together apply in order: a compare-and-set sees the write queued before it', async () => {
+  const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB })
+  const first = { ...entry('k', 0), value: Buffer.from('one') }
+  const { etagOf } = await import('../src/store/keys.ts')
+  const [created, swapped, refused] = await Promise.all([
+    store.set(first),
+    store.set({ ...first, value: Buffer.from('two') }, { ifMatch: [etagOf(first.value)] }),
+    store.set({ ...first, value: Buffer.from('three') }, { ifMatch: [etagOf(first.value)] }),
+  ])
+  assert.equal([created.status, swapped.status, refused.status], ['created', 'replaced', 'precondition-failed'])
+  assert.is(Buffer.from((await store.get('ns', 'k'))!.value).toString(), 'two')
+  await store.close()
+})
+
+test('close waits for queued writes to commit', async () => {
+  const path = join(dir.path, 'close-flush.db')
+  const store = new SqliteStore({ path, maxBytes: 64 * MiB, lockingMode: 'normal' })
+  const write = store.set(entry('k', 10))
+  await store.close()
+  assert.is((await write).status, 'created')
+  const probe = new DatabaseSync(path, { readOnly: true })
+  assert.is((probe.prepare('SELECT count(*) AS n FROM entries').get() as { n: number }).n, 1)
+  probe.close()
+})
+
 test('by default the store holds the file exclusively: another connection cannot write to it', async () => {
   const path = join(dir.path, 'exclusive.db')
   const store = new SqliteStore({ path, maxBytes: 64 * MiB })

@@ -91,7 +91,7 @@ export const SETTINGS: readonly Setting[] = [
     'SQLite file (wiped at every start) or :memory:'),
   setting('MAX_BYTES', 'maxBytes', '1GiB', size(1024 ** 2), 'Budget for the database + WAL + shm files; LRU eviction keeps below it'),
   setting('MAX_VALUE_BYTES', 'maxValueBytes', '8MiB', size(1, 1024 ** 3), 'Largest single value (413 above)'),
-  setting('MEMORY_BYTES', 'memoryBytes', '64MiB', size(0, 1024 ** 4), 'In-memory tier for recently read values (0 turns it off)'),
+  setting('MEMORY_BYTES', 'memoryBytes', '16MiB', size(0, 1024 ** 4), 'In-memory tier for recently read values (0 turns it off)'),
   setting('MAX_KEY_BYTES', 'maxKeyBytes', '512', integer(1, 4096), 'Longest key, in UTF-8 bytes'),
   setting('DEFAULT_TTL', 'defaultTtlMs', '1h', duration('s', 1000, 365 * DAY), 'TTL when a write names none (bare numbers are seconds)'),
   setting('MAX_TTL', 'maxTtlMs', '7d', duration('s', 1000, 365 * DAY), 'Longest TTL a write may ask for (bare numbers are seconds)'),

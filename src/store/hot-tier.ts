@@ -55,35 +55,43 @@ export class HotTier implements Store {
     return Promise.all(keys.map((key) => this.get(namespace, key)))
   }
 
+  // Writes forget the key before the inner write and again once it settled: the inner store may commit later
+  // (group commit), and a read between the two could otherwise cache the value being replaced.
+
   set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
-    this.#forget(input.namespace, input.key)
-    return this.#inner.set(input, precondition)
+    return this.#around(() => this.#forget(input.namespace, input.key), () => this.#inner.set(input, precondition))
   }
 
   setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
-    for (const input of inputs) this.#forget(input.namespace, input.key)
-    return this.#inner.setMany(inputs)
+    return this.#around(() => { for (const input of inputs) this.#forget(input.namespace, input.key) }, () => this.#inner.setMany(inputs))
   }
 
   delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
-    this.#forget(namespace, key)
-    return this.#inner.delete(namespace, key, precondition)
+    return this.#around(() => this.#forget(namespace, key), () => this.#inner.delete(namespace, key, precondition))
   }
 
   deletePrefix(namespace: string, prefix: string): Promise<number> {
-    this.#forgetWhere((entry) => entry.namespace === namespace && entry.key.startsWith(prefix))
-    return this.#inner.deletePrefix(namespace, prefix)
+    const matches = (entry: Entry) => entry.namespace === namespace && entry.key.startsWith(prefix)
+    return this.#around(() => this.#forgetWhere(matches), () => this.#inner.deletePrefix(namespace, prefix))
   }
 
   deleteTags(tags: readonly string[]): Promise<number> {
     const wanted = new Set(tags)
-    this.#forgetWhere((entry) => entry.tags.some((tag) => wanted.has(tag)))
-    return this.#inner.deleteTags(tags)
+    const matches = (entry: Entry) => entry.tags.some((tag) => wanted.has(tag))
+    return this.#around(() => this.#forgetWhere(matches), () => this.#inner.deleteTags(tags))
   }
 
   incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
-    this.#forget(namespace, key)
-    return this.#inner.incr(namespace, key, by, ttlMs)
+    return this.#around(() => this.#forget(namespace, key), () => this.#inner.incr(namespace, key, by, ttlMs))
+  }
+
+  async #around<T>(forget: () => void, write: () => Promise<T>): Promise<T> {
+    forget()
+    try {
+      return await write()
+    } finally {
+      forget()
+    }
   }
 
   list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {

@@ -13,8 +13,11 @@ export interface Child {
 }
 
 /** Starts `script` (cachecar's main.ts by default) and resolves once it logs its "listening" line. */
-export async function startChild(env: Record<string, string>, { timeoutMs = 10_000, script = MAIN } = {}): Promise<Child> {
-  const child = spawn(process.execPath, [script], {
+export async function startChild(
+  env: Record<string, string>,
+  { timeoutMs = 10_000, script = MAIN, nodeArgs = [] as string[] } = {},
+): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { PATH: process.env.PATH ?? '', CACHECAR_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
