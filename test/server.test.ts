@@ -63,6 +63,37 @@ test('headers over MAX_HEADER_BYTES get 431; a client dribbling headers is cut o
   }
 })
 
+test('a streamed body over MAX_VALUE_BYTES is refused with 413 before it ends, and nothing is stored', async () => {
+  const child = await startChild({ CACHECAR_DB_PATH: ':memory:', CACHECAR_MAX_VALUE_BYTES: '64KiB' })
+  try {
+    const { port } = new URL(child.url)
+    let sent = 0
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, method: 'PUT', path: '/v1/kv/app/big' }, (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+        req.destroy()
+      })
+      req.on('error', (e) => (sent > 0 ? undefined : reject(e)))
+      // Chunked, no Content-Length: keep sending until the server answers.
+      const chunk = Buffer.alloc(16 * 1024, 1)
+      const pump = () => {
+        if (req.destroyed || sent > 64 * 1024 * 1024) return
+        sent += chunk.length
+        if (req.write(chunk)) setImmediate(pump)
+        else req.once('drain', pump)
+      }
+      pump()
+    })
+    assert.is(status, 413)
+    assert.ok(sent < 16 * 1024 * 1024, `the client got to send ${sent} bytes before the answer`)
+    assert.is((await fetch(`${child.url}/v1/kv/app/big`)).status, 404)
+  } finally {
+    child.process.kill('SIGKILL')
+    await child.exited
+  }
+})
+
 test('SIGTERM: in-flight requests complete, new connections are refused, exit code 0', async () => {
   const child = await startChild({ CACHECAR_DB_PATH: join(dir.path, 'drain.db'), CACHECAR_SHUTDOWN_GRACE_MS: '5s' })
   const { port } = new URL(child.url)
