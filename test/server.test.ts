@@ -27,6 +27,15 @@ function rawExchange(port: number, host: string, data: string, timeoutMs: number
   })
 }
 
+/** A PUT that sends 1 of its 10 body bytes and then waits: a request in flight for as long as the test likes. */
+async function startSlowPut(url: string): Promise<ReturnType<typeof httpRequest>> {
+  const req = httpRequest({ host: '127.0.0.1', port: new URL(url).port, method: 'PUT', path: '/v1/kv/app/slow', headers: { 'content-length': '10' } })
+  req.on('error', () => {})
+  req.write('x')
+  await new Promise((r) => setTimeout(r, 100))
+  return req
+}
+
 test('by default it listens on 127.0.0.1 only, and starts over a garbage database file', async () => {
   const dbPath = join(dir.path, 'garbage.db')
   writeFileSync(dbPath, Buffer.alloc(8192, 0xab))
@@ -127,11 +136,7 @@ test('SIGTERM: in-flight requests complete, new connections are refused, exit co
 
 test('SIGTERM with a request that outlives the grace period: cut off, still exits', async () => {
   const child = await startChild({ CACHECAR_DB_PATH: ':memory:', CACHECAR_SHUTDOWN_GRACE_MS: '200ms' })
-  const { port } = new URL(child.url)
-  const req = httpRequest({ host: '127.0.0.1', port, method: 'PUT', path: '/v1/kv/app/slow', headers: { 'content-length': '10' } })
-  req.on('error', () => {})
-  req.write('x')
-  await new Promise((r) => setTimeout(r, 100))
+  const req = await startSlowPut(child.url)
   const started = performance.now()
   child.process.kill('SIGTERM')
   const exit = await child.exited
@@ -143,11 +148,7 @@ test('SIGTERM with a request that outlives the grace period: cut off, still exit
 
 test('a second signal during the drain exits at once', async () => {
   const child = await startChild({ CACHECAR_DB_PATH: ':memory:', CACHECAR_SHUTDOWN_GRACE_MS: '60s' })
-  const { port } = new URL(child.url)
-  const req = httpRequest({ host: '127.0.0.1', port, method: 'PUT', path: '/v1/kv/app/slow', headers: { 'content-length': '10' } })
-  req.on('error', () => {})
-  req.write('x')
-  await new Promise((r) => setTimeout(r, 100))
+  const req = await startSlowPut(child.url)
   child.process.kill('SIGTERM')
   await new Promise((r) => setTimeout(r, 100))
   const started = performance.now()

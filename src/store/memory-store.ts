@@ -1,7 +1,7 @@
 // A Store in a Map, with the same contract as SqliteStore: proves the interface and can serve as a hot tier.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { etagOf, prefixUpperBound } from './keys.ts'
-import { parseCounter, preconditionHolds } from './precondition.ts'
+import { addToCounter, preconditionHolds } from './precondition.ts'
 import type {
   DeleteResult, Entry, EntryInfo, IncrResult, ListOptions, Precondition, SetInput, SetResult, Store, StoreEvents,
   StoreStats, SweepResult,
@@ -72,14 +72,10 @@ export class MemoryStore implements Store {
       const written = this.#put({ namespace, key, value: Buffer.from(String(by)), contentType: 'text/plain', ttlMs })
       return { status: 'ok', value: by, ...written }
     }
-    const previous = parseCounter(current.value)
-    if (previous === undefined) return { status: 'not-a-counter' }
-    const next = previous + by
-    if (!Number.isSafeInteger(next)) return { status: 'overflow' }
-    const value = Buffer.from(String(next))
-    const etag = etagOf(value)
-    this.#store({ ...current, value, etag, size: value.byteLength })
-    return { status: 'ok', value: next, etag, expiresAt: current.expiresAt }
+    const sum = addToCounter(current.value, by)
+    if (sum.status !== 'ok') return sum
+    this.#store({ ...current, value: sum.bytes, etag: sum.etag, size: sum.bytes.byteLength })
+    return { status: 'ok', value: sum.next, etag: sum.etag, expiresAt: current.expiresAt }
   }
 
   async list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {

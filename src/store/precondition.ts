@@ -1,4 +1,5 @@
-// Evaluates If-Match / If-None-Match: * against the current entry (RFC 9110 §13.1.1, §13.1.2).
+// Rules a write checks against the current entry: If-Match / If-None-Match: * (RFC 9110 §13.1), counter arithmetic.
+import { etagOf } from './keys.ts'
 import type { Precondition } from './types.ts'
 
 /** True when the write may proceed. `currentEtag` is undefined when no live entry exists. */
@@ -11,6 +12,18 @@ export function preconditionHolds(precondition: Precondition | undefined, curren
     return precondition.ifMatch.some((tag) => tag === '*' || (tag === currentEtag && !tag.startsWith('W/')))
   }
   return true
+}
+
+/** The next value of a counter stored as decimal bytes, or why there is none. */
+export function addToCounter(value: Uint8Array, by: number):
+  | { readonly status: 'ok'; readonly next: number; readonly bytes: Buffer; readonly etag: string }
+  | { readonly status: 'not-a-counter' | 'overflow' } {
+  const previous = parseCounter(value)
+  if (previous === undefined) return { status: 'not-a-counter' }
+  const next = previous + by
+  if (!Number.isSafeInteger(next)) return { status: 'overflow' }
+  const bytes = Buffer.from(String(next))
+  return { status: 'ok', next, bytes, etag: etagOf(bytes) }
 }
 
 /** Parses a decimal counter value; undefined when the bytes are not one. */

@@ -2,7 +2,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { etagOf, prefixUpperBound } from './keys.ts'
-import { parseCounter, preconditionHolds } from './precondition.ts'
+import { addToCounter, preconditionHolds } from './precondition.ts'
 import { AccessTimes } from './sqlite/access-times.ts'
 import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES } from './sqlite/budget.ts'
 import { isFull } from './sqlite/errors.ts'
@@ -204,14 +204,10 @@ export class SqliteStore implements Store {
         const written = this.#put({ namespace, key, value, contentType: 'text/plain', ttlMs }, row)
         return { status: 'ok', value: by, ...written }
       }
-      const previous = parseCounter(current.value)
-      if (previous === undefined) return { status: 'not-a-counter' }
-      const next = previous + by
-      if (!Number.isSafeInteger(next)) return { status: 'overflow' }
-      const value = Buffer.from(String(next))
-      const etag = etagOf(value)
-      this.#updateCounter.run(value, etag, value.byteLength, now, current.id)
-      return { status: 'ok', value: next, etag, expiresAt: current.expires_at }
+      const sum = addToCounter(current.value, by)
+      if (sum.status !== 'ok') return sum
+      this.#updateCounter.run(sum.bytes, sum.etag, sum.bytes.byteLength, now, current.id)
+      return { status: 'ok', value: sum.next, etag: sum.etag, expiresAt: current.expires_at }
     })
   }
 
