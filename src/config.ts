@@ -1,8 +1,14 @@
 // Reads CACHECAR_* variables once into a frozen, typed Config; every problem is named in one ConfigError.
-import { SETTINGS, type Config } from './config/spec.ts'
+import { SETTINGS, type Config as Settings } from './config/spec.ts'
 import { formatSize } from './config/units.ts'
+import { parseUpstreams, type UpstreamConfig } from './config/upstreams.ts'
 
-export type { Config, LogLevel } from './config/spec.ts'
+export type { LogLevel } from './config/spec.ts'
+export type { UpstreamConfig } from './config/upstreams.ts'
+
+export interface Config extends Settings {
+  readonly upstreams: readonly UpstreamConfig[]
+}
 
 export class ConfigError extends Error {
   readonly problems: readonly string[]
@@ -28,6 +34,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     if ('ok' in result) values[setting.key] = result.ok
     else problems.push(`${setting.name} ${result.must}, got ${JSON.stringify(raw)}`)
   }
+  values.upstreams = parseUpstreams(env, problems)
   const config = values as unknown as Config
   if (problems.length === 0) problems.push(...crossChecks(config))
   if (problems.length > 0) throw new ConfigError(problems)
@@ -56,5 +63,9 @@ export function configHelp(): string {
     'Configuration (environment variables):',
     `  ${'VARIABLE'.padEnd(32)} ${'DEFAULT'.padEnd(28)} MEANING`,
     ...rows,
+    `  ${'CACHECAR_UPSTREAMS'.padEnd(32)} ${'(none)'.padEnd(28)} name=url,… upstreams served at /u/<name>/…`,
+    `  ${'CACHECAR_UPSTREAM_<NAME>_*'.padEnd(32)} ${''.padEnd(28)} per upstream: CONNECTIONS (64), CONNECT_TIMEOUT_MS (2s),`,
+    `  ${''.padEnd(32)} ${''.padEnd(28)} HEADERS_TIMEOUT_MS (10s), BODY_TIMEOUT_MS (30s), DEFAULT_TTL (0 = off),`,
+    `  ${''.padEnd(32)} ${''.padEnd(28)} MAX_OBJECT_BYTES (8MiB), STALE_RETENTION (1h)`,
   ].join('\n')
 }

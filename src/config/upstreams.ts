@@ -1,0 +1,94 @@
+// Parses CACHECAR_UPSTREAMS and the per-upstream CACHECAR_UPSTREAM_<NAME>_* settings.
+import { parseDuration, parseSize } from './units.ts'
+
+export interface UpstreamConfig {
+  /** The name in /u/<name>/…: the only thing a request says about where it goes. */
+  readonly name: string
+  /** Origin plus optional base path, without a trailing slash: "https://api.example.com/base". */
+  readonly origin: string
+  readonly basePath: string
+  readonly connections: number
+  readonly connectTimeoutMs: number
+  readonly headersTimeoutMs: number
+  readonly bodyTimeoutMs: number
+  /** Opt-in freshness for responses that carry no freshness information at all; 0 = off. */
+  readonly defaultTtlMs: number
+  /** Larger responses stream through without being buffered or stored. */
+  readonly maxObjectBytes: number
+  /** How long a stale response is kept for revalidation and stale-if-error after its freshness ends. */
+  readonly staleRetentionMs: number
+}
+
+const NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
+
+interface Option<K extends keyof UpstreamConfig> {
+  readonly suffix: string
+  readonly key: K
+  readonly default: number
+  readonly parse: (raw: string) => number | undefined
+  readonly must: string
+}
+
+const ms = (raw: string) => parseDuration(raw, 'ms')
+const OPTIONS: readonly Option<'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'defaultTtlMs' | 'maxObjectBytes' | 'staleRetentionMs'>[] = [
+  { suffix: 'CONNECTIONS', key: 'connections', default: 64, parse: (r) => (/^\d+$/.test(r) && +r >= 1 && +r <= 4096 ? +r : undefined), must: 'must be an integer between 1 and 4096' },
+  { suffix: 'CONNECT_TIMEOUT_MS', key: 'connectTimeoutMs', default: 2000, parse: ms, must: 'must be a duration such as 500, 2s' },
+  { suffix: 'HEADERS_TIMEOUT_MS', key: 'headersTimeoutMs', default: 10_000, parse: ms, must: 'must be a duration such as 500, 10s' },
+  { suffix: 'BODY_TIMEOUT_MS', key: 'bodyTimeoutMs', default: 30_000, parse: ms, must: 'must be a duration such as 500, 30s' },
+  { suffix: 'DEFAULT_TTL', key: 'defaultTtlMs', default: 0, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 60 (s), 5m; 0 turns it off' },
+  { suffix: 'MAX_OBJECT_BYTES', key: 'maxObjectBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' },
+  { suffix: 'STALE_RETENTION', key: 'staleRetentionMs', default: 3_600_000, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 600 (s), 1h' },
+]
+
+/** The variable prefix for one upstream's settings: "api-v2" → CACHECAR_UPSTREAM_API_V2_. */
+export function upstreamPrefix(name: string): string {
+  return `CACHECAR_UPSTREAM_${name.toUpperCase().replaceAll('-', '_')}_`
+}
+
+export function parseUpstreams(env: Record<string, string | undefined>, problems: string[]): UpstreamConfig[] {
+  const raw = env.CACHECAR_UPSTREAMS?.trim()
+  if (!raw) return []
+  const upstreams: UpstreamConfig[] = []
+  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = item.indexOf('=')
+    const name = eq === -1 ? '' : item.slice(0, eq).trim()
+    const target = eq === -1 ? '' : item.slice(eq + 1).trim()
+    if (!NAME_RE.test(name)) {
+      problems.push(`CACHECAR_UPSTREAMS entries must be name=url with a name of 1-32 characters a-z 0-9 -, got ${JSON.stringify(item)}`)
+      continue
+    }
+    if (upstreams.some((u) => u.name === name)) {
+      problems.push(`CACHECAR_UPSTREAMS names the upstream "${name}" twice`)
+      continue
+    }
+    const base = parseBase(target)
+    if (typeof base === 'string') {
+      problems.push(`CACHECAR_UPSTREAMS: upstream "${name}" ${base}, got ${JSON.stringify(target)}`)
+      continue
+    }
+    const upstream: Record<string, unknown> = { name, ...base }
+    for (const option of OPTIONS) {
+      const variable = upstreamPrefix(name) + option.suffix
+      const value = env[variable]
+      const parsed = value === undefined ? option.default : option.parse(value)
+      if (parsed === undefined) problems.push(`${variable} ${option.must}, got ${JSON.stringify(value)}`)
+      upstream[option.key] = parsed
+    }
+    upstreams.push(Object.freeze(upstream as unknown as UpstreamConfig))
+  }
+  return upstreams
+}
+
+/** An http(s) URL with no credentials, query or fragment; its path becomes the base path. */
+function parseBase(target: string): { origin: string; basePath: string } | string {
+  let url: URL
+  try {
+    url = new URL(target)
+  } catch {
+    return 'must be an absolute http:// or https:// URL'
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http:// or https:// URL'
+  if (url.username || url.password) return 'must not carry credentials (they would end up in logs)'
+  if (url.search || url.hash || target.includes('?') || target.includes('#')) return 'must not have a query or fragment'
+  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') }
+}
