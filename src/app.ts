@@ -9,6 +9,7 @@ import { keyRoutes, type KvDeps } from './kv/routes.ts'
 import type { Logger } from './ops/logger.ts'
 import type { Metrics } from './ops/metrics.ts'
 import { opsRoutes } from './ops/routes.ts'
+import { proxyRoutes, type ProxyDeps } from './http-cache/proxy.ts'
 import { StoreBusyError, StoreFullError, type Store } from './store/types.ts'
 
 export interface AppDeps {
@@ -18,9 +19,11 @@ export interface AppDeps {
   readonly logger: Logger
   readonly now?: () => number
   readonly accepting?: () => boolean
+  /** The read-through cache for configured upstreams; absent when none are configured. */
+  readonly proxy?: ProxyDeps
 }
 
-export function createApp({ config, store, metrics, logger, now = Date.now, accepting = () => true }: AppDeps): Hono {
+export function createApp({ config, store, metrics, logger, now = Date.now, accepting = () => true, proxy }: AppDeps): Hono {
   const app = new Hono()
 
   app.use(async function recordRequest(c, next) {
@@ -44,6 +47,7 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
   app.route('/v1/kv', collectionRoutes(kv))
   app.route('/v1/kv', keyRoutes(kv))
   app.route('/', opsRoutes({ store, metrics, accepting }))
+  if (proxy) app.route('/', proxyRoutes(proxy))
 
   app.notFound(function notFound(c) {
     return problemResponse({ kind: 'not-found', status: 404, title: 'Not found', detail: `no route for ${c.req.method} ${c.req.path}` })

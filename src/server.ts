@@ -6,6 +6,9 @@ import { createApp } from './app.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './ops/logger.ts'
 import { createMetrics } from './ops/metrics.ts'
+import { createFlights } from './http-cache/fill.ts'
+import { ResponseCache } from './http-cache/response-cache.ts'
+import { Upstream } from './http-cache/upstream.ts'
 import { HotTier } from './store/hot-tier.ts'
 import { SqliteStore } from './store/sqlite-store.ts'
 import { Sweeper } from './store/sweeper.ts'
@@ -51,13 +54,22 @@ export async function start(config: Config, logger: Logger, options: StartOption
     onError: (error) => logger.warn({ event: 'sweep_failed', err: error }, 'sweep failed; retrying next interval'),
   })
 
+  const now = options.now ?? Date.now
+  const upstreams = new Map(config.upstreams.map((u) => [u.name, new Upstream(u)]))
+  const proxy = upstreams.size === 0 ? undefined : {
+    upstreams, cache: new ResponseCache(store, now), flights: createFlights(), now, logger,
+    onEvent: (upstream: string, event: string) => metrics.proxyEvents.inc({ upstream, event }),
+  }
   let accepting = true
-  const app = createApp({ config, store, metrics, logger, ...(options.now && { now: options.now }), accepting: () => accepting })
+  const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }) })
   const server = await listen(app.fetch, config)
   sweeper.start()
   const port = (server.address() as AddressInfo).port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
-  logger.info({ event: 'listening', host: config.host, port, dbPath: config.dbPath, maxBytes: config.maxBytes, auth: config.token !== undefined }, 'cachecar is ready')
+  logger.info({
+    event: 'listening', host: config.host, port, dbPath: config.dbPath, maxBytes: config.maxBytes, auth: config.token !== undefined,
+    upstreams: config.upstreams.map((u) => `${u.name}=${u.origin}${u.basePath}`),
+  }, 'cachecar is ready')
 
   const openStore = store
   let shuttingDown: Promise<{ forced: boolean }> | undefined
@@ -65,6 +77,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
     accepting = false
     const forced = await drain(server, config.shutdownGraceMs)
     await sweeper.stop()
+    await Promise.all([...upstreams.values()].map((u) => u.close()))
     await openStore.close()
     logger.info({ event: 'stopped', forced }, forced ? 'grace period over: open connections were cut' : 'drained cleanly')
     return { forced }

@@ -12,6 +12,7 @@ export interface Metrics {
   readonly sweepDuration: Histogram
   readonly busyRetries: Counter
   readonly storeErrors: Counter<'kind'>
+  readonly proxyEvents: Counter<'upstream' | 'event'>
 }
 
 export function createMetrics(store: () => Store | undefined): Metrics {
@@ -48,6 +49,10 @@ export function createMetrics(store: () => Store | undefined): Metrics {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     }),
     busyRetries: new Counter({ name: 'cachecar_store_busy_retries_total', help: 'Writes retried because the database was locked', registers }),
+    proxyEvents: new Counter({
+      name: 'cachecar_proxy_events_total', labelNames: ['upstream', 'event'], registers,
+      help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, error:<kind>',
+    }),
     storeErrors: new Counter({ name: 'cachecar_store_errors_total', help: 'Store failures answered 503/507, by kind', labelNames: ['kind'], registers }),
   }
 }

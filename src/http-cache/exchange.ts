@@ -1,0 +1,93 @@
+// One proxied request: what it asks for, where it goes, and the responses cachecar can give it.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Logger } from '../ops/logger.ts'
+import { cacheStatus, type CacheStatus } from './cache-status.ts'
+import { endToEnd, getter, type HeaderList } from './headers.ts'
+import { forward, passBody, type Forwarded } from './forward.ts'
+import type { Directives } from './cache-control.ts'
+import { requestDirectives, type GetHeader } from './policy.ts'
+import type { ResponseCache } from './response-cache.ts'
+import type { Flights } from './fill.ts'
+import { responseHeaders } from './serve.ts'
+import type { Upstream } from './upstream.ts'
+
+export interface ProxyServices {
+  readonly cache: ResponseCache
+  readonly flights: Flights
+  readonly now: () => number
+  readonly logger: Logger
+  readonly onEvent?: (upstream: string, event: ProxyEvent) => void
+}
+
+export type ProxyEvent = 'hit' | 'miss' | 'stale' | 'revalidated-304' | 'revalidated-200' | 'collapsed' | 'bypass' | 'stored' | `error:${string}`
+
+const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
+
+export class Exchange {
+  readonly upstream: Upstream
+  readonly method: string
+  /** Path and query as received after /u/<name>: the primary cache key (no normalisation, RFC 9111 §4.1). */
+  readonly key: string
+  readonly request: GetHeader
+  readonly directives: Directives
+  readonly services: ProxyServices
+  readonly #incoming: IncomingMessage
+  readonly #outgoing: ServerResponse | undefined
+
+  constructor(upstream: Upstream, method: string, key: string, incoming: IncomingMessage, outgoing: ServerResponse | undefined, services: ProxyServices) {
+    this.upstream = upstream
+    this.method = method
+    this.key = key
+    this.#incoming = incoming
+    this.#outgoing = outgoing
+    this.services = services
+    this.request = (name) => {
+      const value = incoming.headers[name]
+      return Array.isArray(value) ? value.join(', ') : value ?? null
+    }
+    this.directives = requestDirectives(this.request)
+  }
+
+  get flightKey(): string {
+    return `${this.upstream.config.name} ${this.key}`
+  }
+
+  event(event: ProxyEvent): void {
+    this.services.onEvent?.(this.upstream.config.name, event)
+  }
+
+  /** End-to-end request fields for the upstream, plus X-Forwarded-*; Host comes from the upstream's origin. */
+  upstreamHeaders({ conditionals }: { conditionals: 'keep' | 'drop' }): HeaderList {
+    const drop = ['host', 'expect', ...(conditionals === 'drop' ? CONDITIONALS : [])]
+    const headers = endToEnd(this.#incoming.headers, drop).filter(([name]) => name !== 'x-forwarded-for' && name !== 'x-forwarded-proto')
+    const prior = this.request('x-forwarded-for')
+    const client = this.#incoming.socket.remoteAddress ?? 'unknown'
+    headers.push(['x-forwarded-for', prior ? `${prior}, ${client}` : client], ['x-forwarded-proto', 'http'])
+    return headers
+  }
+
+  /** Forwards to the upstream, relaying 103 Early Hints to the client (RFC 9110 §15.2). */
+  send(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
+    const outgoing = this.#outgoing
+    return forward(this.upstream, {
+      method, path: this.key, headers,
+      ...(withBody && { body: this.#incoming }),
+      onInfo: ({ statusCode, headers: hints }) => {
+        if (statusCode === 103 && outgoing && !outgoing.headersSent) outgoing.writeEarlyHints(hints)
+      },
+    }, this.request, this.services.now)
+  }
+
+  /** Streams an upstream response to the client untouched (apart from hop-by-hop fields). */
+  streamed(forwarded: Forwarded, status: CacheStatus): Response {
+    const headers = responseHeaders(forwarded.headers, [['cache-status', cacheStatus(status)]])
+    if (forwarded.headers.some(([name]) => name === 'content-length')) {
+      headers.set('content-length', getter(forwarded.headers)('content-length')!)
+    }
+    if (this.method === 'HEAD' || forwarded.status === 204 || forwarded.status === 304) {
+      forwarded.body.resume()
+      return new Response(null, { status: forwarded.status, headers })
+    }
+    return new Response(passBody(forwarded.body), { status: forwarded.status, headers })
+  }
+}

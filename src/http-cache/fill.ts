@@ -1,0 +1,166 @@
+// Going upstream for a GET: misses (collapsed per URL), revalidation of stale entries, background refresh.
+import { Problem } from '../http/problem.ts'
+import type { Forward } from './cache-status.ts'
+import type { Exchange } from './exchange.ts'
+import { UpstreamFailure, storedFrom, teeBody, type BodyOutcome, type Forwarded } from './forward.ts'
+import { getter, type HeaderList } from './headers.ts'
+import { responseFacts, retentionMs, staleIfError, varyKey } from './policy.ts'
+import type { StoredResponse } from './record.ts'
+import { serveStored, responseHeaders } from './serve.ts'
+import { cacheStatus } from './cache-status.ts'
+import { SingleFlight } from './single-flight.ts'
+
+export type MissOutcome =
+  | { readonly kind: 'stored'; readonly response: StoredResponse; readonly varyKey: string }
+  | { readonly kind: 'not-stored' }
+  | { readonly kind: 'failed'; readonly problem: Problem }
+
+/** Per-instance coordination: misses in flight per URL, background refreshes per URL. */
+export interface Flights {
+  readonly misses: SingleFlight<MissOutcome>
+  readonly refreshes: SingleFlight<void>
+}
+
+export function createFlights(): Flights {
+  return { misses: new SingleFlight(), refreshes: new SingleFlight() }
+}
+
+const bodyFailed = (upstream: string) => new Problem({
+  kind: 'upstream-body-failed', status: 502, title: 'Bad gateway', detail: `upstream "${upstream}" cut the response body short`,
+})
+
+/** A miss: concurrent misses for one URL make one upstream request and share its stored bytes or its error. */
+export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Promise<Response> {
+  const { misses } = ex.services.flights
+  if (collapse && misses.has(ex.flightKey)) {
+    const outcome = await misses.run(ex.flightKey, () => Promise.resolve({ kind: 'not-stored' })).promise
+    if (outcome.kind === 'failed') throw outcome.problem
+    if (outcome.kind === 'stored' && outcome.varyKey === varyKey(outcome.response.facts.vary, ex.request)) {
+      ex.event('collapsed')
+      return serveStored(outcome.response, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: outcome.response.facts.status, collapsed: true })
+    }
+    return fetchMiss(ex, fwd, false) // not storable, or another variant: go upstream alone
+  }
+  let settle: (outcome: MissOutcome) => void = () => {}
+  if (collapse) void misses.run(ex.flightKey, () => new Promise<MissOutcome>((resolve) => { settle = resolve }))
+  ex.event('miss')
+  let forwarded: Forwarded
+  try {
+    forwarded = await ex.send('GET', ex.upstreamHeaders({ conditionals: 'drop' }), false)
+  } catch (error) {
+    const problem = error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
+    settle({ kind: 'failed', problem })
+    throw problem
+  }
+  return respond(ex, forwarded, fwd, settle)
+}
+
+/** Answers with a fresh upstream response, storing it on the way when it may be stored. */
+function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outcome: MissOutcome) => void): Response {
+  if (forwarded.notStorable) {
+    settle({ kind: 'not-stored' })
+    return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
+  }
+  const onBody = (outcome: BodyOutcome) => {
+    if (!('complete' in outcome)) {
+      settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })
+      return
+    }
+    const stored = storedFrom(forwarded, outcome.complete)
+    void save(ex, stored).finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
+  }
+  const headers = responseHeaders(forwarded.headers, [['cache-status', cacheStatus({ fwd, fwdStatus: forwarded.status, stored: true })]])
+  const contentLength = getter(forwarded.headers)('content-length')
+  if (contentLength !== null) headers.set('content-length', contentLength)
+  const body = teeBody(forwarded.body, ex.upstream.config.maxObjectBytes, onBody)
+  if (ex.method === 'HEAD' || forwarded.status === 204) {
+    void drain(body)
+    return new Response(null, { status: forwarded.status, headers })
+  }
+  return new Response(body, { status: forwarded.status, headers })
+}
+
+async function drain(body: ReadableStream<Uint8Array>): Promise<void> {
+  try {
+    for await (const _ of body);
+  } catch {
+    // The outcome callback already saw the failure.
+  }
+}
+
+async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
+  try {
+    await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs))
+    ex.event('stored')
+  } catch (error) {
+    // Full or locked store: the response was served all the same; it just is not cached.
+    ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'response not stored')
+  }
+}
+
+/** Validates a stale entry with the upstream (RFC 9111 §4.3): 304 refreshes it, errors may fall back to it. */
+export async function revalidate(ex: Exchange, stored: StoredResponse): Promise<Response> {
+  let forwarded: Forwarded
+  try {
+    forwarded = await ex.send('GET', conditionalHeaders(ex, stored), false)
+  } catch (error) {
+    if (staleIfError(stored.facts, ex.directives, ex.services.now())) return serveStale(ex, stored, 'stale-if-error')
+    throw error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : error
+  }
+  if (forwarded.status === 304) {
+    forwarded.body.resume()
+    const refreshed = refresh(stored, forwarded, ex.upstream.config.defaultTtlMs)
+    await save(ex, refreshed)
+    ex.event('revalidated-304')
+    return serveStored(refreshed, ex.request, ex.method, ex.services.now(), { fwd: 'stale', fwdStatus: 304, stored: true })
+  }
+  if (forwarded.status >= 500 && staleIfError(stored.facts, ex.directives, ex.services.now())) {
+    forwarded.body.resume()
+    return serveStale(ex, stored, 'stale-if-error', forwarded.status)
+  }
+  ex.event('revalidated-200')
+  return respond(ex, forwarded, 'stale', () => {})
+}
+
+/** stale-while-revalidate: refreshes in the background, at most once at a time per URL. */
+export function refreshInBackground(ex: Exchange, stored: StoredResponse): void {
+  ex.services.flights.refreshes.run(ex.flightKey, async () => {
+    try {
+      const forwarded = await ex.send('GET', conditionalHeaders(ex, stored), false)
+      if (forwarded.status === 304) {
+        forwarded.body.resume()
+        await save(ex, refresh(stored, forwarded, ex.upstream.config.defaultTtlMs))
+        return
+      }
+      if (forwarded.notStorable) {
+        forwarded.body.resume()
+        return
+      }
+      const outcome = await new Promise<BodyOutcome>((resolve) => void drain(teeBody(forwarded.body, ex.upstream.config.maxObjectBytes, resolve)))
+      if ('complete' in outcome) await save(ex, storedFrom(forwarded, outcome.complete))
+    } catch (error) {
+      ex.services.logger.warn({ event: 'background_refresh_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'stale-while-revalidate refresh failed')
+    }
+  })
+}
+
+function serveStale(ex: Exchange, stored: StoredResponse, detail: string, fwdStatus?: number): Response {
+  ex.event('stale')
+  return serveStored(stored, ex.request, ex.method, ex.services.now(), { hit: true, fwd: 'stale', detail, ...(fwdStatus !== undefined && { fwdStatus }) })
+}
+
+function conditionalHeaders(ex: Exchange, stored: StoredResponse): HeaderList {
+  const headers = ex.upstreamHeaders({ conditionals: 'drop' })
+  if (stored.facts.etag) headers.push(['if-none-match', stored.facts.etag])
+  if (stored.facts.lastModified) headers.push(['if-modified-since', stored.facts.lastModified])
+  return headers
+}
+
+/** RFC 9111 §4.3.4: the 304's fields replace the stored ones; freshness is computed anew. */
+function refresh(stored: StoredResponse, notModified: Forwarded, defaultTtlMs: number): StoredResponse {
+  const replaced = new Set(notModified.headers.map(([name]) => name).filter((name) => name !== 'content-length' && name !== 'age'))
+  const headers: HeaderList = [...stored.headers.filter(([name]) => !replaced.has(name)), ...notModified.headers.filter(([name]) => replaced.has(name))]
+  const facts = responseFacts(stored.facts.status, getter([...headers, ...notModified.headers.filter(([n]) => n === 'age')]),
+    notModified.requestTime, notModified.facts.responseTime, defaultTtlMs)
+  return { facts, headers, body: stored.body }
+}

@@ -1,0 +1,114 @@
+// Sends one request upstream and shapes the answer: stream it through, or tee it into the cache while streaming.
+import type { Readable } from 'node:stream'
+import { Problem } from '../http/problem.ts'
+import { endToEnd, getter, type HeaderList } from './headers.ts'
+import { notStorable, responseFacts, type GetHeader, type NotStorable, type ResponseFacts } from './policy.ts'
+import type { StoredResponse } from './record.ts'
+import { errorKind, type Upstream, type UpstreamErrorKind, type UpstreamRequest } from './upstream.ts'
+
+export interface Forwarded {
+  readonly requestTime: number
+  readonly status: number
+  readonly headers: HeaderList
+  readonly facts: ResponseFacts
+  readonly body: Readable
+  /** Why this response must not be stored; undefined when it may be. */
+  readonly notStorable: NotStorable | 'too-large' | undefined
+}
+
+export class UpstreamFailure extends Error {
+  readonly kind: UpstreamErrorKind
+  constructor(kind: UpstreamErrorKind, options: { cause?: unknown }) {
+    super(`upstream request failed: ${kind}`, options)
+    this.name = 'UpstreamFailure'
+    this.kind = kind
+  }
+
+  /** 504 for timeouts, 502 for the rest (RFC 9110 §15.6.3, §15.6.5). */
+  toProblem(upstream: string): Problem {
+    const timeout = this.kind.endsWith('timeout')
+    return new Problem({
+      kind: timeout ? 'upstream-timeout' : 'upstream-unreachable',
+      status: timeout ? 504 : 502,
+      title: timeout ? 'Upstream timeout' : 'Bad gateway',
+      detail: `upstream "${upstream}" failed: ${this.kind}`,
+      extensions: { upstream, reason: this.kind },
+    }, { cause: this.cause })
+  }
+}
+
+/** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
+export async function forward(upstream: Upstream, request: UpstreamRequest, clientRequest: GetHeader, now: () => number): Promise<Forwarded> {
+  const requestTime = now()
+  let response
+  try {
+    response = await upstream.request(request)
+  } catch (error) {
+    throw new UpstreamFailure(errorKind(error), { cause: error })
+  }
+  const responseTime = now()
+  const headers = endToEnd(response.headers)
+  const get = getter(headers)
+  const facts = responseFacts(response.statusCode, get, requestTime, responseTime, upstream.config.defaultTtlMs)
+  const reason = notStorable({ method: request.method, request: clientRequest, status: response.statusCode, response: get, defaultTtlMs: upstream.config.defaultTtlMs }, facts)
+  const declared = Number(get('content-length') ?? NaN)
+  const tooLarge = declared > upstream.config.maxObjectBytes
+  return { requestTime, status: response.statusCode, headers, facts, body: response.body, notStorable: reason ?? (tooLarge ? 'too-large' : undefined) }
+}
+
+/** What the body turned into once it ended. */
+export type BodyOutcome = { readonly complete: Buffer } | { readonly failed: unknown } | { readonly overflow: true }
+
+/**
+ * A web stream of `body` for the client that also collects it, up to `limit` bytes, for the cache. The collected
+ * bytes are handed over only when the body ended cleanly (a cut body is never stored). If the client goes away the
+ * body is still read to the end, so the cache and any collapsed waiters get it.
+ */
+export function teeBody(body: Readable, limit: number, done: (outcome: BodyOutcome) => void): ReadableStream<Uint8Array> {
+  const chunks: Buffer[] = []
+  let size = 0
+  let overflow = false
+  let detached = false
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      body.on('data', (chunk: Buffer) => {
+        if (!overflow) {
+          size += chunk.byteLength
+          if (size > limit) {
+            overflow = true
+            chunks.length = 0
+          } else chunks.push(chunk)
+        }
+        if (detached) return
+        controller.enqueue(chunk)
+        if ((controller.desiredSize ?? 1) <= 0) body.pause()
+      })
+      body.on('end', () => {
+        if (!detached) controller.close()
+        done(overflow ? { overflow: true } : { complete: Buffer.concat(chunks, size) })
+      })
+      body.on('error', (error) => {
+        if (!detached) controller.error(error)
+        done({ failed: error })
+      })
+    },
+    pull() {
+      body.resume()
+    },
+    cancel() {
+      detached = true
+      if (overflow) body.destroy()
+      else body.resume()
+    },
+  })
+}
+
+/** A plain web stream of a Node body, for responses that are not stored. */
+export function passBody(body: Readable): ReadableStream<Uint8Array> {
+  return teeBody(body, -1, () => {})
+}
+
+export function storedFrom(forwarded: Forwarded, body: Uint8Array): StoredResponse {
+  // Age is folded into the facts (initial age) and recomputed on every reuse.
+  return { facts: forwarded.facts, headers: forwarded.headers.filter(([name]) => name !== 'age'), body }
+}

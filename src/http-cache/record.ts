@@ -1,0 +1,35 @@
+// The bytes a stored response is kept as: a JSON head (facts, headers) then the body, sliced without copying.
+import type { HeaderList } from './headers.ts'
+import type { ResponseFacts } from './policy.ts'
+
+export interface StoredResponse {
+  readonly facts: ResponseFacts
+  readonly headers: HeaderList
+  readonly body: Uint8Array
+}
+
+export const RESPONSE_TYPE = 'application/x-cachecar-response'
+export const VARY_TYPE = 'application/x-cachecar-vary'
+
+export function encodeResponse(response: StoredResponse): Buffer {
+  const head = Buffer.from(JSON.stringify({ facts: response.facts, headers: response.headers }))
+  const out = Buffer.allocUnsafe(4 + head.byteLength + response.body.byteLength)
+  out.writeUInt32BE(head.byteLength, 0)
+  head.copy(out, 4)
+  out.set(response.body, 4 + head.byteLength)
+  return out
+}
+
+const decoded = new WeakMap<Uint8Array, StoredResponse>()
+
+/** Decodes a stored value; the result is memoised per buffer, so hot-tier hits parse the head once. */
+export function decodeResponse(value: Uint8Array): StoredResponse {
+  const cached = decoded.get(value)
+  if (cached) return cached
+  const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  const headLength = bytes.readUInt32BE(0)
+  const head = JSON.parse(bytes.subarray(4, 4 + headLength).toString('utf8')) as Omit<StoredResponse, 'body'>
+  const response = { ...head, body: value.subarray(4 + headLength) }
+  decoded.set(value, response)
+  return response
+}

@@ -1,0 +1,73 @@
+// Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
+import type { Store } from '../store/types.ts'
+import type { GetHeader } from './policy.ts'
+import { varyKey } from './policy.ts'
+import { RESPONSE_TYPE, VARY_TYPE, decodeResponse, encodeResponse, type StoredResponse } from './record.ts'
+
+/** Tags carry a space, which key/value tags cannot, so a KV purge never reaches proxy entries. */
+export const surrogateTag = (key: string) => `surrogate ${key}`
+const VARIANT = '\u0000'
+
+export type Lookup =
+  | { readonly kind: 'hit'; readonly response: StoredResponse }
+  | { readonly kind: 'uri-miss' }
+  | { readonly kind: 'vary-miss' }
+
+export class ResponseCache {
+  readonly #store: Store
+  readonly #now: () => number
+
+  constructor(store: Store, now: () => number = Date.now) {
+    this.#store = store
+    this.#now = now
+  }
+
+  static namespace(upstream: string): string {
+    return `http:${upstream}`
+  }
+
+  async lookup(upstream: string, key: string, request: GetHeader): Promise<Lookup> {
+    const ns = ResponseCache.namespace(upstream)
+    const entry = await this.#store.get(ns, key)
+    if (!entry) return { kind: 'uri-miss' }
+    if (entry.contentType !== VARY_TYPE) return { kind: 'hit', response: decodeResponse(entry.value) }
+    const vary = JSON.parse(Buffer.from(entry.value).toString('utf8')) as string[]
+    const variant = await this.#store.get(ns, key + VARIANT + varyKey(vary, request))
+    return variant ? { kind: 'hit', response: decodeResponse(variant.value) } : { kind: 'vary-miss' }
+  }
+
+  /** Stores `response` as the variant `request` selects; a response without Vary replaces every variant. */
+  async save(upstream: string, key: string, request: GetHeader, response: StoredResponse, ttlMs: number): Promise<void> {
+    const ns = ResponseCache.namespace(upstream)
+    const tags = response.facts.surrogateKeys.map(surrogateTag)
+    const value = encodeResponse(response)
+    const vary = response.facts.vary
+    if (vary.length === 0) {
+      await this.#store.set({ namespace: ns, key, value, contentType: RESPONSE_TYPE, ttlMs, tags })
+      await this.#store.deletePrefix(ns, key + VARIANT)
+      return
+    }
+    const spec = await this.#store.get(ns, key)
+    const specTtl = spec?.contentType === VARY_TYPE ? Math.max(ttlMs, spec.expiresAt - this.#now()) : ttlMs
+    await this.#store.setMany([
+      { namespace: ns, key, value: Buffer.from(JSON.stringify(vary)), contentType: VARY_TYPE, ttlMs: specTtl },
+      { namespace: ns, key: key + VARIANT + varyKey(vary, request), value, contentType: RESPONSE_TYPE, ttlMs, tags },
+    ])
+  }
+
+  /** Removes every stored variant of one URL. */
+  async invalidate(upstream: string, key: string): Promise<number> {
+    const ns = ResponseCache.namespace(upstream)
+    const removed = (await this.#store.delete(ns, key)) === 'deleted' ? 1 : 0
+    return removed + (await this.#store.deletePrefix(ns, key + VARIANT))
+  }
+
+  /** Removes every stored URL of an upstream whose path starts with `prefix`. */
+  purgePrefix(upstream: string, prefix: string): Promise<number> {
+    return this.#store.deletePrefix(ResponseCache.namespace(upstream), prefix)
+  }
+
+  purgeSurrogateKeys(keys: readonly string[]): Promise<number> {
+    return this.#store.deleteTags(keys.map(surrogateTag))
+  }
+}

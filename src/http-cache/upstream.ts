@@ -1,0 +1,71 @@
+// One undici Pool per configured upstream; the request only ever chooses the path, never the host.
+import { Pool, errors } from 'undici'
+import type { Dispatcher } from 'undici'
+import type { UpstreamConfig } from '../config.ts'
+import type { HeaderList } from './headers.ts'
+
+export type UpstreamErrorKind = 'refused' | 'connect-timeout' | 'headers-timeout' | 'body-timeout' | 'reset' | 'other'
+
+/** Classifies undici failures for metrics and for the 502/504 choice. */
+export function errorKind(error: unknown): UpstreamErrorKind {
+  if (error instanceof errors.ConnectTimeoutError) return 'connect-timeout'
+  if (error instanceof errors.HeadersTimeoutError) return 'headers-timeout'
+  if (error instanceof errors.BodyTimeoutError) return 'body-timeout'
+  const code = (error as { code?: string }).code
+  if (code === 'ECONNREFUSED') return 'refused'
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'UND_ERR_ABORTED') return 'reset'
+  return 'other'
+}
+
+export interface UpstreamRequest {
+  readonly method: string
+  /** Path and query as received after /u/<name>, e.g. "/v2/items?x=1". */
+  readonly path: string
+  readonly headers: HeaderList
+  readonly body?: Dispatcher.DispatchOptions['body']
+  readonly signal?: AbortSignal
+  readonly onInfo?: (info: { statusCode: number; headers: Record<string, string | string[]> }) => void
+}
+
+export class Upstream {
+  readonly config: UpstreamConfig
+  readonly #pool: Pool
+
+  constructor(config: UpstreamConfig) {
+    this.config = config
+    this.#pool = new Pool(config.origin, {
+      connections: config.connections,
+      connect: { timeout: config.connectTimeoutMs },
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.bodyTimeoutMs,
+      keepAliveTimeout: 4000,
+    })
+  }
+
+  /**
+   * The path sent to the upstream: its base path joined with the raw request path by concatenation. The Pool is
+   * bound to the configured origin, so `//evil/x` or `/\\evil/x` stay paths on that origin (never `new URL(path, base)`).
+   */
+  pathFor(rawPath: string): string {
+    const path = rawPath === '' ? '/' : rawPath.startsWith('/') || rawPath.startsWith('?') ? rawPath : `/${rawPath}`
+    return this.config.basePath + (path.startsWith('?') ? `/${path}` : path)
+  }
+
+  request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    const headers: string[] = []
+    for (const [name, value] of req.headers) headers.push(name, value)
+    return this.#pool.request({
+      origin: this.config.origin,
+      method: req.method as Dispatcher.HttpMethod,
+      path: this.pathFor(req.path),
+      headers,
+      body: req.body ?? null,
+      ...(req.signal && { signal: req.signal }),
+      ...(req.onInfo && { onInfo: req.onInfo }),
+    })
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close()
+  }
+}
