@@ -10,6 +10,7 @@ import type { Logger } from './ops/logger.ts'
 import type { Metrics } from './ops/metrics.ts'
 import { opsRoutes } from './ops/routes.ts'
 import { proxyRoutes, type ProxyDeps } from './http-cache/proxy.ts'
+import { purgeRoutes } from './http-cache/purge.ts'
 import { StoreBusyError, StoreFullError, type Store } from './store/types.ts'
 
 export interface AppDeps {
@@ -44,6 +45,7 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
     store, now, limits: config,
     onLookup: (hit) => metrics.kvLookups.inc({ result: hit ? 'hit' : 'miss' }),
   }
+  if (proxy) app.route('/', purgeRoutes({ cache: proxy.cache, upstreamNames: new Set(proxy.upstreams.keys()), maxBodyBytes: config.maxBulkBytes }))
   app.route('/v1/kv', collectionRoutes(kv))
   app.route('/v1/kv', keyRoutes(kv))
   app.route('/', opsRoutes({ store, metrics, accepting }))

@@ -59,6 +59,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const proxy = upstreams.size === 0 ? undefined : {
     upstreams, cache: new ResponseCache(store, now), flights: createFlights(), now, logger,
     onEvent: (upstream: string, event: string) => metrics.proxyEvents.inc({ upstream, event }),
+    onUpstreamTiming: (upstream: string, seconds: number) => metrics.upstreamDuration.observe({ upstream }, seconds),
   }
   let accepting = true
   const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }) })

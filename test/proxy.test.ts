@@ -244,4 +244,84 @@ test('paths that look like other hosts stay on the configured upstream, or are r
   assert.is(upstream.received.length, 2)
 })
 
+const purge = (body: unknown) => fetch(`${car.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify(body) })
+
+test('purge by URL, by path prefix and by surrogate key', async () => {
+  await setup((req, res) => {
+    res.writeHead(200, {
+      'cache-control': 'max-age=600', date: new Date(car.clock.now()).toUTCString(),
+      'surrogate-key': req.url!.startsWith('/products') ? 'products' : 'other', 'cache-tag': `path:${req.url}`,
+    })
+    res.end(`#${upstream.received.length}`)
+  })
+  const paths = ['/products/1', '/products/2', '/users/1', '/users/2', '/misc']
+  for (const path of paths) await car.get(`/u/api${path}`)
+  assert.equal(await (await purge({ upstream: 'api', path: '/users/1' })).json(), { purged: 1 })
+  assert.equal(await (await purge({ upstream: 'api', prefix: '/users/' })).json(), { purged: 1 })
+  assert.equal(await (await purge({ surrogateKeys: ['products'] })).json(), { purged: 2 })
+  assert.equal(await (await purge({ surrogateKeys: ['path:/misc'] })).json(), { purged: 1 })
+  for (const path of paths) await car.get(`/u/api${path}`)
+  assert.is(upstream.received.length, 10, 'every purged URL was fetched again')
+})
+
+test('soft purge marks an entry stale: the next request revalidates instead of refetching', async () => {
+  await setup((req, res) => {
+    const date = new Date(car.clock.now()).toUTCString()
+    if (req.headers['if-none-match'] === '"e1"') {
+      res.writeHead(304, { etag: '"e1"', 'cache-control': 'max-age=600', date })
+      res.end()
+      return
+    }
+    res.writeHead(200, { etag: '"e1"', 'cache-control': 'max-age=600', date })
+    res.end('payload')
+  })
+  await car.get('/u/api/doc')
+  assert.equal(await (await purge({ upstream: 'api', path: '/doc', soft: true })).json(), { purged: 1 })
+  const after = await car.get('/u/api/doc')
+  assert.is(after.body, 'payload')
+  assert.match(after.headers.get('cache-status') ?? '', 'fwd-status=304')
+  assert.is(upstream.received[1]!.headers['if-none-match'], '"e1"')
+})
+
+test('bad purge requests are 4xx problems', async () => {
+  await setup(answer({}))
+  const cases: [unknown, number][] = [
+    [{}, 400], [{ upstream: 'api', path: '/a', prefix: '/b' }, 400], [{ upstream: 'api', path: 'no-slash' }, 400],
+    [{ upstream: 'nope', path: '/a' }, 404], [{ surrogateKeys: [] }, 400], [{ surrogateKeys: ['k'], soft: true }, 400],
+    [{ upstream: 'api', path: '/a', soft: 'yes' }, 400], [[], 400],
+  ]
+  for (const [body, status] of cases) assert.is((await purge(body)).status, status, JSON.stringify(body))
+})
+
+test('metrics count hits, misses and upstream latency per upstream', async () => {
+  await setup(answer({ 'cache-control': 'max-age=60' }))
+  await car.get('/u/api/m')
+  await car.get('/u/api/m')
+  const text = await (await fetch(`${car.url}/metrics`)).text()
+  assert.match(text, 'cachecar_proxy_events_total{upstream="api",event="miss"} 1')
+  assert.match(text, 'cachecar_proxy_events_total{upstream="api",event="hit"} 1')
+  assert.match(text, 'cachecar_proxy_events_total{upstream="api",event="stored"} 1')
+  assert.match(text, 'cachecar_upstream_duration_seconds_count{upstream="api"} 1')
+})
+
+test('103 Early Hints from the upstream reach the client before the final response', async () => {
+  await setup((_req, res) => {
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' })
+    setTimeout(() => {
+      res.writeHead(200, { 'cache-control': 'no-store' })
+      res.end('page')
+    }, 20)
+  })
+  const { request } = await import('node:http')
+  const hints: string[] = []
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: car.port, path: '/u/api/page' }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+    req.on('information', (info) => hints.push(`${info.statusCode} ${info.headers.link}`))
+    req.on('error', reject)
+    req.end()
+  })
+  assert.is(status, 200)
+  assert.equal(hints, ['103 </style.css>; rel=preload; as=style'])
+})
+
 test.run()

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '../ops/logger.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import { endToEnd, getter, type HeaderList } from './headers.ts'
-import { forward, passBody, type Forwarded } from './forward.ts'
+import { UpstreamFailure, forward, passBody, type Forwarded } from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
 import type { ResponseCache } from './response-cache.ts'
@@ -17,6 +17,8 @@ export interface ProxyServices {
   readonly now: () => number
   readonly logger: Logger
   readonly onEvent?: (upstream: string, event: ProxyEvent) => void
+  /** Seconds from sending a request upstream to its response headers. */
+  readonly onUpstreamTiming?: (upstream: string, seconds: number) => void
 }
 
 export type ProxyEvent = 'hit' | 'miss' | 'stale' | 'revalidated-304' | 'revalidated-200' | 'collapsed' | 'bypass' | 'stored' | `error:${string}`
@@ -67,8 +69,21 @@ export class Exchange {
   }
 
   /** Forwards to the upstream, relaying 103 Early Hints to the client (RFC 9110 §15.2). */
-  send(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
+  async send(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
     const outgoing = this.#outgoing
+    const started = performance.now()
+    const name = this.upstream.config.name
+    try {
+      const forwarded = await this.#forward(method, headers, withBody, outgoing)
+      this.services.onUpstreamTiming?.(name, (performance.now() - started) / 1000)
+      return forwarded
+    } catch (error) {
+      this.event(`error:${error instanceof UpstreamFailure ? error.kind : 'other'}`)
+      throw error
+    }
+  }
+
+  #forward(method: string, headers: HeaderList, withBody: boolean, outgoing: ServerResponse | undefined): Promise<Forwarded> {
     return forward(this.upstream, {
       method, path: this.key, headers,
       ...(withBody && { body: this.#incoming }),

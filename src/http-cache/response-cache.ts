@@ -1,7 +1,7 @@
 // Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
 import type { Store } from '../store/types.ts'
 import type { GetHeader } from './policy.ts'
-import { varyKey } from './policy.ts'
+import { currentAgeMs, varyKey } from './policy.ts'
 import { RESPONSE_TYPE, VARY_TYPE, decodeResponse, encodeResponse, type StoredResponse } from './record.ts'
 
 /** Tags carry a space, which key/value tags cannot, so a KV purge never reaches proxy entries. */
@@ -65,6 +65,32 @@ export class ResponseCache {
   /** Removes every stored URL of an upstream whose path starts with `prefix`. */
   purgePrefix(upstream: string, prefix: string): Promise<number> {
     return this.#store.deletePrefix(ResponseCache.namespace(upstream), prefix)
+  }
+
+  /**
+   * Soft purge: marks every stored variant of `key` (or of every key starting with it, when `prefix`) as stale
+   * now, keeping the bytes, so the next request revalidates (or stale-while-revalidate refreshes) without a stampede.
+   */
+  async markStale(upstream: string, key: string, prefix: boolean): Promise<number> {
+    const ns = ResponseCache.namespace(upstream)
+    const now = this.#now()
+    let marked = 0
+    let after: string | undefined
+    for (;;) {
+      const page = await this.#store.list(ns, { prefix: key, limit: 500, ...(after !== undefined && { after }) })
+      for (const info of page) {
+        after = info.key
+        if (info.contentType !== RESPONSE_TYPE) continue
+        if (!prefix && info.key !== key && !info.key.startsWith(key + VARIANT)) continue
+        const entry = await this.#store.get(ns, info.key)
+        if (!entry) continue
+        const stored = decodeResponse(entry.value)
+        const facts = { ...stored.facts, freshnessMs: Math.min(stored.facts.freshnessMs, currentAgeMs(stored.facts, now)) }
+        await this.#store.set({ ...entry, ttlMs: Math.max(1000, entry.expiresAt - now), value: encodeResponse({ ...stored, facts }) })
+        marked++
+      }
+      if (page.length < 500) return marked
+    }
   }
 
   purgeSurrogateKeys(keys: readonly string[]): Promise<number> {

@@ -13,6 +13,7 @@ export interface Metrics {
   readonly busyRetries: Counter
   readonly storeErrors: Counter<'kind'>
   readonly proxyEvents: Counter<'upstream' | 'event'>
+  readonly upstreamDuration: Histogram<'upstream'>
 }
 
 export function createMetrics(store: () => Store | undefined): Metrics {
@@ -52,6 +53,10 @@ export function createMetrics(store: () => Store | undefined): Metrics {
     proxyEvents: new Counter({
       name: 'cachecar_proxy_events_total', labelNames: ['upstream', 'event'], registers,
       help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, error:<kind>',
+    }),
+    upstreamDuration: new Histogram({
+      name: 'cachecar_upstream_duration_seconds', help: 'Time from sending a request upstream to its response headers', labelNames: ['upstream'], registers,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     }),
     storeErrors: new Counter({ name: 'cachecar_store_errors_total', help: 'Store failures answered 503/507, by kind', labelNames: ['kind'], registers }),
   }
