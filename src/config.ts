@@ -1,6 +1,7 @@
 // Reads CACHECAR_* variables once into a frozen, typed Config; every problem is named in one ConfigError.
 import { SETTINGS, type Config as Settings } from './config/spec.ts'
 import { formatSize } from './config/units.ts'
+import { variablesFromFile } from './config/file.ts'
 import { parseUpstreams, type UpstreamConfig } from './config/upstreams.ts'
 
 export type { LogLevel } from './config/spec.ts'
@@ -20,8 +21,10 @@ export class ConfigError extends Error {
 }
 
 /** Parses `env`; throws ConfigError listing every bad variable with its value and the accepted form. */
-export function loadConfig(env: Record<string, string | undefined>): Config {
+export function loadConfig(processEnv: Record<string, string | undefined>): Config {
   const problems: string[] = []
+  // The JSON file (CACHECAR_CONFIG) supplies upstreams; variables set in the environment win over it.
+  const env = { ...variablesFromFile(processEnv.CACHECAR_CONFIG, problems), ...definedOnly(processEnv) }
   const values: Record<string, unknown> = {}
   for (const setting of SETTINGS) {
     const raw = env[setting.name]
@@ -39,6 +42,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (problems.length === 0) problems.push(...crossChecks(config))
   if (problems.length > 0) throw new ConfigError(problems)
   return Object.freeze(config)
+}
+
+function definedOnly(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined))
 }
 
 /** Rules that span two settings. */
@@ -66,6 +73,7 @@ export function configHelp(): string {
     `  ${'CACHECAR_UPSTREAMS'.padEnd(32)} ${'(none)'.padEnd(28)} name=url,… upstreams served at /u/<name>/…`,
     `  ${'CACHECAR_UPSTREAM_<NAME>_*'.padEnd(32)} ${''.padEnd(28)} per upstream: CONNECTIONS (64), CONNECT_TIMEOUT_MS (2s),`,
     `  ${''.padEnd(32)} ${''.padEnd(28)} HEADERS_TIMEOUT_MS (10s), BODY_TIMEOUT_MS (30s), DEFAULT_TTL (0 = off),`,
-    `  ${''.padEnd(32)} ${''.padEnd(28)} MAX_OBJECT_BYTES (8MiB), STALE_RETENTION (1h)`,
+    `  ${''.padEnd(32)} ${''.padEnd(28)} MAX_OBJECT_BYTES (8MiB), MAX_REQUEST_BYTES (8MiB), STALE_RETENTION (1h)`,
+    `  ${'CACHECAR_CONFIG'.padEnd(32)} ${'(none)'.padEnd(28)} JSON file: {"upstreams": {"api": {"url": "https://…", "headersTimeoutMs": 5000}}}`,
   ].join('\n')
 }

@@ -244,6 +244,34 @@ test('paths that look like other hosts stay on the configured upstream, or are r
   assert.is(upstream.received.length, 2)
 })
 
+test('a request body over the upstream limit is 413, declared or streamed', async () => {
+  await setup(answer({}), { CACHECAR_UPSTREAM_API_MAX_REQUEST_BYTES: '1KiB' })
+  const declared = await fetch(`${car.url}/u/api/upload`, { method: 'POST', body: 'x'.repeat(2048) })
+  assert.is(declared.status, 413)
+  const chunks = [new Uint8Array(700), new Uint8Array(700)]
+  const streamed = await fetch(`${car.url}/u/api/upload`, {
+    method: 'POST', duplex: 'half',
+    body: new ReadableStream({ pull(c) { const next = chunks.shift(); if (next) c.enqueue(next); else c.close() } }),
+  } as RequestInit)
+  assert.is(streamed.status, 413)
+  assert.ok(upstream.received.every((r) => r.body.length <= 1024), 'no body over the limit reached the upstream whole')
+  const fine = await fetch(`${car.url}/u/api/upload`, { method: 'POST', body: 'x'.repeat(1024) })
+  assert.is(fine.status, 200)
+})
+
+test('a client no-cache revalidates a fresh entry and says so: fwd=request', async () => {
+  await setup((req, res) => {
+    const date = new Date(car.clock.now()).toUTCString()
+    res.writeHead(req.headers['if-none-match'] ? 304 : 200, { etag: '"e"', 'cache-control': 'max-age=600', date })
+    res.end(req.headers['if-none-match'] ? undefined : 'body')
+  })
+  await car.get('/u/api/doc')
+  const forced = await car.get('/u/api/doc', { 'cache-control': 'no-cache' })
+  assert.is(forced.body, 'body')
+  assert.match(forced.headers.get('cache-status') ?? '', 'fwd=request; fwd-status=304')
+  assert.is(upstream.received.length, 2)
+})
+
 const purge = (body: unknown) => fetch(`${car.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify(body) })
 
 test('purge by URL, by path prefix and by surrogate key', async () => {

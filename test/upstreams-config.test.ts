@@ -37,4 +37,20 @@ test('bad upstream settings are named, one line each', () => {
   }
 })
 
+test('a JSON file named by CACHECAR_CONFIG defines upstreams; the environment overrides it', async () => {
+  const { writeFileSync } = await import('node:fs')
+  const { tempDir } = await import('./helpers/tmp.ts')
+  const dir = tempDir()
+  const path = `${dir.path}/cachecar.json`
+  writeFileSync(path, JSON.stringify({ upstreams: { api: { url: 'https://api.example.com/v1', headersTimeoutMs: 5000, defaultTtl: '60s' }, auth: { url: 'http://auth.local' } } }))
+  const { upstreams } = loadConfig({ CACHECAR_CONFIG: path, CACHECAR_UPSTREAM_API_HEADERS_TIMEOUT_MS: '7s' })
+  assert.equal(upstreams.map((u) => [u.name, u.origin, u.basePath]), [['api', 'https://api.example.com', '/v1'], ['auth', 'http://auth.local', '']])
+  assert.is(upstreams[0]!.headersTimeoutMs, 7000, 'the environment wins')
+  assert.is(upstreams[0]!.defaultTtlMs, 60_000)
+  writeFileSync(path, JSON.stringify({ upstreams: { api: { url: 'https://x', colour: 'blue' } } }))
+  assert.throws(() => loadConfig({ CACHECAR_CONFIG: path }), /unknown or non-scalar option "colour"/)
+  assert.throws(() => loadConfig({ CACHECAR_CONFIG: `${dir.path}/missing.json` }), /CACHECAR_CONFIG must name a readable JSON file/)
+  dir.remove()
+})
+
 test.run()

@@ -15,6 +15,8 @@ export interface UpstreamConfig {
   readonly defaultTtlMs: number
   /** Larger responses stream through without being buffered or stored. */
   readonly maxObjectBytes: number
+  /** Larger request bodies are refused with 413. */
+  readonly maxRequestBytes: number
   /** How long a stale response is kept for revalidation and stale-if-error after its freshness ends. */
   readonly staleRetentionMs: number
 }
@@ -30,15 +32,18 @@ interface Option<K extends keyof UpstreamConfig> {
 }
 
 const ms = (raw: string) => parseDuration(raw, 'ms')
-const OPTIONS: readonly Option<'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'defaultTtlMs' | 'maxObjectBytes' | 'staleRetentionMs'>[] = [
+const OPTIONS: readonly Option<'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'defaultTtlMs' | 'maxObjectBytes' | 'maxRequestBytes' | 'staleRetentionMs'>[] = [
   { suffix: 'CONNECTIONS', key: 'connections', default: 64, parse: (r) => (/^\d+$/.test(r) && +r >= 1 && +r <= 4096 ? +r : undefined), must: 'must be an integer between 1 and 4096' },
   { suffix: 'CONNECT_TIMEOUT_MS', key: 'connectTimeoutMs', default: 2000, parse: ms, must: 'must be a duration such as 500, 2s' },
   { suffix: 'HEADERS_TIMEOUT_MS', key: 'headersTimeoutMs', default: 10_000, parse: ms, must: 'must be a duration such as 500, 10s' },
   { suffix: 'BODY_TIMEOUT_MS', key: 'bodyTimeoutMs', default: 30_000, parse: ms, must: 'must be a duration such as 500, 30s' },
   { suffix: 'DEFAULT_TTL', key: 'defaultTtlMs', default: 0, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 60 (s), 5m; 0 turns it off' },
   { suffix: 'MAX_OBJECT_BYTES', key: 'maxObjectBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' },
+  { suffix: 'MAX_REQUEST_BYTES', key: 'maxRequestBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' },
   { suffix: 'STALE_RETENTION', key: 'staleRetentionMs', default: 3_600_000, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 600 (s), 1h' },
 ]
+
+export const UPSTREAM_OPTION_SUFFIXES: readonly string[] = OPTIONS.map((o) => o.suffix)
 
 /** The variable prefix for one upstream's settings: "api-v2" → CACHECAR_UPSTREAM_API_V2_. */
 export function upstreamPrefix(name: string): string {

@@ -1,9 +1,12 @@
 // One proxied request: what it asks for, where it goes, and the responses cachecar can give it.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Transform, type Readable } from 'node:stream'
+import { tooLarge } from '../http/body.ts'
 import type { Logger } from '../ops/logger.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import { endToEnd, getter, type HeaderList } from './headers.ts'
-import { UpstreamFailure, forward, passBody, type Forwarded } from './forward.ts'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
+import { UpstreamFailure, forward, pipeToClient, type BodyOutcome, type Forwarded } from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
 import type { ResponseCache } from './response-cache.ts'
@@ -78,31 +81,70 @@ export class Exchange {
       this.services.onUpstreamTiming?.(name, (performance.now() - started) / 1000)
       return forwarded
     } catch (error) {
+      if (this.#bodyTooLarge) throw tooLarge(this.upstream.config.maxRequestBytes, 'request body')
       this.event(`error:${error instanceof UpstreamFailure ? error.kind : 'other'}`)
       throw error
     }
   }
 
+  #bodyTooLarge = false
+
+  /** The client's body, streamed; 413 before sending when Content-Length is over the limit, or as soon as it is crossed. */
+  #requestBody(): Readable {
+    const limit = this.upstream.config.maxRequestBytes
+    if (Number(this.request('content-length') ?? 0) > limit) {
+      this.#bodyTooLarge = true
+      throw tooLarge(limit, 'request body')
+    }
+    let size = 0
+    const counted = new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        size += chunk.byteLength
+        if (size <= limit) return callback(null, chunk)
+        this.#bodyTooLarge = true
+        callback(new Error('request body over the limit'))
+      },
+    })
+    return this.#incoming.pipe(counted)
+  }
+
   #forward(method: string, headers: HeaderList, withBody: boolean, outgoing: ServerResponse | undefined): Promise<Forwarded> {
     return forward(this.upstream, {
       method, path: this.key, headers,
-      ...(withBody && { body: this.#incoming }),
+      ...(withBody && { body: this.#requestBody() }),
       onInfo: ({ statusCode, headers: hints }) => {
         if (statusCode === 103 && outgoing && !outgoing.headersSent) outgoing.writeEarlyHints(hints)
       },
     }, this.request, this.services.now)
   }
 
+  /**
+   * Writes the response straight to the Node response (so a failing body aborts the connection instead of being
+   * ended with an error text appended), optionally collecting the body for the cache.
+   */
+  reply(status: number, headers: Headers, body: Readable, collect?: { limit: number; done: (outcome: BodyOutcome) => void }): Response {
+    const outgoing = this.#outgoing
+    if (!outgoing) throw new Error('the proxy needs @hono/node-server bindings')
+    const raw: string[] = []
+    headers.forEach((value, name) => { if (name !== 'set-cookie') raw.push(name, value) })
+    for (const cookie of headers.getSetCookie()) raw.push('set-cookie', cookie)
+    outgoing.writeHead(status, raw)
+    const bodyless = this.method === 'HEAD' || status === 204 || status === 304
+    if (bodyless) outgoing.end()
+    pipeToClient(body, bodyless ? undefined : outgoing, collect?.limit ?? -1, collect?.done ?? (() => {}))
+    return RESPONSE_ALREADY_SENT
+  }
+
   /** Streams an upstream response to the client untouched (apart from hop-by-hop fields). */
   streamed(forwarded: Forwarded, status: CacheStatus): Response {
-    const headers = responseHeaders(forwarded.headers, [['cache-status', cacheStatus(status)]])
-    if (forwarded.headers.some(([name]) => name === 'content-length')) {
-      headers.set('content-length', getter(forwarded.headers)('content-length')!)
-    }
-    if (this.method === 'HEAD' || forwarded.status === 204 || forwarded.status === 304) {
-      forwarded.body.resume()
-      return new Response(null, { status: forwarded.status, headers })
-    }
-    return new Response(passBody(forwarded.body), { status: forwarded.status, headers })
+    return this.reply(forwarded.status, upstreamResponseHeaders(forwarded, status), forwarded.body)
   }
+}
+
+/** The upstream's end-to-end fields with Content-Length kept (the body passes through unchanged) and Cache-Status. */
+export function upstreamResponseHeaders(forwarded: Forwarded, status: CacheStatus): Headers {
+  const headers = responseHeaders(forwarded.headers, [['cache-status', cacheStatus(status)]])
+  const contentLength = getter(forwarded.headers)('content-length')
+  if (contentLength !== null) headers.set('content-length', contentLength)
+  return headers
 }

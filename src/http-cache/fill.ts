@@ -2,12 +2,12 @@
 import { Problem } from '../http/problem.ts'
 import type { Forward } from './cache-status.ts'
 import type { Exchange } from './exchange.ts'
-import { UpstreamFailure, storedFrom, teeBody, type BodyOutcome, type Forwarded } from './forward.ts'
+import { UpstreamFailure, collectBody, storedFrom, type BodyOutcome, type Forwarded } from './forward.ts'
+import { upstreamResponseHeaders } from './exchange.ts'
 import { getter, type HeaderList } from './headers.ts'
 import { responseFacts, retentionMs, staleIfError, varyKey } from './policy.ts'
 import type { StoredResponse } from './record.ts'
-import { serveStored, responseHeaders } from './serve.ts'
-import { cacheStatus } from './cache-status.ts'
+import { serveStored } from './serve.ts'
 import { SingleFlight } from './single-flight.ts'
 
 export type MissOutcome =
@@ -69,23 +69,8 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
     const stored = storedFrom(forwarded, outcome.complete)
     void save(ex, stored).finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
   }
-  const headers = responseHeaders(forwarded.headers, [['cache-status', cacheStatus({ fwd, fwdStatus: forwarded.status, stored: true })]])
-  const contentLength = getter(forwarded.headers)('content-length')
-  if (contentLength !== null) headers.set('content-length', contentLength)
-  const body = teeBody(forwarded.body, ex.upstream.config.maxObjectBytes, onBody)
-  if (ex.method === 'HEAD' || forwarded.status === 204) {
-    void drain(body)
-    return new Response(null, { status: forwarded.status, headers })
-  }
-  return new Response(body, { status: forwarded.status, headers })
-}
-
-async function drain(body: ReadableStream<Uint8Array>): Promise<void> {
-  try {
-    for await (const _ of body);
-  } catch {
-    // The outcome callback already saw the failure.
-  }
+  const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
+  return ex.reply(forwarded.status, headers, forwarded.body, { limit: ex.upstream.config.maxObjectBytes, done: onBody })
 }
 
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
@@ -99,7 +84,7 @@ async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
 }
 
 /** Validates a stale entry with the upstream (RFC 9111 §4.3): 304 refreshes it, errors may fall back to it. */
-export async function revalidate(ex: Exchange, stored: StoredResponse): Promise<Response> {
+export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'stale' | 'request'): Promise<Response> {
   let forwarded: Forwarded
   try {
     forwarded = await ex.send('GET', conditionalHeaders(ex, stored), false)
@@ -112,14 +97,14 @@ export async function revalidate(ex: Exchange, stored: StoredResponse): Promise<
     const refreshed = refresh(stored, forwarded, ex.upstream.config.defaultTtlMs)
     await save(ex, refreshed)
     ex.event('revalidated-304')
-    return serveStored(refreshed, ex.request, ex.method, ex.services.now(), { fwd: 'stale', fwdStatus: 304, stored: true })
+    return serveStored(refreshed, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: 304, stored: true })
   }
   if (forwarded.status >= 500 && staleIfError(stored.facts, ex.directives, ex.services.now())) {
     forwarded.body.resume()
     return serveStale(ex, stored, 'stale-if-error', forwarded.status)
   }
   ex.event('revalidated-200')
-  return respond(ex, forwarded, 'stale', () => {})
+  return respond(ex, forwarded, fwd, () => {})
 }
 
 /** stale-while-revalidate: refreshes in the background, at most once at a time per URL. */
@@ -136,7 +121,7 @@ export function refreshInBackground(ex: Exchange, stored: StoredResponse): void 
         forwarded.body.resume()
         return
       }
-      const outcome = await new Promise<BodyOutcome>((resolve) => void drain(teeBody(forwarded.body, ex.upstream.config.maxObjectBytes, resolve)))
+      const outcome = await collectBody(forwarded.body, ex.upstream.config.maxObjectBytes)
       if ('complete' in outcome) await save(ex, storedFrom(forwarded, outcome.complete))
     } catch (error) {
       ex.services.logger.warn({ event: 'background_refresh_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'stale-while-revalidate refresh failed')

@@ -1,5 +1,5 @@
 // Sends one request upstream and shapes the answer: stream it through, or tee it into the cache while streaming.
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import { Problem } from '../http/problem.ts'
 import { endToEnd, getter, type HeaderList } from './headers.ts'
 import { notStorable, responseFacts, type GetHeader, type NotStorable, type ResponseFacts } from './policy.ts'
@@ -60,52 +60,46 @@ export async function forward(upstream: Upstream, request: UpstreamRequest, clie
 export type BodyOutcome = { readonly complete: Buffer } | { readonly failed: unknown } | { readonly overflow: true }
 
 /**
- * A web stream of `body` for the client that also collects it, up to `limit` bytes, for the cache. The collected
- * bytes are handed over only when the body ended cleanly (a cut body is never stored). If the client goes away the
- * body is still read to the end, so the cache and any collapsed waiters get it.
+ * Copies `body` to the client with backpressure while collecting up to `limit` bytes for the cache (limit < 0:
+ * collect nothing). The collected bytes are handed over only when the body ended cleanly: a cut body is never
+ * stored, and the client's response is destroyed, not ended, so it can never pass for complete. If the client goes
+ * away while bytes are being collected, the body is still read to the end for the cache and collapsed waiters.
  */
-export function teeBody(body: Readable, limit: number, done: (outcome: BodyOutcome) => void): ReadableStream<Uint8Array> {
+export function pipeToClient(body: Readable, client: Writable | undefined, limit: number, done: (outcome: BodyOutcome) => void): void {
   const chunks: Buffer[] = []
   let size = 0
-  let overflow = false
-  let detached = false
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      body.on('data', (chunk: Buffer) => {
-        if (!overflow) {
-          size += chunk.byteLength
-          if (size > limit) {
-            overflow = true
-            chunks.length = 0
-          } else chunks.push(chunk)
-        }
-        if (detached) return
-        controller.enqueue(chunk)
-        if ((controller.desiredSize ?? 1) <= 0) body.pause()
-      })
-      body.on('end', () => {
-        if (!detached) controller.close()
-        done(overflow ? { overflow: true } : { complete: Buffer.concat(chunks, size) })
-      })
-      body.on('error', (error) => {
-        if (!detached) controller.error(error)
-        done({ failed: error })
-      })
-    },
-    pull() {
-      body.resume()
-    },
-    cancel() {
-      detached = true
-      if (overflow) body.destroy()
-      else body.resume()
-    },
+  let overflow = limit < 0
+  let detached = client === undefined
+  client?.on('drain', () => body.resume())
+  client?.on('close', () => {
+    if (client.writableFinished || detached) return
+    detached = true
+    if (overflow) body.destroy()
+    else body.resume()
+  })
+  body.on('data', (chunk: Buffer) => {
+    if (!overflow) {
+      size += chunk.byteLength
+      if (size > limit) {
+        overflow = true
+        chunks.length = 0
+      } else chunks.push(chunk)
+    }
+    if (!detached && client && !client.write(chunk)) body.pause()
+  })
+  body.on('end', () => {
+    if (!detached) client?.end()
+    done(overflow ? { overflow: true } : { complete: Buffer.concat(chunks, size) })
+  })
+  body.on('error', (error) => {
+    if (!detached) client?.destroy(error)
+    done({ failed: error })
   })
 }
 
-/** A plain web stream of a Node body, for responses that are not stored. */
-export function passBody(body: Readable): ReadableStream<Uint8Array> {
-  return teeBody(body, -1, () => {})
+/** Reads a whole body (for background refreshes), up to `limit` bytes. */
+export function collectBody(body: Readable, limit: number): Promise<BodyOutcome> {
+  return new Promise((resolve) => pipeToClient(body, undefined, limit, resolve))
 }
 
 export function storedFrom(forwarded: Forwarded, body: Uint8Array): StoredResponse {

@@ -38,7 +38,9 @@ export function proxyRoutes(deps: ProxyDeps): Hono {
         return serveStored(stored, ex.request, ex.method, deps.now(), { hit: true, fwd: 'stale', detail: 'stale-while-revalidate' })
       }
       if (ex.directives.has('only-if-cached')) throw notCached(ex)
-      return revalidate(ex, stored)
+      // Cache-Status says whether the request's own directives forced the trip (fwd=request) or staleness did.
+      const forcedByRequest = reuse(stored.facts, new Map(), deps.now()) !== 'revalidate'
+      return revalidate(ex, stored, forcedByRequest ? 'request' : 'stale')
     }
     // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored → 504.
     if (ex.directives.has('only-if-cached')) throw notCached(ex)
