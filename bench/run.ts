@@ -1,72 +1,20 @@
 // npm run bench: cachecar beside bare Hono serving the same bytes, in one run, printed as ratios.
 // Load comes from a separate autocannon process; every run is bounded by BENCH_DURATION_S.
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { startChild, type Child } from '../test/helpers/process.ts'
+import { startChild } from '../test/helpers/process.ts'
 import { tempDir } from '../test/helpers/tmp.ts'
+import { COMPARE_HEADER, CONNECTIONS, DURATION_S, ROUNDS, compare, compareRow, fill, fillBare, load, metric, rssMiB } from './lib.ts'
+import { proxyScenarios } from './proxy.ts'
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const here = import.meta.dirname
-
-interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number }
-
-function load(url: string, method: 'GET' | 'PUT', keys: number, durationS = DURATION_S, bodyBytes?: number): LoadResult {
-  const options = JSON.stringify({ url, method, keys, durationS, connections: CONNECTIONS, ...(bodyBytes && { bodyBytes }) })
-  const out = execFileSync(process.execPath, [join(here, 'load.ts'), options], { encoding: 'utf8', timeout: (durationS + 30) * 1000 })
-  const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult
-  if (result.errors > 0 || result.non2xx > 0) throw new Error(`${method} ${url}: ${result.errors} errors, ${result.non2xx} non-2xx`)
-  return result
-}
-
-/** POST with one retry: an idle keep-alive socket may be closed by the server just as the client reuses it. */
-async function post(url: string, body: string): Promise<Response> {
-  try {
-    return await fetch(url, { method: 'POST', body })
-  } catch {
-    return fetch(url, { method: 'POST', body })
-  }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-async function fill(base: string, namespace: string, count: number, bytes: number, ttl: number): Promise<void> {
-  const value = 'x'.repeat(bytes)
-  for (let start = 0; start < count; start += 1000) {
-    const set = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ key: `k${start + i}`, value, ttl }))
-    const response = await post(`${base}/v1/kv/${namespace}/_bulk`, JSON.stringify({ set }))
-    if (!response.ok) throw new Error(`fill failed: ${response.status} ${await response.text()}`)
-  }
-}
-
-async function fillBare(base: string, namespace: string, count: number, bytes: number): Promise<void> {
-  for (let i = 0; i < count; i++) await fetch(`${base}/v1/kv/${namespace}/k${i}`, { method: 'PUT', body: 'x'.repeat(bytes) })
-}
-
-async function metric(base: string, name: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
-  return line ? Number(line.split(' ')[1]) : 0
-}
-
-function rssMiB(child: Child): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${child.process.pid}/status`, 'utf8')
-  const kib = (field: string) => Number(/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0)
-  return { rss: kib('VmRSS:') / 1024, peak: kib('VmHWM:') / 1024 }
-}
 
 const dir = tempDir('cachecar-bench-')
 // The runtime settings of `npm start` (package.json): a young generation and malloc arenas sized for a sidecar.
-const startCachecar = (name: string) => startChild({
+const startCachecar = (name: string, env: Record<string, string> = {}) => startChild({
   CACHECAR_DB_PATH: join(dir.path, `${name}.db`), CACHECAR_LOG_LEVEL: 'info', CACHECAR_MAX_BYTES: '2GiB',
-  CACHECAR_SWEEP_INTERVAL_MS: '1s', CACHECAR_MAX_TTL: '1d', MALLOC_ARENA_MAX: '1',
+  CACHECAR_SWEEP_INTERVAL_MS: '1s', CACHECAR_MAX_TTL: '1d', MALLOC_ARENA_MAX: '1', ...env,
 }, { nodeArgs: ['--max-semi-space-size=4'] })
 const cachecar = await startCachecar('bench')
 const bare = await startChild({}, { script: join(here, 'bare-hono.ts') })
@@ -83,25 +31,11 @@ try {
     { name: 'GET 64 KiB', method: 'GET', path: '/v1/kv/large', keys: 100, target: 0.6 },
     { name: 'PUT 1 KiB', method: 'PUT', path: '/v1/kv/put', keys: 1000, bodyBytes: 1024, target: 0.4 },
   ] as const
-  rows.push('| scenario | bare Hono req/s | cachecar req/s | ratio (median of rounds) | per-round ratios | target | cachecar p99 ms |', '|---|---|---|---|---|---|---|')
+  rows.push('### Key/value API beside bare Hono serving the same bytes from memory', '', ...COMPARE_HEADER)
   for (const s of scenarios) {
     const bodyBytes = 'bodyBytes' in s ? s.bodyBytes : undefined
-    const bareRps: number[] = []
-    const carRps: number[] = []
-    let carP99 = 0
-    for (let round = 0; round < ROUNDS; round++) {
-      // Alternate which side goes first, so drift on a shared machine hits both alike; pair each round.
-      const runBare = () => { bareRps.push(load(bare.url + s.path, s.method, s.keys, DURATION_S, bodyBytes).rps) }
-      const runCar = () => {
-        const r = load(cachecar.url + s.path, s.method, s.keys, DURATION_S, bodyBytes)
-        carRps.push(r.rps)
-        carP99 = Math.max(carP99, r.p99)
-      }
-      if (round % 2 === 0) { runBare(); runCar() } else { runCar(); runBare() }
-    }
-    const ratios = carRps.map((rps, i) => rps / bareRps[i]!)
-    const ratio = median(ratios)
-    rows.push(`| ${s.name} | ${Math.round(median(bareRps))} | ${Math.round(median(carRps))} | **${ratio.toFixed(2)}×** | ${ratios.map((r) => r.toFixed(2)).join(' ')} | ≥ ${s.target}× ${ratio >= s.target ? '✓' : '✗'} | ${carP99.toFixed(1)} |`)
+    const c = compare(() => load(bare.url + s.path, s.method, s.keys, DURATION_S, bodyBytes), () => load(cachecar.url + s.path, s.method, s.keys, DURATION_S, bodyBytes))
+    rows.push(compareRow(s.name, c, s.target))
     console.log(rows.at(-1))
   }
 
@@ -130,6 +64,7 @@ try {
   const entries = await metric(fresh.url, 'cachecar_store_entries')
   fresh.process.kill('SIGTERM')
   await fresh.exited
+  rows.push('', ...(await proxyScenarios(bare.url, startCachecar)))
   const mb = (mib: number) => (mib * 1.048576).toFixed(0)
   rows.push('', `| RSS with ${entries} entries stored (100,000 of 1 KiB) | MB | target ≤ 150 MB |`, '|---|---|---|',
     `| at start, empty | ${mb(started.rss)} | |`,

@@ -1,0 +1,88 @@
+// Shared benchmark helpers: bounded load runs from a separate process, paired comparisons, small probes.
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Child } from '../test/helpers/process.ts'
+
+export const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3)
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
+const here = import.meta.dirname
+
+export interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number }
+
+export function load(url: string, method: 'GET' | 'PUT', keys: number, durationS = DURATION_S, bodyBytes?: number, connections = CONNECTIONS): LoadResult {
+  const options = JSON.stringify({ url, method, keys, durationS, connections, ...(bodyBytes && { bodyBytes }) })
+  const out = execFileSync(process.execPath, [join(here, 'load.ts'), options], { encoding: 'utf8', timeout: (durationS + 30) * 1000 })
+  const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult
+  if (result.errors > 0 || result.non2xx > 0) throw new Error(`${method} ${url}: ${result.errors} errors, ${result.non2xx} non-2xx`)
+  return result
+}
+
+/** POST with one retry: an idle keep-alive socket may be closed by the server just as the client reuses it. */
+export async function post(url: string, body: string): Promise<Response> {
+  try {
+    return await fetch(url, { method: 'POST', body })
+  } catch {
+    return fetch(url, { method: 'POST', body })
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export async function fill(base: string, namespace: string, count: number, bytes: number, ttl: number): Promise<void> {
+  const value = 'x'.repeat(bytes)
+  for (let start = 0; start < count; start += 1000) {
+    const set = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({ key: `k${start + i}`, value, ttl }))
+    const response = await post(`${base}/v1/kv/${namespace}/_bulk`, JSON.stringify({ set }))
+    if (!response.ok) throw new Error(`fill failed: ${response.status} ${await response.text()}`)
+  }
+}
+
+export async function fillBare(base: string, namespace: string, count: number, bytes: number): Promise<void> {
+  for (let i = 0; i < count; i++) await fetch(`${base}/v1/kv/${namespace}/k${i}`, { method: 'PUT', body: 'x'.repeat(bytes) })
+}
+
+export async function metric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+  return line ? Number(line.split(' ')[1]) : 0
+}
+
+export function rssMiB(child: Child): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${child.process.pid}/status`, 'utf8')
+  const kib = (field: string) => Number(/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0)
+  return { rss: kib('VmRSS:') / 1024, peak: kib('VmHWM:') / 1024 }
+}
+
+
+/** Runs two sides alternately for ROUNDS rounds; returns their median req/s, the median of per-round ratios and b's worst p99. */
+export function compare(runA: () => LoadResult, runB: () => LoadResult): { a: number; b: number; ratio: number; ratios: number[]; p99: number } {
+  const a: number[] = []
+  const b: number[] = []
+  let p99 = 0
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which side goes first, so drift on a shared machine hits both alike; pair each round.
+    const first = round % 2 === 0 ? [runA, runB] : [runB, runA]
+    for (const run of first) {
+      const result = run()
+      if (run === runA) a.push(result.rps)
+      else {
+        b.push(result.rps)
+        p99 = Math.max(p99, result.p99)
+      }
+    }
+  }
+  const ratios = b.map((rps, i) => rps / a[i]!)
+  return { a: median(a), b: median(b), ratio: median(ratios), ratios, p99 }
+}
+
+export function compareRow(name: string, c: ReturnType<typeof compare>, target: number): string {
+  return `| ${name} | ${Math.round(c.a)} | ${Math.round(c.b)} | **${c.ratio.toFixed(2)}×** | ${c.ratios.map((r) => r.toFixed(2)).join(' ')} | ≥ ${target}× ${c.ratio >= target ? '✓' : '✗'} | ${c.p99.toFixed(1)} |`
+}
+
+export const COMPARE_HEADER = ['| scenario | baseline req/s | cachecar req/s | ratio (median of rounds) | per-round ratios | target | cachecar p99 ms |', '|---|---|---|---|---|---|---|']

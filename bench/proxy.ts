@@ -1,0 +1,41 @@
+// Proxy scenarios for npm run bench: hits beside bare Hono, misses beside a passthrough proxy and the origin, a herd.
+import { join } from 'node:path'
+import { startChild, type Child } from '../test/helpers/process.ts'
+import { COMPARE_HEADER, compare, compareRow, load } from './lib.ts'
+
+const here = import.meta.dirname
+
+export async function proxyScenarios(bareUrl: string, startCachecar: (name: string, env: Record<string, string>) => Promise<Child>): Promise<string[]> {
+  const origin = await startChild({}, { script: join(here, 'origin.ts') })
+  const passthrough = await startChild({ ORIGIN_URL: origin.url }, { script: join(here, 'passthrough.ts') })
+  const car = await startCachecar('proxy', { CACHECAR_UPSTREAMS: `origin=${origin.url}` })
+  const rows: string[] = ['### Read-through cache', '', ...COMPARE_HEADER]
+  try {
+    for (let i = 0; i < 100; i++) {
+      await (await fetch(`${car.url}/u/origin/small/k${i}`)).arrayBuffer()
+      await (await fetch(`${car.url}/u/origin/large/k${i}`)).arrayBuffer()
+    }
+    const scenarios = [
+      { name: 'hit 1 KiB vs bare Hono, same bytes', base: `${bareUrl}/v1/kv/small`, path: '/u/origin/small', keys: 100, target: 0.85 },
+      { name: 'hit 64 KiB vs bare Hono, same bytes', base: `${bareUrl}/v1/kv/large`, path: '/u/origin/large', keys: 100, target: 0.6 },
+      // Every request names a new URL: a true miss that is fetched, streamed and stored.
+      { name: 'miss 1 KiB vs Hono+undici passthrough (no cache)', base: `${passthrough.url}/miss`, path: '/u/origin/miss', keys: 1e9, target: 0.9 },
+      { name: 'miss 1 KiB vs the origin called directly', base: `${origin.url}/miss`, path: '/u/origin/miss2', keys: 1e9, target: 0 },
+    ]
+    for (const s of scenarios) {
+      const c = compare(() => load(s.base, 'GET', s.keys), () => load(car.url + s.path, 'GET', s.keys))
+      rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
+      console.log(rows.at(-1))
+    }
+    // A herd: 1,000 concurrent requests on one cold key whose origin answer takes 200 ms.
+    const responses = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${car.url}/u/origin/slow/cold`).then(async (r) => ({ status: r.status, size: (await r.arrayBuffer()).byteLength }))))
+    const { count } = await (await fetch(`${origin.url}/count?prefix=/slow/`)).json() as { count: number }
+    const ok = responses.filter((r) => r.status === 200 && r.size === 1024).length
+    rows.push('', `Herd: 1,000 concurrent requests on one cold key → **${count} upstream request(s)** (target 1 ${count === 1 ? '✓' : '✗'}); ${ok} of 1,000 got the full 1 KiB body.`)
+    console.log(rows.at(-1))
+  } finally {
+    for (const child of [car, passthrough, origin]) child.process.kill('SIGTERM')
+    await Promise.all([car.exited, passthrough.exited, origin.exited])
+  }
+  return rows
+}
