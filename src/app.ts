@@ -3,6 +3,7 @@ import { Hono } from 'hono'
 import { routePath } from 'hono/route'
 import type { Config } from './config.ts'
 import { bearerAuth } from './http/auth.ts'
+import { rejectAmbiguousFraming } from './http/framing.ts'
 import { Problem, problemResponse } from './http/problem.ts'
 import { collectionRoutes } from './kv/collection.ts'
 import { keyRoutes, type KvDeps } from './kv/routes.ts'
@@ -27,18 +28,29 @@ export interface AppDeps {
 export function createApp({ config, store, metrics, logger, now = Date.now, accepting = () => true, proxy }: AppDeps): Hono {
   const app = new Hono()
 
+  // Labelled children are cached: prom-client hashes label objects on every call, measurably on a hot path.
+  const requestCounters = new Map<string, { inc(): void }>()
+  const requestTimers = new Map<string, { observe(seconds: number): void }>()
   app.use(async function recordRequest(c, next) {
     const started = performance.now()
     await next()
-    const route = routePath(c)
-    const labels = { method: c.req.method, route: route === '/*' ? 'unmatched' : route }
-    metrics.requestDuration.observe(labels, (performance.now() - started) / 1000)
-    metrics.requests.inc({ ...labels, status: c.res.status })
-    if (logger.isLevelEnabled('debug')) {
-      logger.debug({ event: 'request', method: c.req.method, route: labels.route, status: c.res.status, ms: performance.now() - started })
-    }
+    const matched = routePath(c)
+    const route = matched === '/*' ? 'unmatched' : matched
+    const method = c.req.method
+    const status = c.res.status
+    const seconds = (performance.now() - started) / 1000
+    const timerKey = `${method} ${route}`
+    let timer = requestTimers.get(timerKey)
+    if (!timer) requestTimers.set(timerKey, timer = metrics.requestDuration.labels(method, route))
+    timer.observe(seconds)
+    const counterKey = `${timerKey} ${status}`
+    let counter = requestCounters.get(counterKey)
+    if (!counter) requestCounters.set(counterKey, counter = metrics.requests.labels(method, route, String(status)))
+    counter.inc()
+    if (logger.isLevelEnabled('debug')) logger.debug({ event: 'request', method, route, status, ms: seconds * 1000 })
   })
 
+  app.use(rejectAmbiguousFraming)
   if (config.token) app.use('/v1/*', bearerAuth(config.token))
 
   const kv: KvDeps = {

@@ -125,4 +125,29 @@ test('a trap listener on another loopback address never gets a connection', asyn
   await upstream.close()
 })
 
+test('ambiguous framing is answered 400 and never forwarded', async () => {
+  const upstream = await rawUpstream((s) => s.end(headersOf(200, 'content-length: 2\r\n') + 'ok'))
+  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+  const { connect } = await import('node:net')
+  const probes = [
+    'POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde',
+    'POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n',
+    'GET /u/api/x HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n',
+  ]
+  for (const probe of probes) {
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(car!.port, '127.0.0.1', () => socket.write(probe))
+      let text = ''
+      socket.on('data', (d) => { text += d })
+      socket.on('close', () => resolve(text))
+      socket.on('error', () => resolve(text))
+      socket.setTimeout(2000, () => socket.destroy())
+    })
+    assert.match(answer, /^HTTP\/1\.1 400 /, JSON.stringify(probe))
+  }
+  assert.is(upstream.connections(), 0)
+  await upstream.close()
+})
+
 test.run()
