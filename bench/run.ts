@@ -26,51 +26,54 @@ try {
   await fillBare(bare.url, 'small', 100, 1024)
   await fillBare(bare.url, 'large', 100, 64 * 1024)
 
+  // BENCH_ONLY=proxy skips the key/value scenarios (for iterating on the proxy).
+  if (process.env.BENCH_ONLY !== 'proxy') {
   const scenarios = [
-    { name: 'GET 1 KiB', method: 'GET', path: '/v1/kv/small', keys: 100, target: 0.85 },
-    { name: 'GET 64 KiB', method: 'GET', path: '/v1/kv/large', keys: 100, target: 0.6 },
-    { name: 'PUT 1 KiB', method: 'PUT', path: '/v1/kv/put', keys: 1000, bodyBytes: 1024, target: 0.4 },
-  ] as const
-  rows.push('### Key/value API beside bare Hono serving the same bytes from memory', '', ...COMPARE_HEADER)
-  for (const s of scenarios) {
-    const bodyBytes = 'bodyBytes' in s ? s.bodyBytes : undefined
-    const c = compare(() => load(bare.url + s.path, s.method, s.keys, DURATION_S, bodyBytes), () => load(cachecar.url + s.path, s.method, s.keys, DURATION_S, bodyBytes))
-    rows.push(compareRow(s.name, c, s.target))
-    console.log(rows.at(-1))
+      { name: 'GET 1 KiB', method: 'GET', path: '/v1/kv/small', keys: 100, target: 0.85 },
+      { name: 'GET 64 KiB', method: 'GET', path: '/v1/kv/large', keys: 100, target: 0.6 },
+      { name: 'PUT 1 KiB', method: 'PUT', path: '/v1/kv/put', keys: 1000, bodyBytes: 1024, target: 0.4 },
+    ] as const
+    rows.push('### Key/value API beside bare Hono serving the same bytes from memory', '', ...COMPARE_HEADER)
+    for (const s of scenarios) {
+      const bodyBytes = 'bodyBytes' in s ? s.bodyBytes : undefined
+      const c = compare(() => load(bare.url + s.path, s.method, s.keys, DURATION_S, bodyBytes), () => load(cachecar.url + s.path, s.method, s.keys, DURATION_S, bodyBytes))
+      rows.push(compareRow(s.name, c, s.target))
+      console.log(rows.at(-1))
+    }
+  
+    // p99 of 1 KiB GETs while the sweeper deletes 100,000 expired rows, beside p99 without a sweep.
+    const sweepDuration = Math.max(DURATION_S, 8)
+    const quiet = load(cachecar.url + '/v1/kv/small', 'GET', 100, sweepDuration)
+    await fill(cachecar.url, 'expiring', 100_000, 100, 4)
+    const sweptBefore = await metric(cachecar.url, 'cachecar_swept_rows_total')
+    const sweeping = load(cachecar.url + '/v1/kv/small', 'GET', 100, sweepDuration)
+    const swept = (await metric(cachecar.url, 'cachecar_swept_rows_total')) - sweptBefore
+    const p99Ratio = sweeping.p99 / Math.max(1, quiet.p99)
+    rows.push('', '| sweep of 100,000 expired rows | p99 ms | req/s |', '|---|---|---|',
+      `| GET 1 KiB, no sweep | ${quiet.p99} | ${Math.round(quiet.rps)} |`,
+      `| GET 1 KiB, sweeping (${swept} rows swept during the run) | ${sweeping.p99} | ${Math.round(sweeping.rps)} |`,
+      `| ratio | **${p99Ratio.toFixed(2)}×** (target ≤ 2× ${p99Ratio <= 2 ? '✓' : '✗'}) | |`)
+    console.log(rows.slice(-6).join('\n'))
+    if (swept < 100_000) console.log(`warning: only ${swept} rows were swept during the measured run`)
+  
+    // RSS of a fresh process with 100,000 1 KiB entries stored, then after reading them all under load.
+    const fresh = await startCachecar('rss')
+    const started = rssMiB(fresh)
+    await fill(fresh.url, 'rss', 100_000, 1024, 86_400)
+    const stored = rssMiB(fresh)
+    load(fresh.url + '/v1/kv/rss', 'GET', 100_000, 3)
+    const afterReads = rssMiB(fresh)
+    const entries = await metric(fresh.url, 'cachecar_store_entries')
+    fresh.process.kill('SIGTERM')
+    await fresh.exited
+    const mb = (mib: number) => (mib * 1.048576).toFixed(0)
+    rows.push('', `| RSS with ${entries} entries stored (100,000 of 1 KiB) | MB | target ≤ 150 MB |`, '|---|---|---|',
+      `| at start, empty | ${mb(started.rss)} | |`,
+      `| after storing them | ${mb(stored.rss)} | ${stored.rss * 1.048576 <= 150 ? '✓' : '✗'} |`,
+      `| after reading them all for 3 s (peak) | ${mb(afterReads.peak)} | ${afterReads.peak * 1.048576 <= 150 ? '✓' : '✗'} |`)
+    console.log(rows.slice(-5).join('\n'))
   }
-
-  // p99 of 1 KiB GETs while the sweeper deletes 100,000 expired rows, beside p99 without a sweep.
-  const sweepDuration = Math.max(DURATION_S, 8)
-  const quiet = load(cachecar.url + '/v1/kv/small', 'GET', 100, sweepDuration)
-  await fill(cachecar.url, 'expiring', 100_000, 100, 4)
-  const sweptBefore = await metric(cachecar.url, 'cachecar_swept_rows_total')
-  const sweeping = load(cachecar.url + '/v1/kv/small', 'GET', 100, sweepDuration)
-  const swept = (await metric(cachecar.url, 'cachecar_swept_rows_total')) - sweptBefore
-  const p99Ratio = sweeping.p99 / Math.max(1, quiet.p99)
-  rows.push('', '| sweep of 100,000 expired rows | p99 ms | req/s |', '|---|---|---|',
-    `| GET 1 KiB, no sweep | ${quiet.p99} | ${Math.round(quiet.rps)} |`,
-    `| GET 1 KiB, sweeping (${swept} rows swept during the run) | ${sweeping.p99} | ${Math.round(sweeping.rps)} |`,
-    `| ratio | **${p99Ratio.toFixed(2)}×** (target ≤ 2× ${p99Ratio <= 2 ? '✓' : '✗'}) | |`)
-  console.log(rows.slice(-6).join('\n'))
-  if (swept < 100_000) console.log(`warning: only ${swept} rows were swept during the measured run`)
-
-  // RSS of a fresh process with 100,000 1 KiB entries stored, then after reading them all under load.
-  const fresh = await startCachecar('rss')
-  const started = rssMiB(fresh)
-  await fill(fresh.url, 'rss', 100_000, 1024, 86_400)
-  const stored = rssMiB(fresh)
-  load(fresh.url + '/v1/kv/rss', 'GET', 100_000, 3)
-  const afterReads = rssMiB(fresh)
-  const entries = await metric(fresh.url, 'cachecar_store_entries')
-  fresh.process.kill('SIGTERM')
-  await fresh.exited
   rows.push('', ...(await proxyScenarios(bare.url, startCachecar)))
-  const mb = (mib: number) => (mib * 1.048576).toFixed(0)
-  rows.push('', `| RSS with ${entries} entries stored (100,000 of 1 KiB) | MB | target ≤ 150 MB |`, '|---|---|---|',
-    `| at start, empty | ${mb(started.rss)} | |`,
-    `| after storing them | ${mb(stored.rss)} | ${stored.rss * 1.048576 <= 150 ? '✓' : '✗'} |`,
-    `| after reading them all for 3 s (peak) | ${mb(afterReads.peak)} | ${afterReads.peak * 1.048576 <= 150 ? '✓' : '✗'} |`)
-  console.log(rows.slice(-5).join('\n'))
 } catch (error) {
   console.error(`bench failed: ${(error as Error).message}\n--- cachecar output (tail) ---\n${cachecar.output().slice(-4000)}`)
   process.exitCode = 1

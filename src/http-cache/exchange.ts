@@ -4,14 +4,13 @@ import { Transform, type Readable } from 'node:stream'
 import { tooLarge } from '../http/body.ts'
 import type { Logger } from '../ops/logger.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
-import { endToEnd, getter, type HeaderList } from './headers.ts'
+import { endToEnd, type HeaderList } from './headers.ts'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { UpstreamFailure, forward, pipeToClient, type BodyOutcome, type Forwarded } from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
 import type { ResponseCache } from './response-cache.ts'
 import type { Flights } from './fill.ts'
-import { responseHeaders } from './serve.ts'
 import type { Upstream } from './upstream.ts'
 
 export interface ProxyServices {
@@ -36,6 +35,8 @@ export class Exchange {
   readonly request: GetHeader
   readonly directives: Directives
   readonly services: ProxyServices
+  /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
+  hadVariants = true
   readonly #incoming: IncomingMessage
   readonly #outgoing: ServerResponse | undefined
 
@@ -122,12 +123,11 @@ export class Exchange {
    * Writes the response straight to the Node response (so a failing body aborts the connection instead of being
    * ended with an error text appended), optionally collecting the body for the cache.
    */
-  reply(status: number, headers: Headers, body: Readable, collect?: { limit: number; done: (outcome: BodyOutcome) => void }): Response {
+  reply(status: number, headers: HeaderList, body: Readable, collect?: { limit: number; done: (outcome: BodyOutcome) => void }): Response {
     const outgoing = this.#outgoing
     if (!outgoing) throw new Error('the proxy needs @hono/node-server bindings')
     const raw: string[] = []
-    headers.forEach((value, name) => { if (name !== 'set-cookie') raw.push(name, value) })
-    for (const cookie of headers.getSetCookie()) raw.push('set-cookie', cookie)
+    for (const [name, value] of headers) raw.push(name, value)
     outgoing.writeHead(status, raw)
     const bodyless = this.method === 'HEAD' || status === 204 || status === 304
     if (bodyless) outgoing.end()
@@ -141,10 +141,9 @@ export class Exchange {
   }
 }
 
-/** The upstream's end-to-end fields with Content-Length kept (the body passes through unchanged) and Cache-Status. */
-export function upstreamResponseHeaders(forwarded: Forwarded, status: CacheStatus): Headers {
-  const headers = responseHeaders(forwarded.headers, [['cache-status', cacheStatus(status)]])
-  const contentLength = getter(forwarded.headers)('content-length')
-  if (contentLength !== null) headers.set('content-length', contentLength)
+/** The upstream's end-to-end fields (Content-Length kept: the body passes through unchanged) plus Cache-Status. */
+export function upstreamResponseHeaders(forwarded: Forwarded, status: CacheStatus): HeaderList {
+  const headers = forwarded.headers.filter(([name]) => name !== 'cache-status')
+  headers.push(['cache-status', cacheStatus(status)])
   return headers
 }

@@ -75,7 +75,7 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
 
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   try {
-    await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs))
+    await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.hadVariants)
     ex.event('stored')
   } catch (error) {
     // Full or locked store: the response was served all the same; it just is not cached.

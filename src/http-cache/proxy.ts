@@ -25,6 +25,7 @@ export function proxyRoutes(deps: ProxyDeps): Hono {
     // Range requests go straight through: partial responses are never stored.
     if (ex.request('range') !== null) return passThrough(ex, 'bypass')
     const lookup = await deps.cache.lookup(ex.upstream.config.name, ex.key, ex.request)
+    ex.hadVariants = lookup.kind === 'vary-miss' || (lookup.kind === 'hit' && lookup.response.facts.vary.length > 0)
     if (lookup.kind === 'hit') {
       const stored = lookup.response
       const decision = reuse(stored.facts, ex.directives, deps.now())

@@ -8,6 +8,27 @@ export interface StoredResponse {
   readonly body: Uint8Array
 }
 
+/** Fields recomputed on every reuse, so never replayed from the stored list. */
+const RECOMPUTED = new Set(['age', 'content-length', 'cache-status'])
+const replayFields = new WeakMap<StoredResponse, Record<string, string>>()
+
+/**
+ * The stored fields as a plain object (repeated fields joined with ", "; Set-Cookie is never stored), built once per
+ * stored response: @hono/node-server writes a plain-object header set without converting a Headers instance.
+ */
+export function replayHeaders(response: StoredResponse): Record<string, string> {
+  let fields = replayFields.get(response)
+  if (!fields) {
+    fields = {}
+    for (const [name, value] of response.headers) {
+      if (RECOMPUTED.has(name)) continue
+      fields[name] = fields[name] === undefined ? value : `${fields[name]}, ${value}`
+    }
+    replayFields.set(response, fields)
+  }
+  return fields
+}
+
 export const RESPONSE_TYPE = 'application/x-cachecar-response'
 export const VARY_TYPE = 'application/x-cachecar-vary'
 

@@ -36,15 +36,19 @@ export class ResponseCache {
     return variant ? { kind: 'hit', response: decodeResponse(variant.value) } : { kind: 'vary-miss' }
   }
 
-  /** Stores `response` as the variant `request` selects; a response without Vary replaces every variant. */
-  async save(upstream: string, key: string, request: GetHeader, response: StoredResponse, ttlMs: number): Promise<void> {
+  /**
+   * Stores `response` as the variant `request` selects; a response without Vary replaces every variant.
+   * `replacesVariants` false says the lookup found no Vary spec, saving a delete per miss.
+   */
+  async save(upstream: string, key: string, request: GetHeader, response: StoredResponse, ttlMs: number, replacesVariants = true): Promise<void> {
     const ns = ResponseCache.namespace(upstream)
     const tags = response.facts.surrogateKeys.map(surrogateTag)
     const value = encodeResponse(response)
     const vary = response.facts.vary
     if (vary.length === 0) {
       await this.#store.set({ namespace: ns, key, value, contentType: RESPONSE_TYPE, ttlMs, tags })
-      await this.#store.deletePrefix(ns, key + VARIANT)
+      // Variants stored earlier under a Vary spec are now unreachable: drop them (only when there were any).
+      if (replacesVariants) await this.#store.deletePrefix(ns, key + VARIANT)
       return
     }
     const spec = await this.#store.get(ns, key)

@@ -3,7 +3,7 @@ import type { GetHeader } from './policy.ts'
 import { clientConditionalMatches, currentAgeMs } from './policy.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import type { HeaderList } from './headers.ts'
-import type { StoredResponse } from './record.ts'
+import { replayHeaders, type StoredResponse } from './record.ts'
 
 /** Fields a 304 carries (RFC 9110 §15.4.5). */
 const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified'])
@@ -19,15 +19,15 @@ export function responseHeaders(list: HeaderList, extra: HeaderList): Headers {
 
 export function serveStored(stored: StoredResponse, request: GetHeader, method: string, now: number, status: CacheStatus): Response {
   const age = currentAgeMs(stored.facts, now)
-  const extra: HeaderList = [
-    ['age', String(Math.floor(age / 1000))], // RFC 9111 §5.1: sent on every reuse
-    ['cache-status', cacheStatus({ ...status, ttl: (stored.facts.freshnessMs - age) / 1000 })],
-  ]
+  const dynamic = {
+    age: String(Math.floor(age / 1000)), // RFC 9111 §5.1: sent on every reuse
+    'cache-status': cacheStatus({ ...status, ttl: (stored.facts.freshnessMs - age) / 1000 }),
+  }
   if (stored.facts.status === 200 && clientConditionalMatches(stored.facts, request)) {
     const kept = stored.headers.filter(([name]) => NOT_MODIFIED_FIELDS.has(name))
-    return new Response(null, { status: 304, headers: responseHeaders(kept, extra) })
+    return new Response(null, { status: 304, headers: responseHeaders(kept, Object.entries(dynamic)) })
   }
   const bodyless = method === 'HEAD' || stored.facts.status === 204 || stored.facts.status === 304
-  extra.push(['content-length', String(stored.body.byteLength)])
-  return new Response(bodyless ? null : (stored.body as Uint8Array<ArrayBuffer>), { status: stored.facts.status, headers: responseHeaders(stored.headers, extra) })
+  const headers = { ...replayHeaders(stored), ...dynamic, 'content-length': String(stored.body.byteLength) }
+  return new Response(bodyless ? null : (stored.body as Uint8Array<ArrayBuffer>), { status: stored.facts.status, headers })
 }
