@@ -12,6 +12,8 @@ import type { Metrics } from './ops/metrics.ts'
 import { opsRoutes } from './ops/routes.ts'
 import { proxyRoutes, type ProxyDeps } from './http-cache/proxy.ts'
 import { purgeRoutes } from './http-cache/purge.ts'
+import { sessionRoutes } from './sessions/routes.ts'
+import { Sessions } from './sessions/sessions.ts'
 import { StoreBusyError, StoreFullError, type Store } from './store/types.ts'
 
 export interface AppDeps {
@@ -58,6 +60,11 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
     onLookup: (hit) => metrics.kvLookups.inc({ result: hit ? 'hit' : 'miss' }),
   }
   if (proxy) app.route('/', purgeRoutes({ cache: proxy.cache, upstreamNames: new Set(proxy.upstreams.keys()), maxBodyBytes: config.maxBulkBytes }))
+  const sessions = new Sessions(store, {
+    idleTtlMs: config.sessionIdleTtlMs, absoluteTtlMs: config.sessionAbsoluteTtlMs,
+    maxBytes: config.sessionMaxBytes, touchFraction: config.sessionTouchFraction,
+  }, now)
+  app.route('/v1/sessions', sessionRoutes({ sessions, maxBytes: config.sessionMaxBytes }))
   app.route('/v1/kv', collectionRoutes(kv))
   app.route('/v1/kv', keyRoutes(kv))
   app.route('/', opsRoutes({ store, metrics, accepting }))

@@ -58,6 +58,9 @@ function crossChecks(config: Config): string[] {
   if (config.maxValueBytes > config.maxBytes / 8) {
     problems.push(`CACHECAR_MAX_VALUE_BYTES must be at most 1/8 of CACHECAR_MAX_BYTES (${formatSize(Math.floor(config.maxBytes / 8))}), got ${formatSize(config.maxValueBytes)}`)
   }
+  if (config.sessionIdleTtlMs > config.sessionAbsoluteTtlMs) {
+    problems.push(`CACHECAR_SESSION_IDLE_TTL must not exceed CACHECAR_SESSION_ABSOLUTE_TTL, got ${config.sessionIdleTtlMs / 1000}s > ${config.sessionAbsoluteTtlMs / 1000}s`)
+  }
   return problems
 }
 

@@ -10,6 +10,7 @@ import { createFlights } from './http-cache/fill.ts'
 import { ResponseCache } from './http-cache/response-cache.ts'
 import { Upstream } from './http-cache/upstream.ts'
 import { HotTier } from './store/hot-tier.ts'
+import { SESSION_NAMESPACE } from './sessions/sessions.ts'
 import { SqliteStore } from './store/sqlite-store.ts'
 import { Sweeper } from './store/sweeper.ts'
 import type { Store } from './store/types.ts'
@@ -41,7 +42,10 @@ export async function start(config: Config, logger: Logger, options: StartOption
     },
   })
   store = config.memoryBytes > 0
-    ? new HotTier(sqlite, { maxBytes: config.memoryBytes, maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16), ...(options.now && { now: options.now }) })
+    ? new HotTier(sqlite, {
+      maxBytes: config.memoryBytes, maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16),
+      bypass: new Set([SESSION_NAMESPACE]), ...(options.now && { now: options.now }),
+    })
     : sqlite
   const sweeper = new Sweeper({
     store,

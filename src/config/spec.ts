@@ -26,6 +26,10 @@ export interface Config {
   readonly maxBulkBytes: number
   readonly logLevel: LogLevel
   readonly shutdownGraceMs: number
+  readonly sessionIdleTtlMs: number
+  readonly sessionAbsoluteTtlMs: number
+  readonly sessionMaxBytes: number
+  readonly sessionTouchFraction: number
 }
 
 /** A parser returns the value, or the accepted form as a string starting with "must". */
@@ -61,6 +65,14 @@ function integer(min: number, max: number): Parse<number> {
   return (raw) => {
     const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN
     return Number.isSafeInteger(n) && n >= min && n <= max ? { ok: n } : { must }
+  }
+}
+
+function fraction(min: number, max: number): Parse<number> {
+  const must = `must be a number between ${min} and ${max}`
+  return (raw) => {
+    const n = /^\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : NaN
+    return n >= min && n <= max ? { ok: n } : { must }
   }
 }
 
@@ -104,6 +116,11 @@ export const SETTINGS: readonly Setting[] = [
   setting('MAX_BULK_ITEMS', 'maxBulkItems', '1000', integer(1, 100_000), 'Most keys in one bulk request'),
   setting('MAX_BULK_BYTES', 'maxBulkBytes', '16MiB', size(1024, 1024 ** 3), 'Largest bulk request body'),
   setting('LOG_LEVEL', 'logLevel', 'info', logLevel, 'Structured JSON log level on stdout'),
+  setting('SESSION_IDLE_TTL', 'sessionIdleTtlMs', '30m', duration('s', 1000, DAY), 'A session ends after this long without use (sliding; bare numbers are seconds)'),
+  setting('SESSION_ABSOLUTE_TTL', 'sessionAbsoluteTtlMs', '12h', duration('s', 1000, 30 * DAY), 'A session ends this long after creation, however active'),
+  setting('SESSION_MAX_BYTES', 'sessionMaxBytes', '64KiB', size(2, 1024 ** 2), 'Largest session data, as JSON (413 above)'),
+  setting('SESSION_TOUCH_FRACTION', 'sessionTouchFraction', '0.1', fraction(0, 1),
+    'A read extends the idle expiry only once this share of the idle TTL has passed since the last write (0 = every read)'),
   setting('SHUTDOWN_GRACE_MS', 'shutdownGraceMs', '10s', duration('ms', 0, 10 * 60_000),
     'Time in-flight requests get after SIGTERM (keep below ECS stopTimeout, 30 s by default)'),
 ]

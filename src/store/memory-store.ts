@@ -4,7 +4,7 @@ import { etagOf, prefixUpperBound } from './keys.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
 import type {
   DeleteResult, Entry, EntryInfo, IncrResult, ListOptions, Precondition, SetInput, SetResult, Store, StoreEvents,
-  StoreStats, SweepResult,
+  StoreStats, SweepResult, UpdateResult,
 } from './types.ts'
 
 export interface MemoryStoreOptions {
@@ -64,6 +64,24 @@ export class MemoryStore implements Store {
   async deleteTags(tags: readonly string[]): Promise<number> {
     const wanted = new Set(tags)
     return this.#removeWhere((entry) => entry.tags.some((tag) => wanted.has(tag)))
+  }
+
+  async update(namespace: string, key: string, mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined, precondition?: Precondition): Promise<UpdateResult> {
+    const current = this.#peekLive(namespace, key)
+    if (!current) return { status: 'not-found' }
+    if (!preconditionHolds(precondition, current.etag)) return { status: 'precondition-failed' }
+    const next = mutate(current)
+    if (!next) return { status: 'unchanged', entry: current }
+    this.#put({ ...next, namespace, key })
+    return { status: 'updated', entry: this.#peekLive(namespace, key)! }
+  }
+
+  async rename(namespace: string, from: string, to: string): Promise<boolean> {
+    const entry = this.#peekLive(namespace, from)
+    if (!entry || this.#peekLive(namespace, to)) return false
+    this.#remove(mapKey(namespace, from))
+    this.#store({ ...entry, key: to })
+    return true
   }
 
   async incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {

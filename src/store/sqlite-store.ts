@@ -11,6 +11,7 @@ import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
 import {
   StoreBusyError, StoreFullError, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
   type Precondition, type SetInput, type SetResult, type Store, type StoreEvents, type StoreStats, type SweepResult,
+  type UpdateResult,
 } from './types.ts'
 
 export interface SqliteStoreOptions {
@@ -81,6 +82,8 @@ export class SqliteStore implements Store {
   readonly #deleteTagsOfEntry: StatementSync
   readonly #insertTag: StatementSync
   readonly #deleteById: StatementSync
+  readonly #deleteKey: StatementSync
+  readonly #renameLive: StatementSync
   readonly #deleteRangeBatch: StatementSync
   readonly #deleteTaggedBatch: StatementSync
   readonly #updateCounter: StatementSync
@@ -124,6 +127,8 @@ export class SqliteStore implements Store {
     this.#deleteTagsOfEntry = db.prepare('DELETE FROM entry_tags WHERE entry_id = ?')
     this.#insertTag = db.prepare('INSERT OR IGNORE INTO entry_tags (tag, entry_id) VALUES (?, ?)')
     this.#deleteById = db.prepare('DELETE FROM entries WHERE id = ?')
+    this.#deleteKey = db.prepare('DELETE FROM entries WHERE namespace = ? AND key = ?')
+    this.#renameLive = db.prepare('UPDATE entries SET key = ? WHERE namespace = ? AND key = ? AND expires_at > ?')
     this.#deleteRangeBatch = db.prepare(`DELETE FROM entries WHERE id IN
       (SELECT id FROM entries WHERE namespace = ? AND key >= ? AND key < ? AND expires_at > ? LIMIT ?)`)
     this.#deleteTaggedBatch = db.prepare(`DELETE FROM entries WHERE id IN
@@ -192,6 +197,30 @@ export class SqliteStore implements Store {
       removed += await this.#deleteInBatches(() => this.#deleteTaggedBatch.run(tag, this.#now(), PURGE_BATCH).changes)
     }
     return removed
+  }
+
+  update(namespace: string, key: string, mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined, precondition?: Precondition): Promise<UpdateResult> {
+    return this.#write(0, (): UpdateResult => {
+      const row = this.#selectLive.get(namespace, key, this.#now()) as Row | undefined
+      if (!row) return { status: 'not-found' }
+      if (!preconditionHolds(precondition, row.etag)) return { status: 'precondition-failed' }
+      const current: Entry = { ...toInfo(row), value: row.value }
+      const next = mutate(current)
+      if (!next) return { status: 'unchanged', entry: current }
+      const input = { ...next, namespace, key }
+      const { etag, expiresAt } = this.#put(input, row)
+      const now = this.#now()
+      return { status: 'updated', entry: { ...input, tags: input.tags ?? [], etag, expiresAt, createdAt: now, size: input.value.byteLength } }
+    })
+  }
+
+  rename(namespace: string, from: string, to: string): Promise<boolean> {
+    return this.#write(0, () => {
+      if (this.#live(this.#selectCurrent.get(namespace, to) as CurrentRow | undefined)) return false
+      // An expired row may still hold the new key until the sweeper runs: it goes first.
+      this.#deleteKey.run(namespace, to)
+      return Number(this.#renameLive.run(to, namespace, from, this.#now()).changes) === 1
+    })
   }
 
   incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {

@@ -38,6 +38,11 @@ export type SetResult =
   | { readonly status: 'created' | 'replaced'; readonly etag: string; readonly expiresAt: number }
   | { readonly status: 'precondition-failed' }
 
+export type UpdateResult =
+  | { readonly status: 'updated'; readonly entry: Entry }
+  | { readonly status: 'unchanged'; readonly entry: Entry }
+  | { readonly status: 'not-found' | 'precondition-failed' }
+
 export type DeleteResult = 'deleted' | 'not-found' | 'precondition-failed'
 
 export type IncrResult =
@@ -73,6 +78,13 @@ export interface Store {
   delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult>
   deletePrefix(namespace: string, prefix: string): Promise<number>
   deleteTags(tags: readonly string[]): Promise<number>
+  /**
+   * Atomic read-modify-write of a live entry: `mutate` sees the current entry inside the write and returns its
+   * replacement (value, content type, TTL, tags) or undefined to leave it. 'not-found' when there is no live entry.
+   */
+  update(namespace: string, key: string, mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined, precondition?: Precondition): Promise<UpdateResult>
+  /** Moves a live entry to a new key atomically (value, tags and expiry kept); false if there was none or `to` exists. */
+  rename(namespace: string, from: string, to: string): Promise<boolean>
   /** Adds `by` to a decimal counter, creating it with `ttlMs` if absent; an existing counter keeps its expiry. */
   incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult>
   list(namespace: string, options: ListOptions): Promise<EntryInfo[]>

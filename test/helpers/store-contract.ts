@@ -211,6 +211,39 @@ export function storeContract(name: string, create: StoreFactory): void {
     assert.ok(await store.get('ns', 'live'))
   })
 
+  test('rename moves a live entry atomically, keeping value, tags and expiry', async ({ store, clock }) => {
+    await store.set(input('old', 'v', { tags: ['t'], ttlMs: 5000 }))
+    const before = await store.get('ns', 'old')
+    assert.is(await store.rename('ns', 'old', 'new'), true)
+    assert.is(await store.get('ns', 'old'), undefined)
+    const after = await store.get('ns', 'new')
+    assert.equal([decode(after?.value), after?.expiresAt, after?.etag], ['v', before?.expiresAt, before?.etag])
+    assert.is(await store.rename('ns', 'missing', 'x'), false)
+    await store.set(input('taken', 'w'))
+    assert.is(await store.rename('ns', 'new', 'taken'), false, 'never overwrites a live entry')
+    assert.is(decode((await store.get('ns', 'taken'))?.value), 'w')
+    assert.is(await store.deleteTags(['t']), 1, 'tags moved with it')
+    await store.set(input('gone', 'v', { ttlMs: 1000 }))
+    clock.advance(1000)
+    assert.is(await store.rename('ns', 'gone', 'revived'), false, 'an expired entry is never revived')
+  })
+
+  test('update is an atomic read-modify-write of a live entry', async ({ store, clock }) => {
+    await store.set(input('n', '0', { tags: ['t'] }))
+    await Promise.all(Array.from({ length: 50 }, () => store.update('ns', 'n', (current) => ({
+      value: Buffer.from(String(Number(decode(current.value)) + 1)), contentType: 'text/plain', ttlMs: 60_000, tags: current.tags,
+    }))))
+    assert.is(decode((await store.get('ns', 'n'))?.value), '50', 'no update was lost')
+    const current = await store.get('ns', 'n')
+    assert.is((await store.update('ns', 'n', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }), { ifMatch: ['"stale"'] })).status, 'precondition-failed')
+    const unchanged = await store.update('ns', 'n', () => undefined, { ifMatch: [current!.etag] })
+    assert.is(unchanged.status, 'unchanged')
+    assert.is((await store.update('ns', 'missing', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }))).status, 'not-found')
+    await store.set(input('old', 'v', { ttlMs: 1000 }))
+    clock.advance(1000)
+    assert.is((await store.update('ns', 'old', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }))).status, 'not-found', 'expired entries are not revived')
+  })
+
   test('ping succeeds on a working store', async ({ store }) => {
     await store.ping()
   })

@@ -1,0 +1,117 @@
+// /v1/sessions: create, read (sliding), replace, merge-patch, delete (one or every session of a subject), rotate.
+import { Hono, type Context } from 'hono'
+import { readJson } from '../http/body.ts'
+import { parseEtagList } from '../http/conditional.ts'
+import { rawPathSegments } from '../http/path.ts'
+import { Problem, invalid } from '../http/problem.ts'
+import { iso } from '../kv/responses.ts'
+import { plausibleSessionId } from './ids.ts'
+import { isJsonObject, type Json } from './merge-patch.ts'
+import { SessionDataTooLarge, type Session, type Sessions, type Update } from './sessions.ts'
+
+export interface SessionRouteDeps {
+  readonly sessions: Sessions
+  readonly maxBytes: number
+}
+
+/** One body for malformed and unknown IDs alike, so a probe learns nothing from the difference. */
+const notFound = () => new Problem({ kind: 'not-found', status: 404, title: 'Not found', detail: 'no such session' })
+
+const tooLarge = (maxBytes: number) => new Problem({
+  kind: 'payload-too-large', status: 413, title: 'Payload too large', detail: `session data exceeds ${maxBytes} bytes as JSON`, extensions: { field: 'data', limit: maxBytes },
+})
+
+function idOf(c: Context): string {
+  const raw = rawPathSegments(c.req.url)[3] ?? ''
+  if (!plausibleSessionId(raw)) throw notFound()
+  return raw
+}
+
+function ifMatchOf(c: Context): string[] | undefined {
+  const header = c.req.header('if-match')
+  const list = parseEtagList(header)
+  if (header !== undefined && list?.length === 0) throw invalid('if-match', 'If-Match must be "*" or a list of quoted entity tags')
+  return list
+}
+
+function sessionJson(session: Session): Record<string, unknown> {
+  return { id: session.id, data: session.data, subject: session.subject, expiresAt: iso(session.expiresAt), absoluteExpiresAt: iso(session.absoluteExpiresAt) }
+}
+
+// Session data is personal: no cache anywhere may keep a copy.
+const NO_STORE = { 'cache-control': 'no-store' }
+
+export function sessionRoutes({ sessions, maxBytes }: SessionRouteDeps): Hono {
+  const app = new Hono()
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work()
+    } catch (error) {
+      if (error instanceof SessionDataTooLarge) throw tooLarge(maxBytes)
+      throw error
+    }
+  }
+  const answer = (c: Context, result: Update | 'not-an-object') => {
+    if (result === 'not-found') throw notFound()
+    if (result === 'precondition-failed') throw new Problem({ kind: 'precondition-failed', status: 412, title: 'Precondition failed', detail: 'the session changed since the ETag in If-Match' })
+    if (result === 'not-an-object') throw invalid('data', 'the merge patch must leave data a JSON object')
+    return c.json(sessionJson(result), 200, { etag: result.etag, ...NO_STORE })
+  }
+  const body = (c: Context) => readJson(c, maxBytes * 2 + 1024)
+
+  app.post('/', async function createSession(c) {
+    const input = await body(c)
+    if (!isJsonObject(input) || !isJsonObject(input.data)) throw invalid('data', 'the body must be {"data": {…}, "subject"?: "…"} with data a JSON object')
+    const subject = input.subject ?? null
+    if (subject !== null && (typeof subject !== 'string' || subject.length === 0 || subject.length > 256)) {
+      throw invalid('subject', 'subject must be a string of 1-256 characters')
+    }
+    const session = await guard(() => sessions.create(input.data as { [key: string]: Json }, subject))
+    return c.json({ id: session.id, expiresAt: iso(session.expiresAt), absoluteExpiresAt: iso(session.absoluteExpiresAt) }, 201, {
+      etag: session.etag, location: `/v1/sessions/${session.id}`, ...NO_STORE,
+    })
+  })
+
+  app.delete('/', async function endSubjectSessions(c) {
+    const subject = c.req.query('subject')
+    if (!subject) throw invalid('subject', 'DELETE /v1/sessions needs ?subject=<subject> (log out everywhere)')
+    return c.json({ deleted: await sessions.destroySubject(subject) })
+  })
+
+  app.get('/:id', async function readSession(c) {
+    const touch = c.req.query('touch')
+    if (touch !== undefined && touch !== 'true' && touch !== 'false') throw invalid('touch', 'touch must be true or false')
+    const session = await sessions.get(idOf(c), touch !== 'false')
+    if (!session) throw notFound()
+    return c.json(sessionJson(session), 200, { etag: session.etag, ...NO_STORE })
+  })
+
+  app.put('/:id', async function replaceSession(c) {
+    const id = idOf(c)
+    const ifMatch = ifMatchOf(c)
+    const input = await body(c)
+    if (!isJsonObject(input) || !isJsonObject(input.data)) throw invalid('data', 'the body must be {"data": {…}} with data a JSON object')
+    return answer(c, await guard(() => sessions.replace(id, input.data as { [key: string]: Json }, ifMatch)))
+  })
+
+  app.patch('/:id', async function patchSession(c) {
+    const id = idOf(c)
+    const ifMatch = ifMatchOf(c)
+    const patch = await body(c)
+    if (!isJsonObject(patch)) throw invalid('data', 'a merge patch of session data must be a JSON object (RFC 7396)')
+    return answer(c, await guard(() => sessions.patch(id, patch as Json, ifMatch)))
+  })
+
+  app.delete('/:id', async function endSession(c) {
+    if (!(await sessions.destroy(idOf(c)))) throw notFound()
+    return c.body(null, 204)
+  })
+
+  app.post('/:id/rotate', async function rotateSession(c) {
+    const session = await sessions.rotate(idOf(c))
+    if (!session) throw notFound()
+    return c.json(sessionJson(session), 200, { etag: session.etag, location: `/v1/sessions/${session.id}`, ...NO_STORE })
+  })
+
+  return app
+}
