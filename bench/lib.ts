@@ -11,8 +11,8 @@ const here = import.meta.dirname
 
 export interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number }
 
-export function load(url: string, method: 'GET' | 'PUT', keys: number, durationS = DURATION_S, bodyBytes?: number, connections = CONNECTIONS): LoadResult {
-  const options = JSON.stringify({ url, method, keys, durationS, connections, ...(bodyBytes && { bodyBytes }) })
+export function load(url: string, method: 'GET' | 'PUT' | 'PATCH', keys: number, durationS = DURATION_S, bodyBytes?: number, connections = CONNECTIONS, extra: { paths?: string[]; body?: string } = {}): LoadResult {
+  const options = JSON.stringify({ url, method, keys, durationS, connections, ...(bodyBytes && { bodyBytes }), ...extra })
   const out = execFileSync(process.execPath, [join(here, 'load.ts'), options], { encoding: 'utf8', timeout: (durationS + 30) * 1000 })
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult
   if (result.errors > 0 || result.non2xx > 0) throw new Error(`${method} ${url}: ${result.errors} errors, ${result.non2xx} non-2xx`)

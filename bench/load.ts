@@ -9,7 +9,11 @@ import autocannon from 'autocannon'
 
 export interface LoadOptions {
   url: string
-  method: 'GET' | 'PUT'
+  method: 'GET' | 'PUT' | 'PATCH'
+  /** Rotate over these paths instead of /…/k0 … /…/k{keys-1}. */
+  paths?: string[]
+  /** A fixed text body (JSON for PATCH), instead of bodyBytes of filler. */
+  body?: string
   durationS: number
   connections: number
   /** Requests rotate over this many keys: /…/k0 … /…/k{n-1}. */
@@ -24,10 +28,12 @@ const WRK = '/usr/bin/wrk'
 function wrkScript(o: LoadOptions, path: string): string {
   return `
 local i = 0
-local body = ${o.bodyBytes ? `string.rep("x", ${o.bodyBytes})` : 'nil'}
-local headers = { ["content-type"] = "application/octet-stream" }
+local body = ${o.body !== undefined ? JSON.stringify(o.body) : o.bodyBytes ? `string.rep("x", ${o.bodyBytes})` : 'nil'}
+local headers = { ["content-type"] = "${o.body !== undefined ? 'application/json' : 'application/octet-stream'}" }
+local paths = { ${(o.paths ?? []).map((p) => JSON.stringify(p)).join(', ')} }
 request = function()
   i = i + 1
+  if #paths > 0 then return wrk.format("${o.method}", paths[(i % #paths) + 1], headers, body) end
   return wrk.format("${o.method}", "${path}/k" .. (i % ${o.keys}), headers, body)
 end
 done = function(summary, latency, requests)
@@ -57,14 +63,14 @@ function runWrk(o: LoadOptions): LoadResult {
 }
 
 async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
-  const body = o.bodyBytes ? Buffer.alloc(o.bodyBytes, 120) : undefined
+  const body = o.body !== undefined ? Buffer.from(o.body) : o.bodyBytes ? Buffer.alloc(o.bodyBytes, 120) : undefined
   let next = 0
   const result = await autocannon({
     url: o.url, connections: o.connections, duration: o.durationS,
     requests: [{
       method: o.method,
       ...(body && { body, headers: { 'content-type': 'application/octet-stream' } }),
-      setupRequest: (request) => ({ ...request, path: `${request.path ?? ''}/k${next++ % o.keys}` }),
+      setupRequest: (request) => ({ ...request, path: o.paths?.length ? o.paths[next++ % o.paths.length]! : `${request.path ?? ''}/k${next++ % o.keys}` }),
     }],
   })
   return {

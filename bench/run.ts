@@ -41,7 +41,23 @@ try {
       console.log(rows.at(-1))
     }
   
-    // p99 of 1 KiB GETs while the sweeper deletes 100,000 expired rows, beside p99 without a sweep.
+    // Sessions beside key/value GETs of the same size, on the same cachecar.
+  const sessionPaths: string[] = []
+  for (let i = 0; i < 100; i++) {
+    const response = await fetch(`${cachecar.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { blob: 'x'.repeat(1000) }, subject: `u${i}` }) })
+    sessionPaths.push(`/v1/sessions/${(await response.json() as { id: string }).id}`)
+  }
+  rows.push('', '### Sessions beside key/value GET of the same size (1 KiB), same cachecar', '', ...COMPARE_HEADER)
+  for (const s of [
+    { name: 'session GET (touch on, amortised)', method: 'GET' as const, body: undefined, target: 0.8 },
+    { name: 'session PATCH (merge patch, atomic)', method: 'PATCH' as const, body: '{"n":1}', target: 0 },
+  ]) {
+    const c = compare(() => load(cachecar.url + '/v1/kv/small', 'GET', 100), () => load(cachecar.url, s.method, 100, DURATION_S, undefined, CONNECTIONS, { paths: sessionPaths, ...(s.body && { body: s.body }) }))
+    rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
+    console.log(rows.at(-1))
+  }
+
+  // p99 of 1 KiB GETs while the sweeper deletes 100,000 expired rows, beside p99 without a sweep.
     const sweepDuration = Math.max(DURATION_S, 8)
     const quiet = load(cachecar.url + '/v1/kv/small', 'GET', 100, sweepDuration)
     await fill(cachecar.url, 'expiring', 100_000, 100, 4)
