@@ -28,10 +28,13 @@ export async function proxyScenarios(bareUrl: string, startCachecar: (name: stri
       console.log(rows.at(-1))
     }
     // A herd: 1,000 concurrent requests on one cold key whose origin answer takes 200 ms.
-    const responses = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${car.url}/u/origin/slow/cold`).then(async (r) => ({ status: r.status, size: (await r.arrayBuffer()).byteLength }))))
+    const responses = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${car.url}/u/origin/slow/cold`)
+      .then(async (r) => ({ status: r.status, size: (await r.arrayBuffer()).byteLength, error: '' }))
+      .catch((error: Error) => ({ status: 0, size: 0, error: `${error.message} ${(error.cause as Error | undefined)?.message ?? ''}` }))))
+    const errors = [...new Set(responses.filter((r) => r.error).map((r) => r.error))]
     const { count } = await (await fetch(`${origin.url}/count?prefix=/slow/`)).json() as { count: number }
     const ok = responses.filter((r) => r.status === 200 && r.size === 1024).length
-    rows.push('', `Herd: 1,000 concurrent requests on one cold key → **${count} upstream request(s)** (target 1 ${count === 1 ? '✓' : '✗'}); ${ok} of 1,000 got the full 1 KiB body.`)
+    rows.push('', `Herd: 1,000 concurrent requests on one cold key → **${count} upstream request(s)** (target 1 ${count === 1 ? '✓' : '✗'}); ${ok} of 1,000 got the full 1 KiB body${errors.length ? `; client errors: ${errors.join('; ')}` : ''}.`)
     console.log(rows.at(-1))
   } finally {
     for (const child of [car, passthrough, origin]) child.process.kill('SIGTERM')
