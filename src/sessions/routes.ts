@@ -34,9 +34,13 @@ function ifMatchOf(c: Context): string[] | undefined {
   return list
 }
 
-function sessionJson(session: Session): Record<string, unknown> {
-  return { id: session.id, data: session.data, subject: session.subject, expiresAt: iso(session.expiresAt), absoluteExpiresAt: iso(session.absoluteExpiresAt) }
+/** The session as JSON text, the stored data text spliced in as is (it was produced by JSON.stringify). */
+function sessionJson(session: Session): string {
+  return `{"id":${JSON.stringify(session.id)},"data":${session.dataJson},"subject":${JSON.stringify(session.subject)},` +
+    `"expiresAt":"${iso(session.expiresAt)}","absoluteExpiresAt":"${iso(session.absoluteExpiresAt)}"}`
 }
+
+const JSON_TYPE = { 'content-type': 'application/json' }
 
 // Session data is personal: no cache anywhere may keep a copy.
 const NO_STORE = { 'cache-control': 'no-store' }
@@ -55,7 +59,7 @@ export function sessionRoutes({ sessions, maxBytes }: SessionRouteDeps): Hono {
     if (result === 'not-found') throw notFound()
     if (result === 'precondition-failed') throw new Problem({ kind: 'precondition-failed', status: 412, title: 'Precondition failed', detail: 'the session changed since the ETag in If-Match' })
     if (result === 'not-an-object') throw invalid('data', 'the merge patch must leave data a JSON object')
-    return c.json(sessionJson(result), 200, { etag: result.etag, ...NO_STORE })
+    return c.body(sessionJson(result), 200, { etag: result.etag, ...NO_STORE, ...JSON_TYPE })
   }
   const body = (c: Context) => readJson(c, maxBytes * 2 + 1024)
 
@@ -83,7 +87,7 @@ export function sessionRoutes({ sessions, maxBytes }: SessionRouteDeps): Hono {
     if (touch !== undefined && touch !== 'true' && touch !== 'false') throw invalid('touch', 'touch must be true or false')
     const session = await sessions.get(idOf(c), touch !== 'false')
     if (!session) throw notFound()
-    return c.json(sessionJson(session), 200, { etag: session.etag, ...NO_STORE })
+    return c.body(sessionJson(session), 200, { etag: session.etag, ...NO_STORE, ...JSON_TYPE })
   })
 
   app.put('/:id', async function replaceSession(c) {
@@ -110,7 +114,7 @@ export function sessionRoutes({ sessions, maxBytes }: SessionRouteDeps): Hono {
   app.post('/:id/rotate', async function rotateSession(c) {
     const session = await sessions.rotate(idOf(c))
     if (!session) throw notFound()
-    return c.json(sessionJson(session), 200, { etag: session.etag, location: `/v1/sessions/${session.id}`, ...NO_STORE })
+    return c.body(sessionJson(session), 200, { etag: session.etag, location: `/v1/sessions/${session.id}`, ...NO_STORE, ...JSON_TYPE })
   })
 
   return app

@@ -17,14 +17,15 @@ export interface SessionSettings {
 
 export interface Session {
   readonly id: string
-  readonly data: { [key: string]: Json }
+  /** The data as stored JSON text: a read serves it without parsing and re-serialising it. */
+  readonly dataJson: string
   readonly subject: string | null
   readonly expiresAt: number
   readonly absoluteExpiresAt: number
   readonly etag: string
 }
 
-/** What is stored: short member names, since every read parses it. */
+/** A session's stored state (see encode). */
 interface SessionRecord {
   readonly d: { [key: string]: Json }
   readonly s: string | null
@@ -35,13 +36,35 @@ export type Update = Session | 'not-found' | 'precondition-failed'
 
 export class SessionDataTooLarge extends Error {}
 
+/*
+ * Stored as three lines: absolute expiry, subject as JSON, data as JSON. Reads split the lines and hand the data
+ * text over as is (measured: parsing and re-serialising 1 KiB of data on every read cost a fifth of a session GET).
+ */
+function encode(record: SessionRecord): Buffer {
+  return Buffer.from(`${record.a}\n${JSON.stringify(record.s)}\n${JSON.stringify(record.d)}`)
+}
+
+interface RawRecord {
+  readonly a: number
+  readonly s: string | null
+  readonly dataJson: string
+}
+
+function decodeRaw(entry: Entry): RawRecord {
+  const text = Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength).toString('utf8')
+  const first = text.indexOf('\n')
+  const second = text.indexOf('\n', first + 1)
+  return { a: Number(text.slice(0, first)), s: JSON.parse(text.slice(first + 1, second)) as string | null, dataJson: text.slice(second + 1) }
+}
+
 function decode(entry: Entry): SessionRecord {
-  return JSON.parse(Buffer.from(entry.value).toString('utf8')) as SessionRecord
+  const raw = decodeRaw(entry)
+  return { a: raw.a, s: raw.s, d: JSON.parse(raw.dataJson) as { [key: string]: Json } }
 }
 
 function toSession(id: string, entry: Entry): Session {
-  const record = decode(entry)
-  return { id, data: record.d, subject: record.s, expiresAt: entry.expiresAt, absoluteExpiresAt: record.a, etag: entry.etag }
+  const raw = decodeRaw(entry)
+  return { id, dataJson: raw.dataJson, subject: raw.s, expiresAt: entry.expiresAt, absoluteExpiresAt: raw.a, etag: entry.etag }
 }
 
 export class Sessions {
@@ -63,7 +86,7 @@ export class Sessions {
       const id = newSessionId()
       const result = await this.#store.set({ namespace: SESSION_NAMESPACE, key: id, ...this.#input(record) }, { ifNoneMatchAny: true })
       if (result.status !== 'precondition-failed') {
-        return { id, data, subject, expiresAt: result.expiresAt, absoluteExpiresAt: record.a, etag: result.etag }
+        return { id, dataJson: JSON.stringify(data), subject, expiresAt: result.expiresAt, absoluteExpiresAt: record.a, etag: result.etag }
       }
     }
   }
@@ -75,8 +98,9 @@ export class Sessions {
     const now = this.#now()
     // Amortised: rewrite the expiry only once a share of the idle TTL has passed since the last write.
     const due = now - entry.createdAt >= this.#settings.idleTtlMs * this.#settings.touchFraction
-    const record = decode(entry)
-    if (!due || Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt) return toSession(id, entry)
+    if (!due) return toSession(id, entry)
+    const record = decodeRaw(entry)
+    if (Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt) return toSession(id, entry)
     const touched = await this.#store.update(SESSION_NAMESPACE, id, (current) => this.#input(decode(current)))
     return touched.status === 'updated' || touched.status === 'unchanged' ? toSession(id, touched.entry) : undefined
   }
@@ -112,7 +136,7 @@ export class Sessions {
   /** The store write for a record: idle TTL from now, never past the absolute lifetime. */
   #input(record: SessionRecord): Omit<SetInput, 'namespace' | 'key'> {
     return {
-      value: Buffer.from(JSON.stringify(record)), contentType: 'application/json',
+      value: encode(record), contentType: 'application/x-cachecar-session',
       ttlMs: Math.max(1, Math.min(this.#settings.idleTtlMs, record.a - this.#now())),
       tags: record.s === null ? [] : [subjectTag(record.s)],
     }
