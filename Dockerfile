@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# cachecar: the sidecar image. TypeScript runs directly on Node 24 (type stripping): no build step.
+
+FROM node:24-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only; none of them needs an install script.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24-slim
+ENV NODE_ENV=production \
+    CACHECAR_HOST=127.0.0.1 \
+    CACHECAR_PORT=8787 \
+    CACHECAR_DB_PATH=/data/cachecar.db \
+    MALLOC_ARENA_MAX=1
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY src ./src
+# The data directory belongs to the runtime user, so a task volume mounted here is writable even with
+# readonlyRootFilesystem. Its contents are disposable: cachecar wipes the database at every start.
+RUN mkdir -p /data && chown node:node /data
+VOLUME ["/data"]
+USER node
+EXPOSE 8787
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["node", "src/healthcheck.ts"]
+CMD ["node", "--max-semi-space-size=4", "src/main.ts"]
