@@ -2,16 +2,16 @@
 
 export interface ClientOptions {
   /** Default: $CACHECAR_URL, else http://127.0.0.1:8787. */
-  url?: string
+  url?: string | undefined
   /** CACHECAR_TOKEN of the sidecar, when it requires one. */
-  token?: string
+  token?: string | undefined
   /** Per request, headers and body included. Default 1000. */
-  timeoutMs?: number
+  timeoutMs?: number | undefined
   /** When cachecar is unreachable or times out, KV reads resolve as misses and KV writes are dropped (logged). */
-  failOpen?: boolean
-  logger?: { warn?(message: string): void }
+  failOpen?: boolean | undefined
+  logger?: { warn?(message: string): void } | undefined
   /** Keep-alive connections to the sidecar. Default 16. */
-  connections?: number
+  connections?: number | undefined
 }
 
 export interface Problem {
@@ -42,13 +42,13 @@ export interface KvValue {
 
 export interface SetOptions {
   /** Seconds. */
-  ttl?: number
-  tags?: string[]
+  ttl?: number | undefined
+  tags?: string[] | undefined
   /** Compare-and-set: the write lands only if the current ETag matches. */
-  ifMatch?: string
+  ifMatch?: string | undefined
   /** Create only. */
-  ifNoneMatch?: boolean
-  contentType?: string
+  ifNoneMatch?: boolean | undefined
+  contentType?: string | undefined
 }
 
 export interface BulkItem {
