@@ -12,11 +12,15 @@ ENV NODE_ENV=production \
     CACHECAR_HOST=127.0.0.1 \
     CACHECAR_PORT=8787 \
     CACHECAR_DB_PATH=/data/cachecar.db \
-    MALLOC_ARENA_MAX=1
+    MALLOC_ARENA_MAX=1 \
+    MALLOC_MMAP_THRESHOLD_=65536 \
+    MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
+# glibc settings measured in bench/RESULTS.md: one malloc arena, large blocks mmapped and returned to the OS
+# (RSS with 100,000 stored entries: about 150 MB → 135 MB on average).
 # The data directory belongs to the runtime user, so a task volume mounted here is writable even with
 # readonlyRootFilesystem. Its contents are disposable: cachecar wipes the database at every start.
 RUN mkdir -p /data && chown node:node /data

@@ -14,7 +14,7 @@ const dir = tempDir('cachecar-bench-')
 // The runtime settings of `npm start` (package.json): a young generation and malloc arenas sized for a sidecar.
 const startCachecar = (name: string, env: Record<string, string> = {}) => startChild({
   CACHECAR_DB_PATH: join(dir.path, `${name}.db`), CACHECAR_LOG_LEVEL: 'info', CACHECAR_MAX_BYTES: '2GiB',
-  CACHECAR_SWEEP_INTERVAL_MS: '1s', CACHECAR_MAX_TTL: '1d', MALLOC_ARENA_MAX: '1', ...env,
+  CACHECAR_SWEEP_INTERVAL_MS: '1s', CACHECAR_MAX_TTL: '1d', MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072', ...env,
 }, { nodeArgs: ['--max-semi-space-size=4'] })
 const cachecar = await startCachecar('bench')
 const bare = await startChild({}, { script: join(here, 'bare-hono.ts') })

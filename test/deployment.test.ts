@@ -35,7 +35,7 @@ test('every CACHECAR_* setting in the image and the task definition exists and p
   const env: Record<string, string> = { ...dockerfile().env }
   for (const { name, value } of container('cachecar').environment ?? []) env[name] = value
   for (const { name } of container('cachecar').secrets ?? []) env[name] = 'a-secret-token-of-sufficient-length'
-  const known = new Set(['NODE_ENV', 'MALLOC_ARENA_MAX'])
+  const known = new Set(['NODE_ENV', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_'])
   const config = loadConfig(env)
   for (const name of Object.keys(env)) {
     if (known.has(name)) continue
