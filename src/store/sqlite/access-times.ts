@@ -24,10 +24,6 @@ export class AccessTimes {
     this.#pending.delete(id)
   }
 
-  get size(): number {
-    return this.#pending.size
-  }
-
   /** Persists the buffered times (LRU eviction reads them from the table); keeps them if the write fails. */
   flush(): void {
     if (this.#pending.size === 0) return
