@@ -1,7 +1,7 @@
 // One proxied request: what it asks for, where it goes, and the responses cachecar can give it.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform, type Readable } from 'node:stream'
-import { tooLarge } from '../http/body.ts'
+import { lingerThenClose, tooLarge } from '../http/body.ts'
 import type { Logger } from '../ops/logger.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import { endToEnd, type HeaderList } from './headers.ts'
@@ -82,7 +82,11 @@ export class Exchange {
       this.services.onUpstreamTiming?.(name, (performance.now() - started) / 1000)
       return forwarded
     } catch (error) {
-      if (this.#bodyTooLarge) throw tooLarge(this.upstream.config.maxRequestBytes, 'request body')
+      if (this.#bodyTooLarge) {
+        this.#incoming.unpipe()
+        lingerThenClose(this.#incoming, this.#outgoing)
+        throw tooLarge(this.upstream.config.maxRequestBytes, 'request body')
+      }
       this.event(`error:${error instanceof UpstreamFailure ? error.kind : 'other'}`)
       throw error
     }

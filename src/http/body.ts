@@ -1,5 +1,5 @@
 // Reads a request body up to a byte limit: 413 as soon as the limit is crossed, the rest is never buffered.
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'hono'
 import { Problem } from './problem.ts'
 
@@ -7,8 +7,7 @@ export function tooLarge(limit: number, field = 'body'): Problem {
   return new Problem({
     kind: 'payload-too-large', status: 413, title: 'Payload too large',
     detail: `the ${field} exceeds the limit of ${limit} bytes`,
-    // The unread rest of the body stays on the socket: close it rather than read it.
-    headers: { connection: 'close' }, extensions: { field, limit },
+    extensions: { field, limit },
   })
 }
 
@@ -23,11 +22,31 @@ const incompleteBody = () => new Problem({
 export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
   const declared = c.req.header('content-length')
   if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit)
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
-  return incoming ? readIncoming(incoming, limit) : readWebBody(c.req.raw, limit)
+  const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined
+  return env?.incoming ? readIncoming(env.incoming, env.outgoing, limit) : readWebBody(c.req.raw, limit)
 }
 
-function readIncoming(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+/** How long an over-limit body is still read (and discarded) after the 413, before the connection is cut. */
+const LINGER_MS = 2000
+
+/**
+ * Lingering close, as nginx does it: after refusing a body mid-stream, keep reading and discarding it so the
+ * client can read the 413 (closing a socket with unread bytes sends a reset that can destroy the answer), then
+ * cut the connection if the body still has not ended. Nothing is buffered meanwhile.
+ */
+export function lingerThenClose(incoming: IncomingMessage, outgoing: ServerResponse | undefined): void {
+  incoming.resume()
+  const cut = () => {
+    const timer = setTimeout(() => {
+      if (!incoming.complete) incoming.socket?.destroy()
+    }, LINGER_MS)
+    timer.unref()
+  }
+  if (outgoing && !outgoing.writableFinished) outgoing.once('finish', cut)
+  else cut()
+}
+
+function readIncoming(incoming: IncomingMessage, outgoing: ServerResponse | undefined, limit: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let total = 0
@@ -38,7 +57,7 @@ function readIncoming(incoming: IncomingMessage, limit: number): Promise<Uint8Ar
       total += chunk.byteLength
       if (total > limit) {
         cleanup()
-        incoming.pause()
+        lingerThenClose(incoming, outgoing)
         reject(tooLarge(limit))
         return
       }
