@@ -1,4 +1,5 @@
 // createApp(deps): mounts the route modules behind auth and metrics, with one error handler and one notFound.
+import type { ServerResponse } from 'node:http'
 import { Hono } from 'hono'
 import { routePath } from 'hono/route'
 import type { Config } from './config.ts'
@@ -39,7 +40,9 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
     const matched = routePath(c)
     const route = matched === '/*' ? 'unmatched' : matched
     const method = c.req.method
-    const status = c.res.status
+    // Streamed proxy responses are written to the Node response directly: its status is the one sent.
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing
+    const status = outgoing?.headersSent ? outgoing.statusCode : c.res.status
     const seconds = (performance.now() - started) / 1000
     const timerKey = `${method} ${route}`
     let timer = requestTimers.get(timerKey)

@@ -82,6 +82,8 @@ test('5xx responses pass through and are never stored', async () => {
   assert.is((await car.get('/u/api/x')).status, 503)
   assert.is((await car.get('/u/api/x')).status, 503)
   assert.is(upstream.connections(), 2)
+  const metrics = await (await fetch(`${car.url}/metrics`)).text()
+  assert.match(metrics, 'cachecar_http_requests_total{method="GET",route="/u/:name/*",status="503"} 2', 'streamed answers are counted with the status sent')
   await upstream.close()
 })
 
