@@ -1,11 +1,13 @@
 // Proxy scenarios for npm run bench: hits beside bare Hono, misses beside a passthrough proxy and the origin, a herd.
 import { join } from 'node:path'
+import { Agent, fetch as undiciFetch } from 'undici'
 import { startChild, type Child } from '../test/helpers/process.ts'
 import { COMPARE_HEADER, compare, compareRow, load } from './lib.ts'
+import { startNginx } from './nginx.ts'
 
 const here = import.meta.dirname
 
-export async function proxyScenarios(bareUrl: string, startCachecar: (name: string, env: Record<string, string>) => Promise<Child>): Promise<string[]> {
+export async function proxyScenarios(bareUrl: string, startCachecar: (name: string, env: Record<string, string>) => Promise<Child>, dir: string): Promise<string[]> {
   const origin = await startChild({}, { script: join(here, 'origin.ts') })
   const passthrough = await startChild({ ORIGIN_URL: origin.url }, { script: join(here, 'passthrough.ts') })
   const car = await startCachecar('proxy', { CACHECAR_UPSTREAMS: `origin=${origin.url}` })
@@ -27,11 +29,26 @@ export async function proxyScenarios(bareUrl: string, startCachecar: (name: stri
       rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
       console.log(rows.at(-1))
     }
+    // The peer: nginx proxy_cache hits on the same origin and bytes, when nginx is installed.
+    const nginx = await startNginx(origin.url, dir)
+    if (nginx) {
+      try {
+        for (let i = 0; i < 100; i++) await (await fetch(`${nginx.url}/small/k${i}`)).arrayBuffer()
+        const c = compare(() => load(`${nginx.url}/small`, 'GET', 100), () => load(car.url + '/u/origin/small', 'GET', 100))
+        rows.push(compareRow('hit 1 KiB vs nginx proxy_cache hit', c, 1).replace('≥ 1× ✓', 'aim: match nginx').replace('≥ 1× ✗', 'aim: match nginx'))
+        console.log(rows.at(-1))
+      } finally {
+        nginx.process.kill('SIGTERM')
+      }
+    } else rows.push('', 'nginx is not installed (apt-get install nginx-light): no proxy_cache comparison in this run.')
     // A herd: 1,000 concurrent requests on one cold key whose origin answer takes 200 ms.
-    const responses = await Promise.all(Array.from({ length: 1000 }, () => fetch(`${car.url}/u/origin/slow/cold`)
+    // A fresh client pool, so no socket left idle by earlier scenarios meets cachecar's keep-alive timeout.
+    const herdClient = new Agent({ connections: 1000 })
+    const responses = await Promise.all(Array.from({ length: 1000 }, () => undiciFetch(`${car.url}/u/origin/slow/cold`, { dispatcher: herdClient })
       .then(async (r) => ({ status: r.status, size: (await r.arrayBuffer()).byteLength, error: '' }))
       .catch((error: Error) => ({ status: 0, size: 0, error: `${error.message} ${(error.cause as Error | undefined)?.message ?? ''}` }))))
     const errors = [...new Set(responses.filter((r) => r.error).map((r) => r.error))]
+    await herdClient.close()
     const { count } = await (await fetch(`${origin.url}/count?prefix=/slow/`)).json() as { count: number }
     const ok = responses.filter((r) => r.status === 200 && r.size === 1024).length
     rows.push('', `Herd: 1,000 concurrent requests on one cold key → **${count} upstream request(s)** (target 1 ${count === 1 ? '✓' : '✗'}); ${ok} of 1,000 got the full 1 KiB body${errors.length ? `; client errors: ${errors.join('; ')}` : ''}.`)

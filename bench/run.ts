@@ -89,7 +89,7 @@ try {
       `| after reading them all for 3 s (peak) | ${mb(afterReads.peak)} | ${afterReads.peak * 1.048576 <= 150 ? '✓' : '✗'} |`)
     console.log(rows.slice(-5).join('\n'))
   }
-  rows.push('', ...(await proxyScenarios(bare.url, startCachecar)))
+  rows.push('', ...(await proxyScenarios(bare.url, startCachecar, dir.path)))
 } catch (error) {
   console.error(`bench failed: ${(error as Error).message}\n--- cachecar output (tail) ---\n${cachecar.output().slice(-4000)}`)
   process.exitCode = 1
