@@ -32,8 +32,9 @@ const bodyFailed = (upstream: string) => new Problem({
 /** A miss: concurrent misses for one URL make one upstream request and share its stored bytes or its error. */
 export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Promise<Response> {
   const { misses } = ex.services.flights
-  if (collapse && misses.has(ex.flightKey)) {
-    const outcome = await misses.run(ex.flightKey, () => Promise.resolve({ kind: 'not-stored' })).promise
+  const leader = collapse ? misses.inFlight(ex.flightKey) : undefined
+  if (leader) {
+    const outcome = await leader
     if (outcome.kind === 'failed') throw outcome.problem
     if (outcome.kind === 'stored' && outcome.varyKey === varyKey(outcome.response.facts.vary, ex.request)) {
       ex.event('collapsed')

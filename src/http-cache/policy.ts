@@ -46,7 +46,7 @@ export interface StorabilityInput {
 
 /** RFC 9111 §3 for a shared cache, plus cachecar's stricter choices; undefined means storable. */
 export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotStorable | undefined {
-  const { directives: cc } = responseDirectives(input.response)
+  const { directives: cc, expiresApplies } = responseDirectives(input.response)
   const req = requestDirectives(input.request)
   if (input.method !== 'GET') return 'method'
   if (!UNDERSTOOD.has(input.status)) return 'status'
@@ -59,7 +59,7 @@ export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotS
   // Personalised responses: a cookie set for one user must never reach another (nginx and Varnish do the same).
   if (input.response('set-cookie')) return 'set-cookie'
   if (facts.vary.includes('*')) return 'vary-star'
-  const explicit = cc.has('s-maxage') || cc.has('max-age') || (responseDirectives(input.response).expiresApplies && input.response('expires') != null)
+  const explicit = cc.has('s-maxage') || cc.has('max-age') || (expiresApplies && input.response('expires') != null)
   if (!explicit && !cc.has('public') && !HEURISTIC.has(input.status) && input.defaultTtlMs <= 0) return 'status'
   // Never reusable: no freshness, no validator to revalidate with, no stale window.
   if (facts.freshnessMs <= 0 && !facts.etag && !facts.lastModified && facts.swrMs <= 0 && facts.sieMs <= 0) return 'not-reusable'

@@ -12,7 +12,8 @@ export class SingleFlight<T> {
     return { promise, joined: false }
   }
 
-  has(key: string): boolean {
-    return this.#inFlight.has(key)
+  /** The promise of the call in flight for `key`, if there is one. */
+  inFlight(key: string): Promise<T> | undefined {
+    return this.#inFlight.get(key)
   }
 }

@@ -101,7 +101,11 @@ export class Sessions {
     if (!due) return toSession(id, entry)
     const record = decodeRaw(entry)
     if (Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt) return toSession(id, entry)
-    const touched = await this.#store.update(SESSION_NAMESPACE, id, (current) => this.#input(decode(current)))
+    // The same bytes again with a new expiry: nothing to parse or re-serialise.
+    const touched = await this.#store.update(SESSION_NAMESPACE, id, (current) => ({
+      value: current.value, contentType: current.contentType, tags: current.tags,
+      ttlMs: this.#ttlUntil(decodeRaw(current).a),
+    }))
     return touched.status === 'updated' || touched.status === 'unchanged' ? toSession(id, touched.entry) : undefined
   }
 
@@ -137,9 +141,14 @@ export class Sessions {
   #input(record: SessionRecord): Omit<SetInput, 'namespace' | 'key'> {
     return {
       value: encode(record), contentType: 'application/x-cachecar-session',
-      ttlMs: Math.max(1, Math.min(this.#settings.idleTtlMs, record.a - this.#now())),
+      ttlMs: this.#ttlUntil(record.a),
       tags: record.s === null ? [] : [subjectTag(record.s)],
     }
+  }
+
+  /** The idle TTL from now, never past the absolute expiry. */
+  #ttlUntil(absoluteExpiresAt: number): number {
+    return Math.max(1, Math.min(this.#settings.idleTtlMs, absoluteExpiresAt - this.#now()))
   }
 
   async destroy(id: string): Promise<boolean> {
