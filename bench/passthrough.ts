@@ -19,3 +19,4 @@ app.get('/*', async (c) => {
 serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => {
   console.log(JSON.stringify({ event: 'listening', host: '127.0.0.1', port: info.port }))
 })
+process.on('SIGTERM', () => process.exit(0))
