@@ -10,6 +10,15 @@ import { proxyScenarios } from './proxy.ts'
 
 const here = import.meta.dirname
 
+// BENCH_ONLY=kv,sessions,sweep,rss,proxy picks sections (all by default), for iterating on one of them.
+const SECTIONS = ['kv', 'sessions', 'sweep', 'rss', 'proxy']
+const only = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(',').map((s) => s.trim()))
+const unknown = [...only].filter((s) => !SECTIONS.includes(s))
+if (unknown.length > 0) {
+  console.error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')}; choose from ${SECTIONS.join(', ')}`)
+  process.exit(2)
+}
+
 const dir = tempDir('cachecar-bench-')
 // The runtime settings of `npm start` (package.json): a young generation and malloc arenas sized for a sidecar.
 const startCachecar = (name: string, env: Record<string, string> = {}) => startChild({
@@ -26,9 +35,8 @@ try {
   await fillBare(bare.url, 'small', 100, 1024)
   await fillBare(bare.url, 'large', 100, 64 * 1024)
 
-  // BENCH_ONLY=proxy skips the key/value scenarios (for iterating on the proxy).
-  if (process.env.BENCH_ONLY !== 'proxy') {
-  const scenarios = [
+  if (only.has('kv')) {
+    const scenarios = [
       { name: 'GET 1 KiB', method: 'GET', path: '/v1/kv/small', keys: 100, target: 0.85 },
       { name: 'GET 64 KiB', method: 'GET', path: '/v1/kv/large', keys: 100, target: 0.6 },
       { name: 'PUT 1 KiB', method: 'PUT', path: '/v1/kv/put', keys: 1000, bodyBytes: 1024, target: 0.4 },
@@ -40,24 +48,28 @@ try {
       rows.push(compareRow(s.name, c, s.target))
       console.log(rows.at(-1))
     }
-  
-    // Sessions beside key/value GETs of the same size, on the same cachecar.
-  const sessionPaths: string[] = []
-  for (let i = 0; i < 100; i++) {
-    const response = await fetch(`${cachecar.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { blob: 'x'.repeat(1000) }, subject: `u${i}` }) })
-    sessionPaths.push(`/v1/sessions/${(await response.json() as { id: string }).id}`)
   }
-  rows.push('', '### Sessions beside key/value GET of the same size (1 KiB), same cachecar', '', ...COMPARE_HEADER)
-  for (const s of [
-    { name: 'session GET (touch on, amortised)', method: 'GET' as const, body: undefined, target: 0.8 },
-    { name: 'session PATCH (merge patch, atomic)', method: 'PATCH' as const, body: '{"n":1}', target: 0 },
-  ]) {
-    const c = compare(() => load(cachecar.url + '/v1/kv/small', 'GET', 100), () => load(cachecar.url, s.method, 100, DURATION_S, undefined, CONNECTIONS, { paths: sessionPaths, ...(s.body && { body: s.body }) }))
-    rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
-    console.log(rows.at(-1))
+
+  // Sessions beside key/value GETs of the same size, on the same cachecar.
+  if (only.has('sessions')) {
+    const sessionPaths: string[] = []
+    for (let i = 0; i < 100; i++) {
+      const response = await fetch(`${cachecar.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { blob: 'x'.repeat(1000) }, subject: `u${i}` }) })
+      sessionPaths.push(`/v1/sessions/${(await response.json() as { id: string }).id}`)
+    }
+    rows.push('', '### Sessions beside key/value GET of the same size (1 KiB), same cachecar', '', ...COMPARE_HEADER)
+    for (const s of [
+      { name: 'session GET (touch on, amortised)', method: 'GET' as const, body: undefined, target: 0.8 },
+      { name: 'session PATCH (merge patch, atomic)', method: 'PATCH' as const, body: '{"n":1}', target: 0 },
+    ]) {
+      const c = compare(() => load(cachecar.url + '/v1/kv/small', 'GET', 100), () => load(cachecar.url, s.method, 100, DURATION_S, undefined, CONNECTIONS, { paths: sessionPaths, ...(s.body && { body: s.body }) }))
+      rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
+      console.log(rows.at(-1))
+    }
   }
 
   // p99 of 1 KiB GETs while the sweeper deletes 100,000 expired rows, beside p99 without a sweep.
+  if (only.has('sweep')) {
     const sweepDuration = Math.max(DURATION_S, 8)
     const quiet = load(cachecar.url + '/v1/kv/small', 'GET', 100, sweepDuration)
     await fill(cachecar.url, 'expiring', 100_000, 100, 4)
@@ -71,8 +83,10 @@ try {
       `| ratio | **${p99Ratio.toFixed(2)}×** (target ≤ 2× ${p99Ratio <= 2 ? '✓' : '✗'}) | |`)
     console.log(rows.slice(-6).join('\n'))
     if (swept < 100_000) console.log(`warning: only ${swept} rows were swept during the measured run`)
-  
-    // RSS of a fresh process with 100,000 1 KiB entries stored, then after reading them all under load.
+  }
+
+  // RSS of a fresh process with 100,000 1 KiB entries stored, then after reading them all under load.
+  if (only.has('rss')) {
     const fresh = await startCachecar('rss')
     const started = rssMiB(fresh)
     await fill(fresh.url, 'rss', 100_000, 1024, 86_400)
@@ -89,7 +103,7 @@ try {
       `| after reading them all for 3 s (peak) | ${mb(afterReads.peak)} | ${afterReads.peak * 1.048576 <= 150 ? '✓' : '✗'} |`)
     console.log(rows.slice(-5).join('\n'))
   }
-  rows.push('', ...(await proxyScenarios(bare.url, startCachecar, dir.path)))
+  if (only.has('proxy')) rows.push('', ...(await proxyScenarios(bare.url, startCachecar, dir.path)))
 } catch (error) {
   console.error(`bench failed: ${(error as Error).message}\n--- cachecar output (tail) ---\n${cachecar.output().slice(-4000)}`)
   process.exitCode = 1

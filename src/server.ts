@@ -44,7 +44,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   store = config.memoryBytes > 0
     ? new HotTier(sqlite, {
       maxBytes: config.memoryBytes, maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16),
-      bypass: new Set([SESSION_NAMESPACE]), ...(options.now && { now: options.now }),
+      secretKeys: new Set([SESSION_NAMESPACE]), ...(options.now && { now: options.now }),
     })
     : sqlite
   const sweeper = new Sweeper({

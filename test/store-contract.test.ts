@@ -14,6 +14,11 @@ storeContract('SqliteStore :memory:', (clock) => new SqliteStore({ path: ':memor
 storeContract('HotTier over SqliteStore', (clock) => new HotTier(
   new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now }), { maxBytes: MiB, maxEntryBytes: 64 * 1024, now: clock.now }))
 
+// Every namespace held under digests, as sessions are: the contract must not notice.
+storeContract('HotTier over SqliteStore, secret keys', (clock) => new HotTier(
+  new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now }),
+  { maxBytes: MiB, maxEntryBytes: 64 * 1024, now: clock.now, secretKeys: new Set(['ns', 'a', 'b', 'other', 'sessions']) }))
+
 const dir = tempDir()
 let n = 0
 storeContract('SqliteStore on a file', (clock) =>
