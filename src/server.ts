@@ -11,7 +11,7 @@ import { ResponseCache } from './http-cache/response-cache.ts'
 import { Upstream } from './http-cache/upstream.ts'
 import { HotTier } from './store/hot-tier.ts'
 import { SESSION_NAMESPACE } from './sessions/sessions.ts'
-import { SqliteStore } from './store/sqlite-store.ts'
+import { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.ts'
 import { Sweeper } from './store/sweeper.ts'
 import type { Store } from './store/types.ts'
 
@@ -26,6 +26,8 @@ export interface Running {
 
 export interface StartOptions {
   readonly now?: () => number
+  /** Store settings no deployment should change; tests use them to provoke lock contention and a full disk. */
+  readonly sqlite?: Pick<SqliteStoreOptions, 'lockingMode' | 'retry' | 'maxPages'>
 }
 
 export async function start(config: Config, logger: Logger, options: StartOptions = {}): Promise<Running> {
@@ -35,6 +37,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
     path: config.dbPath,
     maxBytes: config.maxBytes,
     ...(options.now && { now: options.now }),
+    ...options.sqlite,
     events: {
       evicted: (reason, rows) => metrics.evictions.inc({ reason }, rows),
       busyRetry: () => metrics.busyRetries.inc(),

@@ -1,33 +1,10 @@
 // The proxy under upstream faults: refused, hanging, cut bodies, 5xx, oversized bodies; no request escapes.
-import { createServer as createNetServer, type Server, type Socket } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import type { Socket } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startCachecar, type TestCachecar } from './helpers/cachecar.ts'
+import { headersOf, rawUpstream } from './helpers/raw-upstream.ts'
 
-/** A raw TCP upstream that answers every connection with `script`. */
-async function rawUpstream(script: (socket: Socket) => void, host = '127.0.0.1'): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
-  let connections = 0
-  const sockets = new Set<Socket>()
-  const server: Server = createNetServer((socket) => {
-    connections++
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    socket.on('error', () => {})
-    socket.once('data', () => script(socket))
-  })
-  await new Promise<void>((resolve) => server.listen(0, host, resolve))
-  return {
-    url: `http://${host}:${(server.address() as AddressInfo).port}`,
-    connections: () => connections,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy()
-      server.close(() => resolve())
-    }),
-  }
-}
-
-const headersOf = (status: number, extra: string) => `HTTP/1.1 ${status} X\r\ndate: ${new Date().toUTCString()}\r\n${extra}\r\n`
 let car: TestCachecar | undefined
 test.after.each(async () => {
   await car?.shutdown()

@@ -10,10 +10,13 @@ import type { StoredResponse } from './record.ts'
 import { serveStored } from './serve.ts'
 import { SingleFlight } from './single-flight.ts'
 
+/** What the one upstream trip for a URL turned into, shared with every request that waited on it. */
 export type MissOutcome =
   | { readonly kind: 'stored'; readonly response: StoredResponse; readonly varyKey: string }
   | { readonly kind: 'not-stored' }
   | { readonly kind: 'failed'; readonly problem: Problem }
+  /** The upstream answered 5xx to a revalidation: waiters may fall back to their stale copy. */
+  | { readonly kind: 'error-status'; readonly status: number }
 
 /** Per-instance coordination: misses in flight per URL, background refreshes per URL. */
 export interface Flights {
@@ -31,19 +34,13 @@ const bodyFailed = (upstream: string) => new Problem({
 
 /** A miss: concurrent misses for one URL make one upstream request and share its stored bytes or its error. */
 export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Promise<Response> {
-  const { misses } = ex.services.flights
-  const leader = collapse ? misses.inFlight(ex.flightKey) : undefined
+  const leader = collapse ? ex.services.flights.misses.inFlight(ex.flightKey) : undefined
   if (leader) {
     const outcome = await leader
     if (outcome.kind === 'failed') throw outcome.problem
-    if (outcome.kind === 'stored' && outcome.varyKey === varyKey(outcome.response.facts.vary, ex.request)) {
-      ex.event('collapsed')
-      return serveStored(outcome.response, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: outcome.response.facts.status, collapsed: true })
-    }
-    return fetchMiss(ex, fwd, false) // not storable, or another variant: go upstream alone
+    return serveCollapsed(ex, outcome, fwd) ?? fetchMiss(ex, fwd, false) // not storable, or another variant: go alone
   }
-  let settle: (outcome: MissOutcome) => void = () => {}
-  if (collapse) void misses.run(ex.flightKey, () => new Promise<MissOutcome>((resolve) => { settle = resolve }))
+  const settle = lead(ex, collapse)
   ex.event('miss')
   let forwarded: Forwarded
   try {
@@ -54,6 +51,20 @@ export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Pr
     throw problem
   }
   return respond(ex, forwarded, fwd, settle)
+}
+
+/** Registers this request as the one that goes upstream for its URL; waiters get what `settle` is given. */
+function lead(ex: Exchange, collapse: boolean): (outcome: MissOutcome) => void {
+  let settle: (outcome: MissOutcome) => void = () => {}
+  if (collapse) void ex.services.flights.misses.run(ex.flightKey, () => new Promise<MissOutcome>((resolve) => { settle = resolve }))
+  return settle
+}
+
+/** A waiter's answer from the leader's stored response, if it stored one for this request's variant. */
+function serveCollapsed(ex: Exchange, outcome: MissOutcome, fwd: Forward): Response | undefined {
+  if (outcome.kind !== 'stored' || outcome.varyKey !== varyKey(outcome.response.facts.vary, ex.request)) return undefined
+  ex.event('collapsed')
+  return serveStored(outcome.response, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: outcome.response.facts.status, collapsed: true })
 }
 
 /** Answers with a fresh upstream response, storing it on the way when it may be stored. */
@@ -84,28 +95,47 @@ async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   }
 }
 
-/** Validates a stale entry with the upstream (RFC 9111 §4.3): 304 refreshes it, errors may fall back to it. */
-export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'stale' | 'request'): Promise<Response> {
+/**
+ * Validates a stale entry with the upstream (RFC 9111 §4.3): 304 refreshes it, errors may fall back to it.
+ * Concurrent validations of one URL make one upstream request: waiters share its result, or on failure each
+ * falls back to the same stale copy when stale-if-error allows it, else gets the same error.
+ */
+export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'stale' | 'request', collapse = true): Promise<Response> {
+  const leader = collapse ? ex.services.flights.misses.inFlight(ex.flightKey) : undefined
+  if (leader) {
+    const outcome = await leader
+    const failed = outcome.kind === 'failed' || outcome.kind === 'error-status'
+    if (failed && staleIfError(stored.facts, ex.directives, ex.services.now())) {
+      return serveStale(ex, stored, 'stale-if-error', outcome.kind === 'error-status' ? outcome.status : undefined)
+    }
+    if (outcome.kind === 'failed') throw outcome.problem
+    return serveCollapsed(ex, outcome, fwd) ?? revalidate(ex, stored, fwd, false)
+  }
+  const settle = lead(ex, collapse)
   let forwarded: Forwarded
   try {
     forwarded = await ex.send('GET', conditionalHeaders(ex, stored), false)
   } catch (error) {
+    const problem = error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
+    settle({ kind: 'failed', problem })
     if (staleIfError(stored.facts, ex.directives, ex.services.now())) return serveStale(ex, stored, 'stale-if-error')
-    throw error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : error
+    throw problem
   }
   if (forwarded.status === 304) {
     forwarded.body.resume()
     const refreshed = refresh(stored, forwarded, ex.upstream.config.defaultTtlMs)
     await save(ex, refreshed)
+    settle({ kind: 'stored', response: refreshed, varyKey: varyKey(refreshed.facts.vary, ex.request) })
     ex.event('revalidated-304')
     return serveStored(refreshed, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: 304, stored: true })
   }
+  if (forwarded.status >= 500) settle({ kind: 'error-status', status: forwarded.status })
   if (forwarded.status >= 500 && staleIfError(stored.facts, ex.directives, ex.services.now())) {
     forwarded.body.resume()
     return serveStale(ex, stored, 'stale-if-error', forwarded.status)
   }
   ex.event('revalidated-200')
-  return respond(ex, forwarded, fwd, () => {})
+  return respond(ex, forwarded, fwd, settle)
 }
 
 /** stale-while-revalidate: refreshes in the background, at most once at a time per URL. */

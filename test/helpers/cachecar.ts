@@ -3,7 +3,7 @@ import { request } from 'node:http'
 import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/ops/logger.ts'
-import { start, type Running } from '../../src/server.ts'
+import { start, type Running, type StartOptions } from '../../src/server.ts'
 import { ManualClock } from './clock.ts'
 
 export interface TestCachecar extends Running {
@@ -15,11 +15,11 @@ export interface TestCachecar extends Running {
 }
 
 /** The clock starts on a whole second, as HTTP dates do, so ages computed from Date come out exact. */
-export async function startCachecar(env: Record<string, string>, clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000)): Promise<TestCachecar> {
+export async function startCachecar(env: Record<string, string>, clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000), sqlite?: StartOptions['sqlite']): Promise<TestCachecar> {
   const config = loadConfig({ CACHECAR_PORT: '0', CACHECAR_DB_PATH: ':memory:', CACHECAR_MAX_BYTES: '64MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB', ...env })
   const logs: string[] = []
   const logger = createLogger('warn', new Writable({ write(chunk, _e, done) { logs.push(String(chunk)); done() } }))
-  const running = await start(config, logger, { now: clock.now })
+  const running = await start(config, logger, { now: clock.now, ...(sqlite && { sqlite }) })
   return Object.assign(running, {
     clock, logs,
     async get(path: string, headers: Record<string, string> = {}) {
