@@ -1,5 +1,6 @@
 // Wires config → store → sweeper → app → HTTP server, and drains them in order on shutdown.
-import type { Server } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { Server as NetServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
@@ -71,6 +72,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   let accepting = true
   const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }) })
   const server = await listen(app.fetch, config)
+  const inFlight = trackInFlight(server)
   sweeper.start()
   const port = (server.address() as AddressInfo).port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
@@ -83,7 +85,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   let shuttingDown: Promise<{ forced: boolean }> | undefined
   async function shutdown(): Promise<{ forced: boolean }> {
     accepting = false
-    const forced = await drain(server, config.shutdownGraceMs)
+    const forced = await drain(server, config.shutdownGraceMs, inFlight)
     await sweeper.stop()
     await Promise.all([...upstreams.values()].map((u) => u.close()))
     await openStore.close()
@@ -116,20 +118,45 @@ function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Config): Pr
   })
 }
 
-/** Closes the listener, then idle keep-alive sockets as requests finish; true if the grace period ran out. */
-function drain(server: Server, graceMs: number): Promise<boolean> {
+/**
+ * Graceful drain for keep-alive clients under load: stop accepting; every response from now on carries
+ * `Connection: close`, so each busy socket closes cleanly after its next answer; sockets that stay idle for
+ * IDLE_LINGER_MS belong to quiet clients and are closed then. Closing idle sockets at once (what http.Server#close
+ * does) resets clients that are sending their next request on them (measured: every client of a steady load).
+ */
+const IDLE_LINGER_MS = 250
+
+function drain(server: Server, graceMs: number, inFlight: ReadonlySet<ServerResponse>): Promise<boolean> {
   return new Promise((resolve) => {
-    const sweepIdle = setInterval(() => server.closeIdleConnections(), 25)
+    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => res.setHeader('connection', 'close'))
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
+    let sweepIdle: NodeJS.Timeout | undefined
+    const linger = setTimeout(() => {
+      server.closeIdleConnections()
+      sweepIdle = setInterval(() => server.closeIdleConnections(), 25)
+    }, Math.min(IDLE_LINGER_MS, graceMs / 2))
     const deadline = setTimeout(() => {
+      clearTimeout(linger)
       clearInterval(sweepIdle)
       server.closeAllConnections()
       resolve(true)
     }, graceMs)
-    server.close(() => {
+    // net.Server#close: stop accepting without http.Server#close's immediate closing of idle sockets.
+    NetServer.prototype.close.call(server, () => {
+      clearTimeout(linger)
       clearInterval(sweepIdle)
       clearTimeout(deadline)
       resolve(false)
     })
-    server.closeIdleConnections()
   })
+}
+
+/** The responses being written right now, so a drain can ask them to close their connection. */
+function trackInFlight(server: Server): Set<ServerResponse> {
+  const inFlight = new Set<ServerResponse>()
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    inFlight.add(res)
+    res.once('close', () => inFlight.delete(res))
+  })
+  return inFlight
 }
