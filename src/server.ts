@@ -1,9 +1,11 @@
 // Wires config → store → sweeper → app → HTTP server, and drains them in order on shutdown.
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { Server as NetServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { serve } from '@hono/node-server'
+import { getRequestListener, RequestError } from '@hono/node-server'
 import { createApp } from './app.ts'
+import { answerClientError } from './http/client-error.ts'
+import { problemResponse } from './http/problem.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './ops/logger.ts'
 import { createMetrics } from './ops/metrics.ts'
@@ -71,7 +73,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   }
   let accepting = true
   const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }) })
-  const server = await listen(app.fetch, config)
+  const server = await listen(app.fetch, config, logger)
   const inFlight = trackInFlight(server)
   sweeper.start()
   const port = (server.address() as AddressInfo).port
@@ -98,24 +100,35 @@ export async function start(config: Config, logger: Logger, options: StartOption
   }
 }
 
-function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Config): Promise<Server> {
+type FetchHandler = Parameters<typeof getRequestListener>[0]
+
+function listen(fetch: FetchHandler, config: Config, logger: Logger): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = serve({
-      fetch,
-      port: config.port,
-      // @hono/node-server binds every interface (::) unless told otherwise.
-      hostname: config.host,
-      serverOptions: {
-        maxHeaderSize: config.maxHeaderBytes,
-        headersTimeout: config.headersTimeoutMs,
-        requestTimeout: config.requestTimeoutMs,
-        keepAliveTimeout: config.keepAliveTimeoutMs,
-        // Node enforces the timeouts above only when it checks, every 30 s by default: check often enough.
-        connectionsCheckingInterval: Math.min(1000, Math.max(50, config.headersTimeoutMs / 4)),
-      },
-    }, () => resolve(server as Server)) as Server
+    // serve() does not pass an errorHandler through, and without one a request the adapter cannot turn into a
+    // Request (a backslash in the path, a bad Host) gets a bare 400 with no body.
+    const listener = getRequestListener(fetch, { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
+    const server = createServer({
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      // Node enforces the timeouts above only when it checks, every 30 s by default: check often enough.
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, config.headersTimeoutMs / 4)),
+    }, listener)
+    server.on('clientError', answerClientError)
     server.once('error', reject)
+    // Bind the configured host only: listen(port) alone would bind every interface.
+    server.listen(config.port, config.host, () => resolve(server))
   })
+}
+
+/** The adapter's errors: a request it could not build is the client's fault (400); anything else is ours. */
+function requestError(error: unknown, logger: Logger): Response {
+  if (error instanceof RequestError) {
+    return problemResponse({ kind: 'malformed-request', status: 400, title: 'Bad request', detail: `the request target or Host is not acceptable: ${error.message}` })
+  }
+  logger.error({ event: 'adapter_error', err: error }, 'the HTTP adapter failed to handle a request')
+  return problemResponse({ kind: 'internal', status: 500, title: 'Internal error', detail: 'cachecar failed to handle this request; see its logs' })
 }
 
 /**

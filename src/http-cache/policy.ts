@@ -34,7 +34,7 @@ export function requestDirectives(get: GetHeader): Directives {
 
 export type NotStorable =
   | 'method' | 'status' | 'request-no-store' | 'no-store' | 'private' | 'authorization' | 'set-cookie'
-  | 'vary-star' | 'not-reusable'
+  | 'cookie' | 'vary-star' | 'not-reusable'
 
 export interface StorabilityInput {
   readonly method: string
@@ -60,6 +60,10 @@ export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotS
   if (input.response('set-cookie')) return 'set-cookie'
   if (facts.vary.includes('*')) return 'vary-star'
   const explicit = cc.has('s-maxage') || cc.has('max-age') || (expiresApplies && input.response('expires') != null)
+  // Cache deception: the answer to a request with a Cookie may be one user's page behind an innocent-looking URL
+  // (/account/x.css on an upstream that ignores the suffix). Store it only when the upstream explicitly allows it,
+  // never on heuristics or the operator's default TTL.
+  if (input.request('cookie') && !explicit && !cc.has('public')) return 'cookie'
   if (!explicit && !cc.has('public') && !HEURISTIC.has(input.status) && input.defaultTtlMs <= 0) return 'status'
   // Never reusable: no freshness, no validator to revalidate with, no stale window.
   if (facts.freshnessMs <= 0 && !facts.etag && !facts.lastModified && facts.swrMs <= 0 && facts.sieMs <= 0) return 'not-reusable'

@@ -17,6 +17,16 @@ export interface ProxyDeps extends ProxyServices {
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
+/**
+ * Request fields that ask an upstream for another host, URL, scheme or method without being part of the cache key.
+ * A request carrying one goes through uncached both ways: its answer may be shaped by the field (cache poisoning),
+ * and a stored answer may not be what it asks for.
+ */
+const UNKEYED_OVERRIDES = [
+  'x-forwarded-host', 'x-forwarded-server', 'x-forwarded-scheme', 'x-forwarded-port', 'x-forwarded-prefix', 'forwarded',
+  'x-host', 'x-original-host', 'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
+]
+
 export function proxyRoutes(deps: ProxyDeps): Hono {
   const app = new Hono()
   const handler = async function proxy(c: Context): Promise<Response> {
@@ -24,6 +34,7 @@ export function proxyRoutes(deps: ProxyDeps): Hono {
     if (ex.method !== 'GET' && ex.method !== 'HEAD') return passThrough(ex, 'method')
     // Range requests go straight through: partial responses are never stored.
     if (ex.request('range') !== null) return passThrough(ex, 'bypass')
+    if (UNKEYED_OVERRIDES.some((name) => ex.request(name) !== null)) return passThrough(ex, 'bypass', 'unkeyed-header')
     const lookup = await deps.cache.lookup(ex.upstream.config.name, ex.key, ex.request)
     ex.hadVariants = lookup.kind === 'vary-miss' || (lookup.kind === 'hit' && lookup.response.facts.vary.length > 0)
     if (lookup.kind === 'hit') {
@@ -73,7 +84,7 @@ function notCached(ex: Exchange): Problem {
 }
 
 /** Sends any request through uncached; a successful unsafe method invalidates what it may have changed (§4.4). */
-async function passThrough(ex: Exchange, fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss'): Promise<Response> {
+async function passThrough(ex: Exchange, fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss', detail?: string): Promise<Response> {
   ex.event('bypass')
   let forwarded
   try {
@@ -82,7 +93,7 @@ async function passThrough(ex: Exchange, fwd: 'method' | 'bypass' | 'uri-miss' |
     throw error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : error
   }
   if (!SAFE.has(ex.method) && forwarded.status < 400) await invalidateAfterWrite(ex, getter(forwarded.headers))
-  return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status })
+  return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, ...(detail && { detail }) })
 }
 
 async function invalidateAfterWrite(ex: Exchange, response: (name: string) => string | null): Promise<void> {

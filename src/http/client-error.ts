@@ -1,0 +1,32 @@
+// Requests Node's parser refuses (malformed start line or fields, oversized headers, header timeout) get a
+// problem body too, instead of Node's bare "400 Bad Request" with no explanation.
+import type { Duplex } from 'node:stream'
+import { PROBLEM_CONTENT_TYPE, problemType } from './problem.ts'
+
+interface ParserError extends Error {
+  readonly code?: string
+}
+
+function classify(code: string | undefined): { status: number; kind: string; title: string; detail: string } {
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return { status: 431, kind: 'headers-too-large', title: 'Request header fields too large', detail: 'the request line and header fields exceed CACHECAR_MAX_HEADER_BYTES' }
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return { status: 408, kind: 'request-timeout', title: 'Request timeout', detail: 'the request did not arrive within the configured timeout' }
+  }
+  return { status: 400, kind: 'malformed-request', title: 'Bad request', detail: `the request could not be parsed as HTTP/1.1 (${code ?? 'parse error'})` }
+}
+
+/**
+ * The 'clientError' listener, doing what Node's default does (answer unless a response already started on the
+ * socket, then destroy it: the peer is not speaking HTTP we can trust) with a problem body.
+ */
+export function answerClientError(error: ParserError, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent: boolean } })._httpMessage
+  if (error.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
+    const { status, kind, title, detail } = classify(error.code)
+    const body = JSON.stringify({ type: problemType(kind), title, status, detail })
+    socket.write(`HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
