@@ -4,7 +4,7 @@ import { Server as NetServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener, RequestError } from '@hono/node-server'
 import { createApp } from './app.ts'
-import { answerClientError } from './http/client-error.ts'
+import { answerClientError, answerExpectationFailed } from './http/client-error.ts'
 import { problemResponse } from './http/problem.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './ops/logger.ts'
@@ -116,6 +116,7 @@ function listen(fetch: FetchHandler, config: Config, logger: Logger): Promise<Se
       connectionsCheckingInterval: Math.min(1000, Math.max(50, config.headersTimeoutMs / 4)),
     }, listener)
     server.on('clientError', answerClientError)
+    server.on('checkExpectation', answerExpectationFailed)
     server.once('error', reject)
     // Bind the configured host only: listen(port) alone would bind every interface.
     server.listen(config.port, config.host, () => resolve(server))

@@ -1,5 +1,6 @@
 // Requests Node's parser refuses (malformed start line or fields, oversized headers, header timeout) get a
 // problem body too, instead of Node's bare "400 Bad Request" with no explanation.
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { PROBLEM_CONTENT_TYPE, problemType } from './problem.ts'
 
@@ -29,4 +30,13 @@ export function answerClientError(error: ParserError, socket: Duplex): void {
     socket.write(`HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
   }
   socket.destroy()
+}
+
+/** The 'checkExpectation' listener: an Expect other than 100-continue (RFC 9110 §10.1.1) is a 417 problem. */
+export function answerExpectationFailed(req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify({
+    type: problemType('expectation-failed'), title: 'Expectation failed', status: 417,
+    detail: `only "Expect: 100-continue" is supported, not ${JSON.stringify(req.headers.expect ?? '')}`,
+  })
+  res.writeHead(417, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body)
 }
