@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener, RequestError } from '@hono/node-server'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { createApp } from './app.ts'
 import { answerClientError, answerExpectationFailed } from './http/client-error.ts'
 import { problemResponse } from './http/problem.ts'
@@ -101,12 +102,13 @@ export async function start(config: Config, logger: Logger, options: StartOption
 }
 
 type FetchHandler = Parameters<typeof getRequestListener>[0]
+const X_ALREADY_SENT = 'x-hono-already-sent'
 
 function listen(fetch: FetchHandler, config: Config, logger: Logger): Promise<Server> {
   return new Promise((resolve, reject) => {
     // serve() does not pass an errorHandler through, and without one a request the adapter cannot turn into a
     // Request (a backslash in the path, a bad Host) gets a bare 400 with no body.
-    const listener = getRequestListener(fetch, { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
+    const listener = getRequestListener(headSafe(fetch), { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
     const server = createServer({
       maxHeaderSize: config.maxHeaderBytes,
       headersTimeout: config.headersTimeoutMs,
@@ -121,6 +123,17 @@ function listen(fetch: FetchHandler, config: Config, logger: Logger): Promise<Se
     // Bind the configured host only: listen(port) alone would bind every interface.
     server.listen(config.port, config.host, () => resolve(server))
   })
+}
+
+/**
+ * Hono answers HEAD by re-wrapping the GET answer (new Response(null, answer)); for an answer already written to
+ * the socket (the proxy's) the adapter then took the wrapper for a body to send and wrote the headers twice.
+ */
+function headSafe(fetch: FetchHandler): FetchHandler {
+  return (request, env) => {
+    if (request.method !== 'HEAD') return fetch(request, env)
+    return Promise.resolve(fetch(request, env) as Response | Promise<Response>).then((response) => response.headers.has(X_ALREADY_SENT) ? RESPONSE_ALREADY_SENT : response)
+  }
 }
 
 /** The adapter's errors: a request it could not build is the client's fault (400); anything else is ours. */

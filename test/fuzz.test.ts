@@ -17,9 +17,13 @@ let car: TestCachecar
 let upstream: FakeUpstream
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => { unhandled.push(reason) }
+// The adapter reports errors it could not turn into a response (e.g. headers written twice) on console.error.
+const consoleErrors: string[] = []
+const consoleError = console.error
 
 test.before(async () => {
   process.on('unhandledRejection', onUnhandled)
+  console.error = (...args: unknown[]) => { consoleErrors.push(args.map(String).join(' ')) }
   upstream = await fakeUpstream((req, res, body) => {
     res.writeHead(200, { 'cache-control': req.url?.includes('nocache') ? 'no-store' : 'max-age=60', etag: '"e"' }).end(`echo ${body.length}`)
   })
@@ -30,10 +34,18 @@ test.after(async () => {
   await car.shutdown()
   await upstream.close()
   process.off('unhandledRejection', onUnhandled)
+  console.error = consoleError
 })
 
 /** What the server answered to raw bytes: the status and the content type, or none if it only closed. */
-function sendRaw(bytes: string): Promise<{ status: number; contentType: string } | undefined> {
+async function sendRaw(bytes: string): Promise<{ status: number; contentType: string } | undefined> {
+  const errorsBefore = consoleErrors.length
+  const answer = await exchangeRaw(bytes)
+  assert.is(consoleErrors.length, errorsBefore, `the adapter logged an error: ${consoleErrors.at(-1)}`)
+  return answer
+}
+
+function exchangeRaw(bytes: string): Promise<{ status: number; contentType: string } | undefined> {
   return new Promise((resolve) => {
     const socket = connect(car.port, '127.0.0.1', () => socket.end(Buffer.from(bytes, 'latin1')))
     let text = ''
@@ -89,9 +101,16 @@ const apiCall: fc.Arbitrary<ApiCall> = fc.oneof(
 
 async function callApi(call: ApiCall): Promise<{ status: number; contentType: string }> {
   const hasBody = call.body !== undefined && call.method !== 'GET' && call.method !== 'HEAD'
-  const response = await fetch(car.url + call.path, { method: call.method, headers: call.headers, ...(hasBody && { body: call.body as string }) })
-  await response.arrayBuffer()
-  return { status: response.status, contentType: response.headers.get('content-type') ?? '' }
+  const errorsBefore = consoleErrors.length
+  try {
+    const response = await fetch(car.url + call.path, { method: call.method, headers: call.headers, ...(hasBody && { body: call.body as string }), signal: AbortSignal.timeout(5000) })
+    await response.arrayBuffer()
+    assert.is(consoleErrors.length, errorsBefore, `the adapter logged an error: ${consoleErrors.at(-1)}`)
+    return { status: response.status, contentType: response.headers.get('content-type') ?? '' }
+  } catch (error) {
+    if ((error as Error).name === 'TimeoutError') assert.unreachable(`no answer within 5 s for ${JSON.stringify(call)}`)
+    throw error
+  }
 }
 
 test('random API inputs: no 5xx, every error a problem, no unhandled rejection', async () => {

@@ -1,0 +1,215 @@
+// npm run soak: a fixed-rate mixed load with upstream faults against a real cachecar process, for
+// SOAK_DURATION (default 10m; e.g. 60s, 30m). Checks every body against the origin's SHA-256 and prints, then
+// appends to bench/RESULTS.md (unless SOAK_RECORD=0), the numbers issue 6 states targets for.
+import { createHash } from 'node:crypto'
+import { appendFileSync, readFileSync, statSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { parseDuration } from '../src/config/units.ts'
+import { startChild } from '../test/helpers/process.ts'
+import { tempDir } from '../test/helpers/tmp.ts'
+
+const DURATION_MS = parseDuration(process.env.SOAK_DURATION ?? '10m', 's') ?? 600_000
+const RATE = Number(process.env.SOAK_RATE ?? 1000)
+const MAX_BYTES = 256 * 1024 ** 2
+const MAX_IN_FLIGHT = 512
+const KiB = 1024
+
+// ---- the origin: deterministic bodies 1 KiB–1 MiB with their SHA-256, and faults on /fault/* ----------------
+const bodies = new Map<number, { body: Buffer; sha: string }>()
+function bodyOf(size: number): { body: Buffer; sha: string } {
+  let entry = bodies.get(size)
+  if (!entry) {
+    const body = Buffer.alloc(size)
+    for (let i = 0; i < size; i++) body[i] = (i * 31 + size) & 0xff
+    entry = { body, sha: createHash('sha256').update(body).digest('hex') }
+    bodies.set(size, entry)
+  }
+  return entry
+}
+const origin = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://origin')
+  const size = Number(url.searchParams.get('size') ?? 1024)
+  const { body, sha } = bodyOf(size)
+  const headers = { 'content-length': String(size), 'x-sha256': sha, 'cache-control': `max-age=${url.searchParams.get('ttl') ?? 30}, stale-if-error=60`, etag: `"${sha.slice(0, 16)}"` }
+  if (url.pathname.startsWith('/fault/reset')) {
+    res.writeHead(200, headers)
+    res.write(body.subarray(0, size >> 1), () => res.socket?.destroy())
+  } else if (url.pathname.startsWith('/fault/503')) res.writeHead(503, { 'content-length': '4' }).end('down')
+  else if (url.pathname.startsWith('/fault/hang')) setTimeout(() => res.socket?.destroy(), 3000)
+  else if (req.headers['if-none-match'] === headers.etag) res.writeHead(304, headers).end()
+  else res.writeHead(200, headers).end(body)
+})
+await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`
+
+// ---- cachecar, as npm start runs it --------------------------------------------------------------------------
+const dir = tempDir('cachecar-soak-')
+const dbPath = join(dir.path, 'soak.db')
+const car = await startChild({
+  CACHECAR_DB_PATH: dbPath, CACHECAR_MAX_BYTES: String(MAX_BYTES), CACHECAR_UPSTREAMS: `origin=${originUrl}`,
+  CACHECAR_UPSTREAM_ORIGIN_HEADERS_TIMEOUT_MS: '1s', CACHECAR_LOG_LEVEL: 'info', CACHECAR_SWEEP_INTERVAL_MS: '1s',
+  MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072',
+}, { nodeArgs: ['--max-semi-space-size=4'] })
+const pid = car.process.pid!
+const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
+const dbBytes = () => ['', '-wal', '-shm'].reduce((sum, suffix) => { try { return sum + statSync(dbPath + suffix).size } catch { return sum } }, 0)
+
+// ---- the load -------------------------------------------------------------------------------------------------
+const client = new Agent({ connections: 128, keepAliveTimeout: 30_000 })
+const stats = {
+  sent: 0, done: 0, shed: 0, cache5xx: 0, fault5xx: 0, mismatched: 0, expiredServed: 0, clientErrors: 0, hitLatencies: [] as number[],
+  byKind: new Map<string, number>(), examples: [] as string[],
+}
+const note = (what: string) => { if (stats.examples.length < 10) stats.examples.push(what) }
+const kvExpiry = new Map<string, number>()
+const sessions: string[] = []
+let inFlight = 0
+
+const SIZES = [1 * KiB, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB]
+const WEIGHTS = [40, 25, 15, 12, 6, 2]
+function pickSize(): number {
+  let r = Math.random() * 100
+  for (let i = 0; i < SIZES.length; i++) if ((r -= WEIGHTS[i]!) < 0) return SIZES[i]!
+  return KiB
+}
+
+async function proxyRequest(): Promise<void> {
+  const size = pickSize()
+  const fault = Math.random() < 0.02 ? ['reset', '503', 'hang'][Math.floor(Math.random() * 3)] : undefined
+  // 2,000 URLs per size: mostly hits once warm, misses as entries expire (max-age 5–60 s) or get evicted.
+  const id = Math.floor(Math.random() * 2000)
+  const path = fault ? `/u/origin/fault/${fault}/${id}?size=${size}` : `/u/origin/obj/${id}?size=${size}&ttl=${5 + (id % 56)}`
+  const started = performance.now()
+  const response = await request(car.url + path, { dispatcher: client, headersTimeout: 10_000, bodyTimeout: 10_000 })
+  let body: Buffer
+  try {
+    body = Buffer.from(await response.body.arrayBuffer())
+  } catch {
+    if (!fault) { stats.mismatched++; note(`cut body on ${path}`) }
+    return
+  }
+  const elapsed = performance.now() - started
+  const status = response.statusCode
+  const cacheStatus = String(response.headers['cache-status'] ?? '')
+  if (status >= 500) {
+    if (fault) stats.fault5xx++
+    else { stats.cache5xx++; note(`${status} on ${path}: ${body.toString().slice(0, 200)}`) }
+    return
+  }
+  if (status === 200) {
+    const sha = createHash('sha256').update(body).digest('hex')
+    if (body.length !== Number(response.headers['content-length'] ?? body.length) || sha !== response.headers['x-sha256'] || body.length !== size) {
+      stats.mismatched++
+      note(`mismatch on ${path}: ${body.length} bytes, cache-status ${cacheStatus}`)
+    }
+    if (cacheStatus.startsWith('cachecar; hit') && size <= 64 * KiB) stats.hitLatencies.push(elapsed)
+  }
+}
+
+async function kvRequest(): Promise<void> {
+  const key = `k${Math.floor(Math.random() * 500)}`
+  if (Math.random() < 0.3) {
+    const ttl = 1 + Math.floor(Math.random() * 5)
+    const response = await request(`${car.url}/v1/kv/soak/${key}?ttl=${ttl}`, { method: 'PUT', body: 'v'.repeat(100 + Math.floor(Math.random() * 4000)), dispatcher: client })
+    await response.body.dump()
+    if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on PUT ${key}`) }
+    const expiresAt = Date.parse(String(response.headers['cachecar-expires-at'] ?? ''))
+    if (!Number.isNaN(expiresAt)) kvExpiry.set(key, expiresAt)
+    return
+  }
+  const sentAt = Date.now()
+  const response = await request(`${car.url}/v1/kv/soak/${key}`, { dispatcher: client })
+  await response.body.dump()
+  if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on GET ${key}`) }
+  const expiresAt = response.statusCode === 200 ? Date.parse(String(response.headers['cachecar-expires-at'] ?? '')) : NaN
+  if (expiresAt <= sentAt) { stats.expiredServed++; note(`expired ${key} served: expired ${sentAt - expiresAt} ms before the request`) }
+}
+
+async function sessionRequest(): Promise<void> {
+  const id = sessions[Math.floor(Math.random() * sessions.length)]
+  if (!id || Math.random() < 0.1) {
+    const response = await request(`${car.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { cart: 'x'.repeat(500) }, subject: `u${sessions.length % 50}` }), dispatcher: client })
+    const created = await response.body.json() as { id?: string }
+    if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on session create`) }
+    if (created.id) sessions.length < 1000 ? sessions.push(created.id) : (sessions[Math.floor(Math.random() * 1000)] = created.id)
+    return
+  }
+  const patch = Math.random() < 0.2
+  const response = await request(`${car.url}/v1/sessions/${id}`, { method: patch ? 'PATCH' : 'GET', ...(patch && { body: `{"n":${Date.now()}}` }), dispatcher: client })
+  await response.body.dump()
+  if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on session ${patch ? 'PATCH' : 'GET'}`) }
+}
+
+function issue(): void {
+  if (inFlight >= MAX_IN_FLIGHT) { stats.shed++; return }
+  const r = Math.random()
+  const kind = r < 0.6 ? 'proxy' : r < 0.85 ? 'kv' : 'session'
+  stats.sent++
+  inFlight++
+  stats.byKind.set(kind, (stats.byKind.get(kind) ?? 0) + 1)
+  const work = kind === 'proxy' ? proxyRequest() : kind === 'kv' ? kvRequest() : sessionRequest()
+  work.catch((error: Error) => { stats.clientErrors++; note(`${kind}: ${error.message}`) }).finally(() => { inFlight--; stats.done++ })
+}
+
+async function eventLoopP99Ms(): Promise<number> {
+  const text = await (await fetch(`${car.url}/metrics`)).text()
+  return Number(/^nodejs_eventloop_lag_p99_seconds (\S+)/m.exec(text)?.[1] ?? NaN) * 1000
+}
+
+console.log(`soak: ${DURATION_MS / 1000} s at ${RATE} req/s (60 % proxy 1 KiB–1 MiB with 2 % faults, 25 % KV, 15 % sessions), MAX_BYTES ${MAX_BYTES / 1024 ** 2} MiB`)
+const rss = { start: rssMiB(), peak: 0, warm: 0, end: 0 }
+let dbPeak = 0
+let loopP99Max = 0
+const startedAt = performance.now()
+const warmUpMs = Math.min(60_000, DURATION_MS / 5)
+const tick = setInterval(() => { for (let i = 0; i < RATE / 100; i++) issue() }, 10)
+const sample = setInterval(() => {
+  rss.peak = Math.max(rss.peak, rssMiB())
+  dbPeak = Math.max(dbPeak, dbBytes())
+  void eventLoopP99Ms().then((p99) => { if (performance.now() - startedAt > 5000) loopP99Max = Math.max(loopP99Max, p99) }, () => {})
+}, 1000)
+const warmTimer = setTimeout(() => { rss.warm = rssMiB() }, warmUpMs)
+const progress = setInterval(() => console.log(`  ${Math.round((performance.now() - startedAt) / 1000)} s: ${stats.done} done, RSS ${rssMiB().toFixed(0)} MiB, db ${(dbBytes() / 1024 ** 2).toFixed(0)} MiB, cache 5xx ${stats.cache5xx}, mismatched ${stats.mismatched}`), 30_000)
+await new Promise((resolve) => setTimeout(resolve, DURATION_MS))
+clearInterval(tick)
+while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+clearInterval(sample)
+clearInterval(progress)
+clearTimeout(warmTimer)
+rss.end = rssMiB()
+const elapsedS = (performance.now() - startedAt) / 1000
+const dbEnd = dbBytes()
+await client.close()
+car.process.kill('SIGTERM')
+const exit = await car.exited
+origin.close()
+dir.remove()
+
+const sorted = [...stats.hitLatencies].sort((a, b) => a - b)
+const hitP99 = sorted[Math.floor(sorted.length * 0.99)] ?? NaN
+const growthPer10Min = ((rss.end - rss.warm) / Math.max(1, elapsedS - warmUpMs / 1000)) * 600
+const mark = (ok: boolean) => (ok ? '✓' : '✗')
+const rows = [
+  `## ${new Date().toISOString().slice(0, 10)} — soak, ${(elapsedS / 60).toFixed(1)} min at ${RATE} req/s — ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}`,
+  '',
+  `${stats.done} requests (${[...stats.byKind].map(([k, n]) => `${k} ${n}`).join(', ')}); ${stats.shed} not sent because ${MAX_IN_FLIGHT} were in flight; ` +
+    `${stats.fault5xx} 5xx from injected upstream faults (expected); ${stats.clientErrors} client-side errors; exit ${JSON.stringify(exit)}.`,
+  '',
+  '| measure | value | target |',
+  '|---|---|---|',
+  `| cache-caused 5xx | ${stats.cache5xx} | 0 ${mark(stats.cache5xx === 0)} |`,
+  `| bodies whose length or SHA-256 differ from the origin's | ${stats.mismatched} | 0 ${mark(stats.mismatched === 0)} |`,
+  `| hit p99, bodies ≤ 64 KiB (${sorted.length} hits) | ${hitP99.toFixed(2)} ms | ≤ 5 ms ${mark(hitP99 <= 5)} |`,
+  `| event-loop delay p99 (worst 1 s interval) | ${loopP99Max.toFixed(1)} ms | ≤ 50 ms ${mark(loopP99Max <= 50)} |`,
+  `| RSS start / after warm-up / peak / end | ${rss.start.toFixed(0)} / ${rss.warm.toFixed(0)} / ${rss.peak.toFixed(0)} / ${rss.end.toFixed(0)} MiB | bounded |`,
+  `| RSS growth after warm-up | ${growthPer10Min.toFixed(1)} MiB per 10 min | ≤ 1 MiB ${mark(growthPer10Min <= 1)} |`,
+  `| database + WAL + shm, peak / end | ${(dbPeak / 1024 ** 2).toFixed(1)} / ${(dbEnd / 1024 ** 2).toFixed(1)} MiB | ≤ ${(MAX_BYTES * 1.1 / 1024 ** 2).toFixed(0)} MiB ${mark(dbPeak <= MAX_BYTES * 1.1)} |`,
+  `| expired KV entries served | ${stats.expiredServed} | 0 ${mark(stats.expiredServed === 0)} |`,
+  ...(stats.examples.length ? ['', 'First problems seen:', ...stats.examples.map((e) => `- ${e}`)] : []),
+]
+console.log(`\n${rows.join('\n')}`)
+if (process.env.SOAK_RECORD !== '0') appendFileSync(join(import.meta.dirname, 'RESULTS.md'), `\n${rows.join('\n')}\n`)
