@@ -53,7 +53,7 @@ const car = await startChild({
   CACHECAR_DB_PATH: dbPath, CACHECAR_MAX_BYTES: String(MAX_BYTES), CACHECAR_UPSTREAMS: `origin=${originUrl}`,
   CACHECAR_UPSTREAM_ORIGIN_HEADERS_TIMEOUT_MS: '1s', CACHECAR_LOG_LEVEL: 'info', CACHECAR_SWEEP_INTERVAL_MS: '1s',
   MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072',
-}, { nodeArgs: ['--max-semi-space-size=4'] })
+}, { nodeArgs: ['--max-semi-space-size=4', ...(process.env.SOAK_NODE_ARGS ?? '').split(' ').filter(Boolean)] })
 const pid = car.process.pid!
 const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
 const dbBytes = () => ['', '-wal', '-shm'].reduce((sum, suffix) => { try { return sum + statSync(dbPath + suffix).size } catch { return sum } }, 0)

@@ -55,6 +55,13 @@ type CurrentRow = Pick<Row, 'id' | 'etag' | 'tags' | 'expires_at'>
 /** Above this share of the budget a write evicts synchronously before it lands; below, maintenance does. */
 const HARD_WATERMARK = 0.97
 const EVICT_BATCH = 256
+/**
+ * At most this many bytes leave per eviction transaction, and at most VACUUM_STEP_PAGES go back to the filesystem
+ * per step: deleting or vacuuming tens of MiB in one go held the event loop for 150–250 ms in the soak.
+ */
+const EVICT_BATCH_BYTES = 4 * 1024 ** 2
+const FLUSH_BATCH_BYTES = 1024 ** 2
+const VACUUM_STEP_PAGES = 512
 const PURGE_BATCH = 1000
 // SQLite orders every TEXT before every BLOB, so a blob works as "no upper bound" for key ranges.
 const NO_UPPER_BOUND = new Uint8Array([0xff])
@@ -89,6 +96,7 @@ export class SqliteStore implements Store {
   readonly #updateCounter: StatementSync
   readonly #listRange: StatementSync
   readonly #deleteExpiredBatch: StatementSync
+  readonly #freelistCount: StatementSync
   readonly #selectLeastRecent: StatementSync
   readonly #touch: StatementSync
   readonly #countEntries: StatementSync
@@ -140,6 +148,7 @@ export class SqliteStore implements Store {
     this.#deleteExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
       (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?) RETURNING size`)
     this.#selectLeastRecent = db.prepare('SELECT id, size FROM entries ORDER BY last_access LIMIT ?')
+    this.#freelistCount = db.prepare('PRAGMA freelist_count')
     this.#touch = db.prepare('UPDATE entries SET last_access = ? WHERE id = ?')
     this.#countEntries = db.prepare('SELECT count(*) AS n FROM entries')
     this.#writeReadiness = db.prepare(`INSERT INTO readiness (id, at) VALUES (1, ?)
@@ -329,10 +338,21 @@ export class SqliteStore implements Store {
     })
   }
 
+  /**
+   * Commits the queue in transactions of at most FLUSH_BATCH_BYTES (a single larger write goes alone), yielding
+   * between them: one commit of many large values held the event loop for tens of ms in the soak.
+   */
   async #flush(): Promise<void> {
-    const batch = this.#queue
-    this.#queue = []
-    const bytes = batch.reduce((sum, write) => sum + write.bytes, 0)
+    while (this.#queue.length > 0) {
+      let take = 1
+      let bytes = this.#queue[0]!.bytes
+      while (take < this.#queue.length && bytes + this.#queue[take]!.bytes <= FLUSH_BATCH_BYTES) bytes += this.#queue[take++]!.bytes
+      await this.#commitBatch(this.#queue.splice(0, take), bytes)
+      if (this.#queue.length > 0) await yieldToEventLoop()
+    }
+  }
+
+  async #commitBatch(batch: QueuedWrite[], bytes: number): Promise<void> {
     let results: unknown[] | undefined
     try {
       results = await this.#writeNow(bytes, () => batch.map((write) => write.operation()))
@@ -383,7 +403,7 @@ export class SqliteStore implements Store {
   /** Keeps a write inside the budget: evicts synchronously near the hard limit, turns SQLITE_FULL into eviction. */
   #withRoom<T>(incomingBytes: number, operation: () => T): T {
     if (this.#budget.mayExceed(incomingBytes) && this.#budget.usedAbove(HARD_WATERMARK, incomingBytes)) {
-      this.#evictDownTo(HIGH_WATERMARK, incomingBytes)
+      this.#evictDownTo(HARD_WATERMARK, incomingBytes)
     }
     try {
       return operation()
@@ -394,7 +414,9 @@ export class SqliteStore implements Store {
       } catch {
         // The disk is full: access times wait for the next pass.
       }
-      const freed = this.#evictBytes(incomingBytes * 2 + this.#budget.maxBytes * (HIGH_WATERMARK - LOW_WATERMARK))
+      // Only what this write needs now (freed pages are reused at once); the background pass does the rest in steps.
+      const freed = this.#evictBytes(incomingBytes * 2 + EVICT_BATCH_BYTES)
+      this.#scheduleRebalance()
       try {
         return operation()
       } catch (retryError) {
@@ -405,9 +427,11 @@ export class SqliteStore implements Store {
   }
 
   /** Removes expired rows, then least recently used ones, until rows use at most `fraction` of the budget. */
+  /** Synchronously back under `fraction` with a batch of slack; the background pass continues to the low mark. */
   #evictDownTo(fraction: number, incomingBytes: number): void {
     this.#accessTimes.flush()
-    this.#evictBytes(this.#budget.usedBytes() + incomingBytes - this.#budget.maxBytes * fraction)
+    this.#evictBytes(this.#budget.usedBytes() + incomingBytes - this.#budget.maxBytes * fraction + EVICT_BATCH_BYTES)
+    this.#scheduleRebalance()
   }
 
   /** Evicts about `bytes` of rows, expired ones first (or everything); returns the bytes freed. */
@@ -435,7 +459,7 @@ export class SqliteStore implements Store {
     let deleted = 0
     this.#transaction(() => {
       for (const { id, size } of victims) {
-        if (freed >= bytes) break
+        if (freed >= bytes || freed >= EVICT_BATCH_BYTES) break
         this.#deleteById.run(id)
         this.#accessTimes.forget(id)
         freed += size + ROW_OVERHEAD_BYTES
@@ -466,7 +490,13 @@ export class SqliteStore implements Store {
         }
       }
       if (!this.#closed && this.#budget.diskAbove(HIGH_WATERMARK)) {
-        this.#db.exec('PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);')
+        // Step by step while it makes progress (on a full disk it may not).
+        const freePages = () => (this.#freelistCount.get() as { freelist_count: number }).freelist_count
+        for (let free = freePages(), before = Infinity; !this.#closed && free > 0 && free < before; before = free, free = freePages()) {
+          this.#db.exec(`PRAGMA incremental_vacuum(${VACUUM_STEP_PAGES})`)
+          await yieldToEventLoop()
+        }
+        if (!this.#closed) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       }
       if (!this.#closed) this.#budget.measure()
     } catch (error) {
