@@ -489,7 +489,10 @@ export class SqliteStore implements Store {
           await yieldToEventLoop()
         }
       }
-      if (!this.#closed && this.#budget.diskAbove(HIGH_WATERMARK)) {
+      // Free pages inside the budget are reused by the next writes: hand them back to the filesystem only when
+      // the files near the hard limit. Vacuuming at the high mark churned (shrink, regrow, shrink: a fifth of the
+      // main thread in the soak).
+      if (!this.#closed && this.#budget.diskAbove(HARD_WATERMARK)) {
         // Step by step while it makes progress (on a full disk it may not).
         const freePages = () => (this.#freelistCount.get() as { freelist_count: number }).freelist_count
         for (let free = freePages(), before = Infinity; !this.#closed && free > 0 && free < before; before = free, free = freePages()) {
