@@ -69,6 +69,7 @@ test('a herd of 1,000 on a cold key whose upstream fails: one upstream request, 
   assert.equal([...new Set(answers.map((a) => a.status))], [502])
   assert.is(new Set(answers.map((a) => a.body)).size, 1, 'every waiter got the same problem')
   assert.match(answers[0]!.body, 'urn:cachecar:problem:upstream-unreachable')
+  await upstream.close()
 })
 
 test('a herd of 1,000 on a stale key whose upstream fails: one upstream request, every waiter the same stale copy', async () => {
