@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { PAGE_SIZE } from '../src/store/sqlite/open.ts'
 import { SqliteStore } from '../src/store/sqlite-store.ts'
 import { StoreBusyError, StoreFullError, type SetInput } from '../src/store/types.ts'
 import { rejectsWith } from './helpers/assert.ts'
@@ -113,7 +114,7 @@ test('eviction removes expired entries before live ones', async () => {
 })
 
 test('SQLITE_FULL turns into eviction, and the write lands', async () => {
-  const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, maxPages: 64 })
+  const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, maxPages: (256 * KiB) / PAGE_SIZE })
   for (let i = 0; i < 40; i++) await store.set(entry(`k${i}`, 8 * KiB))
   const newest = await store.get('ns', 'k39')
   assert.ok(newest, 'writes kept landing after the page cap was reached')
@@ -122,9 +123,9 @@ test('SQLITE_FULL turns into eviction, and the write lands', async () => {
 })
 
 test('a value that cannot fit even in an empty store fails with StoreFullError and leaves nothing behind', async () => {
-  const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, maxPages: 32 })
+  const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, maxPages: (256 * KiB) / PAGE_SIZE })
   await store.set(entry('small', 100))
-  await rejectsWith(() => store.set(entry('huge', 256 * KiB)), StoreFullError)
+  await rejectsWith(() => store.set(entry('huge', MiB)), StoreFullError)
   assert.is(await store.get('ns', 'huge'), undefined)
   await store.set(entry('after', 100))
   assert.ok(await store.get('ns', 'after'), 'the store keeps working')
@@ -164,9 +165,9 @@ test('a lock released during the backoff lets the write through', async () => {
 })
 
 test('writes issued together share a commit, yet one that cannot fit fails alone', async () => {
-  const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, maxPages: 32 })
+  const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, maxPages: (256 * KiB) / PAGE_SIZE })
   const [small1, huge, small2] = await Promise.allSettled([
-    store.set(entry('small1', 100)), store.set(entry('huge', 256 * KiB)), store.set(entry('small2', 100)),
+    store.set(entry('small1', 100)), store.set(entry('huge', MiB)), store.set(entry('small2', 100)),
   ])
   assert.is(small1.status, 'fulfilled')
   assert.is(small2.status, 'fulfilled')

@@ -6,7 +6,7 @@ import { addToCounter, preconditionHolds } from './precondition.ts'
 import { AccessTimes } from './sqlite/access-times.ts'
 import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES } from './sqlite/budget.ts'
 import { isFull } from './sqlite/errors.ts'
-import { openDatabase } from './sqlite/open.ts'
+import { PAGE_SIZE, openDatabase } from './sqlite/open.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
 import {
   StoreBusyError, StoreFullError, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
@@ -104,12 +104,12 @@ export class SqliteStore implements Store {
   readonly #readReadiness: StatementSync
 
   constructor(options: SqliteStoreOptions) {
-    const pageSize = 4096
     this.#db = openDatabase({
       path: options.path,
-      maxPages: options.maxPages ?? (options.maxBytes * 0.95) / pageSize,
+      maxPages: options.maxPages ?? (options.maxBytes * 0.95) / PAGE_SIZE,
       walLimitBytes: Math.min(16 * 1024 ** 2, options.maxBytes / 16),
-      walCheckpointPages: Math.min(1000, options.maxBytes / 16 / pageSize),
+      // A checkpoint every 4 MiB of WAL, less for small budgets.
+      walCheckpointPages: Math.min(4 * 1024 ** 2, options.maxBytes / 16) / PAGE_SIZE,
       mmapBytes: 0,
       lockingMode: options.lockingMode ?? 'exclusive',
     })
@@ -415,7 +415,14 @@ export class SqliteStore implements Store {
         // The disk is full: access times wait for the next pass.
       }
       // Only what this write needs now (freed pages are reused at once); the background pass does the rest in steps.
-      const freed = this.#evictBytes(incomingBytes * 2 + EVICT_BATCH_BYTES)
+      let freed: number
+      try {
+        freed = this.#evictBytes(incomingBytes * 2 + EVICT_BATCH_BYTES)
+      } catch (evictError) {
+        // The disk is too full even to log a delete: no write can land until space comes back; reads go on.
+        if (!isFull(evictError)) throw evictError
+        throw new StoreFullError(`no room for ${incomingBytes} bytes: the disk is full`, { cause: evictError })
+      }
       this.#scheduleRebalance()
       try {
         return operation()

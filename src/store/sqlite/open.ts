@@ -38,12 +38,17 @@ export interface OpenOptions {
  * - busy_timeout=0: SQLite's own busy wait would block the event loop, so SQLITE_BUSY is retried
  *   asynchronously with backoff (retry.ts).
  * - auto_vacuum=INCREMENTAL: lets eviction hand pages back to the filesystem so the file obeys the budget.
+ * - page_size=16 KiB: a 1 MiB value spans 64 overflow pages instead of 256. Upsert + commit, 4 KiB → 16 KiB pages:
+ *   1 KiB 40 → 46 µs, 64 KiB 215 → 145 µs, 1 MiB 3.0 → 1.3 ms; the soak's stalls came from the large ones.
  */
+export const PAGE_SIZE = 16 * 1024
+
 export function openDatabase(options: OpenOptions): DatabaseSync {
   wipeDatabaseFiles(options.path)
   if (options.path !== MEMORY) mkdirSync(dirname(options.path), { recursive: true })
   const db = new DatabaseSync(options.path, { enableForeignKeyConstraints: true, timeout: 0 })
   db.exec(`
+    PRAGMA page_size = ${PAGE_SIZE};
     PRAGMA auto_vacuum = INCREMENTAL;
     PRAGMA locking_mode = ${options.lockingMode === 'exclusive' ? 'EXCLUSIVE' : 'NORMAL'};
     PRAGMA journal_mode = WAL;
