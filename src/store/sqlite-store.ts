@@ -96,7 +96,6 @@ export class SqliteStore implements Store {
   readonly #updateCounter: StatementSync
   readonly #listRange: StatementSync
   readonly #deleteExpiredBatch: StatementSync
-  readonly #freelistCount: StatementSync
   readonly #selectLeastRecent: StatementSync
   readonly #touch: StatementSync
   readonly #countEntries: StatementSync
@@ -148,7 +147,6 @@ export class SqliteStore implements Store {
     this.#deleteExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
       (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?) RETURNING size`)
     this.#selectLeastRecent = db.prepare('SELECT id, size FROM entries ORDER BY last_access LIMIT ?')
-    this.#freelistCount = db.prepare('PRAGMA freelist_count')
     this.#touch = db.prepare('UPDATE entries SET last_access = ? WHERE id = ?')
     this.#countEntries = db.prepare('SELECT count(*) AS n FROM entries')
     this.#writeReadiness = db.prepare(`INSERT INTO readiness (id, at) VALUES (1, ?)
@@ -501,8 +499,7 @@ export class SqliteStore implements Store {
       // main thread in the soak).
       if (!this.#closed && this.#budget.diskAbove(HARD_WATERMARK)) {
         // Step by step while it makes progress (on a full disk it may not).
-        const freePages = () => (this.#freelistCount.get() as { freelist_count: number }).freelist_count
-        for (let free = freePages(), before = Infinity; !this.#closed && free > 0 && free < before; before = free, free = freePages()) {
+        for (let free = this.#budget.freePages(), before = Infinity; !this.#closed && free > 0 && free < before; before = free, free = this.#budget.freePages()) {
           this.#db.exec(`PRAGMA incremental_vacuum(${VACUUM_STEP_PAGES})`)
           await yieldToEventLoop()
         }

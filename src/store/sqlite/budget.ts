@@ -42,10 +42,14 @@ export class DiskBudget {
     return pages + fileSize(this.#path + '-wal') + fileSize(this.#path + '-shm')
   }
 
+  /** Pages on SQLite's freelist: reused by the next writes, or handed back to the filesystem by a vacuum. */
+  freePages(): number {
+    return Number((this.#freelistCount.get() as { freelist_count: number }).freelist_count)
+  }
+
   /** Bytes rows actually use: like diskBytes but free pages, which SQLite reuses, do not count. */
   usedBytes(): number {
-    const free = Number((this.#freelistCount.get() as { freelist_count: number }).freelist_count) * this.#pageSize
-    return this.diskBytes() - free
+    return this.diskBytes() - this.freePages() * this.#pageSize
   }
 
   measure(): number {
