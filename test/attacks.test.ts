@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startCachecar, type TestCachecar } from './helpers/cachecar.ts'
-import { headersOf, rawUpstream } from './helpers/raw-upstream.ts'
+import { rawUpstream, sendRaw } from './helpers/raw-upstream.ts'
 import { fakeUpstream } from './helpers/upstream.ts'
 
 let car: TestCachecar | undefined
@@ -12,18 +12,6 @@ test.after.each(async () => {
   await car?.shutdown()
   car = undefined
 })
-
-/** Sends `data` on a fresh connection; resolves with everything received until the server closes (or 2 s pass). */
-function exchange(port: number, data: string, waitMs = 2000): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(data))
-    let text = ''
-    socket.on('data', (chunk) => { text += chunk })
-    socket.on('close', () => resolve(text))
-    socket.on('error', () => resolve(text))
-    socket.setTimeout(waitMs, () => socket.destroy())
-  })
-}
 
 test('unkeyed override headers never poison the cache for clean requests', async () => {
   const reflected = ['x-forwarded-host', 'x-forwarded-scheme', 'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'forwarded', 'x-host']
@@ -130,7 +118,7 @@ test('SSRF: no path, Host or absolute-form trick reaches another host, link-loca
     assert.is((await car.raw('GET', '/u/api/x', headers)).status, 200)
   }
   for (const target of [`http://${trapHost}/u/api/x`, `http://169.254.169.254/latest/meta-data/`, `${trapHost}:80`]) {
-    await exchange(car.port, `GET ${target} HTTP/1.1\r\nHost: ${trapHost}\r\n\r\n`, 500)
+    await sendRaw(car.port, `GET ${target} HTTP/1.1\r\nHost: ${trapHost}\r\n\r\n`, { waitMs: 500 })
   }
   assert.is(trap.connections(), 0, 'the trap listener never got a connection')
   await trap.close()

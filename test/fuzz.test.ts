@@ -2,12 +2,12 @@
 // raise it on demand). No 5xx, every error a problem document, no unhandled rejection, the server still healthy.
 // Inputs that once failed live in test/fuzz-regressions.json and are replayed first on every run.
 import { readFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startCachecar, type TestCachecar } from './helpers/cachecar.ts'
+import { sendRaw as sendRawBytes } from './helpers/raw-upstream.ts'
 import { fakeUpstream, type FakeUpstream } from './helpers/upstream.ts'
 
 const FUZZ_MS = Number(process.env.FUZZ_MS ?? 3000)
@@ -45,20 +45,10 @@ async function sendRaw(bytes: string): Promise<{ status: number; contentType: st
   return answer
 }
 
-function exchangeRaw(bytes: string): Promise<{ status: number; contentType: string } | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect(car.port, '127.0.0.1', () => socket.end(Buffer.from(bytes, 'latin1')))
-    let text = ''
-    const done = () => {
-      const status = /^HTTP\/1\.1 (\d{3})/.exec(text)
-      resolve(status ? { status: Number(status[1]), contentType: /\r\ncontent-type: ([^\r]*)/i.exec(text)?.[1] ?? '' } : undefined)
-    }
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => { text += chunk })
-    socket.on('close', done)
-    socket.on('error', () => {})
-    socket.setTimeout(3000, () => socket.destroy())
-  })
+async function exchangeRaw(bytes: string): Promise<{ status: number; contentType: string } | undefined> {
+  const text = await sendRawBytes(car.port, bytes, { waitMs: 3000, halfClose: true })
+  const status = /^HTTP\/1\.1 (\d{3})/.exec(text)
+  return status ? { status: Number(status[1]), contentType: /\r\ncontent-type: ([^\r]*)/i.exec(text)?.[1] ?? '' } : undefined
 }
 
 function checkAnswer(answer: { status: number; contentType: string } | undefined, input: string): void {

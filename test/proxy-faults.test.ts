@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startCachecar, type TestCachecar } from './helpers/cachecar.ts'
-import { headersOf, rawUpstream } from './helpers/raw-upstream.ts'
+import { headersOf, rawUpstream, sendRaw } from './helpers/raw-upstream.ts'
 
 let car: TestCachecar | undefined
 test.after.each(async () => {
@@ -107,7 +107,6 @@ test('a trap listener on another loopback address never gets a connection', asyn
 test('ambiguous framing is answered 400 and never forwarded', async () => {
   const upstream = await rawUpstream((s) => s.end(headersOf(200, 'content-length: 2\r\n') + 'ok'))
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
-  const { connect } = await import('node:net')
   const probes = [
     'POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
     'POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde',
@@ -115,14 +114,7 @@ test('ambiguous framing is answered 400 and never forwarded', async () => {
     'GET /u/api/x HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n',
   ]
   for (const probe of probes) {
-    const answer = await new Promise<string>((resolve) => {
-      const socket = connect(car!.port, '127.0.0.1', () => socket.write(probe))
-      let text = ''
-      socket.on('data', (d) => { text += d })
-      socket.on('close', () => resolve(text))
-      socket.on('error', () => resolve(text))
-      socket.setTimeout(2000, () => socket.destroy())
-    })
+    const answer = await sendRaw(car.port, probe)
     assert.match(answer, /^HTTP\/1\.1 400 /, JSON.stringify(probe))
   }
   assert.is(upstream.connections(), 0)

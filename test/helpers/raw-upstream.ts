@@ -1,5 +1,6 @@
-// Raw TCP upstreams for fault tests: each connection gets a hand-written (often broken) HTTP answer.
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
+// Raw TCP both ways for fault and attack tests: upstreams that answer with hand-written (often broken) HTTP, and a
+// client that sends bytes exactly as written.
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 
 export interface RawUpstream {
   readonly url: string
@@ -44,4 +45,20 @@ export async function eventually(condition: () => boolean, timeoutMs = 2000): Pr
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   return true
+}
+
+/**
+ * Sends `data` on a fresh connection to 127.0.0.1:`port` and resolves with everything received until the server
+ * closes or `waitMs` passes. `halfClose` ends the client's side after sending, as a client that is done would.
+ */
+export function sendRaw(port: number, data: string, { waitMs = 2000, halfClose = false } = {}): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => (halfClose ? socket.end(Buffer.from(data, 'latin1')) : socket.write(Buffer.from(data, 'latin1'))))
+    let text = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => { text += chunk })
+    socket.on('close', () => resolve(text))
+    socket.on('error', () => {})
+    socket.setTimeout(waitMs, () => socket.destroy())
+  })
 }
