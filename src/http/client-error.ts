@@ -2,7 +2,7 @@
 // problem body too, instead of Node's bare "400 Bad Request" with no explanation.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { PROBLEM_CONTENT_TYPE, problemType } from './problem.ts'
+import { PROBLEM_CONTENT_TYPE, problemBody } from './problem.ts'
 
 interface ParserError extends Error {
   readonly code?: string
@@ -25,17 +25,17 @@ function classify(code: string | undefined): { status: number; kind: string; tit
 export function answerClientError(error: ParserError, socket: Duplex): void {
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent: boolean } })._httpMessage
   if (error.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
-    const { status, kind, title, detail } = classify(error.code)
-    const body = JSON.stringify({ type: problemType(kind), title, status, detail })
-    socket.write(`HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    const problem = classify(error.code)
+    const body = problemBody(problem)
+    socket.write(`HTTP/1.1 ${problem.status} ${problem.title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
   }
   socket.destroy()
 }
 
 /** The 'checkExpectation' listener: an Expect other than 100-continue (RFC 9110 §10.1.1) is a 417 problem. */
 export function answerExpectationFailed(req: IncomingMessage, res: ServerResponse): void {
-  const body = JSON.stringify({
-    type: problemType('expectation-failed'), title: 'Expectation failed', status: 417,
+  const body = problemBody({
+    kind: 'expectation-failed', title: 'Expectation failed', status: 417,
     detail: `only "Expect: 100-continue" is supported, not ${JSON.stringify(req.headers.expect ?? '')}`,
   })
   res.writeHead(417, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body)

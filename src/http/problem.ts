@@ -29,15 +29,19 @@ export function problemType(kind: string): string {
   return `urn:cachecar:problem:${kind}`
 }
 
-export function problemResponse(problem: ProblemInit): Response {
-  const body = JSON.stringify({
+/** The RFC 9457 JSON document for `problem`, for answers written without a Response (raw sockets, Node's own). */
+export function problemBody(problem: Omit<ProblemInit, 'headers'>): string {
+  return JSON.stringify({
     type: problemType(problem.kind),
     title: problem.title,
     status: problem.status,
     detail: problem.detail,
     ...problem.extensions,
   })
-  return new Response(body, {
+}
+
+export function problemResponse(problem: ProblemInit): Response {
+  return new Response(problemBody(problem), {
     status: problem.status,
     headers: { 'content-type': PROBLEM_CONTENT_TYPE, ...problem.headers },
   })
