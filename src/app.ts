@@ -10,11 +10,12 @@ import { collectionRoutes } from './kv/collection.ts'
 import { keyRoutes, type KvDeps } from './kv/routes.ts'
 import type { Logger } from './ops/logger.ts'
 import type { Metrics } from './ops/metrics.ts'
-import { opsRoutes } from './ops/routes.ts'
+import { opsRoutes, type OpsDeps } from './ops/routes.ts'
 import { proxyRoutes, type ProxyDeps } from './http-cache/proxy.ts'
 import { purgeRoutes } from './http-cache/purge.ts'
 import { sessionRoutes } from './sessions/routes.ts'
 import { Sessions } from './sessions/sessions.ts'
+import { SharedTierUnavailableError } from './store/shared-tier.ts'
 import { StoreBusyError, StoreFullError, type Store } from './store/types.ts'
 
 export interface AppDeps {
@@ -26,9 +27,11 @@ export interface AppDeps {
   readonly accepting?: () => boolean
   /** The read-through cache for configured upstreams; absent when none are configured. */
   readonly proxy?: ProxyDeps
+  /** The shared tier's state, reported by /readyz; absent when none is configured. */
+  readonly shared?: OpsDeps['shared']
 }
 
-export function createApp({ config, store, metrics, logger, now = Date.now, accepting = () => true, proxy }: AppDeps): Hono {
+export function createApp({ config, store, metrics, logger, now = Date.now, accepting = () => true, proxy, shared }: AppDeps): Hono {
   const app = new Hono()
 
   // Labelled children are cached: prom-client hashes label objects on every call, measurably on a hot path.
@@ -70,7 +73,7 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
   app.route('/v1/sessions', sessionRoutes({ sessions, maxBytes: config.sessionMaxBytes }))
   app.route('/v1/kv', collectionRoutes(kv))
   app.route('/v1/kv', keyRoutes(kv))
-  app.route('/', opsRoutes({ store, metrics, accepting }))
+  app.route('/', opsRoutes({ store, metrics, accepting, ...(shared && { shared }) }))
   if (proxy) app.route('/', proxyRoutes(proxy))
 
   app.notFound(function notFound(c) {
@@ -88,6 +91,14 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
       metrics.storeErrors.inc({ kind: 'busy' })
       logger.warn({ event: 'store_busy', err: error.message }, 'write refused: database stayed locked')
       return problemResponse({ kind: 'store-busy', status: 503, title: 'Store busy', detail: 'the cache database stayed locked; retry shortly', headers: { 'retry-after': '1' } })
+    }
+    if (error instanceof SharedTierUnavailableError) {
+      // Only authoritative data (sessions) fails closed; near-cached reads and writes degrade instead.
+      metrics.storeErrors.inc({ kind: 'shared-unavailable' })
+      return problemResponse({
+        kind: 'shared-tier-unavailable', status: 503, title: 'Shared tier unavailable',
+        detail: 'sessions live in the shared tier (Valkey/Redis), which is not answering; retry shortly', headers: { 'retry-after': '1' },
+      })
     }
     logger.error({ event: 'unhandled_error', err: error, method: c.req.method, path: c.req.path }, 'request failed')
     return problemResponse({ kind: 'internal', status: 500, title: 'Internal error', detail: 'cachecar failed to handle this request; see its logs' })

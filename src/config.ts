@@ -35,7 +35,7 @@ export function loadConfig(processEnv: Record<string, string | undefined>): Conf
     }
     const result = setting.parse(input)
     if ('ok' in result) values[setting.key] = result.ok
-    else problems.push(`${setting.name} ${result.must}, got ${JSON.stringify(raw)}`)
+    else problems.push(`${setting.name} ${result.must}, got ${setting.quote && raw !== undefined ? setting.quote(raw) : JSON.stringify(raw)}`)
   }
   values.upstreams = parseUpstreams(env, problems)
   const config = values as unknown as Config

@@ -13,9 +13,7 @@ import { createMetrics } from './ops/metrics.ts'
 import { createFlights } from './http-cache/fill.ts'
 import { ResponseCache } from './http-cache/response-cache.ts'
 import { Upstream } from './http-cache/upstream.ts'
-import { HotTier } from './store/hot-tier.ts'
-import { SESSION_NAMESPACE } from './sessions/sessions.ts'
-import { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.ts'
+import { createStoreStack, type StoreStackOptions } from './store/compose.ts'
 import { Sweeper } from './store/sweeper.ts'
 import type { Store } from './store/types.ts'
 
@@ -28,32 +26,13 @@ export interface Running {
   readonly shutdown: () => Promise<{ forced: boolean }>
 }
 
-export interface StartOptions {
-  readonly now?: () => number
-  /** Store settings no deployment should change; tests use them to provoke lock contention and a full disk. */
-  readonly sqlite?: Pick<SqliteStoreOptions, 'lockingMode' | 'retry' | 'maxPages'>
-}
+export type StartOptions = StoreStackOptions
 
 export async function start(config: Config, logger: Logger, options: StartOptions = {}): Promise<Running> {
   let store: Store | undefined
   const metrics = createMetrics(() => store)
-  const sqlite = new SqliteStore({
-    path: config.dbPath,
-    maxBytes: config.maxBytes,
-    ...(options.now && { now: options.now }),
-    ...options.sqlite,
-    events: {
-      evicted: (reason, rows) => metrics.evictions.inc({ reason }, rows),
-      busyRetry: () => metrics.busyRetries.inc(),
-      maintenanceFailed: (error) => logger.warn({ event: 'maintenance_failed', err: error }, 'eviction or vacuum failed; retrying next pass'),
-    },
-  })
-  store = config.memoryBytes > 0
-    ? new HotTier(sqlite, {
-      maxBytes: config.memoryBytes, maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16),
-      secretKeys: new Set([SESSION_NAMESPACE]), ...(options.now && { now: options.now }),
-    })
-    : sqlite
+  const stack = createStoreStack(config, metrics, logger, options)
+  store = stack.store
   const sweeper = new Sweeper({
     store,
     intervalMs: config.sweepIntervalMs,
@@ -73,7 +52,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
     onUpstreamTiming: (upstream: string, seconds: number) => metrics.upstreamDuration.observe({ upstream }, seconds),
   }
   let accepting = true
-  const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }) })
+  const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }), ...(stack.shared && { shared: stack.shared }) })
   const server = await listen(app.fetch, config, logger)
   const inFlight = trackInFlight(server)
   sweeper.start()

@@ -30,6 +30,10 @@ export interface Config {
   readonly sessionAbsoluteTtlMs: number
   readonly sessionMaxBytes: number
   readonly sessionTouchFraction: number
+  readonly sharedUrl: string | undefined
+  readonly sharedPrefix: string
+  readonly sharedTimeoutMs: number
+  readonly sharedMaxValueBytes: number
 }
 
 /** A parser returns the value, or the accepted form as a string starting with "must". */
@@ -41,6 +45,8 @@ export interface Setting<K extends keyof Config = keyof Config> {
   readonly default: string | undefined
   readonly help: string
   readonly parse: Parse<Config[K]>
+  /** How a rejected value is quoted back: secrets are masked, never echoed. */
+  readonly quote?: (raw: string) => string
 }
 
 function size(min: number, max = Number.MAX_SAFE_INTEGER): Parse<number> {
@@ -88,10 +94,37 @@ const logLevel: Parse<LogLevel> = (raw) =>
     ? { ok: raw as LogLevel }
     : { must: `must be one of ${LOG_LEVELS.join(', ')}` }
 
+/** A Valkey/Redis URL; the error repeats it with any password masked, never in the clear. */
+const sharedUrl: Parse<string | undefined> = (raw) => {
+  const must = 'must be a redis:// or rediss:// URL with a host (e.g. rediss://user:password@my-cache.xxxx.cache.amazonaws.com:6379)'
+  try {
+    const url = new URL(raw)
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' ? { ok: raw } : { must }
+  } catch {
+    return { must }
+  }
+}
+
+const keyPrefix: Parse<string> = (raw) =>
+  /^[\x21-\x7e]{1,64}$/.test(raw) ? { ok: raw } : { must: 'must be 1-64 printable ASCII characters without spaces (e.g. myservice:)' }
+
 function setting<K extends keyof Config>(
-  name: string, key: K, defaultValue: string | undefined, parse: Parse<Config[K]>, help: string,
+  name: string, key: K, defaultValue: string | undefined, parse: Parse<Config[K]>, help: string, quote?: (raw: string) => string,
 ): Setting<K> {
-  return { name: `CACHECAR_${name}`, key, default: defaultValue, parse, help }
+  return { name: `CACHECAR_${name}`, key, default: defaultValue, parse, help, ...(quote && { quote }) }
+}
+
+const hidden = (raw: string) => `a value of ${raw.length} characters (not shown)`
+
+/** The URL with its password replaced, for logs and errors. */
+export function maskedUrl(raw: string): string {
+  try {
+    const url = new URL(raw)
+    if (url.password) url.password = '***'
+    return url.toString()
+  } catch {
+    return hidden(raw)
+  }
 }
 
 const DAY = 86_400_000
@@ -108,7 +141,7 @@ export const SETTINGS: readonly Setting[] = [
   setting('DEFAULT_TTL', 'defaultTtlMs', '1h', duration('s', 1000, 365 * DAY), 'TTL when a write names none (bare numbers are seconds)'),
   setting('MAX_TTL', 'maxTtlMs', '7d', duration('s', 1000, 365 * DAY), 'Longest TTL a write may ask for (bare numbers are seconds)'),
   setting('SWEEP_INTERVAL_MS', 'sweepIntervalMs', '10s', duration('ms', 10, DAY), 'How often the sweeper deletes expired rows'),
-  setting('TOKEN', 'token', undefined, token, 'When set, /v1 routes require Authorization: Bearer <token>'),
+  setting('TOKEN', 'token', undefined, token, 'When set, /v1 routes require Authorization: Bearer <token>', hidden),
   setting('MAX_HEADER_BYTES', 'maxHeaderBytes', '16KiB', size(1024, 1024 ** 2), 'Largest request header block (431 above)'),
   setting('HEADERS_TIMEOUT_MS', 'headersTimeoutMs', '10s', duration('ms', 100, DAY), 'Time a client has to send its request headers'),
   setting('REQUEST_TIMEOUT_MS', 'requestTimeoutMs', '60s', duration('ms', 100, DAY), 'Time a client has to send a whole request'),
@@ -121,6 +154,12 @@ export const SETTINGS: readonly Setting[] = [
   setting('SESSION_MAX_BYTES', 'sessionMaxBytes', '64KiB', size(2, 1024 ** 2), 'Largest session data, as JSON (413 above)'),
   setting('SESSION_TOUCH_FRACTION', 'sessionTouchFraction', '0.1', fraction(0, 1),
     'A read extends the idle expiry only once this share of the idle TTL has passed since the last write (0 = every read)'),
+  setting('SHARED_URL', 'sharedUrl', undefined, sharedUrl,
+    'Valkey/Redis shared tier (redis:// or rediss:// for TLS; AUTH as user:password@). Unset: this task\'s SQLite only',
+    (raw) => JSON.stringify(maskedUrl(raw))),
+  setting('SHARED_PREFIX', 'sharedPrefix', 'cachecar:', keyPrefix, 'Prefix of every shared-tier key and channel: one per service'),
+  setting('SHARED_TIMEOUT_MS', 'sharedTimeoutMs', '250ms', duration('ms', 5, 60_000), 'Deadline per shared-tier command; slower counts as down'),
+  setting('SHARED_MAX_VALUE_BYTES', 'sharedMaxValueBytes', '512KiB', size(1, 512 * 1024 ** 2), 'Larger values stay in this task\'s SQLite only'),
   setting('SHUTDOWN_GRACE_MS', 'shutdownGraceMs', '10s', duration('ms', 0, 10 * 60_000),
     'Time in-flight requests get after SIGTERM (keep below ECS stopTimeout, 30 s by default)'),
 ]

@@ -14,6 +14,11 @@ export interface Metrics {
   readonly storeErrors: Counter<'kind'>
   readonly proxyEvents: Counter<'upstream' | 'event'>
   readonly upstreamDuration: Histogram<'upstream'>
+  readonly sharedUp: Gauge
+  readonly sharedErrors: Counter<'operation'>
+  readonly tierReads: Counter<'tier'>
+  readonly sharedDegraded: Counter<'operation'>
+  readonly invalidationsReceived: Counter
 }
 
 export function createMetrics(store: () => Store | undefined): Metrics {
@@ -58,6 +63,11 @@ export function createMetrics(store: () => Store | undefined): Metrics {
       name: 'cachecar_upstream_duration_seconds', help: 'Time from sending a request upstream to its response headers', labelNames: ['upstream'], registers,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     }),
+    sharedUp: new Gauge({ name: 'cachecar_shared_up', help: '1 while the shared tier (Valkey/Redis) is connected and its circuit closed', registers }),
+    sharedErrors: new Counter({ name: 'cachecar_shared_errors_total', help: 'Failed shared-tier commands and connection attempts, by operation', labelNames: ['operation'], registers }),
+    tierReads: new Counter({ name: 'cachecar_tier_reads_total', help: 'Near-cached reads by where they were answered: local, shared or miss', labelNames: ['tier'], registers }),
+    sharedDegraded: new Counter({ name: 'cachecar_shared_degraded_total', help: 'Operations that ran on the local store alone because the shared tier was down', labelNames: ['operation'], registers }),
+    invalidationsReceived: new Counter({ name: 'cachecar_shared_invalidations_received_total', help: 'Invalidation messages from other instances applied to the local store', registers }),
     storeErrors: new Counter({ name: 'cachecar_store_errors_total', help: 'Store failures answered 503/507, by kind', labelNames: ['kind'], registers }),
   }
 }

@@ -9,9 +9,11 @@ export interface OpsDeps {
   readonly metrics: Metrics
   /** False once shutdown began, so the load balancer or health check stops sending work. */
   readonly accepting: () => boolean
+  /** The shared tier's state: reported, never a reason to be unready (cachecar degrades to its local store). */
+  readonly shared?: () => { url: string; up: boolean; connected: boolean; circuitOpenMs: number }
 }
 
-export function opsRoutes({ store, metrics, accepting }: OpsDeps): Hono {
+export function opsRoutes({ store, metrics, accepting, shared }: OpsDeps): Hono {
   const app = new Hono()
 
   app.get('/healthz', function healthz(c) {
@@ -30,7 +32,9 @@ export function opsRoutes({ store, metrics, accepting }: OpsDeps): Hono {
         detail: `the store failed a read/write check: ${(error as Error).message}`, headers: { 'retry-after': '1' },
       }, { cause: error })
     }
-    return c.json({ status: 'ready' })
+    if (!shared) return c.json({ status: 'ready' })
+    const state = shared()
+    return c.json({ status: 'ready', shared: { state: state.up ? 'up' : 'down', ...state } })
   })
 
   app.get('/metrics', async function prometheus(c) {

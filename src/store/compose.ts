@@ -1,0 +1,82 @@
+// Builds the store stack from config: SQLite, the in-memory tier in front of it, and the shared tier when configured.
+import { randomUUID } from 'node:crypto'
+import { maskedUrl } from '../config/spec.ts'
+import type { Config } from '../config.ts'
+import type { Logger } from '../ops/logger.ts'
+import type { Metrics } from '../ops/metrics.ts'
+import { SESSION_NAMESPACE } from '../sessions/sessions.ts'
+import { HotTier } from './hot-tier.ts'
+import { SharedTier } from './shared-tier.ts'
+import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
+import { TieredStore, type NamespaceRole } from './tiered-store.ts'
+import type { Store } from './types.ts'
+
+export interface StoreStack {
+  readonly store: Store
+  /** The shared tier's state for /readyz; undefined when none is configured. */
+  readonly shared?: () => { url: string; up: boolean; connected: boolean; circuitOpenMs: number }
+}
+
+export interface StoreStackOptions {
+  readonly now?: () => number
+  /** Store settings no deployment should change; tests use them to provoke lock contention and a full disk. */
+  readonly sqlite?: Pick<SqliteStoreOptions, 'lockingMode' | 'retry' | 'maxPages'>
+}
+
+/** Cached HTTP responses live under http:<upstream>; see ResponseCache.namespace. */
+const HTTP_NAMESPACE_PREFIX = 'http:'
+/** Session subject tags (Sessions' subjectTag): deleting a subject's sessions must reach the shared tier. */
+const SUBJECT_TAG_PREFIX = 'subject '
+
+export function createStoreStack(config: Config, metrics: Metrics, logger: Logger, options: StoreStackOptions = {}): StoreStack {
+  const sqlite = new SqliteStore({
+    path: config.dbPath,
+    maxBytes: config.maxBytes,
+    ...(options.now && { now: options.now }),
+    ...options.sqlite,
+    events: {
+      evicted: (reason, rows) => metrics.evictions.inc({ reason }, rows),
+      busyRetry: () => metrics.busyRetries.inc(),
+      maintenanceFailed: (error) => logger.warn({ event: 'maintenance_failed', err: error }, 'eviction or vacuum failed; retrying next pass'),
+    },
+  })
+  const local = config.memoryBytes > 0
+    ? new HotTier(sqlite, {
+      maxBytes: config.memoryBytes, maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16),
+      secretKeys: new Set([SESSION_NAMESPACE]), ...(options.now && { now: options.now }),
+    })
+    : sqlite
+  if (!config.sharedUrl) return { store: local }
+
+  const url = maskedUrl(config.sharedUrl)
+  let tiered: TieredStore | undefined
+  metrics.sharedUp.set(0)
+  const shared = new SharedTier({
+    url: config.sharedUrl,
+    prefix: config.sharedPrefix,
+    timeoutMs: config.sharedTimeoutMs,
+    instanceId: randomUUID(),
+    secretKeys: new Set([SESSION_NAMESPACE]),
+    onStateChange: (up, reason) => {
+      metrics.sharedUp.set(up ? 1 : 0)
+      if (up) logger.info({ event: 'shared_tier_up', url, reason }, 'shared tier connected')
+      else logger.warn({ event: 'shared_tier_down', url, reason }, 'shared tier unavailable: near caches serve alone, sessions answer 503')
+    },
+    onInvalidation: (message) => {
+      metrics.invalidationsReceived.inc()
+      tiered?.applyInvalidation(message).catch((error: unknown) => logger.warn({ event: 'invalidation_failed', err: error }, 'could not apply an invalidation locally'))
+    },
+    onError: (operation) => metrics.sharedErrors.inc({ operation }),
+  })
+  tiered = new TieredStore(local, shared, {
+    roleOf: (namespace): NamespaceRole => namespace === SESSION_NAMESPACE ? 'authoritative' : namespace.startsWith(HTTP_NAMESPACE_PREFIX) ? 'near-quiet' : 'near',
+    authoritativeTag: (tag) => tag.startsWith(SUBJECT_TAG_PREFIX),
+    maxSharedValueBytes: config.sharedMaxValueBytes,
+    ...(options.now && { now: options.now }),
+    events: {
+      read: (tier) => metrics.tierReads.inc({ tier }),
+      degraded: (operation) => metrics.sharedDegraded.inc({ operation }),
+    },
+  })
+  return { store: tiered, shared: () => ({ url, ...shared.state }) }
+}

@@ -1,0 +1,397 @@
+// The shared tier on Valkey/Redis (ioredis): entries as hashes with the engine's own TTLs, compare-and-set writes in
+// Lua, tag sets for purges, an invalidation channel, and a circuit breaker so an unhealthy server costs nothing.
+import { createHash } from 'node:crypto'
+import { Redis, type RedisOptions } from 'ioredis'
+import type { Entry, EntryInfo, IncrResult, ListOptions } from './types.ts'
+
+export interface SharedTierOptions {
+  /** redis://[user:password@]host:port[/db] or rediss://… (TLS, e.g. ElastiCache in-transit encryption). */
+  readonly url: string
+  /** Prepended to every key and the channel, so services can share one engine. */
+  readonly prefix: string
+  /** Per-command deadline; a slower answer counts as a failure. */
+  readonly timeoutMs: number
+  /** Identifies this process on the invalidation channel, so it skips its own messages. */
+  readonly instanceId: string
+  /** Namespaces whose keys are secrets (session IDs): kept in the engine under their SHA-256. */
+  readonly secretKeys?: ReadonlySet<string>
+  readonly onStateChange?: (up: boolean, reason: string) => void
+  readonly onInvalidation?: (message: Invalidation) => void
+  readonly onError?: (operation: string, error: Error) => void
+}
+
+/** What another instance changed; every receiver drops its near copies of it. */
+export type Invalidation =
+  | { readonly namespace: string; readonly keys: readonly string[] }
+  | { readonly namespace: string; readonly prefix: string }
+  | { readonly tags: readonly string[] }
+
+/** The shared tier is down, open-circuited or failed this call. */
+export class SharedTierUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SharedTierUnavailableError'
+  }
+}
+
+/** Sentinel for `write`: the key must not hold a live entry. */
+export const ABSENT = '-'
+
+// Entries carry their expiry (field x) by cachecar's clock, and the engine expires them by a relative TTL, so clock
+// skew between a task and the engine never shortens an entry; the scripts treat x <= now as absent.
+const LIVE_ETAG = `
+local function live_etag(key, now)
+  local f = redis.call('HMGET', key, 'e', 'x')
+  if f[1] and tonumber(f[2]) > tonumber(now) then return f[1] end
+  return false
+end
+`
+
+// KEYS[1] entry; ARGV: expected etag ('' none, '-' absent), v, t, e, g, c, x, now, ttl ms, tag-set prefix, tags…
+const WRITE = LIVE_ETAG + `
+local cur = live_etag(KEYS[1], ARGV[8])
+if ARGV[1] == '-' then if cur then return 0 end
+elseif ARGV[1] ~= '' then if cur ~= ARGV[1] then return 0 end end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 't', ARGV[3], 'e', ARGV[4], 'g', ARGV[5], 'c', ARGV[6], 'x', ARGV[7])
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+for i = 11, #ARGV do
+  local set = ARGV[10] .. ARGV[i]
+  redis.call('SADD', set, KEYS[1])
+  if redis.call('PTTL', set) < tonumber(ARGV[9]) then redis.call('PEXPIRE', set, ARGV[9]) end
+end
+return 1`
+
+// KEYS[1] entry; ARGV[1] expected etag ('' none), ARGV[2] now. Returns 1 deleted, 0 not found, -1 precondition failed.
+const REMOVE = LIVE_ETAG + `
+local cur = live_etag(KEYS[1], ARGV[2])
+if not cur then redis.call('DEL', KEYS[1]) return 0 end
+if ARGV[1] ~= '' and cur ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1])
+return 1`
+
+// KEYS[1] from, KEYS[2] to; ARGV[1] tag-set prefix, ARGV[2] now. Moves a live entry (TTL kept) and its tag memberships.
+const RENAME = LIVE_ETAG + `
+if live_etag(KEYS[2], ARGV[2]) or not live_etag(KEYS[1], ARGV[2]) then return 0 end
+local g = redis.call('HGET', KEYS[1], 'g') or ''
+redis.call('RENAME', KEYS[1], KEYS[2])
+for tag in string.gmatch(g, '[^\\n]+') do
+  redis.call('SREM', ARGV[1] .. tag, KEYS[1])
+  redis.call('SADD', ARGV[1] .. tag, KEYS[2])
+end
+return 1`
+
+// The ETag cachecar derives from bytes (etagOf: SHA-1, base64url, quoted), computed inside the engine.
+const ETAG_OF = `
+local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+local function etag_of(value)
+  local hex = redis.sha1hex(value)
+  local out = {}
+  for i = 1, #hex, 6 do
+    local chunk = hex:sub(i, i + 5)
+    local n = tonumber(chunk, 16) * 16 ^ (6 - #chunk)
+    local chars = math.ceil(#chunk * 4 / 6)
+    for j = 1, chars do
+      local d = math.floor(n / 64 ^ (4 - j)) % 64
+      out[#out + 1] = B64:sub(d + 1, d + 1)
+    end
+  end
+  return '"' .. table.concat(out) .. '"'
+end
+`
+
+// KEYS[1] counter; ARGV[1] by, ARGV[2] now, ARGV[3] ttl ms for a new counter. Returns {status, value, etag, expires at}.
+const INCR = LIVE_ETAG + ETAG_OF + `
+local MAX = 9007199254740991
+local by, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local f = redis.call('HMGET', KEYS[1], 'v', 'x')
+if not f[1] or tonumber(f[2]) <= now then
+  local v = string.format('%.0f', by)
+  local x = string.format('%.0f', now + tonumber(ARGV[3]))
+  local e = etag_of(v)
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'v', v, 't', 'text/plain', 'e', e, 'g', '', 'c', ARGV[2], 'x', x)
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'ok', v, e, x}
+end
+local cur = f[1]
+if #cur > 20 or not string.match(cur, '^%-?%d+$') or math.abs(tonumber(cur)) > MAX then return {'not-a-counter'} end
+local n = tonumber(cur) + by
+if math.abs(n) > MAX then return {'overflow'} end
+local v = string.format('%.0f', n)
+local e = etag_of(v)
+redis.call('HSET', KEYS[1], 'v', v, 'e', e)
+return {'ok', v, e, f[2]}`
+
+// KEYS[1] tag set; ARGV[1] tag. Deletes members that still carry the tag (a rewrite may have dropped it).
+const REMOVE_TAG = `
+local removed = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local g = redis.call('HGET', member, 'g')
+  if g and string.find(g, '\\n' .. ARGV[1] .. '\\n', 1, true) then
+    redis.call('DEL', member)
+    removed = removed + 1
+  end
+end
+redis.call('DEL', KEYS[1])
+return removed`
+
+interface Commands {
+  cachecarWrite(...args: (string | Buffer | number)[]): Promise<number>
+  cachecarRemove(key: string, expected: string, now: number): Promise<number>
+  cachecarRename(from: string, to: string, tagPrefix: string, now: number): Promise<number>
+  cachecarRemoveTag(set: string, tag: string): Promise<number>
+  cachecarIncr(key: string, by: number, now: number, ttlMs: number): Promise<string[]>
+}
+type Client = Redis & Commands
+
+/** Consecutive failures that open the circuit; while open, calls fail at once instead of waiting out a timeout. */
+const FAILURES_TO_OPEN = 3
+const MAX_OPEN_MS = 30_000
+
+export class SharedTier {
+  readonly #options: SharedTierOptions
+  readonly #client: Client
+  readonly #subscriber: Redis
+  readonly #channel: string
+  #connected = false
+  #failures = 0
+  #openUntil = 0
+  #opened = 0
+  #closed = false
+
+  constructor(options: SharedTierOptions) {
+    this.#options = options
+    this.#channel = `${options.prefix}invalidate`
+    const common: RedisOptions = {
+      commandTimeout: options.timeoutMs,
+      connectTimeout: Math.max(1000, options.timeoutMs),
+      // Fail at once while disconnected, never queue: a request must not wait for the engine to come back.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // Reconnect with capped exponential backoff and jitter, for as long as the process runs.
+      retryStrategy: (times) => Math.min(5000, 50 * 2 ** Math.min(times, 7)) * (0.5 + Math.random() / 2),
+      lazyConnect: true,
+    }
+    this.#client = new Redis(options.url, common) as Client
+    this.#client.defineCommand('cachecarWrite', { numberOfKeys: 1, lua: WRITE })
+    this.#client.defineCommand('cachecarRemove', { numberOfKeys: 1, lua: REMOVE })
+    this.#client.defineCommand('cachecarRename', { numberOfKeys: 2, lua: RENAME })
+    this.#client.defineCommand('cachecarRemoveTag', { numberOfKeys: 1, lua: REMOVE_TAG })
+    this.#client.defineCommand('cachecarIncr', { numberOfKeys: 1, lua: INCR })
+    // The subscriber has no command deadline: it idles on the channel by design.
+    this.#subscriber = new Redis(options.url, { ...common, commandTimeout: undefined, enableOfflineQueue: true })
+    this.#client.on('ready', () => this.#setConnected(true, 'connected'))
+    this.#client.on('close', () => this.#setConnected(false, 'connection closed'))
+    // ioredis emits 'error' on every failed (re)connect; without a listener it would crash the process.
+    this.#client.on('error', (error: Error) => this.#options.onError?.('connection', error))
+    this.#subscriber.on('error', (error: Error) => this.#options.onError?.('subscriber', error))
+    this.#subscriber.on('message', (channel: string, message: string) => this.#received(channel, message))
+    this.#subscriber.on('ready', () => {
+      this.#subscriber.subscribe(this.#channel).catch((error: Error) => this.#options.onError?.('subscribe', error))
+    })
+    this.#client.connect().catch(() => {}) // reported through 'error'; reconnects by retryStrategy
+    this.#subscriber.connect().catch(() => {})
+  }
+
+  /** Connected and the circuit closed: calls are attempted. */
+  get up(): boolean {
+    return this.#connected && Date.now() >= this.#openUntil
+  }
+
+  get state(): { up: boolean; connected: boolean; circuitOpenMs: number } {
+    return { up: this.up, connected: this.#connected, circuitOpenMs: Math.max(0, this.#openUntil - Date.now()) }
+  }
+
+  /** Resolves once connected, or after `timeoutMs` (false): starting never waits longer for the shared tier. */
+  async waitUntilUp(timeoutMs: number): Promise<boolean> {
+    if (this.#connected) return true
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.#client.off('ready', onReady); resolve(false) }, timeoutMs)
+      const onReady = () => { clearTimeout(timer); resolve(true) }
+      this.#client.once('ready', onReady)
+    })
+  }
+
+  async read(namespace: string, key: string, now: number): Promise<Entry | undefined> {
+    const fields = await this.#call('read', (c) => c.hgetallBuffer(this.#entryKey(namespace, key)))
+    return entryFrom(namespace, key, fields, now)
+  }
+
+  /** Writes `entry` (expiry = entry.expiresAt); with `expected`, only if the current etag is that one or ABSENT holds. */
+  async write(entry: Entry, expected: string, now: number): Promise<boolean> {
+    const written = await this.#call('write', (c) => c.cachecarWrite(...this.#writeArgs(entry, expected, now)))
+    return written === 1
+  }
+
+  /** Unconditional writes in one MULTI: all land or none does. */
+  async writeAll(entries: readonly Entry[], now: number): Promise<void> {
+    await this.#call('write', async (c) => {
+      const multi = c.multi() as unknown as { cachecarWrite(...args: unknown[]): void; exec(): Promise<[Error | null, unknown][] | null> }
+      for (const entry of entries) multi.cachecarWrite(...this.#writeArgs(entry, '', now))
+      const results = await multi.exec()
+      const failed = results?.find(([error]) => error)
+      if (!results || failed) throw failed?.[0] ?? new Error('MULTI aborted')
+    })
+  }
+
+  async remove(namespace: string, key: string, expected: string, now: number): Promise<'deleted' | 'not-found' | 'precondition-failed'> {
+    const result = await this.#call('delete', (c) => c.cachecarRemove(this.#entryKey(namespace, key), expected, now))
+    return result === 1 ? 'deleted' : result === 0 ? 'not-found' : 'precondition-failed'
+  }
+
+  /** Adds `by` to a decimal counter atomically in the engine (no compare-and-set rounds under contention). */
+  async incr(namespace: string, key: string, by: number, ttlMs: number, now: number): Promise<IncrResult> {
+    const [status, value, etag, expiresAt] = await this.#call('incr', (c) => c.cachecarIncr(this.#entryKey(namespace, key), by, now, ttlMs))
+    if (status === 'not-a-counter' || status === 'overflow') return { status }
+    return { status: 'ok', value: Number(value), etag: etag!, expiresAt: Number(expiresAt) }
+  }
+
+  async rename(namespace: string, from: string, to: string, now: number): Promise<boolean> {
+    const moved = await this.#call('rename', (c) => c.cachecarRename(this.#entryKey(namespace, from), this.#entryKey(namespace, to), this.#tagPrefix(), now))
+    return moved === 1
+  }
+
+  /** Deletes every entry of `namespace` whose key starts with `prefix` (a SCAN: cost grows with the keyspace). */
+  async removePrefix(namespace: string, prefix: string): Promise<number> {
+    let removed = 0
+    for (const keys of await this.#scan(namespace, prefix)) {
+      if (keys.length > 0) removed += await this.#call('delete', (c) => c.unlink(...keys))
+    }
+    return removed
+  }
+
+  async removeTags(tags: readonly string[]): Promise<number> {
+    let removed = 0
+    for (const tag of new Set(tags)) removed += await this.#call('delete', (c) => c.cachecarRemoveTag(this.#tagPrefix() + tag, tag))
+    return removed
+  }
+
+  /** Keys of a namespace in order, without values (a SCAN, then the metadata of the page). */
+  async list(namespace: string, options: ListOptions, now: number): Promise<EntryInfo[]> {
+    const base = this.#entryKey(namespace, '')
+    const keys = (await this.#scan(namespace, options.prefix)).flat().map((redisKey) => redisKey.slice(base.length))
+    const after = options.after ?? ''
+    const page = [...new Set(keys)].filter((key) => key > after).sort()
+    const infos: EntryInfo[] = []
+    for (const key of page) {
+      const fields = await this.#call('read', (c) => c.hmgetBuffer(this.#entryKey(namespace, key), 't', 'e', 'g', 'c', 'x', 'v'))
+      const [t, e, g, c, x, v] = fields
+      if (!t || !e || !c || !x || !v) continue
+      const entry = entryFrom(namespace, key, { t, e, g: g ?? Buffer.alloc(0), c, x, v }, now)
+      if (!entry) continue
+      const { value: _value, ...info } = entry
+      infos.push(info)
+      if (infos.length === options.limit) break
+    }
+    return infos
+  }
+
+  /** Tells every other instance to drop its near copies. Best effort: a lost message leaves copies until their TTL. */
+  async publish(message: Invalidation): Promise<void> {
+    await this.#call('publish', (c) => c.publish(this.#channel, JSON.stringify({ from: this.#options.instanceId, ...message })))
+  }
+
+  async ping(): Promise<void> {
+    await this.#call('ping', (c) => c.ping())
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#client.disconnect()
+    this.#subscriber.disconnect()
+  }
+
+  async #call<T>(operation: string, run: (client: Client) => Promise<T>): Promise<T> {
+    if (!this.up) throw new SharedTierUnavailableError(this.#connected ? 'shared tier circuit open after repeated failures' : 'shared tier not connected')
+    try {
+      const result = await run(this.#client)
+      this.#failures = 0
+      this.#opened = 0
+      return result
+    } catch (error) {
+      this.#options.onError?.(operation, error as Error)
+      if (++this.#failures >= FAILURES_TO_OPEN) {
+        this.#openUntil = Date.now() + Math.min(MAX_OPEN_MS, 250 * 2 ** this.#opened++)
+        this.#failures = 0
+        this.#options.onStateChange?.(false, `circuit open after ${FAILURES_TO_OPEN} failures: ${(error as Error).message}`)
+      }
+      throw new SharedTierUnavailableError(`shared tier ${operation} failed: ${(error as Error).message}`, { cause: error })
+    }
+  }
+
+  #setConnected(connected: boolean, reason: string): void {
+    if (this.#connected === connected || this.#closed) return
+    this.#connected = connected
+    if (connected) this.#openUntil = 0
+    this.#options.onStateChange?.(connected, reason)
+  }
+
+  #received(channel: string, raw: string): void {
+    if (channel !== this.#channel) return
+    let message: unknown
+    try {
+      message = JSON.parse(raw)
+    } catch {
+      return
+    }
+    if (!isInvalidation(message) || (message as { from?: unknown }).from === this.#options.instanceId) return
+    this.#options.onInvalidation?.(message)
+  }
+
+  #writeArgs(entry: Entry, expected: string, now: number): (string | Buffer | number)[] {
+    return [
+      this.#entryKey(entry.namespace, entry.key), expected, Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
+      entry.contentType, entry.etag, tagField(entry.tags), entry.createdAt, entry.expiresAt, now, Math.max(1, Math.ceil(entry.expiresAt - now)),
+      this.#tagPrefix(), ...entry.tags,
+    ]
+  }
+
+  #entryKey(namespace: string, key: string): string {
+    const stored = this.#options.secretKeys?.has(namespace) ? createHash('sha256').update(key).digest('hex') : key
+    return `${this.#options.prefix}e:${namespace}\u0000${stored}`
+  }
+
+  #tagPrefix(): string {
+    return `${this.#options.prefix}t:`
+  }
+
+  async #scan(namespace: string, prefix: string): Promise<string[][]> {
+    const pattern = globEscape(this.#entryKey(namespace, '') + prefix) + '*'
+    const batches: string[][] = []
+    let cursor = '0'
+    do {
+      const [next, keys] = await this.#call('scan', (c) => c.scan(cursor, 'MATCH', pattern, 'COUNT', 1000))
+      batches.push(keys)
+      cursor = next
+    } while (cursor !== '0')
+    return batches
+  }
+}
+
+function tagField(tags: readonly string[]): string {
+  return tags.length === 0 ? '' : `\n${tags.join('\n')}\n`
+}
+
+function entryFrom(namespace: string, key: string, fields: Record<string, Buffer>, now: number): Entry | undefined {
+  const { v, t, e, g, c, x } = fields
+  if (!v || !t || !e || !c || !x) return undefined
+  const expiresAt = Number(x.toString('latin1'))
+  // The engine's clock expires the key; ours decides what counts as live, as everywhere else.
+  if (!(expiresAt > now)) return undefined
+  return {
+    namespace, key, value: v, contentType: t.toString('utf8'), etag: e.toString('latin1'),
+    tags: (g?.toString('utf8') ?? '').split('\n').filter(Boolean), createdAt: Number(c.toString('latin1')), expiresAt, size: v.byteLength,
+  }
+}
+
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+function isInvalidation(message: unknown): message is Invalidation {
+  if (typeof message !== 'object' || message === null) return false
+  const m = message as Record<string, unknown>
+  const strings = (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string')
+  if (typeof m.namespace === 'string') return strings(m.keys) || typeof m.prefix === 'string'
+  return strings(m.tags)
+}

@@ -1,0 +1,326 @@
+// Two tiers behind one Store: the task's own store (L1, SQLite) in front of the shared tier (L2, Valkey/Redis).
+// While the shared tier is up it is the authority for every write (compare-and-set there, then mirrored to L1); when
+// it is down, near-cached namespaces degrade to L1 alone and authoritative ones (sessions) fail closed.
+import { etagOf } from './keys.ts'
+import { preconditionHolds } from './precondition.ts'
+import { ABSENT, SharedTierUnavailableError, type Invalidation, type SharedTier } from './shared-tier.ts'
+import {
+  StoreBusyError, StoreFullError, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
+  type Precondition, type SetInput, type SetResult, type Store, type StoreStats, type SweepResult, type UpdateResult,
+} from './types.ts'
+
+/**
+ * authoritative: kept only in the shared tier, so every task sees every write at once; fails closed when it is down.
+ * near: L1 in front of L2; writes and deletes are announced so other tasks drop their L1 copies.
+ * near-quiet: the same, but writes are not announced (cached HTTP responses: an older copy elsewhere is still valid).
+ */
+export type NamespaceRole = 'authoritative' | 'near' | 'near-quiet'
+
+export interface TieredStoreOptions {
+  readonly roleOf: (namespace: string) => NamespaceRole
+  /** Tags of authoritative entries: deleting them fails closed too. */
+  readonly authoritativeTag?: (tag: string) => boolean
+  /** Larger values stay in L1 only. */
+  readonly maxSharedValueBytes: number
+  readonly now?: () => number
+  readonly events?: TieredStoreEvents
+}
+
+export interface TieredStoreEvents {
+  /** Where a near-cached read was answered. */
+  read?(tier: 'local' | 'shared' | 'miss'): void
+  /** An operation ran on L1 alone because the shared tier failed or was down. */
+  degraded?(operation: string): void
+}
+
+type Mutation = Omit<SetInput, 'namespace' | 'key'>
+
+/** Compare-and-set rounds lost to other writers before giving up with 503. */
+const MAX_CAS_ROUNDS = 64
+
+/** A short random pause after losing a compare-and-set round, so contending writers spread out. */
+const lostRound = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 2))
+
+export class TieredStore implements Store {
+  readonly #local: Store
+  readonly #shared: SharedTier
+  readonly #options: TieredStoreOptions
+  readonly #now: () => number
+  /** Bumped whenever L1 copies are dropped: a read fills L1 only if nothing was dropped while it ran. */
+  #generation = 0
+
+  constructor(local: Store, shared: SharedTier, options: TieredStoreOptions) {
+    this.#local = local
+    this.#shared = shared
+    this.#options = options
+    this.#now = options.now ?? Date.now
+  }
+
+  /** Drops the L1 copies another instance announced as changed. */
+  async applyInvalidation(message: Invalidation): Promise<void> {
+    this.#generation++
+    if ('tags' in message) await this.#local.deleteTags(message.tags)
+    else if ('prefix' in message) await this.#local.deletePrefix(message.namespace, message.prefix)
+    else for (const key of message.keys) await this.#local.delete(message.namespace, key)
+  }
+
+  async get(namespace: string, key: string): Promise<Entry | undefined> {
+    if (this.#role(namespace) === 'authoritative') return this.#shared.read(namespace, key, this.#now())
+    const local = await this.#local.get(namespace, key)
+    if (local) {
+      this.#options.events?.read?.('local')
+      return local
+    }
+    const generation = this.#generation
+    const shared = await this.#near('read', () => this.#shared.read(namespace, key, this.#now()), async () => undefined)
+    this.#options.events?.read?.(shared ? 'shared' : 'miss')
+    if (shared && generation === this.#generation) await this.#fillLocal(shared)
+    return shared
+  }
+
+  getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
+    return Promise.all(keys.map((key) => this.get(namespace, key)))
+  }
+
+  async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
+    if (input.value.byteLength > this.#options.maxSharedValueBytes && this.#role(input.namespace) !== 'authoritative') {
+      const result = await this.#local.set(input, precondition)
+      if (result.status !== 'precondition-failed') await this.#dropShared(input.namespace, [input.key])
+      return result
+    }
+    return this.#tiered(input.namespace, 'write', async () => {
+      for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+        const current = await this.#shared.read(input.namespace, input.key, this.#now())
+        if (!preconditionHolds(precondition, current?.etag)) return { status: 'precondition-failed' } as const
+        const entry = this.#entry(input)
+        if (!(await this.#shared.write(entry, current?.etag ?? ABSENT, this.#now()))) {
+          await lostRound()
+          continue
+        }
+        await this.#mirror(input.namespace, [input.key], [input])
+        return { status: current ? 'replaced' : 'created', etag: entry.etag, expiresAt: entry.expiresAt } as const
+      }
+      throw contended(input.key)
+    }, () => this.#local.set(input, precondition))
+  }
+
+  async setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
+    const namespace = inputs[0]?.namespace
+    if (namespace === undefined) return []
+    if (inputs.some((input) => input.namespace !== namespace)) throw new Error('setMany takes one namespace at a time')
+    const shared = inputs.filter((input) => input.value.byteLength <= this.#options.maxSharedValueBytes)
+    return this.#tiered(namespace, 'write', async () => {
+      const entries = shared.map((input) => this.#entry(input))
+      await this.#shared.writeAll(entries, this.#now())
+      if (this.#role(namespace) === 'authoritative') return entries.map(({ etag, expiresAt }) => ({ etag, expiresAt }))
+      const results = await this.#local.setMany(inputs)
+      await this.#announce(namespace, inputs.map((input) => input.key), 'write')
+      return results
+    }, () => this.#local.setMany(inputs))
+  }
+
+  async delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
+    return this.#tiered(namespace, 'delete', async () => {
+      const current = precondition ? await this.#shared.read(namespace, key, this.#now()) : undefined
+      if (precondition && !preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
+      const shared = await this.#shared.remove(namespace, key, current?.etag ?? '', this.#now())
+      if (shared === 'precondition-failed') return shared
+      if (this.#role(namespace) === 'authoritative') return shared
+      this.#generation++
+      const local = await this.#local.delete(namespace, key)
+      await this.#announce(namespace, [key], 'delete')
+      return shared === 'deleted' || local === 'deleted' ? 'deleted' : local
+    }, () => this.#local.delete(namespace, key, precondition))
+  }
+
+  async deletePrefix(namespace: string, prefix: string): Promise<number> {
+    return this.#tiered(namespace, 'delete', async () => {
+      const shared = await this.#shared.removePrefix(namespace, prefix)
+      if (this.#role(namespace) === 'authoritative') return shared
+      const local = await this.#local.deletePrefix(namespace, prefix)
+      await this.#publish({ namespace, prefix })
+      return Math.max(shared, local)
+    }, () => this.#local.deletePrefix(namespace, prefix))
+  }
+
+  async deleteTags(tags: readonly string[]): Promise<number> {
+    this.#generation++
+    const local = await this.#local.deleteTags(tags)
+    let shared = 0
+    try {
+      shared = await this.#shared.removeTags(tags)
+    } catch (error) {
+      if (!(error instanceof SharedTierUnavailableError)) throw error
+      // Entries that only the shared tier holds cannot be said to be gone.
+      if (tags.some((tag) => this.#options.authoritativeTag?.(tag))) throw error
+      this.#options.events?.degraded?.('delete')
+      return local
+    }
+    await this.#publish({ tags })
+    return Math.max(shared, local)
+  }
+
+  async update(namespace: string, key: string, mutate: (current: Entry) => Mutation | undefined, precondition?: Precondition): Promise<UpdateResult> {
+    return this.#tiered(namespace, 'write', async () => {
+      for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+        const current = await this.#shared.read(namespace, key, this.#now())
+        if (!current) {
+          // Near-cached entries too large for the shared tier, or written while it was down, live in L1 alone.
+          return this.#role(namespace) === 'authoritative' ? { status: 'not-found' } as const : this.#local.update(namespace, key, mutate, precondition)
+        }
+        if (!preconditionHolds(precondition, current.etag)) return { status: 'precondition-failed' } as const
+        const next = mutate(current)
+        if (!next) return { status: 'unchanged', entry: current } as const
+        const entry = this.#entry({ ...next, namespace, key })
+        if (!(await this.#shared.write(entry, current.etag, this.#now()))) {
+          await lostRound()
+          continue
+        }
+        await this.#mirror(namespace, [key], [])
+        return { status: 'updated', entry } as const
+      }
+      throw contended(key)
+    }, () => this.#local.update(namespace, key, mutate, precondition))
+  }
+
+  async rename(namespace: string, from: string, to: string): Promise<boolean> {
+    return this.#tiered(namespace, 'write', async () => {
+      const moved = await this.#shared.rename(namespace, from, to, this.#now())
+      if (this.#role(namespace) === 'authoritative') return moved
+      const movedLocally = moved ? false : await this.#local.rename(namespace, from, to)
+      await this.#mirror(namespace, [from, to], [])
+      return moved || movedLocally
+    }, () => this.#local.rename(namespace, from, to))
+  }
+
+  async incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
+    return this.#tiered(namespace, 'write', async () => {
+      const result = await this.#shared.incr(namespace, key, by, ttlMs, this.#now())
+      if (result.status === 'ok') await this.#mirror(namespace, [key], [])
+      return result
+    }, () => this.#local.incr(namespace, key, by, ttlMs))
+  }
+
+  async list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {
+    if (this.#role(namespace) === 'authoritative') return this.#shared.list(namespace, options, this.#now())
+    const local = await this.#local.list(namespace, options)
+    const shared = await this.#near('read', () => this.#shared.list(namespace, options, this.#now()), async () => [])
+    const merged = new Map<string, EntryInfo>()
+    for (const info of [...local, ...shared]) merged.set(info.key, info)
+    return [...merged.values()].sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, options.limit)
+  }
+
+  // Expiry in the shared tier is the engine's own; upkeep, stats and readiness are about this task's store.
+  sweepExpired(batch: number): Promise<SweepResult> {
+    return this.#local.sweepExpired(batch)
+  }
+
+  maintain(): Promise<void> {
+    return this.#local.maintain()
+  }
+
+  stats(): Promise<StoreStats> {
+    return this.#local.stats()
+  }
+
+  ping(): Promise<void> {
+    return this.#local.ping()
+  }
+
+  async close(): Promise<void> {
+    await this.#shared.close()
+    await this.#local.close()
+  }
+
+  #role(namespace: string): NamespaceRole {
+    return this.#options.roleOf(namespace)
+  }
+
+  #entry(input: SetInput): Entry {
+    const now = this.#now()
+    return {
+      namespace: input.namespace, key: input.key, value: input.value, contentType: input.contentType, etag: etagOf(input.value),
+      tags: [...new Set(input.tags ?? [])], createdAt: now, expiresAt: now + input.ttlMs, size: input.value.byteLength,
+    }
+  }
+
+  /**
+   * Runs `shared` while the shared tier answers; on SharedTierUnavailableError, near-cached namespaces run `local`
+   * instead and authoritative ones fail (503 at the HTTP layer).
+   */
+  async #tiered<T>(namespace: string, operation: string, shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+    if (this.#role(namespace) === 'authoritative') return shared()
+    return this.#near(operation, shared, local)
+  }
+
+  async #near<T>(operation: string, shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+    if (!this.#shared.up) {
+      this.#options.events?.degraded?.(operation)
+      return local()
+    }
+    try {
+      return await shared()
+    } catch (error) {
+      if (!(error instanceof SharedTierUnavailableError)) throw error
+      this.#options.events?.degraded?.(operation)
+      return local()
+    }
+  }
+
+  /** After a shared write: L1 gets the written values (or loses its copies), other tasks are told. */
+  async #mirror(namespace: string, keys: readonly string[], written: readonly SetInput[]): Promise<void> {
+    if (this.#role(namespace) === 'authoritative') return
+    this.#generation++
+    for (const input of written) {
+      try {
+        await this.#local.set(input)
+      } catch (error) {
+        // The shared tier holds the value: a full or locked L1 only loses its near copy.
+        if (!(error instanceof StoreFullError || error instanceof StoreBusyError)) throw error
+        await this.#local.delete(input.namespace, input.key).catch(() => {})
+      }
+    }
+    const dropped = keys.filter((key) => !written.some((input) => input.key === key))
+    for (const key of dropped) await this.#local.delete(namespace, key)
+    await this.#announce(namespace, keys, written.length > 0 ? 'write' : 'delete')
+  }
+
+  async #announce(namespace: string, keys: readonly string[], kind: 'write' | 'delete'): Promise<void> {
+    if (kind === 'write' && this.#role(namespace) === 'near-quiet') return
+    await this.#publish({ namespace, keys })
+  }
+
+  async #publish(message: Invalidation): Promise<void> {
+    try {
+      await this.#shared.publish(message)
+    } catch (error) {
+      if (!(error instanceof SharedTierUnavailableError)) throw error
+      this.#options.events?.degraded?.('publish')
+    }
+  }
+
+  /** A value now kept in L1 alone: an older shared copy must not be served by other tasks. */
+  async #dropShared(namespace: string, keys: readonly string[]): Promise<void> {
+    try {
+      for (const key of keys) await this.#shared.remove(namespace, key, '', this.#now())
+      await this.#publish({ namespace, keys })
+    } catch (error) {
+      if (!(error instanceof SharedTierUnavailableError)) throw error
+      this.#options.events?.degraded?.('delete')
+    }
+  }
+
+  async #fillLocal(entry: Entry): Promise<void> {
+    const ttlMs = entry.expiresAt - this.#now()
+    if (ttlMs <= 0) return
+    try {
+      await this.#local.set({ namespace: entry.namespace, key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs, tags: entry.tags })
+    } catch (error) {
+      if (!(error instanceof StoreFullError || error instanceof StoreBusyError)) throw error
+    }
+  }
+}
+
+function contended(key: string): StoreBusyError {
+  return new StoreBusyError(`too many concurrent writers on ${JSON.stringify(key)} in the shared tier`)
+}

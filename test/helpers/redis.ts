@@ -1,0 +1,76 @@
+// A real redis-server on a free loopback port for shared-tier tests; installed from Debian's package when absent.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
+
+export interface TestRedis {
+  readonly port: number
+  readonly url: string
+  /** Kills the server at once (SIGKILL): an outage, not a shutdown. */
+  kill(): Promise<void>
+  /** Starts it again on the same port, empty. */
+  restart(): Promise<void>
+  stop(): Promise<void>
+}
+
+const CANDIDATES = ['/usr/bin/redis-server', '/usr/local/bin/redis-server', '/usr/bin/valkey-server']
+
+export function redisServerPath(): string {
+  let found = CANDIDATES.find((path) => existsSync(path))
+  if (!found && process.getuid?.() === 0) {
+    execFileSync('apt-get', ['install', '-y', '-q', 'redis-server'], { stdio: 'ignore', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    found = CANDIDATES.find((path) => existsSync(path))
+  }
+  if (!found) throw new Error('redis-server is not installed and could not be installed (apt-get install redis-server, as root)')
+  return found
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+function launch(binary: string, port: number): Promise<ChildProcess> {
+  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  return new Promise((resolve, reject) => {
+    let output = ''
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`redis-server did not start: ${output}`)) }, 10_000)
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer)
+        child.stdout!.removeAllListeners('data')
+        child.stdout!.resume()
+        resolve(child)
+      }
+    })
+    child.stderr!.resume()
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${output}`)) })
+  })
+}
+
+async function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill(signal)
+  await exited
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const binary = redisServerPath()
+  const port = await freePort()
+  let child = await launch(binary, port)
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    kill: () => ended(child, 'SIGKILL'),
+    async restart() {
+      await ended(child, 'SIGKILL')
+      child = await launch(binary, port)
+    },
+    stop: () => ended(child, 'SIGKILL'),
+  }
+}
