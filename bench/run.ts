@@ -7,11 +7,12 @@ import { startChild } from '../test/helpers/process.ts'
 import { tempDir } from '../test/helpers/tmp.ts'
 import { COMPARE_HEADER, CONNECTIONS, DURATION_S, ROUNDS, compare, compareRow, fill, fillBare, load, metric, rssMiB } from './lib.ts'
 import { proxyScenarios } from './proxy.ts'
+import { sharedScenarios } from './shared.ts'
 
 const here = import.meta.dirname
 
-// BENCH_ONLY=kv,sessions,sweep,rss,proxy picks sections (all by default), for iterating on one of them.
-const SECTIONS = ['kv', 'sessions', 'sweep', 'rss', 'proxy']
+// BENCH_ONLY=kv,sessions,sweep,rss,proxy,shared picks sections (all by default), for iterating on one of them.
+const SECTIONS = ['kv', 'sessions', 'sweep', 'rss', 'proxy', 'shared']
 const only = new Set((process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(',').map((s) => s.trim()))
 const unknown = [...only].filter((s) => !SECTIONS.includes(s))
 if (unknown.length > 0) {
@@ -104,6 +105,7 @@ try {
     console.log(rows.slice(-5).join('\n'))
   }
   if (only.has('proxy')) rows.push('', ...(await proxyScenarios(bare.url, startCachecar, dir.path)))
+  if (only.has('shared')) rows.push('', ...(await sharedScenarios(startCachecar)))
 } catch (error) {
   console.error(`bench failed: ${(error as Error).message}\n--- cachecar output (tail) ---\n${cachecar.output().slice(-4000)}`)
   process.exitCode = 1

@@ -33,6 +33,9 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const metrics = createMetrics(() => store)
   const stack = createStoreStack(config, metrics, logger, options)
   store = stack.store
+  if (stack.ready && !(await stack.ready())) {
+    logger.warn({ event: 'shared_tier_down', url: stack.shared?.().url }, 'shared tier not reachable at start: starting on the local store; reconnecting in the background')
+  }
   const sweeper = new Sweeper({
     store,
     intervalMs: config.sweepIntervalMs,
@@ -61,6 +64,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   logger.info({
     event: 'listening', host: config.host, port, dbPath: config.dbPath, maxBytes: config.maxBytes, auth: config.token !== undefined,
     upstreams: config.upstreams.map((u) => `${u.name}=${u.origin}${u.basePath}`),
+    ...(stack.shared && { shared: stack.shared().url }),
   }, 'cachecar is ready')
 
   const openStore = store

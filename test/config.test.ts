@@ -58,6 +58,33 @@ test('every bad variable is named with its value and the accepted form, all at o
   }
 })
 
+test('secrets in rejected values are never echoed: the token is not shown, a URL\'s password is masked', () => {
+  const problems = (() => {
+    try {
+      loadConfig({ CACHECAR_TOKEN: 'short secret', CACHECAR_SHARED_URL: 'http://svc:hunter2hunter2@cache.internal:6379' })
+    } catch (error) {
+      return (error as ConfigError).problems
+    }
+    throw new Error('bad configuration was accepted')
+  })()
+  const text = problems.join('\n')
+  assert.not.match(text, /short secret|hunter2/)
+  assert.match(text, /CACHECAR_TOKEN must be at least 16 .* got a value of 12 characters \(not shown\)/)
+  assert.match(text, /CACHECAR_SHARED_URL must be a redis:\/\/ or rediss:\/\/ URL .* got "http:\/\/svc:\*\*\*@cache\.internal:6379/)
+})
+
+test('the shared tier: off by default; redis:// and rediss:// URLs with a prefix and timeout', () => {
+  const off = loadConfig({})
+  assert.is(off.sharedUrl, undefined)
+  assert.is(off.sharedPrefix, 'cachecar:')
+  const on = loadConfig({ CACHECAR_SHARED_URL: 'rediss://app:pw@my-cache.abc.use1.cache.amazonaws.com:6379', CACHECAR_SHARED_PREFIX: 'orders:', CACHECAR_SHARED_TIMEOUT_MS: '50' })
+  assert.is(on.sharedUrl, 'rediss://app:pw@my-cache.abc.use1.cache.amazonaws.com:6379')
+  assert.is(on.sharedPrefix, 'orders:')
+  assert.is(on.sharedTimeoutMs, 50)
+  assert.throws(() => loadConfig({ CACHECAR_SHARED_URL: 'redis://' }), /SHARED_URL must be a redis/)
+  assert.throws(() => loadConfig({ CACHECAR_SHARED_PREFIX: 'has space' }), /SHARED_PREFIX must be 1-64 printable/)
+})
+
 test('settings that contradict each other are refused', () => {
   assert.throws(() => loadConfig({ CACHECAR_DEFAULT_TTL: '2h', CACHECAR_MAX_TTL: '1h' }), /DEFAULT_TTL must not exceed CACHECAR_MAX_TTL/)
   assert.throws(() => loadConfig({ CACHECAR_MAX_BYTES: '16MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB' }), /MAX_VALUE_BYTES must be at most 1\/8/)

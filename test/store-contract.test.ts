@@ -31,7 +31,6 @@ process.on('exit', dir.remove)
 // The tiered store over a real redis-server: every namespace near-cached, then every namespace authoritative.
 // Each store gets its own key prefix, so tests sharing the server never see each other's keys.
 const redis = await startRedis()
-process.on('exit', () => void redis.stop())
 for (const role of ['near', 'authoritative'] as const) {
   storeContract(`TieredStore (${role}) over MemoryStore + redis-server`, async (clock) => {
     const shared = new SharedTier({ url: redis.url, prefix: `contract-${role}-${n++}:`, timeoutMs: 1000, instanceId: 'contract' })

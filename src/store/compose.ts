@@ -15,7 +15,12 @@ export interface StoreStack {
   readonly store: Store
   /** The shared tier's state for /readyz; undefined when none is configured. */
   readonly shared?: () => { url: string; up: boolean; connected: boolean; circuitOpenMs: number }
+  /** Waits a bounded time for the shared tier's first connection; cachecar starts either way. */
+  readonly ready?: () => Promise<boolean>
 }
+
+/** How long start waits for the shared tier: long enough for a healthy engine, short enough for a fast start. */
+const SHARED_START_WAIT_MS = 1000
 
 export interface StoreStackOptions {
   readonly now?: () => number
@@ -78,5 +83,5 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
       degraded: (operation) => metrics.sharedDegraded.inc({ operation }),
     },
   })
-  return { store: tiered, shared: () => ({ url, ...shared.state }) }
+  return { store: tiered, shared: () => ({ url, ...shared.state }), ready: () => shared.waitUntilUp(SHARED_START_WAIT_MS) }
 }

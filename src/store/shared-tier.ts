@@ -72,9 +72,9 @@ return 1`
 // KEYS[1] from, KEYS[2] to; ARGV[1] tag-set prefix, ARGV[2] now. Moves a live entry (TTL kept) and its tag memberships.
 const RENAME = LIVE_ETAG + `
 if live_etag(KEYS[2], ARGV[2]) or not live_etag(KEYS[1], ARGV[2]) then return 0 end
-local g = redis.call('HGET', KEYS[1], 'g') or ''
+local g = redis.call('HGET', KEYS[1], 'g') or '[]'
 redis.call('RENAME', KEYS[1], KEYS[2])
-for tag in string.gmatch(g, '[^\\n]+') do
+for _, tag in ipairs(cjson.decode(g)) do
   redis.call('SREM', ARGV[1] .. tag, KEYS[1])
   redis.call('SADD', ARGV[1] .. tag, KEYS[2])
 end
@@ -109,7 +109,7 @@ if not f[1] or tonumber(f[2]) <= now then
   local x = string.format('%.0f', now + tonumber(ARGV[3]))
   local e = etag_of(v)
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'v', v, 't', 'text/plain', 'e', e, 'g', '', 'c', ARGV[2], 'x', x)
+  redis.call('HSET', KEYS[1], 'v', v, 't', 'text/plain', 'e', e, 'g', '[]', 'c', ARGV[2], 'x', x)
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return {'ok', v, e, x}
 end
@@ -127,9 +127,14 @@ const REMOVE_TAG = `
 local removed = 0
 for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local g = redis.call('HGET', member, 'g')
-  if g and string.find(g, '\\n' .. ARGV[1] .. '\\n', 1, true) then
-    redis.call('DEL', member)
-    removed = removed + 1
+  if g then
+    for _, tag in ipairs(cjson.decode(g)) do
+      if tag == ARGV[1] then
+        redis.call('DEL', member)
+        removed = removed + 1
+        break
+      end
+    end
   end
 end
 redis.call('DEL', KEYS[1])
@@ -368,8 +373,18 @@ export class SharedTier {
   }
 }
 
+/** Tags as a JSON array: the scripts read it with cjson, so a tag may hold any character (session subjects do). */
 function tagField(tags: readonly string[]): string {
-  return tags.length === 0 ? '' : `\n${tags.join('\n')}\n`
+  return JSON.stringify(tags)
+}
+
+function tagsFrom(field: Buffer | undefined): string[] {
+  try {
+    const tags: unknown = JSON.parse(field?.toString('utf8') || '[]')
+    return Array.isArray(tags) ? tags.filter((tag): tag is string => typeof tag === 'string') : []
+  } catch {
+    return []
+  }
 }
 
 function entryFrom(namespace: string, key: string, fields: Record<string, Buffer>, now: number): Entry | undefined {
@@ -380,7 +395,7 @@ function entryFrom(namespace: string, key: string, fields: Record<string, Buffer
   if (!(expiresAt > now)) return undefined
   return {
     namespace, key, value: v, contentType: t.toString('utf8'), etag: e.toString('latin1'),
-    tags: (g?.toString('utf8') ?? '').split('\n').filter(Boolean), createdAt: Number(c.toString('latin1')), expiresAt, size: v.byteLength,
+    tags: tagsFrom(g), createdAt: Number(c.toString('latin1')), expiresAt, size: v.byteLength,
   }
 }
 

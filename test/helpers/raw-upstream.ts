@@ -38,9 +38,9 @@ export async function rawUpstream(script: (socket: Socket) => void, host = '127.
 export const headersOf = (status: number, extra: string) => `HTTP/1.1 ${status} X\r\ndate: ${new Date().toUTCString()}\r\n${extra}\r\n`
 
 /** Polls `condition` every 10 ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function eventually(condition: () => boolean, timeoutMs = 2000): Promise<boolean> {
+export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<boolean> {
   const deadline = performance.now() + timeoutMs
-  while (!condition()) {
+  while (!(await condition())) {
     if (performance.now() > deadline) return false
     await new Promise((resolve) => setTimeout(resolve, 10))
   }

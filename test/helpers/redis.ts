@@ -8,6 +8,9 @@ export interface TestRedis {
   readonly url: string
   /** Kills the server at once (SIGKILL): an outage, not a shutdown. */
   kill(): Promise<void>
+  /** SIGSTOP / SIGCONT: a server that accepts bytes and never answers, then recovers. */
+  pause(): void
+  resume(): void
   /** Starts it again on the same port, empty. */
   restart(): Promise<void>
   stop(): Promise<void>
@@ -44,6 +47,11 @@ function launch(binary: string, port: number): Promise<ChildProcess> {
         clearTimeout(timer)
         child.stdout!.removeAllListeners('data')
         child.stdout!.resume()
+        // The server must never keep the test process alive; it is killed when the process exits.
+        child.unref()
+        ;(child.stdout as unknown as { unref(): void }).unref()
+        ;(child.stderr as unknown as { unref(): void }).unref()
+        process.once('exit', () => child.kill('SIGKILL'))
         resolve(child)
       }
     })
@@ -67,10 +75,15 @@ export async function startRedis(): Promise<TestRedis> {
     port,
     url: `redis://127.0.0.1:${port}`,
     kill: () => ended(child, 'SIGKILL'),
+    pause: () => { child.kill('SIGSTOP') },
+    resume: () => { child.kill('SIGCONT') },
     async restart() {
       await ended(child, 'SIGKILL')
       child = await launch(binary, port)
     },
-    stop: () => ended(child, 'SIGKILL'),
+    async stop() {
+      child.kill('SIGCONT')
+      await ended(child, 'SIGKILL')
+    },
   }
 }
