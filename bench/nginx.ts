@@ -1,19 +1,10 @@
 // The peer users would otherwise pick: nginx proxy_cache in front of the same origin, when nginx is installed.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import { freePort } from '../test/helpers/process.ts'
 import { join } from 'node:path'
 
 export const NGINX = '/usr/sbin/nginx'
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** Starts nginx with a proxy_cache in `dir` in front of `originUrl`; undefined when nginx is not installed. */
 export async function startNginx(originUrl: string, dir: string): Promise<{ url: string; process: ChildProcess } | undefined> {

@@ -70,6 +70,15 @@ test('a purge in one task removes the entry from the other task\'s local store t
   assert.is(origin.received.length, 2)
 })
 
+test('a soft purge in one task makes the other revalidate instead of serving its fresh copy', async ({ a, b, origin }) => {
+  await a.get('/u/api/items/4')
+  await b.get('/u/api/items/4')
+  const purge = await fetch(`${a.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify({ upstream: 'api', path: '/items/4', soft: true }) })
+  assert.equal(await purge.json(), { purged: 1 })
+  assert.ok(await eventually(async () => /fwd=stale/.test((await b.get('/u/api/items/4')).headers.get('cache-status') ?? '')), 'b went upstream for its copy')
+  assert.is(origin.received.length, 2)
+})
+
 test('a surrogate-key purge in one task reaches the other', async ({ a, b, origin }) => {
   await a.get('/u/api/items/3')
   await b.get('/u/api/items/3')
@@ -188,12 +197,14 @@ test('a shared tier that stops answering costs each request at most its timeout,
     assert.ok(times.slice(0, 3).every((ms) => ms >= 150 && ms < 1000), `the first reads wait out the 200 ms timeout: ${times.map(Math.round)}`)
     assert.ok(times.slice(3).every((ms) => ms < 100), `then the circuit is open and reads do not wait: ${times.map(Math.round)}`)
     assert.is((await kv(a, 'app/warm')).body, 'w')
+    assert.is(await metricValue(a, 'cachecar_shared_up'), 0, 'an open circuit counts as down')
     const session = await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {} }) })
     assert.is(session.status, 503)
   } finally {
     redis.resume()
   }
   assert.ok(await eventually(async () => (await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {} }) })).status === 201, 5000), 'sessions work again once it answers')
+  assert.is(await metricValue(a, 'cachecar_shared_up'), 1, 'the closed circuit is reported')
 })
 
 /** The instance's current value of an unlabelled metric. */

@@ -312,13 +312,19 @@ export class SharedTier {
       const result = await run(this.#client)
       this.#failures = 0
       this.#opened = 0
+      if (this.#openUntil > 0) {
+        this.#openUntil = 0
+        this.#options.onStateChange?.(true, 'circuit closed: the shared tier answered again')
+      }
       return result
     } catch (error) {
       this.#options.onError?.(operation, error as Error)
-      if (++this.#failures >= FAILURES_TO_OPEN) {
+      // A failed probe after an open period reopens at once, for twice as long; otherwise a few failures in a row do.
+      const probing = this.#openUntil > 0
+      if (probing || ++this.#failures >= FAILURES_TO_OPEN) {
         this.#openUntil = Date.now() + Math.min(MAX_OPEN_MS, 250 * 2 ** this.#opened++)
         this.#failures = 0
-        this.#options.onStateChange?.(false, `circuit open after ${FAILURES_TO_OPEN} failures: ${(error as Error).message}`)
+        if (!probing) this.#options.onStateChange?.(false, `circuit open after ${FAILURES_TO_OPEN} failures: ${(error as Error).message}`)
       }
       throw new SharedTierUnavailableError(`shared tier ${operation} failed: ${(error as Error).message}`, { cause: error })
     }

@@ -12,7 +12,8 @@ import {
 /**
  * authoritative: kept only in the shared tier, so every task sees every write at once; fails closed when it is down.
  * near: L1 in front of L2; writes and deletes are announced so other tasks drop their L1 copies.
- * near-quiet: the same, but writes are not announced (cached HTTP responses: an older copy elsewhere is still valid).
+ * near-quiet: the same, but storing a new entry is not announced (cached HTTP responses: no other task can hold a
+ * copy of an entry that did not exist); replacing one (a refresh, a soft purge) and deleting one are.
  */
 export type NamespaceRole = 'authoritative' | 'near' | 'near-quiet'
 
@@ -97,7 +98,8 @@ export class TieredStore implements Store {
           await lostRound()
           continue
         }
-        await this.#mirror(input.namespace, [input.key], [input])
+        // A new entry can have no copy in another task's L1; a replaced one (a refresh, a soft purge) can.
+        await this.#mirror(input.namespace, [input.key], [input], current !== undefined)
         return { status: current ? 'replaced' : 'created', etag: entry.etag, expiresAt: entry.expiresAt } as const
       }
       throw contended(input.key)
@@ -114,7 +116,7 @@ export class TieredStore implements Store {
       await this.#shared.writeAll(entries, this.#now())
       if (this.#role(namespace) === 'authoritative') return entries.map(({ etag, expiresAt }) => ({ etag, expiresAt }))
       const results = await this.#local.setMany(inputs)
-      await this.#announce(namespace, inputs.map((input) => input.key), 'write')
+      if (this.#role(namespace) === 'near') await this.#publish({ namespace, keys: inputs.map((input) => input.key) })
       return results
     }, () => this.#local.setMany(inputs))
   }
@@ -128,7 +130,7 @@ export class TieredStore implements Store {
       if (this.#role(namespace) === 'authoritative') return shared
       this.#generation++
       const local = await this.#local.delete(namespace, key)
-      await this.#announce(namespace, [key], 'delete')
+      await this.#publish({ namespace, keys: [key] })
       return shared === 'deleted' || local === 'deleted' ? 'deleted' : local
     }, () => this.#local.delete(namespace, key, precondition))
   }
@@ -176,7 +178,7 @@ export class TieredStore implements Store {
           await lostRound()
           continue
         }
-        await this.#mirror(namespace, [key], [])
+        await this.#mirror(namespace, [key], [], true)
         return { status: 'updated', entry } as const
       }
       throw contended(key)
@@ -188,7 +190,7 @@ export class TieredStore implements Store {
       const moved = await this.#shared.rename(namespace, from, to, this.#now())
       if (this.#role(namespace) === 'authoritative') return moved
       const movedLocally = moved ? false : await this.#local.rename(namespace, from, to)
-      await this.#mirror(namespace, [from, to], [])
+      await this.#mirror(namespace, [from, to], [], true)
       return moved || movedLocally
     }, () => this.#local.rename(namespace, from, to))
   }
@@ -196,7 +198,7 @@ export class TieredStore implements Store {
   async incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
     return this.#tiered(namespace, 'write', async () => {
       const result = await this.#shared.incr(namespace, key, by, ttlMs, this.#now())
-      if (result.status === 'ok') await this.#mirror(namespace, [key], [])
+      if (result.status === 'ok') await this.#mirror(namespace, [key], [], true)
       return result
     }, () => this.#local.incr(namespace, key, by, ttlMs))
   }
@@ -267,8 +269,11 @@ export class TieredStore implements Store {
     }
   }
 
-  /** After a shared write: L1 gets the written values (or loses its copies), other tasks are told. */
-  async #mirror(namespace: string, keys: readonly string[], written: readonly SetInput[]): Promise<void> {
+  /**
+   * After a shared write: L1 gets the written values (or loses its copies of `keys`), and other tasks are told to
+   * drop theirs when `replaced` says they may hold one or the namespace announces every write.
+   */
+  async #mirror(namespace: string, keys: readonly string[], written: readonly SetInput[], replaced: boolean): Promise<void> {
     if (this.#role(namespace) === 'authoritative') return
     this.#generation++
     for (const input of written) {
@@ -282,12 +287,7 @@ export class TieredStore implements Store {
     }
     const dropped = keys.filter((key) => !written.some((input) => input.key === key))
     for (const key of dropped) await this.#local.delete(namespace, key)
-    await this.#announce(namespace, keys, written.length > 0 ? 'write' : 'delete')
-  }
-
-  async #announce(namespace: string, keys: readonly string[], kind: 'write' | 'delete'): Promise<void> {
-    if (kind === 'write' && this.#role(namespace) === 'near-quiet') return
-    await this.#publish({ namespace, keys })
+    if (replaced || this.#role(namespace) === 'near') await this.#publish({ namespace, keys })
   }
 
   async #publish(message: Invalidation): Promise<void> {

@@ -1,6 +1,7 @@
 // Starts cachecar (or a benchmark baseline) as a real child process and waits until it listens.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 
 export const MAIN = join(import.meta.dirname, '..', '..', 'src', 'main.ts')
@@ -52,4 +53,13 @@ export async function runMain(args: string[], env: Record<string, string>): Prom
   child.stderr.on('data', (c: Buffer) => { stderr += c })
   const [code] = await once(child, 'exit')
   return { code: code as number | null, stdout, stderr }
+}
+
+/** A loopback port free right now, for servers that cannot listen on port 0 themselves (redis-server, nginx). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }

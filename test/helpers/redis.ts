@@ -1,7 +1,7 @@
 // A real redis-server on a free loopback port for shared-tier tests; installed from Debian's package when absent.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
+import { freePort } from './process.ts'
 
 export interface TestRedis {
   readonly port: number
@@ -26,14 +26,6 @@ export function redisServerPath(): string {
   }
   if (!found) throw new Error('redis-server is not installed and could not be installed (apt-get install redis-server, as root)')
   return found
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 function launch(binary: string, port: number): Promise<ChildProcess> {
@@ -63,6 +55,7 @@ function launch(binary: string, port: number): Promise<ChildProcess> {
 async function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.ref() // unref'd while it runs; waiting for its exit must keep the process alive
   child.kill(signal)
   await exited
 }
