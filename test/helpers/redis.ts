@@ -28,8 +28,19 @@ export function redisServerPath(): string {
   return found
 }
 
-function launch(binary: string, port: number): Promise<ChildProcess> {
-  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+export interface RedisOptions {
+  /** Serve TLS only (as ElastiCache with in-transit encryption does), with this certificate and key. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string }
+  /** Require AUTH with this password (the default user's, as ElastiCache AUTH tokens are). */
+  readonly password?: string
+}
+
+function launch(binary: string, port: number, options: RedisOptions): Promise<ChildProcess> {
+  const listen = options.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile, '--tls-auth-clients', 'no']
+    : ['--port', String(port)]
+  const auth = options.password ? ['--requirepass', options.password] : []
+  const child = spawn(binary, [...listen, ...auth, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
   return new Promise((resolve, reject) => {
     let output = ''
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`redis-server did not start: ${output}`)) }, 10_000)
@@ -60,19 +71,20 @@ async function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<void>
   await exited
 }
 
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
   const binary = redisServerPath()
   const port = await freePort()
-  let child = await launch(binary, port)
+  let child = await launch(binary, port, options)
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : ''
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: options.tls ? `rediss://${auth}localhost:${port}` : `redis://${auth}127.0.0.1:${port}`,
     kill: () => ended(child, 'SIGKILL'),
     pause: () => { child.kill('SIGSTOP') },
     resume: () => { child.kill('SIGCONT') },
     async restart() {
       await ended(child, 'SIGKILL')
-      child = await launch(binary, port)
+      child = await launch(binary, port, options)
     },
     async stop() {
       child.kill('SIGCONT')
