@@ -101,6 +101,16 @@ test('key/value writes and deletes in one task are seen by the other', async ({ 
   assert.ok(await eventually(async () => (await kv(a, 'app/greeting')).status === 404), 'a dropped its copy when b deleted the key')
 })
 
+test('listing a namespace shows keys written in every task, pages included', async ({ a, b }) => {
+  for (const key of ['k1', 'k3']) await put(a, `list/${key}`, 'a')
+  for (const key of ['k2', 'k4']) await put(b, `list/${key}`, 'b')
+  const first = await (await fetch(`${a.url}/v1/kv/list?limit=3`)).json() as { items: { key: string }[]; cursor: string }
+  assert.equal(first.items.map((i) => i.key), ['k1', 'k2', 'k3'])
+  const second = await (await fetch(`${a.url}/v1/kv/list?limit=3&cursor=${first.cursor}`)).json() as { items: { key: string }[]; cursor: string | null }
+  assert.equal(second.items.map((i) => i.key), ['k4'])
+  assert.is(second.cursor, null)
+})
+
 test('If-Match is checked against the shared copy: a write from another task is a conflict', async ({ a, b }) => {
   await put(a, 'app/doc', 'v1')
   const etag = (await kv(b, 'app/doc')).etag!
