@@ -46,7 +46,7 @@ const kv = async (car: TestCachecar, path: string) => {
 const json = async (response: Response) => ({ status: response.status, type: response.headers.get('content-type'), body: await response.json() as Record<string, unknown> })
 
 test('a response one task fetched is a hit in the other, with one upstream request', async ({ a, b, origin, clock }) => {
-  const first = await a.get('/u/api/items/1')
+  const first = await fetchAndStore(a, '/u/api/items/1')
   assert.is(first.status, 200)
   assert.match(first.headers.get('cache-status') ?? '', /fwd=uri-miss/)
   clock.advance(5000)
@@ -61,7 +61,7 @@ test('a response one task fetched is a hit in the other, with one upstream reque
 })
 
 test('a purge in one task removes the entry from the other task\'s local store too', async ({ a, b, origin }) => {
-  await a.get('/u/api/items/2')
+  await fetchAndStore(a, '/u/api/items/2')
   await b.get('/u/api/items/2') // now in b's local store as well
   const purge = await fetch(`${a.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify({ upstream: 'api', path: '/items/2' }) })
   assert.is(purge.status, 200)
@@ -71,7 +71,7 @@ test('a purge in one task removes the entry from the other task\'s local store t
 })
 
 test('a soft purge in one task makes the other revalidate instead of serving its fresh copy', async ({ a, b, origin }) => {
-  await a.get('/u/api/items/4')
+  await fetchAndStore(a, '/u/api/items/4')
   await b.get('/u/api/items/4')
   const purge = await fetch(`${a.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify({ upstream: 'api', path: '/items/4', soft: true }) })
   assert.equal(await purge.json(), { purged: 1 })
@@ -80,7 +80,7 @@ test('a soft purge in one task makes the other revalidate instead of serving its
 })
 
 test('a surrogate-key purge in one task reaches the other', async ({ a, b, origin }) => {
-  await a.get('/u/api/items/3')
+  await fetchAndStore(a, '/u/api/items/3')
   await b.get('/u/api/items/3')
   const purge = await fetch(`${b.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify({ surrogateKeys: ['items'] }) })
   assert.equal(await purge.json(), { purged: 1 })
@@ -163,7 +163,7 @@ test('log out everywhere: a subject\'s sessions created in both tasks end from e
 test('the shared tier going down fails nothing but sessions (503 problem); it comes back by itself', async ({ a, b, redis, origin }) => {
   await put(a, 'app/kept', 'local copy')
   await kv(b, 'app/kept') // b holds a local copy now
-  await b.get('/u/api/items/9')
+  await fetchAndStore(b, '/u/api/items/9')
   const session = (await json(await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { n: 1 } }) }))).body.id as string
   await redis.kill()
   assert.ok(await eventually(async () => await metricValue(b, 'cachecar_shared_up') === 0 && await metricValue(a, 'cachecar_shared_up') === 0, 5000), 'both report the outage')
@@ -216,6 +216,18 @@ test('a shared tier that stops answering costs each request at most its timeout,
   assert.ok(await eventually(async () => (await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {} }) })).status === 201, 5000), 'sessions work again once it answers')
   assert.is(await metricValue(a, 'cachecar_shared_up'), 1, 'the closed circuit is reported')
 })
+
+/**
+ * A miss that the task has finished storing: the store happens after the body went out, and a request from
+ * another task comes later anyway; without the wait, that request could race the store.
+ */
+async function fetchAndStore(car: TestCachecar, path: string): Promise<Awaited<ReturnType<TestCachecar['get']>>> {
+  const stored = async () => Number(/cachecar_proxy_events_total\{upstream="api",event="stored"\} (\d+)/.exec(await (await fetch(`${car.url}/metrics`)).text())?.[1] ?? 0)
+  const before = await stored()
+  const response = await car.get(path)
+  assert.ok(await eventually(async () => (await stored()) > before), `${path} was stored`)
+  return response
+}
 
 /** The instance's current value of an unlabelled metric. */
 async function metricValue(car: TestCachecar, name: string): Promise<number> {

@@ -26,6 +26,9 @@ const dir = tempDir()
 let n = 0
 storeContract('SqliteStore on a file', (clock) =>
   new SqliteStore({ path: join(dir.path, `contract-${n++}.db`), maxBytes: 64 * MiB, now: clock.now }))
+// Every value in a file beside the database, as large values are kept: the contract must not notice.
+storeContract('SqliteStore on a file, every value in a value file', (clock) =>
+  new SqliteStore({ path: join(dir.path, `contract-${n++}.db`), maxBytes: 64 * MiB, now: clock.now, fileValueBytes: 1 }))
 process.on('exit', dir.remove)
 
 // The tiered store over a real redis-server: every namespace near-cached, then every namespace authoritative.

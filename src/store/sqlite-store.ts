@@ -6,8 +6,9 @@ import { addToCounter, preconditionHolds } from './precondition.ts'
 import { AccessTimes } from './sqlite/access-times.ts'
 import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES } from './sqlite/budget.ts'
 import { isFull } from './sqlite/errors.ts'
-import { PAGE_SIZE, openDatabase } from './sqlite/open.ts'
+import { MEMORY, PAGE_SIZE, openDatabase } from './sqlite/open.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
+import { FILE_VALUE_BYTES, ValueFiles, isNoSpace, type StoredFile } from './sqlite/value-files.ts'
 import {
   StoreBusyError, StoreFullError, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
   type Precondition, type SetInput, type SetResult, type Store, type StoreEvents, type StoreStats, type SweepResult,
@@ -27,6 +28,8 @@ export interface SqliteStoreOptions {
    * 'normal' lets other connections in; tests use it to provoke lock contention.
    */
   readonly lockingMode?: 'exclusive' | 'normal'
+  /** Values at least this large are kept in files beside a file-backed database (never for :memory:). */
+  readonly fileValueBytes?: number
 }
 
 interface Row {
@@ -39,6 +42,7 @@ interface Row {
   created_at: number
   expires_at: number
   size: number
+  file: string | null
   value: Uint8Array
 }
 
@@ -65,6 +69,7 @@ const VACUUM_STEP_PAGES = 512
 const PURGE_BATCH = 1000
 // SQLite orders every TEXT before every BLOB, so a blob works as "no upper bound" for key ranges.
 const NO_UPPER_BOUND = new Uint8Array([0xff])
+const EMPTY = new Uint8Array(0)
 
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync
@@ -73,6 +78,8 @@ export class SqliteStore implements Store {
   readonly #retry: RetryPolicy
   readonly #budget: DiskBudget
   readonly #accessTimes: AccessTimes
+  readonly #files: ValueFiles | undefined
+  readonly #fileValueBytes: number
   #rebalancing: Promise<void> | undefined
   #closed = false
   /** Writes waiting for the next group commit, and that commit once scheduled. */
@@ -101,6 +108,7 @@ export class SqliteStore implements Store {
   readonly #countEntries: StatementSync
   readonly #writeReadiness: StatementSync
   readonly #readReadiness: StatementSync
+  readonly #takeDeadFiles: StatementSync
 
   constructor(options: SqliteStoreOptions) {
     this.#db = openDatabase({
@@ -115,21 +123,23 @@ export class SqliteStore implements Store {
     this.#now = options.now ?? Date.now
     this.#events = options.events ?? {}
     this.#retry = options.retry ?? DEFAULT_RETRY
-    this.#budget = new DiskBudget(this.#db, options.path, options.maxBytes)
+    this.#files = options.path === MEMORY ? undefined : new ValueFiles(`${options.path}.values`)
+    this.#fileValueBytes = options.fileValueBytes ?? FILE_VALUE_BYTES
+    this.#budget = new DiskBudget(this.#db, options.path, options.maxBytes, () => this.#files?.bytes ?? 0)
     const db = this.#db
     this.#begin = db.prepare('BEGIN IMMEDIATE')
     this.#commit = db.prepare('COMMIT')
     this.#rollback = db.prepare('ROLLBACK')
-    this.#selectLive = db.prepare(`SELECT id, namespace, key, content_type, etag, tags, created_at, expires_at, size, value
+    this.#selectLive = db.prepare(`SELECT id, namespace, key, content_type, etag, tags, created_at, expires_at, size, file, value
       FROM entries WHERE namespace = ? AND key = ? AND expires_at > ?`)
     this.#selectCurrent = db.prepare('SELECT id, etag, tags, expires_at FROM entries WHERE namespace = ? AND key = ?')
-    this.#selectCurrentWithValue = db.prepare('SELECT id, etag, tags, expires_at, value FROM entries WHERE namespace = ? AND key = ?')
+    this.#selectCurrentWithValue = db.prepare('SELECT id, etag, tags, expires_at, file, value FROM entries WHERE namespace = ? AND key = ?')
     this.#upsert = db.prepare(`INSERT INTO entries
-        (namespace, key, content_type, etag, tags, created_at, expires_at, last_access, size, value)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        (namespace, key, content_type, etag, tags, created_at, expires_at, last_access, size, file, value)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (namespace, key) DO UPDATE SET content_type = excluded.content_type, etag = excluded.etag,
         tags = excluded.tags, created_at = excluded.created_at, expires_at = excluded.expires_at,
-        last_access = excluded.last_access, size = excluded.size, value = excluded.value
+        last_access = excluded.last_access, size = excluded.size, file = excluded.file, value = excluded.value
       RETURNING id`)
     this.#deleteTagsOfEntry = db.prepare('DELETE FROM entry_tags WHERE entry_id = ?')
     this.#insertTag = db.prepare('INSERT OR IGNORE INTO entry_tags (tag, entry_id) VALUES (?, ?)')
@@ -141,7 +151,7 @@ export class SqliteStore implements Store {
     this.#deleteTaggedBatch = db.prepare(`DELETE FROM entries WHERE id IN
       (SELECT t.entry_id FROM entry_tags t JOIN entries e ON e.id = t.entry_id
        WHERE t.tag = ? AND e.expires_at > ? LIMIT ?)`)
-    this.#updateCounter = db.prepare('UPDATE entries SET value = ?, etag = ?, size = ?, last_access = ? WHERE id = ?')
+    this.#updateCounter = db.prepare('UPDATE entries SET value = ?, etag = ?, size = ?, last_access = ?, file = NULL WHERE id = ?')
     this.#listRange = db.prepare(`SELECT namespace, key, content_type, etag, tags, created_at, expires_at, size
       FROM entries WHERE namespace = ? AND key > ? AND key >= ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ?`)
     this.#deleteExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
@@ -152,33 +162,41 @@ export class SqliteStore implements Store {
     this.#writeReadiness = db.prepare(`INSERT INTO readiness (id, at) VALUES (1, ?)
       ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
     this.#readReadiness = db.prepare('SELECT at FROM readiness WHERE id = 1')
+    this.#takeDeadFiles = db.prepare('DELETE FROM dead_files RETURNING name, size')
     this.#accessTimes = new AccessTimes((touched) => this.#transaction(() => {
       for (const [id, at] of touched) this.#touch.run(at, id)
     }))
   }
 
-  get(namespace: string, key: string): Promise<Entry | undefined> {
-    return this.#read(() => this.#getLive(namespace, key))
+  async get(namespace: string, key: string): Promise<Entry | undefined> {
+    return this.#withValue(await this.#read(() => this.#getLive(namespace, key)))
   }
 
-  getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    return this.#read(() => keys.map((key) => this.#getLive(namespace, key)))
+  async getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
+    const found = await this.#read(() => keys.map((key) => this.#getLive(namespace, key)))
+    return Promise.all(found.map((entry) => this.#withValue(entry)))
   }
 
-  set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
-    return this.#write(input.value.byteLength, () => {
-      const row = this.#selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined
-      const live = this.#live(row)
-      if (!preconditionHolds(precondition, live?.etag)) return { status: 'precondition-failed' } as const
-      const written = this.#put(input, row)
-      return { status: live ? 'replaced' : 'created', ...written } as const
+  async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
+    return this.#withFiles([input], async ([file]) => {
+      const result = await this.#write(input.value.byteLength, () => {
+        const row = this.#selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined
+        const live = this.#live(row)
+        if (!preconditionHolds(precondition, live?.etag)) return { status: 'precondition-failed' } as const
+        const written = this.#put(input, row, file)
+        return { status: live ? 'replaced' : 'created', ...written } as const
+      })
+      return { result, landed: result.status !== 'precondition-failed' }
     })
   }
 
   setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
     const bytes = inputs.reduce((sum, input) => sum + input.value.byteLength, 0)
-    return this.#write(bytes, () => inputs.map((input) =>
-      this.#put(input, this.#selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined)))
+    return this.#withFiles(inputs, async (files) => ({
+      result: await this.#write(bytes, () => inputs.map((input, i) =>
+        this.#put(input, this.#selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined, files[i]))),
+      landed: true,
+    }))
   }
 
   delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
@@ -209,9 +227,10 @@ export class SqliteStore implements Store {
   update(namespace: string, key: string, mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined, precondition?: Precondition): Promise<UpdateResult> {
     return this.#write(0, (): UpdateResult => {
       const row = this.#selectLive.get(namespace, key, this.#now()) as Row | undefined
-      if (!row) return { status: 'not-found' }
+      const value = row?.file ? this.#files?.readSync(row.file) : row?.value
+      if (!row || !value) return { status: 'not-found' }
       if (!preconditionHolds(precondition, row.etag)) return { status: 'precondition-failed' }
-      const current: Entry = { ...toInfo(row), value: row.value }
+      const current: Entry = { ...toInfo(row), value }
       const next = mutate(current)
       if (!next) return { status: 'unchanged', entry: current }
       const input = { ...next, namespace, key }
@@ -233,14 +252,14 @@ export class SqliteStore implements Store {
   incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
     return this.#write(24, (): IncrResult => {
       const now = this.#now()
-      const row = this.#selectCurrentWithValue.get(namespace, key) as (CurrentRow & { value: Uint8Array }) | undefined
+      const row = this.#selectCurrentWithValue.get(namespace, key) as (CurrentRow & { file: string | null; value: Uint8Array }) | undefined
       const current = this.#live(row)
       if (!current) {
         const value = Buffer.from(String(by))
         const written = this.#put({ namespace, key, value, contentType: 'text/plain', ttlMs }, row)
         return { status: 'ok', value: by, ...written }
       }
-      const sum = addToCounter(current.value, by)
+      const sum = addToCounter((current.file ? this.#files?.readSync(current.file) : current.value) ?? EMPTY, by)
       if (sum.status !== 'ok') return sum
       this.#updateCounter.run(sum.bytes, sum.etag, sum.bytes.byteLength, now, current.id)
       return { status: 'ok', value: sum.next, etag: sum.etag, expiresAt: current.expires_at }
@@ -256,8 +275,11 @@ export class SqliteStore implements Store {
   }
 
   async sweepExpired(batch: number): Promise<SweepResult> {
-    const removed = await retryBusy(() => this.#deleteExpiredBatch.run(this.#now(), batch).changes as number,
-      this.#retry, this.#events.busyRetry)
+    const removed = await retryBusy(() => {
+      const changes = this.#deleteExpiredBatch.run(this.#now(), batch).changes as number
+      this.#reapFiles()
+      return changes
+    }, this.#retry, this.#events.busyRetry)
     return { removed, more: removed === batch }
   }
 
@@ -294,11 +316,69 @@ export class SqliteStore implements Store {
 
   // ---- internals -------------------------------------------------------------------------------------------
 
-  #getLive(namespace: string, key: string): Entry | undefined {
+  #getLive(namespace: string, key: string): (Entry & { file: string | null }) | undefined {
     const row = this.#selectLive.get(namespace, key, this.#now()) as Row | undefined
     if (!row) return undefined
     this.#accessTimes.touch(row.id, this.#now())
-    return { ...toInfo(row), value: row.value }
+    return { ...toInfo(row), value: row.value, file: row.file }
+  }
+
+  /** The entry with its value, read from its file when it has one (undefined if the file went meanwhile). */
+  async #withValue(found: (Entry & { file: string | null }) | undefined): Promise<Entry | undefined> {
+    if (!found) return undefined
+    const { file, ...entry } = found
+    if (!file || !this.#files) return entry
+    const value = await this.#files.read(file)
+    return value && { ...entry, value }
+  }
+
+  /**
+   * Writes the large values among `inputs` to files first (off the event loop), then runs `write` with them; files
+   * of a write that did not land are deleted, those that did are counted in the budget.
+   */
+  async #withFiles<T>(inputs: readonly SetInput[], write: (files: (StoredFile | undefined)[]) => Promise<{ result: T; landed: boolean }>): Promise<T> {
+    const files = this.#files
+    const large = (input: SetInput) => files !== undefined && input.value.byteLength >= this.#fileValueBytes
+    if (!files || !inputs.some(large)) return (await write([])).result
+    const written = await Promise.all(inputs.map((input) => (large(input) ? this.#writeFile(files, input.value) : undefined)))
+    let landed = false
+    try {
+      const outcome = await write(written)
+      landed = outcome.landed
+      return outcome.result
+    } finally {
+      inputs.forEach((input, i) => {
+        const file = written[i]
+        if (!file) return
+        if (landed) files.adopted(input.value.byteLength)
+        else files.discard(file.name)
+      })
+    }
+  }
+
+  /** A value file; on a full disk, evicts what the value needs and tries once more, then answers StoreFullError. */
+  async #writeFile(files: ValueFiles, value: Uint8Array): Promise<StoredFile> {
+    try {
+      return await files.write(value)
+    } catch (error) {
+      if (!isNoSpace(error)) throw error
+      await retryBusy(() => this.#evictBytes(value.byteLength * 2 + EVICT_BATCH_BYTES), this.#retry, this.#events.busyRetry)
+      this.#scheduleRebalance()
+      // Unlinks of the evicted rows' files run in the background: give them a turn before trying again.
+      await yieldToEventLoop()
+      try {
+        return await files.write(value)
+      } catch (retryError) {
+        if (!isNoSpace(retryError)) throw retryError
+        throw new StoreFullError(`no room for a ${value.byteLength}-byte value file: the disk is full`, { cause: retryError })
+      }
+    }
+  }
+
+  /** Deletes the files of rows that were just removed or replaced (see dead_files in open.ts). */
+  #reapFiles(): void {
+    if (!this.#files || this.#files.count === 0) return
+    this.#files.released(this.#takeDeadFiles.all() as { name: string; size: number }[])
   }
 
   /** The row if it is live; an expired row counts as absent. */
@@ -307,13 +387,13 @@ export class SqliteStore implements Store {
   }
 
   /** Upserts the entry; `previous` is the row it replaces, live or expired, whose tags must go. */
-  #put(input: SetInput, previous: CurrentRow | undefined): { etag: string; expiresAt: number } {
+  #put(input: SetInput, previous: CurrentRow | undefined, file?: StoredFile): { etag: string; expiresAt: number } {
     const now = this.#now()
-    const etag = etagOf(input.value)
+    const etag = file?.etag ?? etagOf(input.value)
     const expiresAt = now + input.ttlMs
     const tags = input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null
     const { id } = this.#upsert.get(input.namespace, input.key, input.contentType, etag, tags, now, expiresAt, now,
-      input.value.byteLength, input.value) as { id: number }
+      input.value.byteLength, file?.name ?? null, file ? EMPTY : input.value) as { id: number }
     if (previous?.tags) this.#deleteTagsOfEntry.run(id)
     for (const tag of new Set(input.tags ?? [])) this.#insertTag.run(tag, id)
     return { etag, expiresAt }
@@ -389,6 +469,7 @@ export class SqliteStore implements Store {
     this.#begin.run()
     try {
       const result = operation()
+      this.#reapFiles()
       this.#commit.run()
       return result
     } catch (error) {
@@ -455,6 +536,7 @@ export class SqliteStore implements Store {
    */
   #evictBatch(bytes: number): number {
     const expired = this.#deleteExpiredBatch.all(this.#now(), EVICT_BATCH) as { size: number }[]
+    this.#reapFiles()
     if (expired.length > 0) {
       this.#events.evicted?.('expired', expired.length)
       return expired.reduce((sum, row) => sum + row.size + ROW_OVERHEAD_BYTES, 0)
@@ -515,7 +597,11 @@ export class SqliteStore implements Store {
   async #deleteInBatches(deleteBatch: () => number | bigint): Promise<number> {
     let removed = 0
     for (;;) {
-      const changes = Number(await retryBusy(deleteBatch, this.#retry, this.#events.busyRetry))
+      const changes = Number(await retryBusy(() => {
+        const deleted = deleteBatch()
+        this.#reapFiles()
+        return deleted
+      }, this.#retry, this.#events.busyRetry))
       removed += changes
       if (changes < PURGE_BATCH) return removed
       await yieldToEventLoop()

@@ -23,11 +23,14 @@ export class DiskBudget {
   readonly #pageCount: StatementSync
   readonly #freelistCount: StatementSync
   readonly #pageSize: number
+  /** Bytes kept outside the database (large values in files) that count against the same budget. */
+  readonly #outsideBytes: () => number
   /** Bytes at the last measurement plus bytes written since: an upper-bound estimate. */
   #estimate = 0
 
-  constructor(db: DatabaseSync, path: string, maxBytes: number) {
+  constructor(db: DatabaseSync, path: string, maxBytes: number, outsideBytes: () => number = () => 0) {
     this.maxBytes = maxBytes
+    this.#outsideBytes = outsideBytes
     this.#path = path
     this.#pageCount = db.prepare('PRAGMA page_count')
     this.#freelistCount = db.prepare('PRAGMA freelist_count')
@@ -35,11 +38,11 @@ export class DiskBudget {
     this.measure()
   }
 
-  /** Bytes on disk now: database pages (free ones too, until vacuumed), WAL and shm. */
+  /** Bytes on disk now: database pages (free ones too, until vacuumed), WAL, shm and value files. */
   diskBytes(): number {
     const pages = Number((this.#pageCount.get() as { page_count: number }).page_count) * this.#pageSize
     if (this.#path === MEMORY) return pages
-    return pages + fileSize(this.#path + '-wal') + fileSize(this.#path + '-shm')
+    return pages + fileSize(this.#path + '-wal') + fileSize(this.#path + '-shm') + this.#outsideBytes()
   }
 
   /** Pages on SQLite's freelist: reused by the next writes, or handed back to the filesystem by a vacuum. */

@@ -77,6 +77,7 @@ export const SCHEMA = `
     expires_at   INTEGER NOT NULL,
     last_access  INTEGER NOT NULL,
     size         INTEGER NOT NULL,
+    file         TEXT,
     value        BLOB    NOT NULL,
     UNIQUE (namespace, key)
   );
@@ -89,4 +90,11 @@ export const SCHEMA = `
   ) WITHOUT ROWID;
   CREATE INDEX entry_tags_by_entry ON entry_tags (entry_id);
   CREATE TABLE readiness (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);
+  -- Large values live in files (value-files.ts; file names the file, value is empty). Whatever removes or replaces
+  -- such a row (a delete, a sweep, an eviction, an overwrite) leaves the file's name here for the store to delete.
+  CREATE TABLE dead_files (name TEXT NOT NULL, size INTEGER NOT NULL);
+  CREATE TRIGGER entries_file_deleted AFTER DELETE ON entries WHEN old.file IS NOT NULL
+    BEGIN INSERT INTO dead_files (name, size) VALUES (old.file, old.size); END;
+  CREATE TRIGGER entries_file_replaced AFTER UPDATE OF file ON entries WHEN old.file IS NOT NULL AND old.file IS NOT new.file
+    BEGIN INSERT INTO dead_files (name, size) VALUES (old.file, old.size); END;
 `
