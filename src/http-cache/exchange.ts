@@ -127,7 +127,7 @@ export class Exchange {
    * Writes the response straight to the Node response (so a failing body aborts the connection instead of being
    * ended with an error text appended), optionally collecting the body for the cache.
    */
-  reply(status: number, headers: HeaderList, body: Readable, collect?: { limit: number; done: (outcome: BodyOutcome) => void }): Response {
+  reply(status: number, headers: HeaderList, body: Readable, collect?: { limit: number; done: (outcome: BodyOutcome) => void; into?: Uint8Array }): Response {
     const outgoing = this.#outgoing
     if (!outgoing) throw new Error('the proxy needs @hono/node-server bindings')
     const raw: string[] = []
@@ -135,7 +135,7 @@ export class Exchange {
     outgoing.writeHead(status, raw)
     const bodyless = this.method === 'HEAD' || status === 204 || status === 304
     if (bodyless) outgoing.end()
-    pipeToClient(body, bodyless ? undefined : outgoing, collect?.limit ?? -1, collect?.done ?? (() => {}))
+    pipeToClient(body, bodyless ? undefined : outgoing, collect?.limit ?? -1, collect?.done ?? (() => {}), collect?.into)
     return RESPONSE_ALREADY_SENT
   }
 

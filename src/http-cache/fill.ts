@@ -2,11 +2,11 @@
 import { Problem } from '../http/problem.ts'
 import type { Forward } from './cache-status.ts'
 import type { Exchange } from './exchange.ts'
-import { UpstreamFailure, collectBody, storedFrom, type BodyOutcome, type Forwarded } from './forward.ts'
+import { UpstreamFailure, collectBody, storedFrom, storedHead, type BodyOutcome, type Forwarded } from './forward.ts'
 import { upstreamResponseHeaders } from './exchange.ts'
 import { getter, type HeaderList } from './headers.ts'
 import { responseFacts, retentionMs, staleIfError, varyKey } from './policy.ts'
-import type { StoredResponse } from './record.ts'
+import { preallocate, type StoredResponse } from './record.ts'
 import { serveStored } from './serve.ts'
 import { SingleFlight } from './single-flight.ts'
 
@@ -73,16 +73,20 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
     settle({ kind: 'not-stored' })
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
+  // A declared length lets the body be collected straight into the record that will be stored.
+  const declared = Number(getter(forwarded.headers)('content-length') ?? NaN)
+  const limit = ex.upstream.config.maxObjectBytes
+  const pending = Number.isSafeInteger(declared) && declared >= 0 && declared <= limit ? preallocate(storedHead(forwarded), declared) : undefined
   const onBody = (outcome: BodyOutcome) => {
     if (!('complete' in outcome)) {
       settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })
       return
     }
-    const stored = storedFrom(forwarded, outcome.complete)
+    const stored = pending ? pending.finish() : storedFrom(forwarded, outcome.complete)
     void save(ex, stored).finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
   }
   const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
-  return ex.reply(forwarded.status, headers, forwarded.body, { limit: ex.upstream.config.maxObjectBytes, done: onBody })
+  return ex.reply(forwarded.status, headers, forwarded.body, { limit, done: onBody, ...(pending && { into: pending.body }) })
 }
 
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {

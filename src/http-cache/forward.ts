@@ -65,7 +65,9 @@ export type BodyOutcome = { readonly complete: Buffer } | { readonly failed: unk
  * stored, and the client's response is destroyed, not ended, so it can never pass for complete. If the client goes
  * away while bytes are being collected, the body is still read to the end for the cache and collapsed waiters.
  */
-export function pipeToClient(body: Readable, client: Writable | undefined, limit: number, done: (outcome: BodyOutcome) => void): void {
+export function pipeToClient(body: Readable, client: Writable | undefined, limit: number, done: (outcome: BodyOutcome) => void, into?: Uint8Array): void {
+  // With `into` (sized from Content-Length), bytes land in their final place: no chunk list, no concatenation.
+  if (into && into.byteLength <= limit) limit = into.byteLength
   const chunks: Buffer[] = []
   let size = 0
   let overflow = limit < 0
@@ -83,13 +85,15 @@ export function pipeToClient(body: Readable, client: Writable | undefined, limit
       if (size > limit) {
         overflow = true
         chunks.length = 0
-      } else chunks.push(chunk)
+      } else if (into) into.set(chunk, size - chunk.byteLength)
+      else chunks.push(chunk)
     }
     if (!detached && client && !client.write(chunk)) body.pause()
   })
   body.on('end', () => {
     if (!detached) client?.end()
-    done(overflow ? { overflow: true } : { complete: Buffer.concat(chunks, size) })
+    if (overflow || (into && size !== into.byteLength)) done({ overflow: true })
+    else done({ complete: into ? Buffer.from(into.buffer, into.byteOffset, into.byteLength) : Buffer.concat(chunks, size) })
   })
   body.on('error', (error) => {
     if (!detached) client?.destroy(error)
@@ -103,6 +107,11 @@ export function collectBody(body: Readable, limit: number): Promise<BodyOutcome>
 }
 
 export function storedFrom(forwarded: Forwarded, body: Uint8Array): StoredResponse {
+  return { ...storedHead(forwarded), body }
+}
+
+/** What is stored of a response besides its body. */
+export function storedHead(forwarded: Forwarded): Omit<StoredResponse, 'body'> {
   // Age is folded into the facts (initial age) and recomputed on every reuse.
-  return { facts: forwarded.facts, headers: forwarded.headers.filter(([name]) => name !== 'age'), body }
+  return { facts: forwarded.facts, headers: forwarded.headers.filter(([name]) => name !== 'age') }
 }
