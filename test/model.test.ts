@@ -5,9 +5,12 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HotTier } from '../src/store/hot-tier.ts'
 import { MemoryStore } from '../src/store/memory-store.ts'
+import { SharedTier } from '../src/store/shared-tier.ts'
 import { SqliteStore } from '../src/store/sqlite-store.ts'
+import { TieredStore } from '../src/store/tiered-store.ts'
 import type { Store } from '../src/store/types.ts'
 import { ManualClock } from './helpers/clock.ts'
+import { startRedis } from './helpers/redis.ts'
 
 const MiB = 1024 ** 2
 const NS = 'model'
@@ -37,9 +40,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 
 interface Modelled { value: string; expiresAt: number }
 
-async function check(makeStore: (clock: ManualClock) => Store, steps: Step[]): Promise<void> {
+async function check(makeStore: (clock: ManualClock) => Store | Promise<Store>, steps: Step[]): Promise<void> {
   const clock = new ManualClock()
-  const store = makeStore(clock)
+  const store = await makeStore(clock)
   const model = new Map<string, Modelled>()
   const live = (key: string) => {
     const entry = model.get(key)
@@ -99,12 +102,23 @@ async function check(makeStore: (clock: ManualClock) => Store, steps: Step[]): P
   }
 }
 
-const stores: [string, (clock: ManualClock) => Store][] = [
+const stores: [string, (clock: ManualClock) => Store | Promise<Store>][] = [
   ['MemoryStore', (clock) => new MemoryStore({ maxBytes: 64 * MiB, now: clock.now })],
   ['SqliteStore', (clock) => new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now })],
   ['HotTier over SqliteStore (as served)', (clock) => new HotTier(new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now }),
     { maxBytes: MiB, maxEntryBytes: 64 * 1024, now: clock.now })],
 ]
+
+// The shared tier over a real redis-server, in both roles; every run gets a key prefix of its own.
+const redis = await startRedis()
+let runs = 0
+for (const role of ['near', 'authoritative'] as const) {
+  stores.push([`TieredStore (${role}) over MemoryStore + redis-server`, async (clock) => {
+    const shared = new SharedTier({ url: redis.url, prefix: `model-${runs++}:`, timeoutMs: 1000, instanceId: 'model' })
+    if (!(await shared.waitUntilUp(5000))) throw new Error('redis-server did not accept a connection')
+    return new TieredStore(new MemoryStore({ maxBytes: 64 * MiB, now: clock.now }), shared, { roleOf: () => role, maxSharedValueBytes: MiB, now: clock.now })
+  }])
+}
 
 for (const [name, makeStore] of stores) {
   test(`${name}: no read past expiry, no lost increment, over random command sequences`, async () => {
