@@ -60,6 +60,35 @@ test('a response one task fetched is a hit in the other, with one upstream reque
   assert.is(origin.received.length, 1)
 })
 
+test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstream request', async ({ redis, clock }) => {
+  let requests = 0
+  const slow = await fakeUpstream((req, res) => {
+    requests++
+    const cacheable = !req.url?.includes('private')
+    setTimeout(() => res.writeHead(200, { 'cache-control': cacheable ? 'max-age=600' : 'no-store', date: new Date(clock.now()).toUTCString() }).end(`slow ${req.url}`), 300)
+  })
+  const env = { CACHECAR_SHARED_URL: redis.url, CACHECAR_SHARED_PREFIX: `coalesce${prefixes++}:`, CACHECAR_SHARED_COALESCE_MS: '1500ms', CACHECAR_UPSTREAMS: `api=${slow.url}` }
+  const [c, d] = await Promise.all([startCachecar(env, clock), startCachecar(env, clock)])
+  try {
+    const herd = (path: string) => Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? c : d).get(path)))
+    const answers = await herd('/u/api/cold')
+    assert.is(requests, 1, 'one upstream request for the fleet')
+    assert.equal([...new Set(answers.map((a) => `${a.status} ${a.body}`))], ['200 slow /cold'])
+    // Not storable: the answer may not be reused, so every request goes upstream itself; the other task's requests
+    // go as soon as the lock holder learns that (one upstream round trip), not when the 1.5 s lock would expire.
+    requests = 0
+    const started = performance.now()
+    const uncached = await herd('/u/api/private')
+    assert.equal([...new Set(uncached.map((a) => `${a.status} ${a.body}`))], ['200 slow /private'])
+    assert.is(requests, 100, 'a no-store answer is shared with no one')
+    const elapsed = performance.now() - started
+    assert.ok(elapsed < 1200, `the lock was released, not waited out: ${Math.round(elapsed)} ms`)
+  } finally {
+    await Promise.all([c.shutdown(), d.shutdown()])
+    await slow.close()
+  }
+})
+
 test('a purge in one task removes the entry from the other task\'s local store too', async ({ a, b, origin }) => {
   await fetchAndStore(a, '/u/api/items/2')
   await b.get('/u/api/items/2') // now in b's local store as well

@@ -34,6 +34,7 @@ export interface Config {
   readonly sharedPrefix: string
   readonly sharedTimeoutMs: number
   readonly sharedMaxValueBytes: number
+  readonly sharedCoalesceMs: number
 }
 
 /** A parser returns the value, or the accepted form as a string starting with "must". */
@@ -159,6 +160,8 @@ export const SETTINGS: readonly Setting[] = [
     (raw) => JSON.stringify(maskedUrl(raw))),
   setting('SHARED_PREFIX', 'sharedPrefix', 'cachecar:', keyPrefix, 'Prefix of every shared-tier key and channel: one per service'),
   setting('SHARED_TIMEOUT_MS', 'sharedTimeoutMs', '250ms', duration('ms', 5, 60_000), 'Deadline per shared-tier command; slower counts as down'),
+  setting('SHARED_COALESCE_MS', 'sharedCoalesceMs', '0', duration('ms', 0, 60_000),
+    'Cross-task coalescing: a cold URL is fetched by one task while the others wait up to this long for it (0 = off)'),
   setting('SHARED_MAX_VALUE_BYTES', 'sharedMaxValueBytes', '512KiB', size(1, 512 * 1024 ** 2), 'Larger values stay in this task\'s SQLite only'),
   setting('SHUTDOWN_GRACE_MS', 'shutdownGraceMs', '10s', duration('ms', 0, 10 * 60_000),
     'Time in-flight requests get after SIGTERM (keep below ECS stopTimeout, 30 s by default)'),

@@ -48,6 +48,7 @@ export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Pr
   } catch (error) {
     const problem = error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
     settle({ kind: 'failed', problem })
+    abandon(ex)
     throw problem
   }
   return respond(ex, forwarded, fwd, settle)
@@ -71,6 +72,7 @@ function serveCollapsed(ex: Exchange, outcome: MissOutcome, fwd: Forward): Respo
 function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outcome: MissOutcome) => void): Response {
   if (forwarded.notStorable) {
     settle({ kind: 'not-stored' })
+    abandon(ex)
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
   // A declared length lets the body be collected straight into the record that will be stored.
@@ -80,6 +82,7 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   const onBody = (outcome: BodyOutcome) => {
     if (!('complete' in outcome)) {
       settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })
+      abandon(ex)
       return
     }
     const stored = pending ? pending.finish() : storedFrom(forwarded, outcome.complete)
@@ -89,12 +92,18 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   return ex.reply(forwarded.status, headers, forwarded.body, { limit, done: onBody, ...(pending && { into: pending.body }) })
 }
 
+/** Nothing will be stored for this URL after all: tasks waiting for it (cross-task coalescing) go on at once. */
+function abandon(ex: Exchange): void {
+  ex.services.cache.abandon(ex.upstream.config.name, ex.key).catch(() => {})
+}
+
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   try {
     await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.hadVariants)
     ex.event('stored')
   } catch (error) {
     // Full or locked store: the response was served all the same; it just is not cached.
+    abandon(ex)
     ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'response not stored')
   }
 }

@@ -59,6 +59,11 @@ export class ResponseCache {
     ])
   }
 
+  /** This task went upstream for `key` and will store nothing: other tasks waiting on it need not wait. */
+  async abandon(upstream: string, key: string): Promise<void> {
+    await this.#store.abandon?.(ResponseCache.namespace(upstream), key)
+  }
+
   /** Removes every stored variant of one URL. */
   async invalidate(upstream: string, key: string): Promise<number> {
     const ns = ResponseCache.namespace(upstream)

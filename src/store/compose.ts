@@ -77,6 +77,7 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
     roleOf: (namespace): NamespaceRole => namespace === SESSION_NAMESPACE ? 'authoritative' : namespace.startsWith(HTTP_NAMESPACE_PREFIX) ? 'near-quiet' : 'near',
     authoritativeTag: (tag) => tag.startsWith(SUBJECT_TAG_PREFIX),
     maxSharedValueBytes: config.sharedMaxValueBytes,
+    coalesceMs: config.sharedCoalesceMs,
     ...(options.now && { now: options.now }),
     events: {
       read: (tier) => metrics.tierReads.inc({ tier }),

@@ -291,6 +291,21 @@ export class SharedTier {
     return infos
   }
 
+  /** Takes the fleet-wide lock on one key for `ttlMs` (SET NX PX); false when another instance holds it. */
+  async tryLock(namespace: string, key: string, ttlMs: number): Promise<boolean> {
+    return (await this.#call('lock', (c) => c.set(this.#lockKey(namespace, key), this.#options.instanceId, 'PX', ttlMs, 'NX'))) === 'OK'
+  }
+
+  async unlock(namespace: string, key: string): Promise<void> {
+    await this.#call('lock', (c) => c.del(this.#lockKey(namespace, key)))
+  }
+
+  /** The entry if it is there now, and whether someone still holds the key's lock (one round trip). */
+  async readOrLocked(namespace: string, key: string, now: number): Promise<{ entry: Entry | undefined; locked: boolean }> {
+    const [fields, locked] = await this.#call('read', (c) => Promise.all([c.hgetallBuffer(this.#entryKey(namespace, key)), c.exists(this.#lockKey(namespace, key))]))
+    return { entry: entryFrom(namespace, key, fields, now), locked: locked === 1 }
+  }
+
   /** Tells every other instance to drop its near copies. Best effort: a lost message leaves copies until their TTL. */
   async publish(message: Invalidation): Promise<void> {
     await this.#call('publish', (c) => c.publish(this.#channel, JSON.stringify({ from: this.#options.instanceId, ...message })))
@@ -360,6 +375,10 @@ export class SharedTier {
   #entryKey(namespace: string, key: string): string {
     const stored = this.#options.secretKeys?.has(namespace) ? createHash('sha256').update(key).digest('hex') : key
     return `${this.#options.prefix}e:${namespace}\u0000${stored}`
+  }
+
+  #lockKey(namespace: string, key: string): string {
+    return `${this.#options.prefix}l:${this.#entryKey(namespace, key).slice(this.#options.prefix.length)}`
   }
 
   #tagPrefix(): string {

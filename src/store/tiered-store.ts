@@ -23,6 +23,12 @@ export interface TieredStoreOptions {
   readonly authoritativeTag?: (tag: string) => boolean
   /** Larger values stay in L1 only. */
   readonly maxSharedValueBytes: number
+  /**
+   * Cross-task coalescing for near-quiet namespaces (cached HTTP responses): a read that misses both tiers takes a
+   * lock in the shared tier for this long; a task that finds the lock taken waits for the holder's write instead of
+   * going upstream itself. 0 turns it off.
+   */
+  readonly coalesceMs?: number
   readonly now?: () => number
   readonly events?: TieredStoreEvents
 }
@@ -35,6 +41,9 @@ export interface TieredStoreEvents {
 }
 
 type Mutation = Omit<SetInput, 'namespace' | 'key'>
+
+/** How often a task waiting on another task's coalescing lock looks for the entry. */
+const COALESCE_POLL_MS = 10
 
 /** Compare-and-set rounds lost to other writers before giving up with 503. */
 const MAX_CAS_ROUNDS = 64
@@ -49,6 +58,9 @@ export class TieredStore implements Store {
   readonly #now: () => number
   /** Bumped whenever L1 copies are dropped: a read fills L1 only if nothing was dropped while it ran. */
   #generation = 0
+  /** Locks this task holds (it went upstream for the key), and its reads waiting on another task's lock. */
+  readonly #locks = new Set<string>()
+  readonly #waits = new Map<string, Promise<Entry | undefined>>()
 
   constructor(local: Store, shared: SharedTier, options: TieredStoreOptions) {
     this.#local = local
@@ -73,7 +85,8 @@ export class TieredStore implements Store {
       return local
     }
     const generation = this.#generation
-    const shared = await this.#near('read', () => this.#shared.read(namespace, key, this.#now()), async () => undefined)
+    let shared = await this.#near('read', () => this.#shared.read(namespace, key, this.#now()), async () => undefined)
+    if (!shared && this.#options.coalesceMs && this.#role(namespace) === 'near-quiet' && this.#shared.up) shared = await this.#leadOrWait(namespace, key)
     this.#options.events?.read?.(shared ? 'shared' : 'miss')
     if (shared && generation === this.#generation) await this.#fillLocal(shared)
     return shared
@@ -83,10 +96,56 @@ export class TieredStore implements Store {
     return Promise.all(keys.map((key) => this.get(namespace, key)))
   }
 
+  /**
+   * After a miss in both tiers: undefined if this task now holds the key's lock (it goes upstream, and its write
+   * releases the lock), else the entry the holder wrote, or undefined once the lock is gone or expired without one.
+   * Reads of one key in this task share one wait, so a herd polls the shared tier once per interval, not per request.
+   */
+  #leadOrWait(namespace: string, key: string): Promise<Entry | undefined> {
+    const id = `${namespace}\u0000${key}`
+    let wait = this.#waits.get(id)
+    if (!wait) {
+      wait = this.#lockOrPoll(namespace, key, id).catch((error: unknown) => {
+        if (error instanceof SharedTierUnavailableError) return undefined
+        throw error
+      }).finally(() => this.#waits.delete(id))
+      this.#waits.set(id, wait)
+    }
+    return wait
+  }
+
+  async #lockOrPoll(namespace: string, key: string, id: string): Promise<Entry | undefined> {
+    const lockMs = this.#options.coalesceMs!
+    if (await this.#shared.tryLock(namespace, key, lockMs)) {
+      this.#locks.add(id)
+      setTimeout(() => this.#locks.delete(id), lockMs).unref()
+      return undefined
+    }
+    const deadline = performance.now() + lockMs
+    while (performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, COALESCE_POLL_MS))
+      const { entry, locked } = await this.#shared.readOrLocked(namespace, key, this.#now())
+      if (entry || !locked) return entry
+    }
+    return undefined
+  }
+
+  abandon(namespace: string, key: string): Promise<void> {
+    return this.#release(namespace, [key])
+  }
+
+  /** A write of a key this task locked for coalescing ends the other tasks' wait. */
+  async #release(namespace: string, keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      if (this.#locks.delete(`${namespace}\u0000${key}`)) await this.#shared.unlock(namespace, key).catch(() => {})
+    }
+  }
+
   async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
     if (input.value.byteLength > this.#options.maxSharedValueBytes && this.#role(input.namespace) !== 'authoritative') {
       const result = await this.#local.set(input, precondition)
       if (result.status !== 'precondition-failed') await this.#dropShared(input.namespace, [input.key])
+      await this.#release(input.namespace, [input.key])
       return result
     }
     return this.#tiered(input.namespace, 'write', async () => {
@@ -100,6 +159,7 @@ export class TieredStore implements Store {
         }
         // A new entry can have no copy in another task's L1; a replaced one (a refresh, a soft purge) can.
         await this.#mirror(input.namespace, [input.key], [input], current !== undefined)
+        await this.#release(input.namespace, [input.key])
         return { status: current ? 'replaced' : 'created', etag: entry.etag, expiresAt: entry.expiresAt } as const
       }
       throw contended(input.key)
@@ -115,6 +175,7 @@ export class TieredStore implements Store {
       const entries = shared.map((input) => this.#entry(input))
       await this.#shared.writeAll(entries, this.#now())
       if (this.#role(namespace) === 'authoritative') return entries.map(({ etag, expiresAt }) => ({ etag, expiresAt }))
+      await this.#release(namespace, shared.map((input) => input.key))
       const results = await this.#local.setMany(inputs)
       if (this.#role(namespace) === 'near') await this.#publish({ namespace, keys: inputs.map((input) => input.key) })
       return results

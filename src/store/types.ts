@@ -93,6 +93,11 @@ export interface Store {
   /** Periodic upkeep: persist access times, enforce the byte budget. */
   maintain(): Promise<void>
   stats(): Promise<StoreStats>
+  /**
+   * Optional: the caller that missed `key` will not write it after all (the response was not storable or its fetch
+   * failed), so a coalescing lock its read took can go at once instead of making other tasks wait it out.
+   */
+  abandon?(namespace: string, key: string): Promise<void>
   /** Proves the store can read and write (for /readyz). */
   ping(): Promise<void>
   close(): Promise<void>
