@@ -1,5 +1,6 @@
 // Large values kept as files beside the database: written and read off the event loop, deleted with their rows,
 // wiped at start, and counted in the byte budget.
+import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -8,9 +9,11 @@ import { etagOf } from '../src/store/keys.ts'
 import { SqliteStore } from '../src/store/sqlite-store.ts'
 import { FILE_VALUE_BYTES } from '../src/store/sqlite/value-files.ts'
 import type { SetInput } from '../src/store/types.ts'
+import { startCachecar } from './helpers/cachecar.ts'
 import { ManualClock } from './helpers/clock.ts'
 import { eventually } from './helpers/raw-upstream.ts'
 import { tempDir } from './helpers/tmp.ts'
+import { fakeUpstream } from './helpers/upstream.ts'
 
 const KiB = 1024
 const MiB = 1024 ** 2
@@ -108,6 +111,30 @@ test('value files count in the byte budget: eviction keeps database + WAL + shm 
   assert.ok(await store.get('ns', 'k119'), 'the newest entry survives')
   assert.is(await store.get('ns', 'k0'), undefined, 'the oldest entry was evicted')
   await store.close()
+})
+
+test('through the proxy: a 300 KiB response is stored as a file and served again byte for byte', async () => {
+  const body = Buffer.alloc(300 * KiB)
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) & 0xff
+  const upstream = await fakeUpstream((_req, res) => res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': String(body.length) }).end(body))
+  const path = join(dir.path, `proxy-${n++}.db`)
+  const car = await startCachecar({ CACHECAR_DB_PATH: path, CACHECAR_MEMORY_BYTES: '0', CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+  try {
+    const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
+    const first = await fetch(`${car.url}/u/api/big`)
+    assert.is(sha(new Uint8Array(await first.arrayBuffer())), sha(body))
+    const stored = async () => /cachecar_proxy_events_total\{upstream="api",event="stored"\} 1/.test(await (await fetch(`${car.url}/metrics`)).text())
+    assert.ok(await eventually(stored), 'stored (after the body went out)')
+    assert.is(readdirSync(`${path}.values`).length, 1, 'as a value file')
+    const second = await fetch(`${car.url}/u/api/big`)
+    assert.match(second.headers.get('cache-status') ?? '', /hit/)
+    assert.is(second.headers.get('content-length'), String(body.length))
+    assert.is(sha(new Uint8Array(await second.arrayBuffer())), sha(body))
+    assert.is(upstream.received.length, 1)
+  } finally {
+    await car.shutdown()
+    await upstream.close()
+  }
 })
 
 test.run()
