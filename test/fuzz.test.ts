@@ -7,6 +7,7 @@ import fc from 'fast-check'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startCachecar, type TestCachecar } from './helpers/cachecar.ts'
+import { startRedis } from './helpers/redis.ts'
 import { sendRaw as sendRawBytes } from './helpers/raw-upstream.ts'
 import { fakeUpstream, type FakeUpstream } from './helpers/upstream.ts'
 
@@ -89,11 +90,11 @@ const apiCall: fc.Arbitrary<ApiCall> = fc.oneof(
   fc.record({ method: fc.constantFrom('GET', 'PUT', 'PATCH', 'DELETE', 'POST'), path: fc.tuple(key, query).map(([k, q]) => `/v1/sessions/${k}${q}`), headers: fc.constant({ 'content-type': 'application/json' }), body: fc.option(jsonish, { nil: undefined }) }),
 )
 
-async function callApi(call: ApiCall): Promise<{ status: number; contentType: string }> {
+async function callApi(call: ApiCall, target = car): Promise<{ status: number; contentType: string }> {
   const hasBody = call.body !== undefined && call.method !== 'GET' && call.method !== 'HEAD'
   const errorsBefore = consoleErrors.length
   try {
-    const response = await fetch(car.url + call.path, { method: call.method, headers: call.headers, ...(hasBody && { body: call.body as string }), signal: AbortSignal.timeout(5000) })
+    const response = await fetch(target.url + call.path, { method: call.method, headers: call.headers, ...(hasBody && { body: call.body as string }), signal: AbortSignal.timeout(5000) })
     await response.arrayBuffer()
     assert.is(consoleErrors.length, errorsBefore, `the adapter logged an error: ${consoleErrors.at(-1)}`)
     return { status: response.status, contentType: response.headers.get('content-type') ?? '' }
@@ -103,19 +104,33 @@ async function callApi(call: ApiCall): Promise<{ status: number; contentType: st
   }
 }
 
-test('random API inputs: no 5xx, every error a problem, no unhandled rejection', async () => {
+/** Random API calls (and the kept regressions) against `target`: every answer a non-5xx problem or a success. */
+async function fuzzApi(target: TestCachecar): Promise<void> {
   // A real session to aim PATCH/PUT/rotate at, beside random IDs.
-  const session = await (await fetch(`${car.url}/v1/sessions`, { method: 'POST', body: '{"data":{"a":1}}' })).json() as { id: string }
+  const session = await (await fetch(`${target.url}/v1/sessions`, { method: 'POST', body: '{"data":{"a":1}}' })).json() as { id: string }
   const withSession = fc.oneof(apiCall, fc.record({
     method: fc.constantFrom('GET', 'PUT', 'PATCH', 'POST'), path: fc.constantFrom(`/v1/sessions/${session.id}`, `/v1/sessions/${session.id}/rotate`),
     headers: fc.dictionary(fc.constantFrom('if-match', 'content-type'), fc.constantFrom('*', '"x"', 'W/"x"', 'application/json', 'application/merge-patch+json'), { maxKeys: 2 }),
     body: fc.option(jsonish, { nil: undefined }),
   }))
-  for (const call of regressions.api) checkAnswer(await callApi(call), JSON.stringify(call))
-  await fc.assert(fc.asyncProperty(withSession, async (call) => checkAnswer(await callApi(call), JSON.stringify(call))),
+  for (const call of regressions.api) checkAnswer(await callApi(call, target), JSON.stringify(call))
+  await fc.assert(fc.asyncProperty(withSession, async (call) => checkAnswer(await callApi(call, target), JSON.stringify(call))),
     { numRuns: 1_000_000, interruptAfterTimeLimit: FUZZ_MS })
   assert.equal(unhandled, [])
-  assert.ok(!car.logs.some((line) => line.includes('"level":"error"') || line.includes('"level":50')), car.logs.join('\n'))
+  assert.ok(!target.logs.some((line) => line.includes('"level":"error"') || line.includes('"level":50')), target.logs.join('\n'))
+}
+
+test('random API inputs: no 5xx, every error a problem, no unhandled rejection', () => fuzzApi(car))
+
+test('random API inputs with the shared tier on (redis-server): the same', async () => {
+  const redis = await startRedis()
+  const shared = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}`, CACHECAR_SHARED_URL: redis.url, CACHECAR_SHARED_COALESCE_MS: '500ms' })
+  try {
+    await fuzzApi(shared)
+  } finally {
+    await shared.shutdown()
+    await redis.stop()
+  }
 })
 
 test.run()
