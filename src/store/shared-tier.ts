@@ -122,6 +122,12 @@ local e = etag_of(v)
 redis.call('HSET', KEYS[1], 'v', v, 'e', e)
 return {'ok', v, e, f[2]}`
 
+// KEYS[1] lock; ARGV[1] holder. Deletes the lock only if this holder still has it (it may have expired and been
+// taken by another instance meanwhile).
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
 // KEYS[1] tag set; ARGV[1] tag. Deletes members that still carry the tag (a rewrite may have dropped it).
 const REMOVE_TAG = `
 local removed = 0
@@ -146,6 +152,7 @@ interface Commands {
   cachecarRename(from: string, to: string, tagPrefix: string, now: number): Promise<number>
   cachecarRemoveTag(set: string, tag: string): Promise<number>
   cachecarIncr(key: string, by: number, now: number, ttlMs: number): Promise<string[]>
+  cachecarUnlock(key: string, holder: string): Promise<number>
 }
 type Client = Redis & Commands
 
@@ -183,6 +190,7 @@ export class SharedTier {
     this.#client.defineCommand('cachecarRename', { numberOfKeys: 2, lua: RENAME })
     this.#client.defineCommand('cachecarRemoveTag', { numberOfKeys: 1, lua: REMOVE_TAG })
     this.#client.defineCommand('cachecarIncr', { numberOfKeys: 1, lua: INCR })
+    this.#client.defineCommand('cachecarUnlock', { numberOfKeys: 1, lua: UNLOCK })
     // The subscriber has no command deadline: it idles on the channel by design.
     this.#subscriber = new Redis(options.url, { ...common, commandTimeout: undefined, enableOfflineQueue: true })
     this.#client.on('ready', () => this.#setConnected(true, 'connected'))
@@ -297,7 +305,7 @@ export class SharedTier {
   }
 
   async unlock(namespace: string, key: string): Promise<void> {
-    await this.#call('lock', (c) => c.del(this.#lockKey(namespace, key)))
+    await this.#call('lock', (c) => c.cachecarUnlock(this.#lockKey(namespace, key), this.#options.instanceId))
   }
 
   /** The entry if it is there now, and whether someone still holds the key's lock (one round trip). */
