@@ -48,6 +48,7 @@ end
 `
 
 // KEYS[1] entry; ARGV: expected etag ('' none, '-' absent), v, t, e, g, c, x, now, ttl ms, tag-set prefix, tags…
+// Returns 0 when the expectation failed, 1 when it created the entry, 2 when it replaced a live one.
 const WRITE = LIVE_ETAG + `
 local cur = live_etag(KEYS[1], ARGV[8])
 if ARGV[1] == '-' then if cur then return 0 end
@@ -59,6 +60,7 @@ for i = 11, #ARGV do
   redis.call('SADD', set, KEYS[1])
   if redis.call('PTTL', set) < tonumber(ARGV[9]) then redis.call('PEXPIRE', set, ARGV[9]) end
 end
+if cur then return 2 end
 return 1`
 
 // KEYS[1] entry; ARGV[1] expected etag ('' none), ARGV[2] now. Returns 1 deleted, 0 not found, -1 precondition failed.
@@ -230,10 +232,13 @@ export class SharedTier {
     return entryFrom(namespace, key, fields, now)
   }
 
-  /** Writes `entry` (expiry = entry.expiresAt); with `expected`, only if the current etag is that one or ABSENT holds. */
-  async write(entry: Entry, expected: string, now: number): Promise<boolean> {
+  /**
+   * Writes `entry` (expiry = entry.expiresAt); with `expected`, only if the current etag is that one or ABSENT holds.
+   * Says whether it wrote, and whether a live entry was there before.
+   */
+  async write(entry: Entry, expected: string, now: number): Promise<'created' | 'replaced' | 'not-written'> {
     const written = await this.#call('write', (c) => c.cachecarWrite(...this.#writeArgs(entry, expected, now)))
-    return written === 1
+    return written === 2 ? 'replaced' : written === 1 ? 'created' : 'not-written'
   }
 
   /** Unconditional writes in one MULTI: all land or none does. */

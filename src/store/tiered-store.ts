@@ -150,17 +150,19 @@ export class TieredStore implements Store {
     }
     return this.#tiered(input.namespace, 'write', async () => {
       for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-        const current = await this.#shared.read(input.namespace, input.key, this.#now())
-        if (!preconditionHolds(precondition, current?.etag)) return { status: 'precondition-failed' } as const
+        // Without a precondition one round trip does it; with one, read the current ETag and compare-and-set on it.
+        const current = precondition ? await this.#shared.read(input.namespace, input.key, this.#now()) : undefined
+        if (precondition && !preconditionHolds(precondition, current?.etag)) return { status: 'precondition-failed' } as const
         const entry = this.#entry(input)
-        if (!(await this.#shared.write(entry, current?.etag ?? ABSENT, this.#now()))) {
+        const written = await this.#shared.write(entry, precondition ? current?.etag ?? ABSENT : '', this.#now())
+        if (written === 'not-written') {
           await lostRound()
           continue
         }
         // A new entry can have no copy in another task's L1; a replaced one (a refresh, a soft purge) can.
-        await this.#mirror(input.namespace, [input.key], [input], current !== undefined)
+        await this.#mirror(input.namespace, [input.key], [input], written === 'replaced')
         await this.#release(input.namespace, [input.key])
-        return { status: current ? 'replaced' : 'created', etag: entry.etag, expiresAt: entry.expiresAt } as const
+        return { status: written, etag: entry.etag, expiresAt: entry.expiresAt } as const
       }
       throw contended(input.key)
     }, () => this.#local.set(input, precondition))
@@ -235,7 +237,7 @@ export class TieredStore implements Store {
         const next = mutate(current)
         if (!next) return { status: 'unchanged', entry: current } as const
         const entry = this.#entry({ ...next, namespace, key })
-        if (!(await this.#shared.write(entry, current.etag, this.#now()))) {
+        if ((await this.#shared.write(entry, current.etag, this.#now())) === 'not-written') {
           await lostRound()
           continue
         }
