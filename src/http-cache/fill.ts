@@ -75,10 +75,9 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
     abandon(ex)
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
-  // A declared length lets the body be collected straight into the record that will be stored.
-  const declared = Number(getter(forwarded.headers)('content-length') ?? NaN)
+  // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record.
   const limit = ex.upstream.config.maxObjectBytes
-  const pending = Number.isSafeInteger(declared) && declared >= 0 && declared <= limit ? preallocate(storedHead(forwarded), declared) : undefined
+  const pending = forwarded.declaredLength !== undefined ? preallocate(storedHead(forwarded), forwarded.declaredLength) : undefined
   const onBody = (outcome: BodyOutcome) => {
     if (!('complete' in outcome)) {
       settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })

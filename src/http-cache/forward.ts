@@ -12,6 +12,8 @@ export interface Forwarded {
   readonly headers: HeaderList
   readonly facts: ResponseFacts
   readonly body: Readable
+  /** The body's length from a valid Content-Length; undefined when none was declared (chunked, close-delimited). */
+  readonly declaredLength: number | undefined
   /** Why this response must not be stored; undefined when it may be. */
   readonly notStorable: NotStorable | 'too-large' | undefined
 }
@@ -52,8 +54,9 @@ export async function forward(upstream: Upstream, request: UpstreamRequest, clie
   const facts = responseFacts(response.statusCode, get, requestTime, responseTime, upstream.config.defaultTtlMs)
   const reason = notStorable({ method: request.method, request: clientRequest, status: response.statusCode, response: get, defaultTtlMs: upstream.config.defaultTtlMs }, facts)
   const declared = Number(get('content-length') ?? NaN)
-  const tooLarge = declared > upstream.config.maxObjectBytes
-  return { requestTime, status: response.statusCode, headers, facts, body: response.body, notStorable: reason ?? (tooLarge ? 'too-large' : undefined) }
+  const declaredLength = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined
+  const tooLarge = declaredLength !== undefined && declaredLength > upstream.config.maxObjectBytes
+  return { requestTime, status: response.statusCode, headers, facts, body: response.body, declaredLength, notStorable: reason ?? (tooLarge ? 'too-large' : undefined) }
 }
 
 /** What the body turned into once it ended. */

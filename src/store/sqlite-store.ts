@@ -512,7 +512,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Removes expired rows, then least recently used ones, until rows use at most `fraction` of the budget. */
   /** Synchronously back under `fraction` with a batch of slack; the background pass continues to the low mark. */
   #evictDownTo(fraction: number, incomingBytes: number): void {
     this.#accessTimes.flush()

@@ -57,13 +57,8 @@ export class ValueFiles {
   }
 
   /** The bytes of a file a row pointed at; undefined if it was deleted meanwhile (the row was replaced or evicted). */
-  async read(name: string): Promise<Buffer | undefined> {
-    try {
-      return await readFile(join(this.#dir, name))
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw error
-    }
+  read(name: string): Promise<Buffer | undefined> {
+    return readFile(join(this.#dir, name)).catch(missingAsUndefined)
   }
 
   /** For read-modify-write inside a transaction (rare: values of this size are seldom updated in place). */
@@ -71,8 +66,7 @@ export class ValueFiles {
     try {
       return readFileSync(join(this.#dir, name))
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw error
+      return missingAsUndefined(error)
     }
   }
 
@@ -95,4 +89,10 @@ export class ValueFiles {
   discard(name: string): void {
     unlink(join(this.#dir, name)).catch(() => {})
   }
+}
+
+/** A file that is gone reads as absent; any other failure is an error. */
+function missingAsUndefined(error: unknown): undefined {
+  if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+  throw error
 }
