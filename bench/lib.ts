@@ -11,7 +11,7 @@ const here = import.meta.dirname
 
 export interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number }
 
-export function load(url: string, method: 'GET' | 'PUT' | 'PATCH', keys: number, durationS = DURATION_S, bodyBytes?: number, connections = CONNECTIONS, extra: { paths?: string[]; body?: string } = {}): LoadResult {
+export function load(url: string, method: 'GET' | 'PUT' | 'PATCH', keys: number, durationS = DURATION_S, bodyBytes?: number, connections = CONNECTIONS, extra: { paths?: string[]; body?: string; fresh?: boolean } = {}): LoadResult {
   const options = JSON.stringify({ url, method, keys, durationS, connections, ...(bodyBytes && { bodyBytes }), ...extra })
   const out = execFileSync(process.execPath, [join(here, 'load.ts'), options], { encoding: 'utf8', timeout: (durationS + 30) * 1000 })
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult
@@ -61,24 +61,29 @@ export function rssMiB(child: Child): { rss: number; peak: number } {
 
 
 /** Runs two sides alternately for ROUNDS rounds; returns their median req/s, the median of per-round ratios and b's worst p99. */
-export function compare(runA: () => LoadResult, runB: () => LoadResult): { a: number; b: number; ratio: number; ratios: number[]; p99: number } {
+export function compare(runA: () => LoadResult, runB: () => LoadResult): { a: number; b: number; ratio: number; ratios: number[]; p99: number; totalA: number; totalB: number } {
   const a: number[] = []
   const b: number[] = []
   let p99 = 0
+  let totalA = 0
+  let totalB = 0
   for (let round = 0; round < ROUNDS; round++) {
     // Alternate which side goes first, so drift on a shared machine hits both alike; pair each round.
     const first = round % 2 === 0 ? [runA, runB] : [runB, runA]
     for (const run of first) {
       const result = run()
-      if (run === runA) a.push(result.rps)
-      else {
+      if (run === runA) {
+        a.push(result.rps)
+        totalA += result.total
+      } else {
         b.push(result.rps)
+        totalB += result.total
         p99 = Math.max(p99, result.p99)
       }
     }
   }
   const ratios = b.map((rps, i) => rps / a[i]!)
-  return { a: median(a), b: median(b), ratio: median(ratios), ratios, p99 }
+  return { a: median(a), b: median(b), ratio: median(ratios), ratios, p99, totalA, totalB }
 }
 
 export function compareRow(name: string, c: ReturnType<typeof compare>, target: number): string {
