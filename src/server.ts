@@ -9,6 +9,7 @@ import { answerClientError, answerExpectationFailed } from './http/client-error.
 import { problemResponse } from './http/problem.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './ops/logger.ts'
+import { sampleEventLoopDelay } from './ops/event-loop-delay.ts'
 import { createMetrics } from './ops/metrics.ts'
 import { createFlights } from './http-cache/fill.ts'
 import { ResponseCache } from './http-cache/response-cache.ts'
@@ -59,6 +60,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const server = await listen(app.fetch, config, logger)
   const inFlight = trackInFlight(server)
   sweeper.start()
+  const stopSampling = sampleEventLoopDelay(metrics.eventLoopDelay)
   const port = (server.address() as AddressInfo).port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   logger.info({
@@ -73,6 +75,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
     accepting = false
     const forced = await drain(server, config.shutdownGraceMs, inFlight)
     await sweeper.stop()
+    stopSampling()
     await Promise.all([...upstreams.values()].map((u) => u.close()))
     await openStore.close()
     logger.info({ event: 'stopped', forced }, forced ? 'grace period over: open connections were cut' : 'drained cleanly')

@@ -19,6 +19,7 @@ export interface Metrics {
   readonly tierReads: Counter<'tier'>
   readonly sharedDegraded: Counter<'operation'>
   readonly invalidationsReceived: Counter
+  readonly eventLoopDelay: Histogram
 }
 
 export function createMetrics(store: () => Store | undefined): Metrics {
@@ -69,5 +70,10 @@ export function createMetrics(store: () => Store | undefined): Metrics {
     sharedDegraded: new Counter({ name: 'cachecar_shared_degraded_total', help: 'Operations that ran on the local store alone because the shared tier was down', labelNames: ['operation'], registers }),
     invalidationsReceived: new Counter({ name: 'cachecar_shared_invalidations_received_total', help: 'Invalidation messages from other instances applied to the local store', registers }),
     storeErrors: new Counter({ name: 'cachecar_store_errors_total', help: 'Store failures answered 503/507, by kind', labelNames: ['kind'], registers }),
+    // Cumulative, unlike nodejs_eventloop_lag_*: histogram_quantile(0.99, rate(...[5m])) gives a p99 for any window.
+    eventLoopDelay: new Histogram({
+      name: 'cachecar_event_loop_delay_seconds', help: 'How late a 10 ms timer fired: time the event loop spent busy, sampled every 10 ms', registers,
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+    }),
   }
 }
