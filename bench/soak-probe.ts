@@ -1,0 +1,63 @@
+// The soak's latency probe: a few dozen requests a second for cached ≤ 64 KiB responses, timed from a process whose
+// event loop is otherwise idle. The load generator's own loop runs 20-30 ms behind at 1,000 req/s of 1 KiB-1 MiB
+// bodies on two cores, a floor under every latency it measures; this client's floor is well under a millisecond.
+// Env: PROBE_TARGET (cachecar's URL), PROBE_RATE (req/s, default 50), PROBE_DURATION_MS. Prints one PROBE {json} line.
+import { createHash } from 'node:crypto'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { Agent, request } from 'undici'
+
+const target = process.env.PROBE_TARGET ?? ''
+const rate = Number(process.env.PROBE_RATE ?? 50)
+const durationMs = Number(process.env.PROBE_DURATION_MS ?? 60_000)
+const KiB = 1024
+const SIZES = [1 * KiB, 4 * KiB, 16 * KiB, 64 * KiB]
+// Their own URLs with a long TTL: once warm they stay hits unless evicted (they are read often, so rarely).
+const paths = Array.from({ length: 40 }, (_, i) => `/u/origin/obj/probe${i}?size=${SIZES[i % SIZES.length]}&ttl=3600`)
+const client = new Agent({ connections: 8, keepAliveTimeout: 30_000 })
+
+const result = { requests: 0, hits: 0, notHits: 0, mismatched: 0, errors: 0, hitLatencies: [] as number[], loopP99Ms: 0, examples: [] as string[] }
+
+async function get(path: string): Promise<{ ms: number; hit: boolean }> {
+  const started = performance.now()
+  const response = await request(target + path, { dispatcher: client, headersTimeout: 10_000, bodyTimeout: 10_000 })
+  const body = Buffer.from(await response.body.arrayBuffer())
+  const ms = performance.now() - started
+  const size = Number(new URL(path, 'http://x').searchParams.get('size'))
+  if (response.statusCode !== 200 || body.length !== size || createHash('sha256').update(body).digest('hex') !== response.headers['x-sha256']) {
+    result.mismatched++
+    if (result.examples.length < 5) result.examples.push(`${response.statusCode} ${body.length} bytes on ${path}`)
+  }
+  return { ms, hit: String(response.headers['cache-status'] ?? '').startsWith('cachecar; hit') }
+}
+
+for (const path of paths) await get(path) // warm: these are misses
+const loop = monitorEventLoopDelay({ resolution: 10 })
+loop.enable()
+let inFlight = 0
+const started = performance.now()
+await new Promise<void>((resolve) => {
+  const timer = setInterval(() => {
+    if (performance.now() - started >= durationMs) {
+      clearInterval(timer)
+      resolve()
+      return
+    }
+    if (inFlight >= 50) return
+    inFlight++
+    result.requests++
+    get(paths[result.requests % paths.length]!)
+      .then(({ ms, hit }) => {
+        if (hit) {
+          result.hits++
+          result.hitLatencies.push(ms)
+        } else result.notHits++
+      }, () => { result.errors++ })
+      .finally(() => { inFlight-- })
+  }, 1000 / rate)
+})
+while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 20))
+loop.disable()
+// The histogram holds the time between runs of the 10 ms timer: its lateness is that minus the period.
+result.loopP99Ms = Math.max(0, loop.percentile(99) / 1e6 - 10)
+await client.close()
+console.log(`PROBE ${JSON.stringify(result)}`)
