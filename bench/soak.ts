@@ -213,7 +213,14 @@ const probe = runProbe(DURATION_MS)
 probe.catch(() => {}) // awaited below; this only keeps an early failure from counting as unhandled
 let loopBefore = new Map<number, number>()
 const loopBaseline = setTimeout(() => void loopDelayBuckets().then((b) => { loopBefore = b }), 5000)
-const tick = setInterval(() => { for (let i = 0; i < (RATE - PROBE_RATE) / 100; i++) issue() }, 10)
+// Fixed rate, evenly spaced: each 1 ms tick sends what is due by the clock (about one request), catching up if a
+// tick came late. Sending a tick's worth every 10 ms instead made bursts of ten that queued behind each other.
+const loadRate = RATE - PROBE_RATE
+let issued = 0
+const tick = setInterval(() => {
+  const due = Math.floor(((performance.now() - startedAt) / 1000) * loadRate)
+  for (; issued < due; issued++) issue()
+}, 1)
 const sample = setInterval(() => {
   const now = rssMiB()
   rss.peak = Math.max(rss.peak, now)

@@ -22,8 +22,9 @@ const realClock: SamplerClock = {
 }
 
 /**
- * Every `resolutionMs` a timer is due; how late it fires is the time the loop was busy with something else
- * (the same measure as perf_hooks.monitorEventLoopDelay). Returns a function that stops sampling.
+ * Every `resolutionMs` a timer is due; how late it fires is the time the loop was busy with something else.
+ * (perf_hooks.monitorEventLoopDelay records the whole interval, the period included: an idle loop reads 10 ms.)
+ * Returns a function that stops sampling.
  */
 export function sampleEventLoopDelay(histogram: DelayHistogram, resolutionMs = 10, clock: SamplerClock = realClock): () => void {
   let expected = clock.now() + resolutionMs
