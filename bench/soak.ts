@@ -147,10 +147,15 @@ function issue(): void {
 // `resolution` ms timer: the period itself is included (an idle process reads p50 10.2 ms here). Subtracted below.
 const RESOLUTION_MS = 10
 
-/** prom-client's p99 for the interval since the last scrape, as delay past the timer's due time. */
-async function eventLoopP99Ms(): Promise<number> {
+/** From one scrape: prom-client's loop p99 since the last scrape (as delay past the due time), JS heap and external memory. */
+async function scrape(): Promise<{ loopP99Ms: number; heapMiB: number; externalMiB: number }> {
   const text = await (await fetch(`${car.url}/metrics`)).text()
-  return Math.max(0, Number(/^nodejs_eventloop_lag_p99_seconds (\S+)/m.exec(text)?.[1] ?? NaN) * 1000 - RESOLUTION_MS)
+  const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN)
+  return {
+    loopP99Ms: Math.max(0, gauge('nodejs_eventloop_lag_p99_seconds') * 1000 - RESOLUTION_MS),
+    heapMiB: gauge('nodejs_heap_size_used_bytes') / 1024 ** 2,
+    externalMiB: gauge('nodejs_external_memory_bytes') / 1024 ** 2,
+  }
 }
 
 /** The least-squares slope of y over x. */
@@ -202,6 +207,9 @@ console.log(`soak: ${DURATION_MS / 1000} s at ${RATE} req/s (60 % proxy 1 KiB–
 const rss = { start: rssMiB(), peak: 0, warm: 0, end: 0 }
 /** [seconds since start, RSS MiB], once a second after warm-up: the growth target is read from their trend. */
 const rssAfterWarmUp: [number, number][] = []
+// Where RSS growth would come from: V8's heap, or memory outside it (ArrayBuffers, SQLite, malloc).
+const heapAfterWarmUp: [number, number][] = []
+const externalAfterWarmUp: [number, number][] = []
 let dbPeak = 0
 let loopP99Max = 0
 const startedAt = performance.now()
@@ -227,7 +235,13 @@ const sample = setInterval(() => {
   const atS = (performance.now() - startedAt) / 1000
   if (atS * 1000 >= warmUpMs) rssAfterWarmUp.push([atS, now])
   dbPeak = Math.max(dbPeak, dbBytes())
-  void eventLoopP99Ms().then((p99) => { if (performance.now() - startedAt > 5000) loopP99Max = Math.max(loopP99Max, p99) }, () => {})
+  void scrape().then(({ loopP99Ms, heapMiB, externalMiB }) => {
+    if (performance.now() - startedAt > 5000) loopP99Max = Math.max(loopP99Max, loopP99Ms)
+    if (atS * 1000 >= warmUpMs) {
+      heapAfterWarmUp.push([atS, heapMiB])
+      externalAfterWarmUp.push([atS, externalMiB])
+    }
+  }, () => {})
 }, 1000)
 const warmTimer = setTimeout(() => { rss.warm = rssMiB() }, warmUpMs)
 const progress = setInterval(() => console.log(`  ${Math.round((performance.now() - startedAt) / 1000)} s: ${stats.done} done, RSS ${rssMiB().toFixed(0)} MiB, db ${(dbBytes() / 1024 ** 2).toFixed(0)} MiB, cache 5xx ${stats.cache5xx}, mismatched ${stats.mismatched}`), 30_000)
@@ -279,6 +293,7 @@ const rows = [
   `| RSS start / after warm-up / peak / end | ${rss.start.toFixed(0)} / ${rss.warm.toFixed(0)} / ${rss.peak.toFixed(0)} / ${rss.end.toFixed(0)} MiB | bounded |`,
   `| RSS growth after warm-up (least-squares trend of ${rssAfterWarmUp.length} readings, one a second) | ${growthPer10Min.toFixed(1)} MiB per 10 min | ≤ 1 MiB ${mark(growthPer10Min <= 1)} |`,
   `| RSS growth after warm-up, end minus warm-up reading | ${endMinusWarmPer10Min.toFixed(1)} MiB per 10 min | for reference |`,
+  `| trend after warm-up of V8's used heap / of external (ArrayBuffer) memory | ${(slope(heapAfterWarmUp) * 600).toFixed(1)} / ${(slope(externalAfterWarmUp) * 600).toFixed(1)} MiB per 10 min | for reference |`,
   `| database + WAL + shm + value files, peak / end | ${(dbPeak / 1024 ** 2).toFixed(1)} / ${(dbEnd / 1024 ** 2).toFixed(1)} MiB | ≤ ${(MAX_BYTES * 1.1 / 1024 ** 2).toFixed(0)} MiB ${mark(dbPeak <= MAX_BYTES * 1.1)} |`,
   `| expired KV entries served | ${stats.expiredServed} | 0 ${mark(stats.expiredServed === 0)} |`,
   ...(stats.examples.length ? ['', 'First problems seen:', ...stats.examples.map((e) => `- ${e}`)] : []),
