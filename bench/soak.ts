@@ -147,9 +147,11 @@ function issue(): void {
 // `resolution` ms timer: the period itself is included (an idle process reads p50 10.2 ms here). Subtracted below.
 const RESOLUTION_MS = 10
 
+const metricsText = async () => (await fetch(`${car.url}/metrics`)).text()
+
 /** From one scrape: prom-client's loop p99 since the last scrape (as delay past the due time), JS heap and external memory. */
 async function scrape(): Promise<{ loopP99Ms: number; heapMiB: number; externalMiB: number }> {
-  const text = await (await fetch(`${car.url}/metrics`)).text()
+  const text = await metricsText()
   const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN)
   return {
     loopP99Ms: Math.max(0, gauge('nodejs_eventloop_lag_p99_seconds') * 1000 - RESOLUTION_MS),
@@ -171,7 +173,7 @@ function slope(points: [number, number][]): number {
 
 /** cachecar_event_loop_delay_seconds as cumulative counts per bucket bound (ms). */
 async function loopDelayBuckets(): Promise<Map<number, number>> {
-  const text = await (await fetch(`${car.url}/metrics`)).text()
+  const text = await metricsText()
   const buckets = new Map<number, number>()
   for (const [, le, count] of text.matchAll(/^cachecar_event_loop_delay_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
     buckets.set(le === '+Inf' ? Infinity : Number(le) * 1000, Number(count))
