@@ -29,8 +29,10 @@ const WRK = '/usr/bin/wrk'
 // Distinguishes this run's fresh paths from every other run's (wrk's and autocannon's counters restart at 0).
 const runNonce = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
 
+/** What each key's path segment starts with: k0, k1 … or, for fresh runs, r<nonce>-k0 … */
+const keyPrefix = (o: LoadOptions) => (o.fresh ? `r${runNonce}-k` : 'k')
+
 function wrkScript(o: LoadOptions, path: string): string {
-  const keyPrefix = o.fresh ? `r${runNonce}-k` : 'k'
   return `
 local i = 0
 local body = ${o.body !== undefined ? JSON.stringify(o.body) : o.bodyBytes ? `string.rep("x", ${o.bodyBytes})` : 'nil'}
@@ -39,7 +41,7 @@ local paths = { ${(o.paths ?? []).map((p) => JSON.stringify(p)).join(', ')} }
 request = function()
   i = i + 1
   if #paths > 0 then return wrk.format("${o.method}", paths[(i % #paths) + 1], headers, body) end
-  return wrk.format("${o.method}", "${path}/${keyPrefix}" .. (i % ${o.keys}), headers, body)
+  return wrk.format("${o.method}", "${path}/${keyPrefix(o)}" .. (i % ${o.keys}), headers, body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -75,7 +77,7 @@ async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
     requests: [{
       method: o.method,
       ...(body && { body, headers: { 'content-type': 'application/octet-stream' } }),
-      setupRequest: (request) => ({ ...request, path: o.paths?.length ? o.paths[next++ % o.paths.length]! : `${request.path ?? ''}/${o.fresh ? `r${runNonce}-k` : 'k'}${next++ % o.keys}` }),
+      setupRequest: (request) => ({ ...request, path: o.paths?.length ? o.paths[next++ % o.paths.length]! : `${request.path ?? ''}/${keyPrefix(o)}${next++ % o.keys}` }),
     }],
   })
   return {
