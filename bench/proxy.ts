@@ -26,12 +26,13 @@ export async function proxyScenarios(bareUrl: string, startCachecar: (name: stri
     ]
     for (const s of scenarios) {
       const extra = { fresh: s.fresh ?? false }
-      const upstreamBefore = await originCount(origin.url, `${s.path.slice('/u/origin'.length)}/`)
+      const originPrefix = `${s.path.slice('/u/origin'.length)}/`
+      const upstreamBefore = await originCount(origin.url, originPrefix)
       const c = compare(() => load(s.base, 'GET', s.keys, undefined, undefined, undefined, extra), () => load(car.url + s.path, 'GET', s.keys, undefined, undefined, undefined, extra))
       rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
       console.log(rows.at(-1))
       // A miss scenario that was served from the cache would measure hits: the origin must have seen every request.
-      const upstream = await originCount(origin.url, `${s.path.slice('/u/origin'.length)}/`) - upstreamBefore
+      const upstream = await originCount(origin.url, originPrefix) - upstreamBefore
       if (s.fresh && upstream < c.totalA + c.totalB) throw new Error(`${s.name}: the origin saw ${upstream} requests for ${c.totalA + c.totalB} sent: not all were misses`)
     }
     // The peer: nginx proxy_cache hits on the same origin and bytes, when nginx is installed.
