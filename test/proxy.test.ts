@@ -206,12 +206,19 @@ test('concurrent misses for one key make exactly one upstream request and get th
     setTimeout(() => {
       res.writeHead(200, { 'cache-control': 'max-age=60', date: new Date(car.clock.now()).toUTCString() })
       res.end('x'.repeat(50_000))
-    }, 50)
+    }, 200)
   })
   const responses = await Promise.all(Array.from({ length: 50 }, () => car.get('/u/api/cold')))
   assert.is(upstream.received.length, 1)
-  assert.ok(responses.every((r) => r.status === 200 && r.body.length === 50_000))
-  assert.ok(responses.filter((r) => (r.headers.get('cache-status') ?? '').includes('collapsed')).length >= 40)
+  assert.ok(responses.every((r) => r.status === 200 && r.body === 'x'.repeat(50_000)))
+  // On a loaded machine some requests only arrive once the answer is stored: those are plain hits, not waiters.
+  const kinds = responses.map((r) => {
+    const status = r.headers.get('cache-status') ?? ''
+    return status.includes('collapsed') ? 'collapsed' : status.includes('stored') ? 'fetched' : status.endsWith('; hit') || status.includes('; hit;') ? 'hit' : status
+  })
+  assert.is(kinds.filter((k) => k === 'fetched').length, 1, 'one request went upstream')
+  assert.ok(kinds.includes('collapsed'), 'requests that came while it was in flight waited for it')
+  assert.ok(kinds.every((k) => ['fetched', 'collapsed', 'hit'].includes(k)), kinds.join(', '))
 })
 
 test('hop-by-hop headers are stripped both ways; X-Forwarded-For is added; Host is the upstream\'s', async () => {
