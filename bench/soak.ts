@@ -22,6 +22,9 @@ const KiB = 1024
 // ---- the origin, in its own process (as it would be on another host): its work never delays the load's timing
 const origin = await startChild({}, { script: join(import.meta.dirname, 'soak-origin.ts') })
 const originUrl = origin.url
+// The same bytes from memory, from a server with nothing else to do (at cachecar's priority): the probe times it in
+// the same ticks, so the report shows what latency this machine gives any server under this load.
+const reference = await startChild({}, { script: join(import.meta.dirname, 'soak-origin.ts') })
 
 // ---- cachecar, as npm start runs it --------------------------------------------------------------------------
 const dir = tempDir('cachecar-soak-')
@@ -190,9 +193,12 @@ function loopDelaySummary(before: Map<number, number>, after: Map<number, number
 }
 
 /** Runs the latency probe for `durationMs`; resolves with what it measured. */
-function runProbe(durationMs: number): Promise<{ requests: number; hits: number; notHits: number; mismatched: number; errors: number; hitLatencies: number[]; loopP99Ms: number; examples: string[] }> {
+function runProbe(durationMs: number): Promise<{
+  requests: number; hits: number; notHits: number; mismatched: number; errors: number; hitLatencies: number[]; referenceLatencies: number[]
+  loopP99Ms: number; examples: string[]
+}> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'soak-probe.ts')], {
-    env: { PATH: process.env.PATH ?? '', PROBE_TARGET: car.url, PROBE_RATE: String(PROBE_RATE), PROBE_DURATION_MS: String(durationMs) },
+    env: { PATH: process.env.PATH ?? '', PROBE_TARGET: car.url, PROBE_REFERENCE: reference.url, PROBE_RATE: String(PROBE_RATE), PROBE_DURATION_MS: String(durationMs) },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   if (ISOLATE) setPriority(child.pid!, 0)
@@ -266,11 +272,14 @@ const exit = await car.exited
 if (process.env.SOAK_CHILD_OUTPUT) writeFileSync(process.env.SOAK_CHILD_OUTPUT, car.output())
 origin.process.kill('SIGTERM')
 await origin.exited
+reference.process.kill('SIGTERM')
+await reference.exited
 dir.remove()
 
 const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)] ?? NaN
 const hitP99 = p99(probed.hitLatencies)
 const generatorHitP99 = p99(stats.hitLatencies)
+const referenceP99 = p99(probed.referenceLatencies)
 stats.mismatched += probed.mismatched
 stats.examples.push(...probed.examples)
 // RSS moves by ±10 MiB from one second to the next (GC, malloc arenas): two single readings (end minus warm-up)
@@ -289,6 +298,7 @@ const rows = [
   `| cache-caused 5xx | ${stats.cache5xx} | 0 ${mark(stats.cache5xx === 0)} |`,
   `| bodies whose length or SHA-256 differ from the origin's | ${stats.mismatched} | 0 ${mark(stats.mismatched === 0)} |`,
   `| hit p99, bodies ≤ 64 KiB, timed by the probe (${probed.hits} hits; its own loop p99 ${probed.loopP99Ms.toFixed(1)} ms) | ${hitP99.toFixed(2)} ms | ≤ 5 ms ${mark(hitP99 <= 5)} |`,
+  `| the same objects from an idle in-memory server (node:http, at cachecar's priority), p99 timed by the probe in the same ticks (${probed.referenceLatencies.length} requests) | ${referenceP99.toFixed(2)} ms | the machine's floor; cachecar ${(hitP99 / referenceP99).toFixed(1)}× |`,
   `| hit p99, bodies ≤ 64 KiB, as the load generator saw it (${stats.hitLatencies.length} hits; its own loop p99 ${Math.max(0, clientLoop.percentile(99) / 1e6 - RESOLUTION_MS).toFixed(1)} ms) | ${generatorHitP99.toFixed(2)} ms | for reference |`,
   `| cachecar's event-loop delay p99 over the run (${loop.samples} samples; ${(loop.shareWithin50 * 100).toFixed(2)} % ≤ 50 ms) | ≤ ${loop.p99AtMostMs} ms | ≤ 50 ms ${mark(loop.shareWithin50 >= 0.99)} |`,
   `| cachecar's event-loop delay p99, worst 1 s interval | ${loopP99Max.toFixed(1)} ms | for reference |`,
