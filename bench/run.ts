@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
+import { startScript } from '../test/helpers/deployment.ts'
 import { startChild } from '../test/helpers/process.ts'
 import { tempDir } from '../test/helpers/tmp.ts'
 import { COMPARE_HEADER, CONNECTIONS, DURATION_S, ROUNDS, compare, compareRow, fill, fillBare, load, metric, rssMiB } from './lib.ts'
@@ -22,10 +23,11 @@ if (unknown.length > 0) {
 
 const dir = tempDir('cachecar-bench-')
 // The runtime settings of `npm start` (package.json): a young generation and malloc arenas sized for a sidecar.
+const runtime = startScript()
 const startCachecar = (name: string, env: Record<string, string> = {}) => startChild({
   CACHECAR_DB_PATH: join(dir.path, `${name}.db`), CACHECAR_LOG_LEVEL: 'info', CACHECAR_MAX_BYTES: '2GiB',
-  CACHECAR_SWEEP_INTERVAL_MS: '1s', CACHECAR_MAX_TTL: '1d', MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072', ...env,
-}, { nodeArgs: ['--max-semi-space-size=4'] })
+  CACHECAR_SWEEP_INTERVAL_MS: '1s', CACHECAR_MAX_TTL: '1d', ...runtime.env, ...env,
+}, { nodeArgs: runtime.nodeArgs })
 const cachecar = await startCachecar('bench')
 const bare = await startChild({}, { script: join(here, 'bare-hono.ts') })
 const rows: string[] = []

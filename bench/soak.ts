@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { parseDuration } from '../src/config/units.ts'
+import { startScript } from '../test/helpers/deployment.ts'
 import { startChild } from '../test/helpers/process.ts'
 import { tempDir } from '../test/helpers/tmp.ts'
 
@@ -27,13 +28,14 @@ const originUrl = origin.url
 const reference = await startChild({}, { script: join(import.meta.dirname, 'soak-origin.ts') })
 
 // ---- cachecar, as npm start runs it --------------------------------------------------------------------------
+const runtime = startScript()
 const dir = tempDir('cachecar-soak-')
 const dbPath = join(dir.path, 'soak.db')
 const car = await startChild({
   CACHECAR_DB_PATH: dbPath, CACHECAR_MAX_BYTES: String(MAX_BYTES), CACHECAR_UPSTREAMS: `origin=${originUrl}`,
   CACHECAR_UPSTREAM_ORIGIN_HEADERS_TIMEOUT_MS: '1s', CACHECAR_LOG_LEVEL: 'info', CACHECAR_SWEEP_INTERVAL_MS: '1s',
-  MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_TRIM_THRESHOLD_: '131072',
-}, { nodeArgs: ['--max-semi-space-size=4', ...(process.env.SOAK_NODE_ARGS ?? '').split(' ').filter(Boolean)] })
+  ...runtime.env,
+}, { nodeArgs: [...runtime.nodeArgs, ...(process.env.SOAK_NODE_ARGS ?? '').split(' ').filter(Boolean)] })
 const pid = car.process.pid!
 // On one 2-core machine the load generator and the origin compete with cachecar for CPU, which in a deployment they
 // would not (the origin is elsewhere; the app's own load is not a 1,000 req/s hashing client). By default both run

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert'
 import { loadConfig } from '../src/config.ts'
 import { parseSize } from '../src/config/units.ts'
 import { startCachecar } from './helpers/cachecar.ts'
-import { ROOT, container, dockerfile, taskDefinition, taskDefinitionText } from './helpers/deployment.ts'
+import { ROOT, container, dockerfile, startScript, taskDefinition, taskDefinitionText } from './helpers/deployment.ts'
 
 /** Typechecks `json` as a RegisterTaskDefinitionCommandInput object literal (excess keys and wrong types fail). */
 function typecheckTaskDefinition(json: string): { ok: boolean; output: string } {
@@ -43,6 +43,14 @@ test('every CACHECAR_* setting in the image and the task definition exists and p
   }
   assert.is(config.port, 8787)
   assert.ok(config.token)
+})
+
+test('the image runs cachecar with the runtime settings of npm start (malloc tuning, node flags)', () => {
+  const image = dockerfile()
+  const start = startScript()
+  assert.ok(Object.keys(start.env).length > 0 && start.nodeArgs.length > 0, 'npm start sets runtime settings')
+  for (const [name, value] of Object.entries(start.env)) assert.is(image.env[name], value, name)
+  assert.equal(image.cmd.slice(1, 1 + start.nodeArgs.length), start.nodeArgs)
 })
 
 test('ports, paths and timeouts agree across the Dockerfile, the task definition and the code', () => {

@@ -33,6 +33,25 @@ export const taskDefinitionText = () => readFileSync(join(ROOT, 'task-definition
 export const taskDefinition = () => JSON.parse(taskDefinitionText()) as TaskDefinition
 export const container = (name: string) => taskDefinition().containerDefinitions.find((c) => c.name === name)!
 
+/**
+ * The runtime settings of `npm start` (package.json): the environment assignments before `node` and node's own
+ * flags before the script. Benchmarks start cachecar with them, and a test holds the Dockerfile to the same.
+ */
+export function startScript(): { env: Record<string, string>; nodeArgs: string[] } {
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
+  const words = scripts.start!.split(/\s+/)
+  const env: Record<string, string> = {}
+  let i = 0
+  for (; words[i]?.includes('='); i++) {
+    const [name, value] = words[i]!.split('=') as [string, string]
+    env[name] = value
+  }
+  if (words[i] !== 'node') throw new Error(`package.json's start script does not run node: ${scripts.start}`)
+  const nodeArgs: string[] = []
+  for (i++; words[i]?.startsWith('--'); i++) nodeArgs.push(words[i]!)
+  return { env, nodeArgs }
+}
+
 export interface Dockerfile {
   readonly env: Record<string, string>
   readonly volumes: string[]
