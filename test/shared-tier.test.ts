@@ -84,11 +84,37 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     assert.is(requests, 100, 'a no-store answer is shared with no one')
     const elapsed = performance.now() - started
     assert.ok(elapsed < 3000, `the lock was released, not waited out: ${Math.round(elapsed)} ms`)
+    // Hit-for-pass: the URL's last answer was not storable, so the next misses in both tasks go upstream at once,
+    // neither taking a lock nor waiting on the other's.
+    const before = await Promise.all([coalesceCounts(c), coalesceCounts(d)])
+    requests = 0
+    const again = await Promise.all([c.get('/u/api/private'), d.get('/u/api/private')])
+    assert.equal(again.map((a) => a.body), ['slow /private', 'slow /private'])
+    assert.is(requests, 2)
+    const after = await Promise.all([coalesceCounts(c), coalesceCounts(d)])
+    for (const i of [0, 1]) {
+      assert.is(after[i]!.pass - before[i]!.pass, 1, `task ${i}: its miss passed`)
+      assert.is(after[i]!.wait, before[i]!.wait, `task ${i}: nothing waited`)
+      assert.is(after[i]!.lead, before[i]!.lead, `task ${i}: no lock was taken`)
+    }
+    // A cacheable URL is untouched by the marker: one task leads, the other waits.
+    const cold = await Promise.all([coalesceCounts(c), coalesceCounts(d)])
+    await herd('/u/api/cold2')
+    const warm = await Promise.all([coalesceCounts(c), coalesceCounts(d)])
+    assert.is(warm[0]!.lead + warm[1]!.lead - cold[0]!.lead - cold[1]!.lead, 1, 'one task led the cacheable URL')
+    assert.is(warm[0]!.pass + warm[1]!.pass, cold[0]!.pass + cold[1]!.pass)
   } finally {
     await Promise.all([c.shutdown(), d.shutdown()])
     await slow.close()
   }
 })
+
+/** cachecar_shared_coalesce_total by outcome, from the task's /metrics. */
+async function coalesceCounts(car: TestCachecar): Promise<Record<'lead' | 'wait' | 'pass', number>> {
+  const text = await (await fetch(`${car.url}/metrics`)).text()
+  const count = (outcome: string) => Number(new RegExp(`^cachecar_shared_coalesce_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+  return { lead: count('lead'), wait: count('wait'), pass: count('pass') }
+}
 
 test('a purge in one task removes the entry from the other task\'s local store too', async ({ a, b, origin }) => {
   await fetchAndStore(a, '/u/api/items/2')

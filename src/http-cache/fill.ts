@@ -1,5 +1,6 @@
 // Going upstream for a GET: misses (collapsed per URL), revalidation of stale entries, background refresh.
 import { Problem } from '../http/problem.ts'
+import type { AbandonReason } from '../store/types.ts'
 import type { Forward } from './cache-status.ts'
 import type { Exchange } from './exchange.ts'
 import { UpstreamFailure, collectBody, storedFrom, storedHead, type BodyOutcome, type Forwarded } from './forward.ts'
@@ -48,7 +49,7 @@ export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Pr
   } catch (error) {
     const problem = error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
     settle({ kind: 'failed', problem })
-    abandon(ex)
+    abandon(ex, 'failed')
     throw problem
   }
   return respond(ex, forwarded, fwd, settle)
@@ -72,7 +73,7 @@ function serveCollapsed(ex: Exchange, outcome: MissOutcome, fwd: Forward): Respo
 function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outcome: MissOutcome) => void): Response {
   if (forwarded.notStorable) {
     settle({ kind: 'not-stored' })
-    abandon(ex)
+    abandon(ex, 'not-storable')
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
   // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record.
@@ -81,7 +82,7 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   const onBody = (outcome: BodyOutcome) => {
     if (!('complete' in outcome)) {
       settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })
-      abandon(ex)
+      abandon(ex, 'failed' in outcome ? 'failed' : 'not-storable') // not storable: larger than the object size limit
       return
     }
     const stored = pending ? pending.finish() : storedFrom(forwarded, outcome.complete)
@@ -91,9 +92,12 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   return ex.reply(forwarded.status, headers, forwarded.body, { limit, done: onBody, ...(pending && { into: pending.body }) })
 }
 
-/** Nothing will be stored for this URL after all: tasks waiting for it (cross-task coalescing) go on at once. */
-function abandon(ex: Exchange): void {
-  ex.services.cache.abandon(ex.upstream.config.name, ex.key).catch(() => {})
+/**
+ * Nothing will be stored for this URL after all: tasks waiting for it (cross-task coalescing) go on at once, and
+ * when the answer was not storable, later misses of the URL stop waiting on each other for a while.
+ */
+function abandon(ex: Exchange, reason: AbandonReason): void {
+  ex.services.cache.abandon(ex.upstream.config.name, ex.key, reason).catch(() => {})
 }
 
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
@@ -102,7 +106,7 @@ async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
     ex.event('stored')
   } catch (error) {
     // Full or locked store: the response was served all the same; it just is not cached.
-    abandon(ex)
+    abandon(ex, 'failed')
     ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'response not stored')
   }
 }

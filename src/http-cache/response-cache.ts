@@ -1,5 +1,5 @@
 // Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
-import type { Store } from '../store/types.ts'
+import type { AbandonReason, Store } from '../store/types.ts'
 import type { GetHeader } from './policy.ts'
 import { currentAgeMs, varyKey } from './policy.ts'
 import { RESPONSE_TYPE, VARY_TYPE, decodeResponse, encodeResponse, type StoredResponse } from './record.ts'
@@ -60,8 +60,8 @@ export class ResponseCache {
   }
 
   /** This task went upstream for `key` and will store nothing: other tasks waiting on it need not wait. */
-  async abandon(upstream: string, key: string): Promise<void> {
-    await this.#store.abandon?.(ResponseCache.namespace(upstream), key)
+  async abandon(upstream: string, key: string, reason: AbandonReason): Promise<void> {
+    await this.#store.abandon?.(ResponseCache.namespace(upstream), key, reason)
   }
 
   /** Removes every stored variant of one URL. */

@@ -17,6 +17,7 @@ export interface Metrics {
   readonly sharedUp: Gauge
   readonly sharedErrors: Counter<'operation'>
   readonly tierReads: Counter<'tier'>
+  readonly sharedCoalesce: Counter<'outcome'>
   readonly sharedDegraded: Counter<'operation'>
   readonly invalidationsReceived: Counter
   readonly eventLoopDelay: Histogram
@@ -67,6 +68,10 @@ export function createMetrics(store: () => Store | undefined): Metrics {
     sharedUp: new Gauge({ name: 'cachecar_shared_up', help: '1 while the shared tier (Valkey/Redis) is connected and its circuit closed', registers }),
     sharedErrors: new Counter({ name: 'cachecar_shared_errors_total', help: 'Failed shared-tier commands and connection attempts, by operation', labelNames: ['operation'], registers }),
     tierReads: new Counter({ name: 'cachecar_tier_reads_total', help: 'Near-cached reads by where they were answered: local, shared or miss', labelNames: ['tier'], registers }),
+    sharedCoalesce: new Counter({
+      name: 'cachecar_shared_coalesce_total', labelNames: ['outcome'], registers,
+      help: 'Cross-task coalescing on a miss in both tiers: lead (this task goes upstream), wait (for another task), pass (not storable last time: upstream at once)',
+    }),
     sharedDegraded: new Counter({ name: 'cachecar_shared_degraded_total', help: 'Operations that ran on the local store alone because the shared tier was down', labelNames: ['operation'], registers }),
     invalidationsReceived: new Counter({ name: 'cachecar_shared_invalidations_received_total', help: 'Invalidation messages from other instances applied to the local store', registers }),
     storeErrors: new Counter({ name: 'cachecar_store_errors_total', help: 'Store failures answered 503/507, by kind', labelNames: ['kind'], registers }),

@@ -81,6 +81,7 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
     ...(options.now && { now: options.now }),
     events: {
       read: (tier) => metrics.tierReads.inc({ tier }),
+      coalesce: (outcome) => metrics.sharedCoalesce.inc({ outcome }),
       degraded: (operation) => metrics.sharedDegraded.inc({ operation }),
     },
   })

@@ -130,6 +130,26 @@ const UNLOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
+// A lock holds its holder's instance ID (a UUID); this value instead says "the answer was not storable: don't wait".
+const PASS_MARK = 'pass'
+
+// KEYS[1] lock; ARGV[1] holder, ARGV[2] ms. Takes a free lock; else says whether it is held or is a pass marker.
+const LOCK = `
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 'acquired'
+end
+if v == '${PASS_MARK}' then return 'pass' end
+return 'held'`
+
+// KEYS[1] lock; ARGV[1] holder, ARGV[2] ms. The holder's lock (or none) becomes a pass marker for ARGV[2] ms.
+const PASS = `
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], '${PASS_MARK}', 'PX', ARGV[2])
+return 1`
+
 // KEYS[1] tag set; ARGV[1] tag. Deletes members that still carry the tag (a rewrite may have dropped it).
 const REMOVE_TAG = `
 local removed = 0
@@ -155,6 +175,8 @@ interface Commands {
   cachecarRemoveTag(set: string, tag: string): Promise<number>
   cachecarIncr(key: string, by: number, now: number, ttlMs: number): Promise<string[]>
   cachecarUnlock(key: string, holder: string): Promise<number>
+  cachecarLock(key: string, holder: string, ms: number): Promise<string>
+  cachecarPass(key: string, holder: string, ms: number): Promise<number>
 }
 type Client = Redis & Commands
 
@@ -193,6 +215,8 @@ export class SharedTier {
     this.#client.defineCommand('cachecarRemoveTag', { numberOfKeys: 1, lua: REMOVE_TAG })
     this.#client.defineCommand('cachecarIncr', { numberOfKeys: 1, lua: INCR })
     this.#client.defineCommand('cachecarUnlock', { numberOfKeys: 1, lua: UNLOCK })
+    this.#client.defineCommand('cachecarLock', { numberOfKeys: 1, lua: LOCK })
+    this.#client.defineCommand('cachecarPass', { numberOfKeys: 1, lua: PASS })
     // The subscriber has no command deadline: it idles on the channel by design.
     this.#subscriber = new Redis(options.url, { ...common, commandTimeout: undefined, enableOfflineQueue: true })
     this.#client.on('ready', () => this.#setConnected(true, 'connected'))
@@ -305,18 +329,24 @@ export class SharedTier {
   }
 
   /** Takes the fleet-wide lock on one key for `ttlMs` (SET NX PX); false when another instance holds it. */
-  async tryLock(namespace: string, key: string, ttlMs: number): Promise<boolean> {
-    return (await this.#call('lock', (c) => c.set(this.#lockKey(namespace, key), this.#options.instanceId, 'PX', ttlMs, 'NX'))) === 'OK'
+  /** Takes the key's coalescing lock for `ttlMs`, unless another task holds it or marked the key a pass. */
+  async tryLock(namespace: string, key: string, ttlMs: number): Promise<'acquired' | 'held' | 'pass'> {
+    return await this.#call('lock', (c) => c.cachecarLock(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs)) as 'acquired' | 'held' | 'pass'
+  }
+
+  /** Turns this task's lock on the key into a pass marker for `ttlMs`: other tasks stop waiting on the key. */
+  async markPass(namespace: string, key: string, ttlMs: number): Promise<void> {
+    await this.#call('lock', (c) => c.cachecarPass(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs))
   }
 
   async unlock(namespace: string, key: string): Promise<void> {
     await this.#call('lock', (c) => c.cachecarUnlock(this.#lockKey(namespace, key), this.#options.instanceId))
   }
 
-  /** The entry if it is there now, and whether someone still holds the key's lock (one round trip). */
+  /** The entry if it is there now, and whether someone still holds the key's lock (one round trip; a pass is not). */
   async readOrLocked(namespace: string, key: string, now: number): Promise<{ entry: Entry | undefined; locked: boolean }> {
-    const [fields, locked] = await this.#call('read', (c) => Promise.all([c.hgetallBuffer(this.#entryKey(namespace, key)), c.exists(this.#lockKey(namespace, key))]))
-    return { entry: entryFrom(namespace, key, fields, now), locked: locked === 1 }
+    const [fields, lock] = await this.#call('read', (c) => Promise.all([c.hgetallBuffer(this.#entryKey(namespace, key)), c.get(this.#lockKey(namespace, key))]))
+    return { entry: entryFrom(namespace, key, fields, now), locked: lock !== null && lock !== PASS_MARK }
   }
 
   /** Tells every other instance to drop its near copies. Best effort: a lost message leaves copies until their TTL. */

@@ -5,7 +5,7 @@ import { etagOf } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
 import { ABSENT, SharedTierUnavailableError, type Invalidation, type SharedTier } from './shared-tier.ts'
 import {
-  StoreBusyError, StoreFullError, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
+  StoreBusyError, StoreFullError, type AbandonReason, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
   type Precondition, type SetInput, type SetResult, type Store, type StoreStats, type SweepResult, type UpdateResult,
 } from './types.ts'
 
@@ -36,6 +36,11 @@ export interface TieredStoreOptions {
 export interface TieredStoreEvents {
   /** Where a near-cached read was answered. */
   read?(tier: 'local' | 'shared' | 'miss'): void
+  /**
+   * A miss in both tiers with cross-task coalescing on: this task took the lock and goes upstream (lead), waits for
+   * the task that holds it (wait), or goes upstream at once because the key's last answer was not storable (pass).
+   */
+  coalesce?(outcome: 'lead' | 'wait' | 'pass'): void
   /** An operation ran on L1 alone because the shared tier failed or was down. */
   degraded?(operation: string): void
 }
@@ -44,6 +49,9 @@ type Mutation = Omit<SetInput, 'namespace' | 'key'>
 
 /** How often a task waiting on another task's coalescing lock looks for the entry. */
 const COALESCE_POLL_MS = 10
+
+/** How long a key whose answer was not storable goes upstream without coalescing (Varnish's hit-for-miss idea). */
+export const PASS_MS = 30_000
 
 /** Compare-and-set rounds lost to other writers before giving up with 503. */
 const MAX_CAS_ROUNDS = 64
@@ -116,11 +124,14 @@ export class TieredStore implements Store {
 
   async #lockOrPoll(namespace: string, key: string, id: string): Promise<Entry | undefined> {
     const lockMs = this.#options.coalesceMs!
-    if (await this.#shared.tryLock(namespace, key, lockMs)) {
+    const lock = await this.#shared.tryLock(namespace, key, lockMs)
+    this.#options.events?.coalesce?.(lock === 'acquired' ? 'lead' : lock === 'pass' ? 'pass' : 'wait')
+    if (lock === 'acquired') {
       this.#locks.add(id)
       setTimeout(() => this.#locks.delete(id), lockMs).unref()
       return undefined
     }
+    if (lock === 'pass') return undefined
     const deadline = performance.now() + lockMs
     while (performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, COALESCE_POLL_MS))
@@ -130,8 +141,11 @@ export class TieredStore implements Store {
     return undefined
   }
 
-  abandon(namespace: string, key: string): Promise<void> {
-    return this.#release(namespace, [key])
+  async abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
+    if (reason === 'failed' || !this.#locks.delete(`${namespace}\u0000${key}`)) return this.#release(namespace, [key])
+    // Hit-for-pass: the answer may not be stored, so the next misses of this key in any task go upstream at once
+    // instead of each waiting one upstream round trip on a lock that will never end in a stored copy.
+    await this.#shared.markPass(namespace, key, PASS_MS).catch(() => {})
   }
 
   /** A write of a key this task locked for coalescing ends the other tasks' wait. */

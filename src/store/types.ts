@@ -94,10 +94,11 @@ export interface Store {
   maintain(): Promise<void>
   stats(): Promise<StoreStats>
   /**
-   * Optional: the caller that missed `key` will not write it after all (the response was not storable or its fetch
-   * failed), so a coalescing lock its read took can go at once instead of making other tasks wait it out.
+   * Optional: the caller that missed `key` will not write it after all, so a coalescing lock its read took can go at
+   * once instead of making other tasks wait it out. `not-storable` (the answer may not be stored) also tells other
+   * tasks not to wait on this key for a while; `failed` (the fetch or the write failed) only releases the lock.
    */
-  abandon?(namespace: string, key: string): Promise<void>
+  abandon?(namespace: string, key: string, reason: AbandonReason): Promise<void>
   /** Proves the store can read and write (for /readyz). */
   ping(): Promise<void>
   close(): Promise<void>
@@ -126,3 +127,5 @@ export interface StoreEvents {
   /** Background eviction or vacuum failed; it is retried on the next pass. */
   maintenanceFailed?(error: unknown): void
 }
+
+export type AbandonReason = 'not-storable' | 'failed'
