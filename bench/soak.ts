@@ -45,7 +45,9 @@ if (ISOLATE) {
   setPriority(origin.process.pid!, 10)
   setPriority(10) // this process, the load generator; the probe is started with cachecar's priority
 }
-const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
+/** One of cachecar's /proc status fields (kB) in MiB: VmRSS, or its parts RssAnon (heap, malloc) and RssFile (mapped code). */
+const statusMiB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
+const rssMiB = () => statusMiB('VmRSS')
 // The database, its WAL and shm, and the large values kept as files beside it (all inside the same budget).
 const dbBytes = () => ['', '-wal', '-shm'].reduce((sum, suffix) => { try { return sum + statSync(dbPath + suffix).size } catch { return sum } }, 0)
   + readdirSync(`${dbPath}.values`).reduce((sum, name) => { try { return sum + statSync(join(`${dbPath}.values`, name)).size } catch { return sum } }, 0)
@@ -220,6 +222,9 @@ const rssAfterWarmUp: [number, number][] = []
 // Where RSS growth would come from: V8's heap, or memory outside it (ArrayBuffers, SQLite, malloc).
 const heapAfterWarmUp: [number, number][] = []
 const externalAfterWarmUp: [number, number][] = []
+// Where RSS itself grows: anonymous memory (malloc, V8) or file pages (node's binary and libraries as code runs).
+const anonAfterWarmUp: [number, number][] = []
+const fileAfterWarmUp: [number, number][] = []
 let dbPeak = 0
 let loopP99Max = 0
 const startedAt = performance.now()
@@ -243,7 +248,11 @@ const sample = setInterval(() => {
   const now = rssMiB()
   rss.peak = Math.max(rss.peak, now)
   const atS = (performance.now() - startedAt) / 1000
-  if (atS * 1000 >= warmUpMs) rssAfterWarmUp.push([atS, now])
+  if (atS * 1000 >= warmUpMs) {
+    rssAfterWarmUp.push([atS, now])
+    anonAfterWarmUp.push([atS, statusMiB('RssAnon')])
+    fileAfterWarmUp.push([atS, statusMiB('RssFile')])
+  }
   dbPeak = Math.max(dbPeak, dbBytes())
   void scrape().then(({ loopP99Ms, heapMiB, externalMiB }) => {
     if (performance.now() - startedAt > 5000) loopP99Max = Math.max(loopP99Max, loopP99Ms)
@@ -307,6 +316,7 @@ const rows = [
   `| RSS start / after warm-up / peak / end | ${rss.start.toFixed(0)} / ${rss.warm.toFixed(0)} / ${rss.peak.toFixed(0)} / ${rss.end.toFixed(0)} MiB | bounded |`,
   `| RSS growth after warm-up (least-squares trend of ${rssAfterWarmUp.length} readings, one a second) | ${growthPer10Min.toFixed(1)} MiB per 10 min | ≤ 1 MiB ${mark(growthPer10Min <= 1)} |`,
   `| RSS growth after warm-up, end minus warm-up reading | ${endMinusWarmPer10Min.toFixed(1)} MiB per 10 min | for reference |`,
+  `| trend after warm-up of RSS's anonymous / file-backed pages | ${(slope(anonAfterWarmUp) * 600).toFixed(1)} / ${(slope(fileAfterWarmUp) * 600).toFixed(1)} MiB per 10 min | for reference |`,
   `| trend after warm-up of V8's used heap / of external (ArrayBuffer) memory | ${(slope(heapAfterWarmUp) * 600).toFixed(1)} / ${(slope(externalAfterWarmUp) * 600).toFixed(1)} MiB per 10 min | for reference |`,
   `| database + WAL + shm + value files, peak / end | ${(dbPeak / 1024 ** 2).toFixed(1)} / ${(dbEnd / 1024 ** 2).toFixed(1)} MiB | ≤ ${(MAX_BYTES * 1.1 / 1024 ** 2).toFixed(0)} MiB ${mark(dbPeak <= MAX_BYTES * 1.1)} |`,
   `| expired KV entries served | ${stats.expiredServed} | 0 ${mark(stats.expiredServed === 0)} |`,
