@@ -328,8 +328,7 @@ export class SharedTier {
     return infos
   }
 
-  /** Takes the fleet-wide lock on one key for `ttlMs` (SET NX PX); false when another instance holds it. */
-  /** Takes the key's coalescing lock for `ttlMs`, unless another task holds it or marked the key a pass. */
+  /** Takes the fleet-wide coalescing lock on one key for `ttlMs`, unless another instance holds it or marked a pass. */
   async tryLock(namespace: string, key: string, ttlMs: number): Promise<'acquired' | 'held' | 'pass'> {
     return await this.#call('lock', (c) => c.cachecarLock(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs)) as 'acquired' | 'held' | 'pass'
   }

@@ -5,8 +5,9 @@ import { etagOf } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
 import { ABSENT, SharedTierUnavailableError, type Invalidation, type SharedTier } from './shared-tier.ts'
 import {
-  StoreBusyError, StoreFullError, type AbandonReason, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
-  type Precondition, type SetInput, type SetResult, type Store, type StoreStats, type SweepResult, type UpdateResult,
+  StoreBusyError, StoreFullError, type AbandonReason, type DeleteResult, type Entry, type EntryInfo, type IncrResult,
+  type ListOptions, type Precondition, type SetInput, type SetResult, type Store, type StoreStats, type SweepResult,
+  type UpdateResult,
 } from './types.ts'
 
 /**
@@ -51,7 +52,7 @@ type Mutation = Omit<SetInput, 'namespace' | 'key'>
 const COALESCE_POLL_MS = 10
 
 /** How long a key whose answer was not storable goes upstream without coalescing (Varnish's hit-for-miss idea). */
-export const PASS_MS = 30_000
+const PASS_MS = 30_000
 
 /** Compare-and-set rounds lost to other writers before giving up with 503. */
 const MAX_CAS_ROUNDS = 64
@@ -142,10 +143,10 @@ export class TieredStore implements Store {
   }
 
   async abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
-    if (reason === 'failed' || !this.#locks.delete(`${namespace}\u0000${key}`)) return this.#release(namespace, [key])
+    if (reason === 'failed') return this.#release(namespace, [key])
     // Hit-for-pass: the answer may not be stored, so the next misses of this key in any task go upstream at once
     // instead of each waiting one upstream round trip on a lock that will never end in a stored copy.
-    await this.#shared.markPass(namespace, key, PASS_MS).catch(() => {})
+    if (this.#locks.delete(`${namespace}\u0000${key}`)) await this.#shared.markPass(namespace, key, PASS_MS).catch(() => {})
   }
 
   /** A write of a key this task locked for coalescing ends the other tasks' wait. */
