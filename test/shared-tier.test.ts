@@ -65,9 +65,13 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
   const slow = await fakeUpstream((req, res) => {
     requests++
     const cacheable = !req.url?.includes('private')
-    setTimeout(() => res.writeHead(200, { 'cache-control': cacheable ? 'max-age=600' : 'no-store', date: new Date(clock.now()).toUTCString() }).end(`slow ${req.url}`), 300)
+    const body = req.url?.includes('big') ? 'x'.repeat(8192) : `slow ${req.url}`
+    setTimeout(() => res.writeHead(200, { 'cache-control': cacheable ? 'max-age=600' : 'no-store', date: new Date(clock.now()).toUTCString() }).end(body), 300)
   })
-  const env = { CACHECAR_SHARED_URL: redis.url, CACHECAR_SHARED_PREFIX: `coalesce${prefixes++}:`, CACHECAR_SHARED_COALESCE_MS: '4000ms', CACHECAR_UPSTREAMS: `api=${slow.url}` }
+  const env = {
+    CACHECAR_SHARED_URL: redis.url, CACHECAR_SHARED_PREFIX: `coalesce${prefixes++}:`, CACHECAR_SHARED_COALESCE_MS: '4000ms',
+    CACHECAR_SHARED_MAX_VALUE_BYTES: '4KiB', CACHECAR_UPSTREAMS: `api=${slow.url}`,
+  }
   const [c, d] = await Promise.all([startCachecar(env, clock), startCachecar(env, clock)])
   try {
     const herd = (path: string) => Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? c : d).get(path)))
@@ -103,6 +107,12 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     const warm = await Promise.all([coalesceCounts(c), coalesceCounts(d)])
     assert.is(warm[0]!.lead + warm[1]!.lead - cold[0]!.lead - cold[1]!.lead, 1, 'one task led the cacheable URL')
     assert.is(warm[0]!.pass + warm[1]!.pass, cold[0]!.pass + cold[1]!.pass)
+    // Too large for the shared tier: stored in the fetching task's L1 only, so the other task's miss passes too.
+    assert.is((await c.get('/u/api/big')).body.length, 8192)
+    const beforeBig = await coalesceCounts(d)
+    assert.is((await d.get('/u/api/big')).body.length, 8192)
+    const afterBig = await coalesceCounts(d)
+    assert.equal([afterBig.pass - beforeBig.pass, afterBig.wait - beforeBig.wait, afterBig.lead - beforeBig.lead], [1, 0, 0])
   } finally {
     await Promise.all([c.shutdown(), d.shutdown()])
     await slow.close()

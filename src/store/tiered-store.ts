@@ -144,8 +144,15 @@ export class TieredStore implements Store {
 
   async abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
     if (reason === 'failed') return this.#release(namespace, [key])
-    // Hit-for-pass: the answer may not be stored, so the next misses of this key in any task go upstream at once
-    // instead of each waiting one upstream round trip on a lock that will never end in a stored copy.
+    return this.#pass(namespace, key)
+  }
+
+  /**
+   * Hit-for-pass: no shared copy will come of this task's lock on the key (the answer may not be stored, or only in
+   * this task's L1), so the next misses of the key in any task go upstream at once instead of each waiting one
+   * upstream round trip on a lock that will never end in a shared copy.
+   */
+  async #pass(namespace: string, key: string): Promise<void> {
     if (this.#locks.delete(`${namespace}\u0000${key}`)) await this.#shared.markPass(namespace, key, PASS_MS).catch(() => {})
   }
 
@@ -160,7 +167,7 @@ export class TieredStore implements Store {
     if (input.value.byteLength > this.#options.maxSharedValueBytes && this.#role(input.namespace) !== 'authoritative') {
       const result = await this.#local.set(input, precondition)
       if (result.status !== 'precondition-failed') await this.#dropShared(input.namespace, [input.key])
-      await this.#release(input.namespace, [input.key])
+      await this.#pass(input.namespace, input.key)
       return result
     }
     return this.#tiered(input.namespace, 'write', async () => {
