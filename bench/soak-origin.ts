@@ -1,20 +1,9 @@
 // The soak's origin: deterministic bodies 1 KiB–1 MiB with their SHA-256 in x-sha256, and faults on /fault/*.
 // A process of its own, so serving misses never delays the load generator's clock.
-import { createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { bodyOf } from './soak-bodies.ts'
 
-const bodies = new Map<number, { body: Buffer; sha: string }>()
-function bodyOf(size: number): { body: Buffer; sha: string } {
-  let entry = bodies.get(size)
-  if (!entry) {
-    const body = Buffer.alloc(size)
-    for (let i = 0; i < size; i++) body[i] = (i * 31 + size) & 0xff
-    entry = { body, sha: createHash('sha256').update(body).digest('hex') }
-    bodies.set(size, entry)
-  }
-  return entry
-}
 const origin = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://origin')
   const size = Number(url.searchParams.get('size') ?? 1024)

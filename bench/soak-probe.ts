@@ -6,9 +6,9 @@
 // same object from it: the latency any server gets on this machine under this load, the floor for cachecar's hits.
 // Env: PROBE_TARGET (cachecar's URL), PROBE_REFERENCE, PROBE_RATE (req/s, default 50), PROBE_DURATION_MS.
 // Prints one PROBE {json} line.
-import { createHash } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
+import { bodyOf } from './soak-bodies.ts'
 
 const target = process.env.PROBE_TARGET ?? ''
 const reference = process.env.PROBE_REFERENCE
@@ -33,7 +33,8 @@ async function get(path: string, from: 'cachecar' | 'reference' = 'cachecar'): P
   const body = Buffer.from(await response.body.arrayBuffer())
   const ms = performance.now() - started
   const size = Number(new URL(path, 'http://x').searchParams.get('size'))
-  if (response.statusCode !== 200 || body.length !== size || createHash('sha256').update(body).digest('hex') !== response.headers['x-sha256']) {
+  const expected = bodyOf(size)
+  if (response.statusCode !== 200 || response.headers['x-sha256'] !== expected.sha || !body.equals(expected.body)) {
     result.mismatched++
     if (result.examples.length < 5) result.examples.push(`${response.statusCode} ${body.length} bytes on ${url}`)
   }
