@@ -46,9 +46,13 @@ if (ISOLATE) {
   setPriority(origin.process.pid!, 10)
   setPriority(10) // this process, the load generator; the probe is started with cachecar's priority
 }
-/** One of cachecar's /proc status fields (kB) in MiB: VmRSS, or its parts RssAnon (heap, malloc) and RssFile (mapped code). */
-const statusMiB = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
-const rssMiB = () => statusMiB('VmRSS')
+/** cachecar's RSS in MiB, and its parts: anonymous pages (heap, malloc) and file-backed ones (mapped code). */
+function memoryMiB(): { rss: number; anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024
+  return { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile') }
+}
+const rssMiB = () => memoryMiB().rss
 // The database, its WAL and shm, and the large values kept as files beside it (all inside the same budget).
 const dbBytes = () => ['', '-wal', '-shm'].reduce((sum, suffix) => { try { return sum + statSync(dbPath + suffix).size } catch { return sum } }, 0)
   + readdirSync(`${dbPath}.values`).reduce((sum, name) => { try { return sum + statSync(join(`${dbPath}.values`, name)).size } catch { return sum } }, 0)
@@ -96,8 +100,8 @@ async function proxyRequest(): Promise<void> {
     return
   }
   if (status === 200) {
-    // Compared byte for byte with the origin's body: SHA-256 here (crypto.subtle.digest holds the calling thread on
-    // Node 24) cost this process ~3.5 ms per MiB, CPU taken from the machine every latency is measured on.
+    // Compared byte for byte with the origin's body rather than hashed: crypto.subtle.digest holds the calling thread
+    // on Node 24 (3.6-4.9 ms per MiB measured for SHA-1), CPU taken from the machine every latency is measured on.
     const expected = bodyOf(size)
     if (body.length !== Number(response.headers['content-length'] ?? body.length) || response.headers['x-sha256'] !== expected.sha || !body.equals(expected.body)) {
       stats.mismatched++
@@ -247,13 +251,13 @@ const tick = setInterval(() => {
   for (; issued < due; issued++) issue()
 }, 1)
 const sample = setInterval(() => {
-  const now = rssMiB()
-  rss.peak = Math.max(rss.peak, now)
+  const memory = memoryMiB()
+  rss.peak = Math.max(rss.peak, memory.rss)
   const atS = (performance.now() - startedAt) / 1000
   if (atS * 1000 >= warmUpMs) {
-    rssAfterWarmUp.push([atS, now])
-    anonAfterWarmUp.push([atS, statusMiB('RssAnon')])
-    fileAfterWarmUp.push([atS, statusMiB('RssFile')])
+    rssAfterWarmUp.push([atS, memory.rss])
+    anonAfterWarmUp.push([atS, memory.anon])
+    fileAfterWarmUp.push([atS, memory.file])
   }
   dbPeak = Math.max(dbPeak, dbBytes())
   void scrape().then(({ loopP99Ms, heapMiB, externalMiB }) => {
