@@ -66,7 +66,11 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     requests++
     const cacheable = !req.url?.includes('private')
     const body = req.url?.includes('big') ? 'x'.repeat(8192) : `slow ${req.url}`
-    setTimeout(() => res.writeHead(200, { 'cache-control': cacheable ? 'max-age=600' : 'no-store', date: new Date(clock.now()).toUTCString() }).end(body), 300)
+    const headers = req.url?.includes('heuristic')
+      ? { 'last-modified': new Date(clock.now() - 86_400_000).toUTCString() } // storable, but not for a Cookie request
+      : { 'cache-control': cacheable ? 'max-age=600' : 'no-store' }
+    const status = req.url?.includes('error') ? 503 : 200
+    setTimeout(() => res.writeHead(status, { ...headers, date: new Date(clock.now()).toUTCString() }).end(body), 300)
   })
   const env = {
     CACHECAR_SHARED_URL: redis.url, CACHECAR_SHARED_PREFIX: `coalesce${prefixes++}:`, CACHECAR_SHARED_COALESCE_MS: '4000ms',
@@ -113,6 +117,14 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     assert.is((await d.get('/u/api/big')).body.length, 8192)
     const afterBig = await coalesceCounts(d)
     assert.equal([afterBig.pass - beforeBig.pass, afterBig.wait - beforeBig.wait, afterBig.lead - beforeBig.lead], [1, 0, 0])
+    // No marker when the reason was the request's own (a Cookie) or an upstream error: the other task still leads.
+    for (const [path, headers] of [['/u/api/heuristic', { cookie: 'session=1' }], ['/u/api/error', {}]] as const) {
+      await c.get(path, headers)
+      const before = await coalesceCounts(d)
+      await d.get(path)
+      const after = await coalesceCounts(d)
+      assert.equal([after.pass - before.pass, after.lead - before.lead], [0, 1], path)
+    }
   } finally {
     await Promise.all([c.shutdown(), d.shutdown()])
     await slow.close()

@@ -49,7 +49,7 @@ export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Pr
   } catch (error) {
     const problem = error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
     settle({ kind: 'failed', problem })
-    abandon(ex, 'failed')
+    abandon(ex, 'not-stored')
     throw problem
   }
   return respond(ex, forwarded, fwd, settle)
@@ -73,7 +73,7 @@ function serveCollapsed(ex: Exchange, outcome: MissOutcome, fwd: Forward): Respo
 function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outcome: MissOutcome) => void): Response {
   if (forwarded.notStorable) {
     settle({ kind: 'not-stored' })
-    abandon(ex, 'not-storable')
+    abandon(ex, abandonReason(forwarded))
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
   // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record.
@@ -82,7 +82,7 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   const onBody = (outcome: BodyOutcome) => {
     if (!('complete' in outcome)) {
       settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })
-      abandon(ex, 'failed' in outcome ? 'failed' : 'not-storable') // not storable: larger than the object size limit
+      abandon(ex, 'failed' in outcome ? 'not-stored' : 'uncacheable') // larger than the object size limit
       return
     }
     const stored = pending ? pending.finish() : storedFrom(forwarded, outcome.complete)
@@ -100,13 +100,26 @@ function abandon(ex: Exchange, reason: AbandonReason): void {
   ex.services.cache.abandon(ex.upstream.config.name, ex.key, reason).catch(() => {})
 }
 
+/** Reasons that hold for the URL's answer whoever asks; the others are this request's own (its Cookie, say). */
+const UNCACHEABLE_ANSWER: ReadonlySet<Forwarded['notStorable']> = new Set([
+  'status', 'no-store', 'private', 'set-cookie', 'vary-star', 'not-reusable', 'too-large',
+] as const)
+
+/**
+ * Whether other tasks may stop waiting on this URL for a while: only when the answer itself is not storable, and
+ * not for upstream errors (transient: a herd on a failing upstream is when coalescing protects it most).
+ */
+function abandonReason(forwarded: Forwarded): AbandonReason {
+  return forwarded.status < 500 && UNCACHEABLE_ANSWER.has(forwarded.notStorable) ? 'uncacheable' : 'not-stored'
+}
+
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   try {
     await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.hadVariants)
     ex.event('stored')
   } catch (error) {
     // Full or locked store: the response was served all the same; it just is not cached.
-    abandon(ex, 'failed')
+    abandon(ex, 'not-stored')
     ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'response not stored')
   }
 }

@@ -143,7 +143,7 @@ export class TieredStore implements Store {
   }
 
   async abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
-    if (reason === 'failed') return this.#release(namespace, [key])
+    if (reason === 'not-stored') return this.#release(namespace, [key])
     return this.#pass(namespace, key)
   }
 

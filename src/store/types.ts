@@ -95,8 +95,9 @@ export interface Store {
   stats(): Promise<StoreStats>
   /**
    * Optional: the caller that missed `key` will not write it after all, so a coalescing lock its read took can go at
-   * once instead of making other tasks wait it out. `not-storable` (the answer may not be stored) also tells other
-   * tasks not to wait on this key for a while; `failed` (the fetch or the write failed) only releases the lock.
+   * once instead of making other tasks wait it out. `uncacheable` (the answer may not be stored, whoever asks) also
+   * tells other tasks not to wait on this key for a while; `not-stored` (a failed fetch or write, an upstream error,
+   * or a reason particular to this request) only releases the lock.
    */
   abandon?(namespace: string, key: string, reason: AbandonReason): Promise<void>
   /** Proves the store can read and write (for /readyz). */
@@ -128,4 +129,4 @@ export interface StoreEvents {
   maintenanceFailed?(error: unknown): void
 }
 
-export type AbandonReason = 'not-storable' | 'failed'
+export type AbandonReason = 'uncacheable' | 'not-stored'
