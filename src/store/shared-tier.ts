@@ -130,6 +130,9 @@ const UNLOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
+/** What LOCK answers: this instance took the key's lock, another holds it, or the key is marked a pass. */
+export type LockState = 'acquired' | 'held' | 'pass'
+
 // A lock holds its holder's instance ID (a UUID); this value instead says "the answer was not storable: don't wait".
 const PASS_MARK = 'pass'
 
@@ -175,7 +178,7 @@ interface Commands {
   cachecarRemoveTag(set: string, tag: string): Promise<number>
   cachecarIncr(key: string, by: number, now: number, ttlMs: number): Promise<string[]>
   cachecarUnlock(key: string, holder: string): Promise<number>
-  cachecarLock(key: string, holder: string, ms: number): Promise<string>
+  cachecarLock(key: string, holder: string, ms: number): Promise<LockState>
   cachecarPass(key: string, holder: string, ms: number): Promise<number>
 }
 type Client = Redis & Commands
@@ -329,8 +332,8 @@ export class SharedTier {
   }
 
   /** Takes the fleet-wide coalescing lock on one key for `ttlMs`, unless another instance holds it or marked a pass. */
-  async tryLock(namespace: string, key: string, ttlMs: number): Promise<'acquired' | 'held' | 'pass'> {
-    return await this.#call('lock', (c) => c.cachecarLock(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs)) as 'acquired' | 'held' | 'pass'
+  async tryLock(namespace: string, key: string, ttlMs: number): Promise<LockState> {
+    return await this.#call('lock', (c) => c.cachecarLock(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs))
   }
 
   /** Turns this task's lock on the key into a pass marker for `ttlMs`: other tasks stop waiting on the key. */

@@ -54,6 +54,9 @@ const COALESCE_POLL_MS = 10
 /** How long a key whose answer was not storable goes upstream without coalescing (Varnish's hit-for-miss idea). */
 const PASS_MS = 30_000
 
+/** How this task names a (namespace, key) in its sets of held locks and of waits. */
+const lockId = (namespace: string, key: string) => `${namespace}\u0000${key}`
+
 /** Compare-and-set rounds lost to other writers before giving up with 503. */
 const MAX_CAS_ROUNDS = 64
 
@@ -111,7 +114,7 @@ export class TieredStore implements Store {
    * Reads of one key in this task share one wait, so a herd polls the shared tier once per interval, not per request.
    */
   #leadOrWait(namespace: string, key: string): Promise<Entry | undefined> {
-    const id = `${namespace}\u0000${key}`
+    const id = lockId(namespace, key)
     let wait = this.#waits.get(id)
     if (!wait) {
       wait = this.#lockOrPoll(namespace, key, id).catch((error: unknown) => {
@@ -153,13 +156,13 @@ export class TieredStore implements Store {
    * upstream round trip on a lock that will never end in a shared copy.
    */
   async #pass(namespace: string, key: string): Promise<void> {
-    if (this.#locks.delete(`${namespace}\u0000${key}`)) await this.#shared.markPass(namespace, key, PASS_MS).catch(() => {})
+    if (this.#locks.delete(lockId(namespace, key))) await this.#shared.markPass(namespace, key, PASS_MS).catch(() => {})
   }
 
   /** A write of a key this task locked for coalescing ends the other tasks' wait. */
   async #release(namespace: string, keys: readonly string[]): Promise<void> {
     for (const key of keys) {
-      if (this.#locks.delete(`${namespace}\u0000${key}`)) await this.#shared.unlock(namespace, key).catch(() => {})
+      if (this.#locks.delete(lockId(namespace, key))) await this.#shared.unlock(namespace, key).catch(() => {})
     }
   }
 
