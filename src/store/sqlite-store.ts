@@ -9,6 +9,7 @@ import { isFull } from './sqlite/errors.ts'
 import { MEMORY, PAGE_SIZE, openDatabase } from './sqlite/open.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
 import { FILE_VALUE_BYTES, ValueFiles, isNoSpace, type StoredFile } from './sqlite/value-files.ts'
+import { WriteFence } from './write-fence.ts'
 import {
   StoreBusyError, StoreFullError, type DeleteResult, type Entry, type EntryInfo, type IncrResult, type ListOptions,
   type Precondition, type SetInput, type SetResult, type Store, type StoreEvents, type StoreStats, type SweepResult,
@@ -84,6 +85,8 @@ export class SqliteStore implements Store {
   #closed = false
   /** Writes waiting for the next group commit, and that commit once scheduled. */
   #queue: QueuedWrite[] = []
+  /** Large-value writes whose file is being written, not yet queued: deletes wait for them. */
+  readonly #fence = new WriteFence()
   #flushing: Promise<void> | undefined
 
   readonly #begin: StatementSync
@@ -201,7 +204,8 @@ export class SqliteStore implements Store {
     }))
   }
 
-  delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
+  async delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
+    await this.#fence.passed()
     return this.#write(0, () => {
       const current = this.#live(this.#selectCurrent.get(namespace, key) as CurrentRow | undefined)
       if (!preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
@@ -342,6 +346,10 @@ export class SqliteStore implements Store {
     const files = this.#files
     const large = (input: SetInput) => files !== undefined && input.value.byteLength >= this.#fileValueBytes
     if (!files || !inputs.some(large)) return (await write([])).result
+    return this.#fence.track(this.#withWrittenFiles(files, inputs, large, write))
+  }
+
+  async #withWrittenFiles<T>(files: ValueFiles, inputs: readonly SetInput[], large: (input: SetInput) => boolean, write: (files: (StoredFile | undefined)[]) => Promise<{ result: T; landed: boolean }>): Promise<T> {
     const written = await Promise.all(inputs.map((input) => (large(input) ? this.#writeFile(files, input.value) : undefined)))
     let landed = false
     try {
@@ -603,13 +611,12 @@ export class SqliteStore implements Store {
   }
 
   async #deleteInBatches(deleteBatch: () => number | bigint): Promise<number> {
+    await this.#fence.passed()
     let removed = 0
     for (;;) {
-      const changes = Number(await retryBusy(() => {
-        const deleted = deleteBatch()
-        this.#reapFiles()
-        return deleted
-      }, this.#retry, this.#events.busyRetry))
+      // Through the write queue, so a purge also removes what writes queued before it (a response stored just as
+      // it was served) will commit, instead of running ahead of them.
+      const changes = Number(await this.#write(0, deleteBatch))
       removed += changes
       if (changes < PURGE_BATCH) return removed
       await yieldToEventLoop()

@@ -9,6 +9,7 @@ import {
   type ListOptions, type Precondition, type SetInput, type SetResult, type Store, type StoreStats, type SweepResult,
   type UpdateResult,
 } from './types.ts'
+import { WriteFence } from './write-fence.ts'
 
 /**
  * authoritative: kept only in the shared tier, so every task sees every write at once; fails closed when it is down.
@@ -72,6 +73,8 @@ export class TieredStore implements Store {
   #generation = 0
   /** Locks this task holds (it went upstream for the key), and its reads waiting on another task's lock. */
   readonly #locks = new Set<string>()
+  /** Writes still on their way through the shared tier into L1: deletes and purges wait for them. */
+  readonly #fence = new WriteFence()
   readonly #waits = new Map<string, Promise<Entry | undefined>>()
 
   constructor(local: Store, shared: SharedTier, options: TieredStoreOptions) {
@@ -166,7 +169,11 @@ export class TieredStore implements Store {
     }
   }
 
-  async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
+  set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
+    return this.#fence.track(this.#set(input, precondition))
+  }
+
+  async #set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
     if (input.value.byteLength > this.#options.maxSharedValueBytes && this.#role(input.namespace) !== 'authoritative') {
       const result = await this.#local.set(input, precondition)
       if (result.status !== 'precondition-failed') await this.#dropShared(input.namespace, [input.key])
@@ -193,7 +200,11 @@ export class TieredStore implements Store {
     }, () => this.#local.set(input, precondition))
   }
 
-  async setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
+  setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
+    return this.#fence.track(this.#setMany(inputs))
+  }
+
+  async #setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
     const namespace = inputs[0]?.namespace
     if (namespace === undefined) return []
     if (inputs.some((input) => input.namespace !== namespace)) throw new Error('setMany takes one namespace at a time')
@@ -210,6 +221,7 @@ export class TieredStore implements Store {
   }
 
   async delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
+    await this.#fence.passed()
     return this.#tiered(namespace, 'delete', async () => {
       const current = precondition ? await this.#shared.read(namespace, key, this.#now()) : undefined
       if (precondition && !preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
@@ -224,6 +236,7 @@ export class TieredStore implements Store {
   }
 
   async deletePrefix(namespace: string, prefix: string): Promise<number> {
+    await this.#fence.passed()
     return this.#tiered(namespace, 'delete', async () => {
       const shared = await this.#shared.removePrefix(namespace, prefix)
       if (this.#role(namespace) === 'authoritative') return shared
@@ -234,6 +247,7 @@ export class TieredStore implements Store {
   }
 
   async deleteTags(tags: readonly string[]): Promise<number> {
+    await this.#fence.passed()
     this.#generation++
     const local = await this.#local.deleteTags(tags)
     let shared = 0

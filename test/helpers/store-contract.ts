@@ -122,6 +122,16 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
     assert.is(await store.deletePrefix('ns', ''), 5)
   })
 
+  test('a purge removes writes issued before it, even ones not yet committed', async ({ store }) => {
+    // A response is stored as it is served; a purge the client sends next must not run ahead of that write.
+    const writes = [store.set(input('p/1', 'one')), store.set(input('q/1', 'two', { tags: ['t'] }))]
+    const [byPrefix, byTag] = await Promise.all([store.deletePrefix('ns', 'p/'), store.deleteTags(['t'])])
+    await Promise.all(writes)
+    assert.equal([byPrefix, byTag], [1, 1])
+    assert.is(await store.get('ns', 'p/1'), undefined)
+    assert.is(await store.get('ns', 'q/1'), undefined)
+  })
+
   test('deleteTags purges every entry carrying one of the tags, across namespaces', async ({ store }) => {
     await store.set(input('a', 'v', { tags: ['red'] }))
     await store.set(input('b', 'v', { tags: ['red', 'blue'] }))
