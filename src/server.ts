@@ -3,15 +3,17 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener, RequestError } from '@hono/node-server'
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { createApp } from './app.ts'
 import { answerClientError, answerExpectationFailed } from './http/client-error.ts'
+import { errorProblem } from './http/errors.ts'
 import { problemResponse } from './http/problem.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './ops/logger.ts'
 import { sampleEventLoopDelay } from './ops/event-loop-delay.ts'
-import { createMetrics } from './ops/metrics.ts'
+import { createMetrics, type Metrics } from './ops/metrics.ts'
+import { requestRecorder } from './ops/request-metrics.ts'
 import { createFlights } from './http-cache/fill.ts'
+import { proxyListener } from './http-cache/listener.ts'
 import { ResponseCache } from './http-cache/response-cache.ts'
 import { Upstream } from './http-cache/upstream.ts'
 import { createStoreStack, type StoreStackOptions } from './store/compose.ts'
@@ -52,12 +54,13 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const upstreams = new Map(config.upstreams.map((u) => [u.name, new Upstream(u)]))
   const proxy = upstreams.size === 0 ? undefined : {
     upstreams, cache: new ResponseCache(store, now), flights: createFlights(), now, logger,
-    onEvent: (upstream: string, event: string) => metrics.proxyEvents.inc({ upstream, event }),
+    onEvent: proxyEventCounter(metrics),
     onUpstreamTiming: (upstream: string, seconds: number) => metrics.upstreamDuration.observe({ upstream }, seconds),
   }
   let accepting = true
   const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }), ...(stack.shared && { shared: stack.shared }) })
-  const server = await listen(app.fetch, config, logger)
+  const answerProxy = proxy && proxyListener(proxy, requestRecorder(metrics, logger), (error, request) => errorProblem(error, request, metrics, logger))
+  const server = await listen(app.fetch, answerProxy, config, logger)
   const inFlight = trackInFlight(server)
   sweeper.start()
   const stopSampling = sampleEventLoopDelay(metrics.eventLoopDelay)
@@ -88,13 +91,24 @@ export async function start(config: Config, logger: Logger, options: StartOption
 }
 
 type FetchHandler = Parameters<typeof getRequestListener>[0]
-const X_ALREADY_SENT = 'x-hono-already-sent'
 
-function listen(fetch: FetchHandler, config: Config, logger: Logger): Promise<Server> {
+/** Counts proxy events per upstream; children are cached, as prom-client hashes label objects on every call. */
+function proxyEventCounter(metrics: Metrics): (upstream: string, event: string) => void {
+  const children = new Map<string, { inc(): void }>()
+  return (upstream, event) => {
+    const key = `${upstream} ${event}`
+    let child = children.get(key)
+    if (!child) children.set(key, child = metrics.proxyEvents.labels(upstream, event))
+    child.inc()
+  }
+}
+
+function listen(fetch: FetchHandler, answerProxy: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined, config: Config, logger: Logger): Promise<Server> {
   return new Promise((resolve, reject) => {
     // serve() does not pass an errorHandler through, and without one a request the adapter cannot turn into a
     // Request (a backslash in the path, a bad Host) gets a bare 400 with no body.
-    const listener = getRequestListener(headSafe(fetch), { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
+    const hono = getRequestListener(fetch, { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
+    const listener = answerProxy ? (req: IncomingMessage, res: ServerResponse) => { if (!answerProxy(req, res)) void hono(req, res) } : hono
     const server = createServer({
       maxHeaderSize: config.maxHeaderBytes,
       headersTimeout: config.headersTimeoutMs,
@@ -109,17 +123,6 @@ function listen(fetch: FetchHandler, config: Config, logger: Logger): Promise<Se
     // Bind the configured host only: listen(port) alone would bind every interface.
     server.listen(config.port, config.host, () => resolve(server))
   })
-}
-
-/**
- * Hono answers HEAD by re-wrapping the GET answer (new Response(null, answer)); for an answer already written to
- * the socket (the proxy's) the adapter then took the wrapper for a body to send and wrote the headers twice.
- */
-function headSafe(fetch: FetchHandler): FetchHandler {
-  return (request, env) => {
-    if (request.method !== 'HEAD') return fetch(request, env)
-    return Promise.resolve(fetch(request, env) as Response | Promise<Response>).then((response) => response.headers.has(X_ALREADY_SENT) ? RESPONSE_ALREADY_SENT : response)
-  }
 }
 
 /** The adapter's errors: a request it could not build is the client's fault (400); anything else is ours. */

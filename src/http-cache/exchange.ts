@@ -3,9 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform, type Readable } from 'node:stream'
 import { lingerThenClose, tooLarge } from '../http/body.ts'
 import type { Logger } from '../ops/logger.ts'
+import { SENT } from './answer.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import { endToEnd, type HeaderList } from './headers.ts'
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import { UpstreamFailure, forward, pipeToClient, type BodyOutcome, type Forwarded } from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
@@ -38,9 +38,9 @@ export class Exchange {
   /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
   hadVariants = true
   readonly #incoming: IncomingMessage
-  readonly #outgoing: ServerResponse | undefined
+  readonly #outgoing: ServerResponse
 
-  constructor(upstream: Upstream, method: string, key: string, incoming: IncomingMessage, outgoing: ServerResponse | undefined, services: ProxyServices) {
+  constructor(upstream: Upstream, method: string, key: string, incoming: IncomingMessage, outgoing: ServerResponse, services: ProxyServices) {
     this.upstream = upstream
     this.method = method
     this.key = key
@@ -74,11 +74,10 @@ export class Exchange {
 
   /** Forwards to the upstream, relaying 103 Early Hints to the client (RFC 9110 §15.2). */
   async send(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
-    const outgoing = this.#outgoing
     const started = performance.now()
     const name = this.upstream.config.name
     try {
-      const forwarded = await this.#forward(method, headers, withBody, outgoing)
+      const forwarded = await this.#forward(method, headers, withBody)
       this.services.onUpstreamTiming?.(name, (performance.now() - started) / 1000)
       return forwarded
     } catch (error) {
@@ -113,12 +112,13 @@ export class Exchange {
     return this.#incoming.pipe(counted)
   }
 
-  #forward(method: string, headers: HeaderList, withBody: boolean, outgoing: ServerResponse | undefined): Promise<Forwarded> {
+  #forward(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
+    const outgoing = this.#outgoing
     return forward(this.upstream, {
       method, path: this.key, headers,
       ...(withBody && { body: this.#requestBody() }),
       onInfo: ({ statusCode, headers: hints }) => {
-        if (statusCode === 103 && outgoing && !outgoing.headersSent) outgoing.writeEarlyHints(hints)
+        if (statusCode === 103 && !outgoing.headersSent) outgoing.writeEarlyHints(hints)
       },
     }, this.request, this.services.now)
   }
@@ -127,20 +127,19 @@ export class Exchange {
    * Writes the response straight to the Node response (so a failing body aborts the connection instead of being
    * ended with an error text appended), optionally collecting the body for the cache.
    */
-  reply(status: number, headers: HeaderList, body: Readable, collect?: { limit: number; done: (outcome: BodyOutcome) => void; into?: Uint8Array }): Response {
+  reply(status: number, headers: HeaderList, body: Readable, collect?: { limit: number; done: (outcome: BodyOutcome) => void; into?: Uint8Array }): typeof SENT {
     const outgoing = this.#outgoing
-    if (!outgoing) throw new Error('the proxy needs @hono/node-server bindings')
     const raw: string[] = []
     for (const [name, value] of headers) raw.push(name, value)
     outgoing.writeHead(status, raw)
     const bodyless = this.method === 'HEAD' || status === 204 || status === 304
     if (bodyless) outgoing.end()
     pipeToClient(body, bodyless ? undefined : outgoing, collect?.limit ?? -1, collect?.done ?? (() => {}), collect?.into)
-    return RESPONSE_ALREADY_SENT
+    return SENT
   }
 
   /** Streams an upstream response to the client untouched (apart from hop-by-hop fields). */
-  streamed(forwarded: Forwarded, status: CacheStatus): Response {
+  streamed(forwarded: Forwarded, status: CacheStatus): typeof SENT {
     return this.reply(forwarded.status, upstreamResponseHeaders(forwarded, status), forwarded.body)
   }
 }

@@ -1,5 +1,6 @@
 // Going upstream for a GET: misses (collapsed per URL), revalidation of stale entries, background refresh.
 import { Problem } from '../http/problem.ts'
+import type { Answer, Reply } from './answer.ts'
 import type { AbandonReason } from '../store/types.ts'
 import type { Forward } from './cache-status.ts'
 import type { Exchange } from './exchange.ts'
@@ -34,7 +35,7 @@ const bodyFailed = (upstream: string) => new Problem({
 })
 
 /** A miss: concurrent misses for one URL make one upstream request and share its stored bytes or its error. */
-export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Promise<Response> {
+export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Promise<Answer> {
   const leader = collapse ? ex.services.flights.misses.inFlight(ex.flightKey) : undefined
   if (leader) {
     const outcome = await leader
@@ -63,14 +64,14 @@ function lead(ex: Exchange, collapse: boolean): (outcome: MissOutcome) => void {
 }
 
 /** A waiter's answer from the leader's stored response, if it stored one for this request's variant. */
-function serveCollapsed(ex: Exchange, outcome: MissOutcome, fwd: Forward): Response | undefined {
+function serveCollapsed(ex: Exchange, outcome: MissOutcome, fwd: Forward): Reply | undefined {
   if (outcome.kind !== 'stored' || outcome.varyKey !== varyKey(outcome.response.facts.vary, ex.request)) return undefined
   ex.event('collapsed')
   return serveStored(outcome.response, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: outcome.response.facts.status, collapsed: true })
 }
 
 /** Answers with a fresh upstream response, storing it on the way when it may be stored. */
-function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outcome: MissOutcome) => void): Response {
+function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outcome: MissOutcome) => void): Answer {
   if (forwarded.notStorable) {
     settle({ kind: 'not-stored' })
     abandon(ex, abandonReason(forwarded))
@@ -129,7 +130,7 @@ async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
  * Concurrent validations of one URL make one upstream request: waiters share its result, or on failure each
  * falls back to the same stale copy when stale-if-error allows it, else gets the same error.
  */
-export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'stale' | 'request', collapse = true): Promise<Response> {
+export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'stale' | 'request', collapse = true): Promise<Answer> {
   const leader = collapse ? ex.services.flights.misses.inFlight(ex.flightKey) : undefined
   if (leader) {
     const outcome = await leader
@@ -189,7 +190,7 @@ export function refreshInBackground(ex: Exchange, stored: StoredResponse): void 
   })
 }
 
-function serveStale(ex: Exchange, stored: StoredResponse, detail: string, fwdStatus?: number): Response {
+function serveStale(ex: Exchange, stored: StoredResponse, detail: string, fwdStatus?: number): Reply {
   ex.event('stale')
   return serveStored(stored, ex.request, ex.method, ex.services.now(), { hit: true, fwd: 'stale', detail, ...(fwdStatus !== undefined && { fwdStatus }) })
 }

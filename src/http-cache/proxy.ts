@@ -1,8 +1,8 @@
 // The /u/<name>/… route: looks up the cache, then serves, revalidates or goes upstream; unsafe methods invalidate.
+// Served straight from Node, outside Hono (listener.ts): this is the hot path, and it writes to the socket itself.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Hono, type Context } from 'hono'
-import { rawPathSegments } from '../http/path.ts'
 import { Problem } from '../http/problem.ts'
+import type { Answer } from './answer.ts'
 import { Exchange, type ProxyServices } from './exchange.ts'
 import { UpstreamFailure } from './forward.ts'
 import { fetchMiss, refreshInBackground, revalidate } from './fill.ts'
@@ -27,56 +27,85 @@ const UNKEYED_OVERRIDES = [
   'x-host', 'x-original-host', 'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
 ]
 
-export function proxyRoutes(deps: ProxyDeps): Hono {
-  const app = new Hono()
-  const handler = async function proxy(c: Context): Promise<Response> {
-    const ex = exchangeFor(c, deps)
-    if (ex.method !== 'GET' && ex.method !== 'HEAD') return passThrough(ex, 'method')
-    // Range requests go straight through: partial responses are never stored.
-    if (ex.request('range') !== null) return passThrough(ex, 'bypass')
-    if (UNKEYED_OVERRIDES.some((name) => ex.request(name) !== null)) return passThrough(ex, 'bypass', 'unkeyed-header')
-    const lookup = await deps.cache.lookup(ex.upstream.config.name, ex.key, ex.request)
-    ex.hadVariants = lookup.kind === 'vary-miss' || (lookup.kind === 'hit' && lookup.response.facts.vary.length > 0)
-    if (lookup.kind === 'hit') {
-      const stored = lookup.response
-      const decision = reuse(stored.facts, ex.directives, deps.now())
-      if (decision === 'fresh' || decision === 'stale-allowed') {
-        ex.event(decision === 'fresh' ? 'hit' : 'stale')
-        return serveStored(stored, ex.request, ex.method, deps.now(), { hit: true, ...(decision !== 'fresh' && { fwd: 'stale', detail: 'max-stale' }) })
-      }
-      if (decision === 'stale-while-revalidate') {
-        refreshInBackground(ex, stored)
-        ex.event('stale')
-        return serveStored(stored, ex.request, ex.method, deps.now(), { hit: true, fwd: 'stale', detail: 'stale-while-revalidate' })
-      }
-      if (ex.directives.has('only-if-cached')) throw notCached(ex)
-      // Cache-Status says whether the request's own directives forced the trip (fwd=request) or staleness did.
-      const forcedByRequest = reuse(stored.facts, new Map(), deps.now()) !== 'revalidate'
-      return revalidate(ex, stored, forcedByRequest ? 'request' : 'stale')
-    }
-    // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored → 504.
-    if (ex.directives.has('only-if-cached')) throw notCached(ex)
-    if (ex.method === 'HEAD') return passThrough(ex, lookup.kind)
-    return fetchMiss(ex, lookup.kind)
-  }
-  app.all('/u/:name', handler)
-  app.all('/u/:name/*', handler)
-  return app
+/** A /u/<name>/… request target: the upstream's raw name and the cache key (path and query after the name). */
+export interface ProxyTarget {
+  readonly name: string
+  readonly key: string
+  /** The route pattern metrics label it with. */
+  readonly route: '/u/:name' | '/u/:name/*'
 }
 
-function exchangeFor(c: Context, deps: ProxyDeps): Exchange {
-  const rawName = rawPathSegments(c.req.url)[2] ?? ''
-  const upstream = deps.upstreams.get(rawName)
-  if (!upstream) {
-    throw new Problem({ kind: 'unknown-upstream', status: 404, title: 'Unknown upstream', detail: `no upstream is configured under the name ${JSON.stringify(rawName)}` })
-  }
-  const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined
-  if (!env?.incoming) throw new Error('the proxy needs @hono/node-server bindings')
-  // The raw path and query after /u/<name>, exactly as received: the request never chooses the host.
-  const url = c.req.url
-  const rest = url.slice(url.indexOf('/', url.indexOf('//') + 2) + 3 + rawName.length)
+// The request targets @hono/node-server takes as they are (url.ts in that package); others it normalises with the
+// URL parser. The proxy does the same, so a target reaches the same upstream path whichever side answers it.
+const PLAIN_TARGET = /^\/[!#$&-;=?-\[\]_a-z~]*$/
+const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
+
+/**
+ * Reads a request target: origin-form, or absolute-form whose scheme and authority are ignored (the request never
+ * chooses the host). Undefined when it is not /u/<name> with a non-empty name, or not a valid target at all: Hono's
+ * adapter then answers it as it answers every other request (400 for a backslash in the path, 404 off the routes).
+ */
+export function proxyTarget(url: string): ProxyTarget | undefined {
+  const path = PLAIN_TARGET.test(url) && !DOT_SEGMENT.test(url) ? url : normalisedPath(url)
+  if (path === undefined || !path.startsWith('/u/')) return undefined
+  const end = path.slice(3).search(/[/?#]/)
+  const name = end === -1 ? path.slice(3) : path.slice(3, 3 + end)
+  if (name === '') return undefined
+  // The raw path and query after /u/<name>, exactly as received.
+  const rest = path.slice(3 + name.length)
   const key = rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest
-  return new Exchange(upstream, c.req.method, key, env.incoming, env.outgoing, deps)
+  return { name, key, route: rest.startsWith('/') ? '/u/:name/*' : '/u/:name' }
+}
+
+/** Path and query of an unusual target as the URL parser resolves them (dot segments, escapes); undefined if invalid. */
+function normalisedPath(url: string): string | undefined {
+  const absolute = url.startsWith('http://') || url.startsWith('https://')
+  if (!absolute && !url.startsWith('/')) return undefined
+  const query = url.indexOf('?')
+  const backslash = url.indexOf('\\')
+  if (backslash !== -1 && (query === -1 || backslash < query)) return undefined
+  try {
+    const parsed = new URL(absolute ? url : `http://target${url}`)
+    return parsed.pathname + parsed.search
+  } catch {
+    return undefined
+  }
+}
+
+/** Answers one proxied request: looks up the cache, then serves, revalidates or goes upstream. */
+export async function answerProxy(deps: ProxyDeps, target: ProxyTarget, incoming: IncomingMessage, outgoing: ServerResponse): Promise<Answer> {
+  const upstream = deps.upstreams.get(target.name)
+  if (!upstream) {
+    throw new Problem({ kind: 'unknown-upstream', status: 404, title: 'Unknown upstream', detail: `no upstream is configured under the name ${JSON.stringify(target.name)}` })
+  }
+  const ex = new Exchange(upstream, incoming.method ?? 'GET', target.key, incoming, outgoing, deps)
+  if (ex.method !== 'GET' && ex.method !== 'HEAD') return passThrough(ex, 'method')
+  // Range requests go straight through: partial responses are never stored.
+  if (ex.request('range') !== null) return passThrough(ex, 'bypass')
+  if (UNKEYED_OVERRIDES.some((name) => ex.request(name) !== null)) return passThrough(ex, 'bypass', 'unkeyed-header')
+  const lookup = await deps.cache.lookup(upstream.config.name, ex.key, ex.request)
+  ex.hadVariants = lookup.kind === 'vary-miss' || (lookup.kind === 'hit' && lookup.response.facts.vary.length > 0)
+  if (lookup.kind === 'hit') {
+    const stored = lookup.response
+    const decision = reuse(stored.facts, ex.directives, deps.now())
+    if (decision === 'fresh' || decision === 'stale-allowed') {
+      ex.event(decision === 'fresh' ? 'hit' : 'stale')
+      return serveStored(stored, ex.request, ex.method, deps.now(), { hit: true, ...(decision !== 'fresh' && { fwd: 'stale', detail: 'max-stale' }) })
+    }
+    if (decision === 'stale-while-revalidate') {
+      refreshInBackground(ex, stored)
+      ex.event('stale')
+      return serveStored(stored, ex.request, ex.method, deps.now(), { hit: true, fwd: 'stale', detail: 'stale-while-revalidate' })
+    }
+    if (ex.directives.has('only-if-cached')) throw notCached(ex)
+    // Cache-Status says whether the request's own directives forced the trip (fwd=request) or staleness did.
+    const forcedByRequest = reuse(stored.facts, new Map(), deps.now()) !== 'revalidate'
+    return revalidate(ex, stored, forcedByRequest ? 'request' : 'stale')
+  }
+  // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored → 504.
+  if (ex.directives.has('only-if-cached')) throw notCached(ex)
+  if (ex.method === 'HEAD') return passThrough(ex, lookup.kind)
+  return fetchMiss(ex, lookup.kind)
 }
 
 function notCached(ex: Exchange): Problem {
@@ -84,7 +113,7 @@ function notCached(ex: Exchange): Problem {
 }
 
 /** Sends any request through uncached; a successful unsafe method invalidates what it may have changed (§4.4). */
-async function passThrough(ex: Exchange, fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss', detail?: string): Promise<Response> {
+async function passThrough(ex: Exchange, fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss', detail?: string): Promise<Answer> {
   ex.event('bypass')
   let forwarded
   try {

@@ -3,6 +3,7 @@ import type { GetHeader } from './policy.ts'
 import { clientConditionalMatches, currentAgeMs } from './policy.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import type { HeaderList } from './headers.ts'
+import type { Reply } from './answer.ts'
 import { replayHeaders, type StoredResponse } from './record.ts'
 
 /** Fields a 304 carries (RFC 9110 §15.4.5). */
@@ -10,14 +11,14 @@ const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date'
 /** Fields recomputed on every reuse. */
 const RECOMPUTED = new Set(['age', 'content-length', 'cache-status'])
 
-export function responseHeaders(list: HeaderList, extra: HeaderList): Headers {
-  const headers = new Headers()
-  for (const [name, value] of list) if (!RECOMPUTED.has(name)) headers.append(name, value)
-  for (const [name, value] of extra) headers.set(name, value)
-  return headers
+/** `list` as one field set (repeated fields joined with ", "), without the recomputed ones, then `extra` over it. */
+function responseHeaders(list: HeaderList, extra: Record<string, string>): Record<string, string> {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of list) if (!RECOMPUTED.has(name)) headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`
+  return Object.assign(headers, extra)
 }
 
-export function serveStored(stored: StoredResponse, request: GetHeader, method: string, now: number, status: CacheStatus): Response {
+export function serveStored(stored: StoredResponse, request: GetHeader, method: string, now: number, status: CacheStatus): Reply {
   const age = currentAgeMs(stored.facts, now)
   const dynamic = {
     age: String(Math.floor(age / 1000)), // RFC 9111 §5.1: sent on every reuse
@@ -25,9 +26,9 @@ export function serveStored(stored: StoredResponse, request: GetHeader, method: 
   }
   if (stored.facts.status === 200 && clientConditionalMatches(stored.facts, request)) {
     const kept = stored.headers.filter(([name]) => NOT_MODIFIED_FIELDS.has(name))
-    return new Response(null, { status: 304, headers: responseHeaders(kept, Object.entries(dynamic)) })
+    return { status: 304, headers: responseHeaders(kept, dynamic), body: null }
   }
   const bodyless = method === 'HEAD' || stored.facts.status === 204 || stored.facts.status === 304
   const headers = { ...replayHeaders(stored), ...dynamic, 'content-length': String(stored.body.byteLength) }
-  return new Response(bodyless ? null : (stored.body as Uint8Array<ArrayBuffer>), { status: stored.facts.status, headers })
+  return { status: stored.facts.status, headers, body: bodyless ? null : stored.body }
 }

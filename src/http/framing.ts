@@ -8,12 +8,16 @@ import { Problem } from './problem.ts'
  * closes. Only plain "chunked" is accepted here; anything else is refused before it can be forwarded.
  */
 export const rejectAmbiguousFraming: MiddlewareHandler = async function rejectAmbiguousFraming(c, next) {
-  const te = c.req.header('transfer-encoding')
-  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') {
-    throw new Problem({
-      kind: 'bad-framing', status: 400, title: 'Bad request framing',
-      detail: `Transfer-Encoding must be "chunked" alone, got ${JSON.stringify(te)}`, headers: { connection: 'close' },
-    })
-  }
+  const problem = framingProblem(c.req.header('transfer-encoding'))
+  if (problem) throw problem
   await next()
+}
+
+/** The 400 for a Transfer-Encoding other than plain "chunked"; undefined when the framing is unambiguous. */
+export function framingProblem(transferEncoding: string | undefined): Problem | undefined {
+  if (transferEncoding === undefined || transferEncoding.trim().toLowerCase() === 'chunked') return undefined
+  return new Problem({
+    kind: 'bad-framing', status: 400, title: 'Bad request framing',
+    detail: `Transfer-Encoding must be "chunked" alone, got ${JSON.stringify(transferEncoding)}`, headers: { connection: 'close' },
+  })
 }

@@ -1,0 +1,22 @@
+// What the proxy hands back for one request: a reply to write, or word that it was already written (streamed).
+import type { ServerResponse } from 'node:http'
+
+/** A complete answer held in memory: a stored response being reused, or a problem. */
+export interface Reply {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  /** null: no body (HEAD, 204, 304). */
+  readonly body: Uint8Array | null
+}
+
+/** The answer was streamed to the Node response as it arrived from the upstream. */
+export const SENT = Symbol('sent')
+
+export type Answer = Reply | typeof SENT
+
+/** Writes a reply in one go: status line, fields and body reach the socket in a single write. */
+export function writeReply(res: ServerResponse, reply: Reply): void {
+  res.writeHead(reply.status, reply.headers)
+  if (reply.body) res.end(reply.body)
+  else res.end()
+}
