@@ -6,11 +6,16 @@ import { join } from 'node:path'
 
 export const NGINX = '/usr/sbin/nginx'
 
-/** Starts nginx with a proxy_cache in `dir` in front of `originUrl`; undefined when nginx is not installed. */
-export async function startNginx(originUrl: string, dir: string): Promise<{ url: string; process: ChildProcess } | undefined> {
+/**
+ * Starts nginx in front of `originUrl`, with a proxy_cache in `dir` (or, `cache: false`, as a plain proxy_pass);
+ * undefined when nginx is not installed.
+ */
+export async function startNginx(originUrl: string, dir: string, { cache = true } = {}): Promise<{ url: string; process: ChildProcess } | undefined> {
   if (!existsSync(NGINX)) return undefined
   const port = await freePort()
-  mkdirSync(join(dir, 'nginx-cache'), { recursive: true })
+  const name = cache ? 'nginx' : 'nginx-pass'
+  dir = join(dir, name)
+  mkdirSync(join(dir, 'cache'), { recursive: true })
   const conf = join(dir, 'nginx.conf')
   writeFileSync(conf, `
 worker_processes 1;
@@ -21,7 +26,7 @@ pid ${dir}/nginx.pid;
 events { worker_connections 1024; }
 http {
   access_log off;
-  proxy_cache_path ${dir}/nginx-cache keys_zone=bench:10m max_size=1g inactive=1h use_temp_path=off;
+  proxy_cache_path ${dir}/cache keys_zone=bench:10m max_size=1g inactive=1h use_temp_path=off;
   upstream origin { server ${new URL(originUrl).host}; keepalive 64; }
   server {
     listen 127.0.0.1:${port};
@@ -29,8 +34,7 @@ http {
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_cache bench;
-      proxy_cache_lock on;
+      ${cache ? 'proxy_cache bench;\n      proxy_cache_lock on;' : ''}
     }
   }
 }
