@@ -1,0 +1,33 @@
+// Which request targets the proxy answers, and the upstream name and cache key it reads from each.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { proxyTarget } from '../src/http-cache/proxy.ts'
+
+const cases: [target: string, expected: ReturnType<typeof proxyTarget>, why: string][] = [
+  ['/u/api/v2/items?x=1', { name: 'api', key: '/v2/items?x=1', route: '/u/:name/*' }, 'path and query after the name, as received'],
+  ['/u/api', { name: 'api', key: '/', route: '/u/:name' }, 'no path: the upstream root'],
+  ['/u/api?x=1', { name: 'api', key: '/?x=1', route: '/u/:name' }, 'a query with no path'],
+  ['/u/api//evil.example/x', { name: 'api', key: '//evil.example/x', route: '/u/:name/*' }, 'a double slash stays a path'],
+  ['/u/api/%2F%2Fevil/x', { name: 'api', key: '/%2F%2Fevil/x', route: '/u/:name/*' }, 'escapes are kept, never decoded'],
+  ['/u/api/a b', { name: 'api', key: '/a%20b', route: '/u/:name/*' }, 'an unusual character is escaped, as the Hono adapter does'],
+  ['/u/api/a/../b', { name: 'api', key: '/b', route: '/u/:name/*' }, 'dot segments resolve before routing'],
+  ['/u/api/..//evil.example/x', undefined, 'dot segments that leave no upstream name'],
+  ['/x/../u/api/y', { name: 'api', key: '/y', route: '/u/:name/*' }, 'dot segments that lead into the proxy'],
+  ['http://evil.example/u/api/x', { name: 'api', key: '/x', route: '/u/:name/*' }, 'absolute-form: the authority is ignored'],
+  ['http://evil.example', undefined, 'absolute-form with no path'],
+  ['/u/api/\\evil.example/x', undefined, 'a backslash in the path: left to the adapter, which answers 400'],
+  ['/u//x', undefined, 'an empty upstream name'],
+  ['/u/', undefined, 'no upstream name'],
+  ['/v1/kv/ns/k', undefined, 'another route'],
+  ['/ux/api', undefined, 'a prefix that is not /u/'],
+  ['*', undefined, 'asterisk-form'],
+  ['evil.example:80', undefined, 'authority-form'],
+]
+
+for (const [target, expected, why] of cases) {
+  test(`${JSON.stringify(target)}: ${why}`, () => {
+    assert.equal(proxyTarget(target), expected)
+  })
+}
+
+test.run()
