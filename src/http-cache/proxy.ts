@@ -46,6 +46,9 @@ const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
  * adapter then answers it as it answers every other request (400 for a backslash in the path, 404 off the routes).
  */
 export function proxyTarget(url: string): ProxyTarget | undefined {
+  // Every other route's requests pass here first, and most leave at once: normalising a target Node's parser accepts
+  // (no tab, CR or LF) never turns a path without "/u/" into one with it.
+  if (url.startsWith('/') && !url.includes('/u/')) return undefined
   const path = PLAIN_TARGET.test(url) && !DOT_SEGMENT.test(url) ? url : normalisedPath(url)
   if (path === undefined || !path.startsWith('/u/')) return undefined
   const end = path.slice(3).search(/[/?#]/)
