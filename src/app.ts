@@ -10,7 +10,7 @@ import { problemResponse } from './http/problem.ts'
 import { collectionRoutes } from './kv/collection.ts'
 import { keyRoutes, type KvDeps } from './kv/routes.ts'
 import type { Logger } from './ops/logger.ts'
-import type { Metrics } from './ops/metrics.ts'
+import { labelledOnce, type Metrics } from './ops/metrics.ts'
 import { requestRecorder } from './ops/request-metrics.ts'
 import { opsRoutes, type OpsDeps } from './ops/routes.ts'
 import type { ProxyDeps } from './http-cache/proxy.ts'
@@ -46,9 +46,10 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
   app.use(rejectAmbiguousFraming)
   if (config.token) app.use('/v1/*', bearerAuth(config.token))
 
+  const lookups = labelledOnce((result) => metrics.kvLookups.labels(result))
   const kv: KvDeps = {
     store, now, limits: config,
-    onLookup: (hit) => metrics.kvLookups.inc({ result: hit ? 'hit' : 'miss' }),
+    onLookup: (hit) => lookups(hit ? 'hit' : 'miss').inc(),
   }
   if (proxy) app.route('/', purgeRoutes({ cache: proxy.cache, upstreamNames: new Set(proxy.upstreams.keys()), maxBodyBytes: config.maxBulkBytes }))
   const sessions = new Sessions(store, {

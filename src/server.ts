@@ -10,7 +10,7 @@ import { problemResponse } from './http/problem.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './ops/logger.ts'
 import { sampleEventLoopDelay } from './ops/event-loop-delay.ts'
-import { createMetrics, type Metrics } from './ops/metrics.ts'
+import { createMetrics, labelledOnce } from './ops/metrics.ts'
 import { requestRecorder } from './ops/request-metrics.ts'
 import { createFlights } from './http-cache/fill.ts'
 import { proxyListener } from './http-cache/listener.ts'
@@ -52,10 +52,12 @@ export async function start(config: Config, logger: Logger, options: StartOption
 
   const now = options.now ?? Date.now
   const upstreams = new Map(config.upstreams.map((u) => [u.name, new Upstream(u)]))
+  const proxyEvent = labelledOnce((upstream, event) => metrics.proxyEvents.labels(upstream, event))
+  const upstreamTimer = labelledOnce((upstream) => metrics.upstreamDuration.labels(upstream))
   const proxy = upstreams.size === 0 ? undefined : {
     upstreams, cache: new ResponseCache(store, now), flights: createFlights(), now, logger,
-    onEvent: proxyEventCounter(metrics),
-    onUpstreamTiming: (upstream: string, seconds: number) => metrics.upstreamDuration.observe({ upstream }, seconds),
+    onEvent: (upstream: string, event: string) => proxyEvent(upstream, event).inc(),
+    onUpstreamTiming: (upstream: string, seconds: number) => upstreamTimer(upstream).observe(seconds),
   }
   let accepting = true
   const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }), ...(stack.shared && { shared: stack.shared }) })
@@ -91,17 +93,6 @@ export async function start(config: Config, logger: Logger, options: StartOption
 }
 
 type FetchHandler = Parameters<typeof getRequestListener>[0]
-
-/** Counts proxy events per upstream; children are cached, as prom-client hashes label objects on every call. */
-function proxyEventCounter(metrics: Metrics): (upstream: string, event: string) => void {
-  const children = new Map<string, { inc(): void }>()
-  return (upstream, event) => {
-    const key = `${upstream} ${event}`
-    let child = children.get(key)
-    if (!child) children.set(key, child = metrics.proxyEvents.labels(upstream, event))
-    child.inc()
-  }
-}
 
 function listen(fetch: FetchHandler, answerProxy: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined, config: Config, logger: Logger): Promise<Server> {
   return new Promise((resolve, reject) => {

@@ -82,3 +82,17 @@ export function createMetrics(store: () => Store | undefined): Metrics {
     }),
   }
 }
+
+/**
+ * Labelled children made once per set of label values: prom-client otherwise hashes the values on every call, which
+ * showed in profiles of the hot paths.
+ */
+export function labelledOnce<T>(make: (...values: string[]) => T): (...values: string[]) => T {
+  const children = new Map<string, T>()
+  return (...values) => {
+    const key = values.join('\u0000')
+    let child = children.get(key)
+    if (child === undefined) children.set(key, child = make(...values))
+    return child
+  }
+}

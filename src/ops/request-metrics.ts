@@ -1,22 +1,15 @@
 // Counts and times every answered request by method, route pattern and status, for Hono routes and the proxy alike.
 import type { Logger } from './logger.ts'
-import type { Metrics } from './metrics.ts'
+import { labelledOnce, type Metrics } from './metrics.ts'
 
 export type RecordRequest = (method: string, route: string, status: number, seconds: number) => void
 
 export function requestRecorder(metrics: Metrics, logger: Logger): RecordRequest {
-  // Labelled children are cached: prom-client hashes label objects on every call, measurably on a hot path.
-  const counters = new Map<string, { inc(): void }>()
-  const timers = new Map<string, { observe(seconds: number): void }>()
+  const timer = labelledOnce((method, route) => metrics.requestDuration.labels(method, route))
+  const counter = labelledOnce((method, route, status) => metrics.requests.labels(method, route, status))
   return (method, route, status, seconds) => {
-    const timerKey = `${method} ${route}`
-    let timer = timers.get(timerKey)
-    if (!timer) timers.set(timerKey, timer = metrics.requestDuration.labels(method, route))
-    timer.observe(seconds)
-    const counterKey = `${timerKey} ${status}`
-    let counter = counters.get(counterKey)
-    if (!counter) counters.set(counterKey, counter = metrics.requests.labels(method, route, String(status)))
-    counter.inc()
+    timer(method, route).observe(seconds)
+    counter(method, route, String(status)).inc()
     if (logger.isLevelEnabled('debug')) logger.debug({ event: 'request', method, route, status, ms: seconds * 1000 })
   }
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { maskedUrl } from '../config/spec.ts'
 import type { Config } from '../config.ts'
 import type { Logger } from '../ops/logger.ts'
-import type { Metrics } from '../ops/metrics.ts'
+import { labelledOnce, type Metrics } from '../ops/metrics.ts'
 import { SESSION_NAMESPACE } from '../sessions/sessions.ts'
 import { HotTier } from './hot-tier.ts'
 import { SharedTier } from './shared-tier.ts'
@@ -73,6 +73,7 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
     },
     onError: (operation) => metrics.sharedErrors.inc({ operation }),
   })
+  const tierReads = labelledOnce((tier) => metrics.tierReads.labels(tier))
   tiered = new TieredStore(local, shared, {
     roleOf: (namespace): NamespaceRole => namespace === SESSION_NAMESPACE ? 'authoritative' : namespace.startsWith(HTTP_NAMESPACE_PREFIX) ? 'near-quiet' : 'near',
     authoritativeTag: (tag) => tag.startsWith(SUBJECT_TAG_PREFIX),
@@ -80,7 +81,7 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
     coalesceMs: config.sharedCoalesceMs,
     ...(options.now && { now: options.now }),
     events: {
-      read: (tier) => metrics.tierReads.inc({ tier }),
+      read: (tier) => tierReads(tier).inc(),
       coalesce: (outcome) => metrics.sharedCoalesce.inc({ outcome }),
       degraded: (operation) => metrics.sharedDegraded.inc({ operation }),
     },
