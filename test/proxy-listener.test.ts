@@ -37,7 +37,8 @@ async function harness(failure: Error): Promise<Harness> {
     res.writeHead(299).end()
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { server, port: (server.address() as AddressInfo).port, logs, recorded, passedOn, upstream }
+  current = { server, port: (server.address() as AddressInfo).port, logs, recorded, passedOn, upstream }
+  return current
 }
 
 function send(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string; headers: Record<string, unknown> }> {
@@ -52,21 +53,27 @@ function send(port: number, path: string, headers: Record<string, string> = {}):
   })
 }
 
-async function close(h: Harness): Promise<void> {
-  await h.upstream.close()
-  await new Promise((resolve) => h.server.close(resolve))
-}
+let current: Harness | undefined
+
+// After each test, pass or fail: an open server would keep the test process alive.
+test.after.each(async () => {
+  if (!current) return
+  await current.upstream.close()
+  await new Promise((resolve) => current!.server.close(resolve))
+  current = undefined
+})
 
 test('an unexpected error inside the proxy is a 500 problem, logged once and counted with its route', async () => {
   const h = await harness(new Error('disk on fire'))
-  const answer = await send(h.port, '/u/api/items')
+  const answer = await send(h.port, '/u/api/items?token=s3cret')
   assert.is(answer.status, 500)
   assert.is(answer.type, 'application/problem+json')
   assert.match(answer.body, 'urn:cachecar:problem:internal')
   assert.not.match(answer.body, 'disk on fire', 'internal details stay in the log')
   assert.is(h.logs.filter((line) => line.includes('"unhandled_error"') && line.includes('disk on fire')).length, 1)
+  assert.ok(h.logs.some((line) => line.includes('"path":"/u/api/items"')), 'the path is logged')
+  assert.not.ok(h.logs.some((line) => line.includes('s3cret')), 'the query string is not: it may carry a secret')
   assert.equal(h.recorded, ['GET /u/:name/* 500'])
-  await close(h)
 })
 
 test('a store that stays locked is a 503 problem with Retry-After', async () => {
@@ -76,7 +83,6 @@ test('a store that stays locked is a 503 problem with Retry-After', async () => 
   assert.is(answer.headers['retry-after'], '1')
   assert.match(answer.body, 'urn:cachecar:problem:store-busy')
   assert.equal(h.recorded, ['GET /u/:name 503'])
-  await close(h)
 })
 
 test('an unknown upstream is a 404 problem; other targets are passed on untouched', async () => {
@@ -85,7 +91,6 @@ test('an unknown upstream is a 404 problem; other targets are passed on untouche
   assert.is((await send(h.port, '/v1/kv/ns/k')).status, 299)
   assert.is((await send(h.port, '/u/')).status, 299)
   assert.equal(h.passedOn, ['/v1/kv/ns/k', '/u/'])
-  await close(h)
 })
 
 test('a Transfer-Encoding other than chunked is refused before the cache or the upstream is touched', async () => {
@@ -94,7 +99,6 @@ test('a Transfer-Encoding other than chunked is refused before the cache or the 
   assert.is(answer.status, 400)
   assert.match(answer.body, 'urn:cachecar:problem:bad-framing')
   assert.is(h.logs.length, 0, 'the failing store was never read')
-  await close(h)
 })
 
 test.run()

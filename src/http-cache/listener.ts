@@ -26,7 +26,8 @@ export function proxyListener(deps: ProxyDeps, record: RecordRequest, problemFor
     }
     void answer
       .then((answered) => { if (answered !== SENT) writeReply(res, answered) })
-      .catch((error: unknown) => writeProblem(res, problemFor(error, { method, path: req.url ?? '' })))
+      // The path alone, as Hono's side logs it: a query string may carry a secret.
+      .catch((error: unknown) => writeProblem(res, problemFor(error, { method, path: (req.url ?? '').split('?')[0]! })))
       .catch((error: unknown) => { res.destroy(error as Error) })
       .finally(() => record(method, target.route, res.statusCode, (performance.now() - started) / 1000))
     return true
