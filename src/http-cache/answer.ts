@@ -1,7 +1,7 @@
 // What the proxy hands back for one request: a reply to write, or word that it was already written (streamed).
 import type { ServerResponse } from 'node:http'
 
-/** A complete answer held in memory: a stored response being reused, or a problem. */
+/** A complete answer held in memory: a stored response being reused (problems are thrown, not returned). */
 export interface Reply {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>

@@ -3,7 +3,7 @@
 // (the hit path spent more there than in the cache). Everything else goes on to Hono.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { framingProblem } from '../http/framing.ts'
-import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemInit } from '../http/problem.ts'
+import { writeProblem, type ProblemInit } from '../http/problem.ts'
 import type { RecordRequest } from '../ops/request-metrics.ts'
 import { SENT, writeReply, type Answer } from './answer.ts'
 import { answerProxy, proxyTarget, type ProxyDeps } from './proxy.ts'
@@ -17,17 +17,12 @@ export function proxyListener(deps: ProxyDeps, record: RecordRequest, problemFor
     if (!target) return false
     const started = performance.now()
     const method = req.method ?? 'GET'
-    let answer: Promise<Answer>
-    try {
-      const framing = framingProblem(req.headers['transfer-encoding'])
-      answer = framing ? Promise.reject(framing) : answerProxy(deps, target, req, res)
-    } catch (error) {
-      answer = Promise.reject(error)
-    }
+    const framing = framingProblem(req.headers['transfer-encoding'])
+    const answer: Promise<Answer> = framing ? Promise.reject(framing) : answerProxy(deps, target, req, res)
     void answer
       .then((answered) => { if (answered !== SENT) writeReply(res, answered) })
       // The path alone, as Hono's side logs it: a query string may carry a secret.
-      .catch((error: unknown) => writeProblem(res, problemFor(error, { method, path: (req.url ?? '').split('?')[0]! })))
+      .catch((error: unknown) => answerProblem(res, problemFor(error, { method, path: (req.url ?? '').split('?')[0]! })))
       .catch((error: unknown) => { res.destroy(error as Error) })
       .finally(() => record(method, target.route, res.statusCode, (performance.now() - started) / 1000))
     return true
@@ -35,11 +30,7 @@ export function proxyListener(deps: ProxyDeps, record: RecordRequest, problemFor
 }
 
 /** A problem answer; once the status line is out (a streamed answer failed), the connection is cut instead. */
-function writeProblem(res: ServerResponse, problem: ProblemInit): void {
-  if (res.headersSent) {
-    res.destroy()
-    return
-  }
-  res.writeHead(problem.status, { 'content-type': PROBLEM_CONTENT_TYPE, ...problem.headers })
-  res.end(problemBody(problem))
+function answerProblem(res: ServerResponse, problem: ProblemInit): void {
+  if (res.headersSent) res.destroy()
+  else writeProblem(res, problem)
 }

@@ -2,7 +2,7 @@
 // problem body too, instead of Node's bare "400 Bad Request" with no explanation.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
-import { PROBLEM_CONTENT_TYPE, problemBody } from './problem.ts'
+import { PROBLEM_CONTENT_TYPE, problemBody, writeProblem } from './problem.ts'
 
 interface ParserError extends Error {
   readonly code?: string
@@ -34,9 +34,8 @@ export function answerClientError(error: ParserError, socket: Duplex): void {
 
 /** The 'checkExpectation' listener: an Expect other than 100-continue (RFC 9110 §10.1.1) is a 417 problem. */
 export function answerExpectationFailed(req: IncomingMessage, res: ServerResponse): void {
-  const body = problemBody({
+  writeProblem(res, {
     kind: 'expectation-failed', title: 'Expectation failed', status: 417,
     detail: `only "Expect: 100-continue" is supported, not ${JSON.stringify(req.headers.expect ?? '')}`,
   })
-  res.writeHead(417, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body)
 }

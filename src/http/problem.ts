@@ -1,4 +1,5 @@
 // RFC 9457 problem details: one error class the routes throw, one function that renders it.
+import type { ServerResponse } from 'node:http'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 
@@ -38,6 +39,12 @@ export function problemBody(problem: Omit<ProblemInit, 'headers'>): string {
     detail: problem.detail,
     ...problem.extensions,
   })
+}
+
+/** Writes `problem` to a Node response, for answers given outside Hono. */
+export function writeProblem(res: ServerResponse, problem: ProblemInit): void {
+  const body = problemBody(problem)
+  res.writeHead(problem.status, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), ...problem.headers }).end(body)
 }
 
 export function problemResponse(problem: ProblemInit): Response {
