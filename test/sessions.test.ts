@@ -4,6 +4,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { newSessionId } from '../src/sessions/ids.ts'
 import { mergePatch } from '../src/sessions/merge-patch.ts'
+import { SESSIONS } from '../src/store/keyspace.ts'
 import { problemOf, testApp, type TestApp } from './helpers/app.ts'
 
 const MIN = 60_000
@@ -203,3 +204,32 @@ test('1,000,000 generated IDs are unique and 43 characters', () => {
 })
 
 test.run()
+
+test('a stored record that is not one cachecar wrote is no session: every route answers 404 and splices nothing', async () => {
+  const app = sessionApp()
+  const { id: real } = await create(app, { user: 'u1' }, 'alice')
+  const stored = (await app.store.get(SESSIONS, real))!
+  const later = app.clock.now() + 60 * MIN
+  const foreign: [string, string][] = [
+    ['application/octet-stream', new TextDecoder().decode(stored.value)], // right bytes, wrong type
+    ['application/x-cachecar-session', `${later}\n"admin"\n{"role":"admin"},"subject":"root"`], // JSON injection
+    ['application/x-cachecar-session', `${later}\n"admin"\n["not","an","object"]`],
+    ['application/x-cachecar-session', `${later}\n42\n{}`],
+    ['application/x-cachecar-session', `soon\nnull\n{}`],
+    ['application/x-cachecar-session', `${later}\nnull`],
+    ['application/x-cachecar-session', ''],
+  ]
+  for (const [contentType, text] of foreign) {
+    const id = newSessionId()
+    await app.store.set({ namespace: SESSIONS, key: id, value: Buffer.from(text), contentType, ttlMs: 30 * MIN })
+    for (const [method, path, body] of [
+      ['GET', `/v1/sessions/${id}`], ['GET', `/v1/sessions/${id}?touch=false`], ['PUT', `/v1/sessions/${id}`, { data: {} }],
+      ['PATCH', `/v1/sessions/${id}`, { x: 1 }], ['POST', `/v1/sessions/${id}/rotate`],
+    ] as const) {
+      const response = await app.request(path, { method, ...(body && json(body)) })
+      assert.is(response.status, 404, `${method} ${path} for ${JSON.stringify(text)}`)
+      assert.not.match(await response.text(), /admin|root/)
+    }
+  }
+  assert.is((await app.request(`/v1/sessions/${real}`)).status, 200)
+})

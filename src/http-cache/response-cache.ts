@@ -1,11 +1,10 @@
 // Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
+import { httpNamespace, surrogateTag } from '../store/keyspace.ts'
 import type { AbandonReason, Store } from '../store/types.ts'
 import type { GetHeader } from './policy.ts'
 import { currentAgeMs, varyKey } from './policy.ts'
 import { RESPONSE_TYPE, VARY_TYPE, decodeResponse, encodeResponse, type StoredResponse } from './record.ts'
 
-/** Tags carry a space, which key/value tags cannot, so a KV purge never reaches proxy entries. */
-export const surrogateTag = (key: string) => `surrogate ${key}`
 const VARIANT = '\u0000'
 
 export type Lookup =
@@ -23,7 +22,7 @@ export class ResponseCache {
   }
 
   static namespace(upstream: string): string {
-    return `http:${upstream}`
+    return httpNamespace(upstream)
   }
 
   async lookup(upstream: string, key: string, request: GetHeader): Promise<Lookup> {

@@ -1,12 +1,10 @@
 // Session storage over the Store: sliding idle expiry capped by an absolute lifetime, amortised touches,
 // compare-and-set updates, rotation in one atomic step.
+import { SESSIONS, subjectTag } from '../store/keyspace.ts'
 import type { Entry, SetInput, Store } from '../store/types.ts'
 import { newSessionId } from './ids.ts'
-import { mergePatch, type Json } from './merge-patch.ts'
+import { isJsonObject, mergePatch, type Json } from './merge-patch.ts'
 
-export const SESSION_NAMESPACE = 'sessions'
-/** Subject tags carry a space, which key/value tags cannot: a KV purge never ends sessions. */
-export const subjectTag = (subject: string) => `subject ${subject}`
 
 export interface SessionSettings {
   readonly idleTtlMs: number
@@ -36,9 +34,13 @@ export type Update = Session | 'not-found' | 'precondition-failed'
 
 export class SessionDataTooLarge extends Error {}
 
+/** The content type of every record Sessions writes; a record of any other type is not one of its own. */
+const RECORD_TYPE = 'application/x-cachecar-session'
+const MAX_SUBJECT_LENGTH = 256
+
 /*
  * Stored as three lines: absolute expiry, subject as JSON, data as JSON. Reads split the lines and hand the data
- * text over as is (measured: parsing and re-serialising 1 KiB of data on every read cost a fifth of a session GET).
+ * text over as is, once it has been checked to be what encode wrote.
  */
 function encode(record: SessionRecord): Buffer {
   return Buffer.from(`${record.a}\n${JSON.stringify(record.s)}\n${JSON.stringify(record.d)}`)
@@ -48,23 +50,52 @@ interface RawRecord {
   readonly a: number
   readonly s: string | null
   readonly dataJson: string
+  readonly d: { [key: string]: Json }
 }
 
-function decodeRaw(entry: Entry): RawRecord {
+/**
+ * Records read from stored bytes, by the bytes' buffer. The hot tier hands out one buffer per stored record, so a hot
+ * session is parsed once, not on every read (parsing 1 KiB of data on each read cost a fifth of a session GET).
+ */
+const decoded = new WeakMap<Uint8Array, RawRecord>()
+
+/**
+ * The record exactly as encode wrote it, or undefined for anything else: a record that does not parse as one of
+ * cachecar's (written by another version, or by anyone with access to the shared tier) is no session at all, and its
+ * text is never spliced into an answer.
+ */
+function decodeRaw(entry: Entry): RawRecord | undefined {
+  if (entry.contentType !== RECORD_TYPE) return undefined
+  const known = decoded.get(entry.value)
+  if (known) return known
   const text = Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength).toString('utf8')
   const first = text.indexOf('\n')
-  const second = text.indexOf('\n', first + 1)
-  return { a: Number(text.slice(0, first)), s: JSON.parse(text.slice(first + 1, second)) as string | null, dataJson: text.slice(second + 1) }
+  const second = first === -1 ? -1 : text.indexOf('\n', first + 1)
+  if (second === -1 || !/^\d{1,15}$/.test(text.slice(0, first))) return undefined
+  let s: unknown
+  let d: unknown
+  const dataJson = text.slice(second + 1)
+  try {
+    s = JSON.parse(text.slice(first + 1, second))
+    d = JSON.parse(dataJson)
+  } catch {
+    return undefined
+  }
+  if (s !== null && (typeof s !== 'string' || s.length === 0 || s.length > MAX_SUBJECT_LENGTH)) return undefined
+  if (!isJsonObject(d)) return undefined
+  const record: RawRecord = { a: Number(text.slice(0, first)), s, dataJson, d }
+  decoded.set(entry.value, record)
+  return record
 }
 
-function decode(entry: Entry): SessionRecord {
-  const raw = decodeRaw(entry)
-  return { a: raw.a, s: raw.s, d: JSON.parse(raw.dataJson) as { [key: string]: Json } }
-}
-
-function toSession(id: string, entry: Entry): Session {
-  const raw = decodeRaw(entry)
+function toSession(id: string, entry: Entry, raw: RawRecord): Session {
   return { id, dataJson: raw.dataJson, subject: raw.s, expiresAt: entry.expiresAt, absoluteExpiresAt: raw.a, etag: entry.etag }
+}
+
+/** The session an entry holds, or undefined when the entry is not a record cachecar wrote. */
+function sessionOf(id: string, entry: Entry | undefined): Session | undefined {
+  const raw = entry && decodeRaw(entry)
+  return raw && toSession(id, entry, raw)
 }
 
 export class Sessions {
@@ -84,7 +115,7 @@ export class Sessions {
     // 256 random bits never collide in practice; create-only still guards the impossible.
     for (;;) {
       const id = newSessionId()
-      const result = await this.#store.set({ namespace: SESSION_NAMESPACE, key: id, ...this.#input(record) }, { ifNoneMatchAny: true })
+      const result = await this.#store.set({ namespace: SESSIONS, key: id, ...this.#input(record) }, { ifNoneMatchAny: true })
       if (result.status !== 'precondition-failed') {
         return { id, dataJson: JSON.stringify(data), subject, expiresAt: result.expiresAt, absoluteExpiresAt: record.a, etag: result.etag }
       }
@@ -93,20 +124,20 @@ export class Sessions {
 
   /** The live session, its idle expiry extended (unless `touch` is false) once enough of it has passed. */
   async get(id: string, touch: boolean): Promise<Session | undefined> {
-    const entry = await this.#store.get(SESSION_NAMESPACE, id)
-    if (!entry || !touch) return entry && toSession(id, entry)
+    const entry = await this.#store.get(SESSIONS, id)
+    const record = entry && decodeRaw(entry)
+    if (!entry || !record) return undefined
+    if (!touch) return toSession(id, entry, record)
     const now = this.#now()
     // Amortised: rewrite the expiry only once a share of the idle TTL has passed since the last write.
     const due = now - entry.createdAt >= this.#settings.idleTtlMs * this.#settings.touchFraction
-    if (!due) return toSession(id, entry)
-    const record = decodeRaw(entry)
-    if (Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt) return toSession(id, entry)
+    if (!due || Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt) return toSession(id, entry, record)
     // The same bytes again with a new expiry: nothing to parse or re-serialise.
-    const touched = await this.#store.update(SESSION_NAMESPACE, id, (current) => ({
-      value: current.value, contentType: current.contentType, tags: current.tags,
-      ttlMs: this.#ttlUntil(decodeRaw(current).a),
-    }))
-    return touched.status === 'updated' || touched.status === 'unchanged' ? toSession(id, touched.entry) : undefined
+    const touched = await this.#store.update(SESSIONS, id, (current) => {
+      const currentRecord = decodeRaw(current)
+      return currentRecord && { value: current.value, contentType: current.contentType, tags: current.tags, ttlMs: this.#ttlUntil(currentRecord.a) }
+    })
+    return touched.status === 'updated' || touched.status === 'unchanged' ? sessionOf(id, touched.entry) : undefined
   }
 
   replace(id: string, data: { [key: string]: Json }, ifMatch: readonly string[] | undefined): Promise<Update> {
@@ -130,17 +161,24 @@ export class Sessions {
   }
 
   async #modify(id: string, ifMatch: readonly string[] | undefined, change: (record: SessionRecord) => SessionRecord | undefined): Promise<Update> {
-    const result = await this.#store.update(SESSION_NAMESPACE, id, (current) => {
-      const next = change(decode(current))
+    let foreign = false
+    const result = await this.#store.update(SESSIONS, id, (current) => {
+      const record = decodeRaw(current)
+      if (!record) {
+        foreign = true
+        return undefined
+      }
+      const next = change(record)
       return next && this.#input(next)
     }, ifMatch ? { ifMatch } : undefined)
-    return 'entry' in result ? toSession(id, result.entry) : result.status
+    if (foreign) return 'not-found'
+    return 'entry' in result ? sessionOf(id, result.entry) ?? 'not-found' : result.status
   }
 
   /** The store write for a record: idle TTL from now, never past the absolute lifetime. */
   #input(record: SessionRecord): Omit<SetInput, 'namespace' | 'key'> {
     return {
-      value: encode(record), contentType: 'application/x-cachecar-session',
+      value: encode(record), contentType: RECORD_TYPE,
       ttlMs: this.#ttlUntil(record.a),
       tags: record.s === null ? [] : [subjectTag(record.s)],
     }
@@ -152,7 +190,7 @@ export class Sessions {
   }
 
   async destroy(id: string): Promise<boolean> {
-    return (await this.#store.delete(SESSION_NAMESPACE, id)) === 'deleted'
+    return (await this.#store.delete(SESSIONS, id)) === 'deleted'
   }
 
   destroySubject(subject: string): Promise<number> {
@@ -163,8 +201,8 @@ export class Sessions {
   async rotate(id: string): Promise<Session | undefined> {
     for (;;) {
       const next = newSessionId()
-      if (await this.#store.rename(SESSION_NAMESPACE, id, next)) return this.get(next, false)
-      if (!(await this.#store.get(SESSION_NAMESPACE, id))) return undefined
+      if (!(await this.get(id, false))) return undefined
+      if (await this.#store.rename(SESSIONS, id, next)) return this.get(next, false)
     }
   }
 

@@ -4,8 +4,8 @@ import { maskedUrl } from '../config/spec.ts'
 import type { Config } from '../config.ts'
 import type { Logger } from '../ops/logger.ts'
 import { labelledOnce, type Metrics } from '../ops/metrics.ts'
-import { SESSION_NAMESPACE } from '../sessions/sessions.ts'
 import { HotTier } from './hot-tier.ts'
+import { SESSIONS, isInternal, isSubjectTag } from './keyspace.ts'
 import { SharedTier } from './shared-tier.ts'
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
 import { TieredStore, type NamespaceRole } from './tiered-store.ts'
@@ -28,11 +28,6 @@ export interface StoreStackOptions {
   readonly sqlite?: Pick<SqliteStoreOptions, 'lockingMode' | 'retry' | 'maxPages'>
 }
 
-/** Cached HTTP responses live under http:<upstream>; see ResponseCache.namespace. */
-const HTTP_NAMESPACE_PREFIX = 'http:'
-/** Session subject tags (Sessions' subjectTag): deleting a subject's sessions must reach the shared tier. */
-const SUBJECT_TAG_PREFIX = 'subject '
-
 export function createStoreStack(config: Config, metrics: Metrics, logger: Logger, options: StoreStackOptions = {}): StoreStack {
   const sqlite = new SqliteStore({
     path: config.dbPath,
@@ -48,7 +43,7 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
   const local = config.memoryBytes > 0
     ? new HotTier(sqlite, {
       maxBytes: config.memoryBytes, maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16),
-      secretKeys: new Set([SESSION_NAMESPACE]), ...(options.now && { now: options.now }),
+      secretKeys: new Set([SESSIONS]), ...(options.now && { now: options.now }),
     })
     : sqlite
   if (!config.sharedUrl) return { store: local }
@@ -61,7 +56,7 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
     prefix: config.sharedPrefix,
     timeoutMs: config.sharedTimeoutMs,
     instanceId: randomUUID(),
-    secretKeys: new Set([SESSION_NAMESPACE]),
+    secretKeys: new Set([SESSIONS]),
     onStateChange: (up, reason) => {
       metrics.sharedUp.set(up ? 1 : 0)
       if (up) logger.info({ event: 'shared_tier_up', url, reason }, 'shared tier connected')
@@ -75,8 +70,10 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
   })
   const tierReads = labelledOnce((tier) => metrics.tierReads.labels(tier))
   tiered = new TieredStore(local, shared, {
-    roleOf: (namespace): NamespaceRole => namespace === SESSION_NAMESPACE ? 'authoritative' : namespace.startsWith(HTTP_NAMESPACE_PREFIX) ? 'near-quiet' : 'near',
-    authoritativeTag: (tag) => tag.startsWith(SUBJECT_TAG_PREFIX),
+    // Sessions live in the shared tier alone; cachecar's other data (stored responses) is a near cache that does
+    // not announce its writes; the app's key/value data is a near cache that does.
+    roleOf: (namespace): NamespaceRole => namespace === SESSIONS ? 'authoritative' : isInternal(namespace) ? 'near-quiet' : 'near',
+    authoritativeTag: isSubjectTag,
     maxSharedValueBytes: config.sharedMaxValueBytes,
     coalesceMs: config.sharedCoalesceMs,
     ...(options.now && { now: options.now }),
