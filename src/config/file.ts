@@ -36,11 +36,13 @@ export function variablesFromFile(path: string | undefined, problems: string[]):
     list.push(`${name}=${url}`)
     for (const [key, value] of Object.entries(rest)) {
       const suffix = UPSTREAM_OPTION_SUFFIXES.find((s) => jsonOptionName(s) === key)
-      if (!suffix || (typeof value !== 'string' && typeof value !== 'number')) {
+      // A list option (unkeyedFields, credentialFields) may also be given as an array of strings.
+      const list = Array.isArray(value) && value.every((v) => typeof v === 'string')
+      if (!suffix || (typeof value !== 'string' && typeof value !== 'number' && !list)) {
         problems.push(`CACHECAR_CONFIG: upstream "${name}" has an unknown or non-scalar option "${key}" (known: ${UPSTREAM_OPTION_SUFFIXES.map(jsonOptionName).join(', ')})`)
         continue
       }
-      variables[upstreamPrefix(name) + suffix] = String(value)
+      variables[upstreamPrefix(name) + suffix] = list ? (value as string[]).join(',') : String(value)
     }
   }
   if (list.length > 0) variables.CACHECAR_UPSTREAMS = list.join(',')

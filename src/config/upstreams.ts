@@ -19,28 +19,43 @@ export interface UpstreamConfig {
   readonly maxRequestBytes: number
   /** How long a stale response is kept for revalidation and stale-if-error after its freshness ends. */
   readonly staleRetentionMs: number
+  /** More request fields (lower case) that change the answer without being keyed: requests with one bypass the cache. */
+  readonly unkeyedFields: readonly string[]
+  /** More request fields (lower case) that carry a credential, treated like Authorization with a default TTL on. */
+  readonly credentialFields: readonly string[]
 }
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
 
-interface Option<K extends keyof UpstreamConfig> {
+type OptionKey = Exclude<keyof UpstreamConfig, 'name' | 'origin' | 'basePath'>
+
+interface Option<K extends OptionKey = OptionKey> {
   readonly suffix: string
   readonly key: K
-  readonly default: number
-  readonly parse: (raw: string) => number | undefined
+  readonly default: UpstreamConfig[K]
+  readonly parse: (raw: string) => UpstreamConfig[K] | undefined
   readonly must: string
 }
 
 const ms = (raw: string) => parseDuration(raw, 'ms')
-const OPTIONS: readonly Option<'connections' | 'connectTimeoutMs' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'defaultTtlMs' | 'maxObjectBytes' | 'maxRequestBytes' | 'staleRetentionMs'>[] = [
-  { suffix: 'CONNECTIONS', key: 'connections', default: 64, parse: (r) => (/^\d+$/.test(r) && +r >= 1 && +r <= 4096 ? +r : undefined), must: 'must be an integer between 1 and 4096' },
-  { suffix: 'CONNECT_TIMEOUT_MS', key: 'connectTimeoutMs', default: 2000, parse: ms, must: 'must be a duration such as 500, 2s' },
-  { suffix: 'HEADERS_TIMEOUT_MS', key: 'headersTimeoutMs', default: 10_000, parse: ms, must: 'must be a duration such as 500, 10s' },
-  { suffix: 'BODY_TIMEOUT_MS', key: 'bodyTimeoutMs', default: 30_000, parse: ms, must: 'must be a duration such as 500, 30s' },
-  { suffix: 'DEFAULT_TTL', key: 'defaultTtlMs', default: 0, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 60 (s), 5m; 0 turns it off' },
-  { suffix: 'MAX_OBJECT_BYTES', key: 'maxObjectBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' },
-  { suffix: 'MAX_REQUEST_BYTES', key: 'maxRequestBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' },
-  { suffix: 'STALE_RETENTION', key: 'staleRetentionMs', default: 3_600_000, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 600 (s), 1h' },
+const FIELD_NAME_RE = /^[!#$%&'*+.^_`|~0-9a-z-]{1,64}$/
+/** A comma-separated list of field names, lower-cased; "" is an empty list. */
+const fieldNames = (raw: string): string[] | undefined => {
+  const names = raw.split(',').map((n) => n.trim().toLowerCase()).filter(Boolean)
+  return names.every((n) => FIELD_NAME_RE.test(n)) ? names : undefined
+}
+const option = <K extends OptionKey>(o: Option<K>): Option => o as unknown as Option
+const OPTIONS: readonly Option[] = [
+  option({ suffix: 'CONNECTIONS', key: 'connections', default: 64, parse: (r) => (/^\d+$/.test(r) && +r >= 1 && +r <= 4096 ? +r : undefined), must: 'must be an integer between 1 and 4096' }),
+  option({ suffix: 'CONNECT_TIMEOUT_MS', key: 'connectTimeoutMs', default: 2000, parse: ms, must: 'must be a duration such as 500, 2s' }),
+  option({ suffix: 'HEADERS_TIMEOUT_MS', key: 'headersTimeoutMs', default: 10_000, parse: ms, must: 'must be a duration such as 500, 10s' }),
+  option({ suffix: 'BODY_TIMEOUT_MS', key: 'bodyTimeoutMs', default: 30_000, parse: ms, must: 'must be a duration such as 500, 30s' }),
+  option({ suffix: 'DEFAULT_TTL', key: 'defaultTtlMs', default: 0, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 60 (s), 5m; 0 turns it off' }),
+  option({ suffix: 'MAX_OBJECT_BYTES', key: 'maxObjectBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' }),
+  option({ suffix: 'MAX_REQUEST_BYTES', key: 'maxRequestBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' }),
+  option({ suffix: 'STALE_RETENTION', key: 'staleRetentionMs', default: 3_600_000, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 600 (s), 1h' }),
+  option({ suffix: 'UNKEYED_FIELDS', key: 'unkeyedFields', default: [], parse: fieldNames, must: 'must be a comma-separated list of header field names' }),
+  option({ suffix: 'CREDENTIAL_FIELDS', key: 'credentialFields', default: [], parse: fieldNames, must: 'must be a comma-separated list of header field names' }),
 ]
 
 export const UPSTREAM_OPTION_SUFFIXES: readonly string[] = OPTIONS.map((o) => o.suffix)

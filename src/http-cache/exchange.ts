@@ -5,12 +5,13 @@ import { lingerThenClose, tooLarge } from '../http/body.ts'
 import type { Logger } from '../ops/logger.ts'
 import { SENT } from './answer.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
-import { endToEnd, type HeaderList } from './headers.ts'
+import { earlyHints, endToEnd, type HeaderList } from './headers.ts'
 import { UpstreamFailure, forward, pipeToClient, type BodyOutcome, type Forwarded } from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
 import type { ResponseCache } from './response-cache.ts'
 import type { Flights } from './fill.ts'
+import { carriesAny, foldFieldName } from './request-fields.ts'
 import type { Upstream } from './upstream.ts'
 
 export interface ProxyServices {
@@ -23,7 +24,13 @@ export interface ProxyServices {
   readonly onUpstreamTiming?: (upstream: string, seconds: number) => void
 }
 
-export type ProxyEvent = 'hit' | 'miss' | 'stale' | 'revalidated-304' | 'revalidated-200' | 'collapsed' | 'bypass' | 'stored' | `error:${string}`
+export type ProxyEvent =
+  | 'hit' | 'miss' | 'stale' | 'revalidated-304' | 'revalidated-200' | 'collapsed' | 'bypass' | 'stored'
+  /** A response not stored because a purge arrived while it was being fetched. */
+  | 'overtaken'
+  | `error:${string}`
+
+const SET_BY_CACHECAR = new Set(['x-forwarded-for', 'x-forwarded-proto'])
 
 const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
@@ -35,6 +42,8 @@ export class Exchange {
   readonly request: GetHeader
   readonly directives: Directives
   readonly services: ProxyServices
+  /** The purge log's position before the lookup: a response fetched for this request is stored only if no purge since reached it. */
+  readonly purgePosition: number
   /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
   hadVariants = true
   readonly #incoming: IncomingMessage
@@ -47,11 +56,17 @@ export class Exchange {
     this.#incoming = incoming
     this.#outgoing = outgoing
     this.services = services
+    this.purgePosition = services.cache.purgePosition()
     this.request = (name) => {
       const value = incoming.headers[name]
       return Array.isArray(value) ? value.join(', ') : value ?? null
     }
     this.directives = requestDirectives(this.request)
+  }
+
+  /** Carries a credential-like field (X-Api-Key…) while the upstream's default TTL is on: stored only as Authorization is. */
+  get carriesCredential(): boolean {
+    return this.upstream.config.defaultTtlMs > 0 && carriesAny(this.#incoming.headers, this.upstream.credentialFields)
   }
 
   get flightKey(): string {
@@ -65,7 +80,8 @@ export class Exchange {
   /** End-to-end request fields for the upstream, plus X-Forwarded-*; Host comes from the upstream's origin. */
   upstreamHeaders({ conditionals }: { conditionals: 'keep' | 'drop' }): HeaderList {
     const drop = ['host', 'expect', ...(conditionals === 'drop' ? CONDITIONALS : [])]
-    const headers = endToEnd(this.#incoming.headers, drop).filter(([name]) => name !== 'x-forwarded-for' && name !== 'x-forwarded-proto')
+    // X-Forwarded-For and -Proto are cachecar's to set, under any spelling an upstream would fold into them.
+    const headers = endToEnd(this.#incoming.headers, drop).filter(([name]) => !SET_BY_CACHECAR.has(foldFieldName(name)))
     const prior = this.request('x-forwarded-for')
     const client = this.#incoming.socket.remoteAddress ?? 'unknown'
     headers.push(['x-forwarded-for', prior ? `${prior}, ${client}` : client], ['x-forwarded-proto', 'http'])
@@ -118,9 +134,14 @@ export class Exchange {
       method, path: this.key, headers,
       ...(withBody && { body: this.#requestBody() }),
       onInfo: ({ statusCode, headers: hints }) => {
-        if (statusCode === 103 && !outgoing.headersSent) outgoing.writeEarlyHints(hints)
+        if (statusCode !== 103 || outgoing.headersSent) return
+        try {
+          outgoing.writeEarlyHints(earlyHints(hints))
+        } catch {
+          // Hints are advice: one Node will not write is dropped, and the final response goes on.
+        }
       },
-    }, this.request, this.services.now)
+    }, { get: this.request, credential: this.carriesCredential }, this.services.now)
   }
 
   /**

@@ -7,8 +7,9 @@ import type { Exchange } from './exchange.ts'
 import { UpstreamFailure, collectBody, storedFrom, storedHead, type BodyOutcome, type Forwarded } from './forward.ts'
 import { upstreamResponseHeaders } from './exchange.ts'
 import { getter, type HeaderList } from './headers.ts'
-import { responseFacts, retentionMs, staleIfError, varyKey } from './policy.ts'
+import { notStorable, responseFacts, retentionMs, staleIfError, varyKey, type NotStorable } from './policy.ts'
 import { preallocate, type StoredResponse } from './record.ts'
+import { OvertakenByPurge } from './response-cache.ts'
 import { serveStored } from './serve.ts'
 import { SingleFlight } from './single-flight.ts'
 
@@ -116,9 +117,14 @@ function abandonReason(forwarded: Forwarded): AbandonReason {
 
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   try {
-    await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.hadVariants)
+    await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.purgePosition, ex.hadVariants)
     ex.event('stored')
   } catch (error) {
+    if (error instanceof OvertakenByPurge) {
+      ex.event('overtaken')
+      abandon(ex, 'not-stored')
+      return
+    }
     // Full or locked store: the response was served all the same; it just is not cached.
     abandon(ex, 'not-stored')
     ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'response not stored')
@@ -153,11 +159,17 @@ export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'sta
   }
   if (forwarded.status === 304) {
     forwarded.body.resume()
-    const refreshed = refresh(stored, forwarded, ex.upstream.config.defaultTtlMs)
-    await save(ex, refreshed)
-    settle({ kind: 'stored', response: refreshed, varyKey: varyKey(refreshed.facts.vary, ex.request) })
+    const merged = mergeNotModified(ex, stored, forwarded)
     ex.event('revalidated-304')
-    return serveStored(refreshed, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: 304, stored: true })
+    if (merged.notStorable) {
+      // The upstream's latest word makes the response unstorable: this client gets it (cookie included), nobody else.
+      settle({ kind: 'not-stored' })
+      await dropUnstorable(ex, merged.notStorable)
+      return serveStored(merged.forClient, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: 304, detail: merged.notStorable })
+    }
+    await save(ex, merged.response)
+    settle({ kind: 'stored', response: merged.response, varyKey: varyKey(merged.response.facts.vary, ex.request) })
+    return serveStored(merged.response, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: 304, stored: true })
   }
   if (forwarded.status >= 500) settle({ kind: 'error-status', status: forwarded.status })
   if (forwarded.status >= 500 && staleIfError(stored.facts, ex.directives, ex.services.now())) {
@@ -175,7 +187,8 @@ export function refreshInBackground(ex: Exchange, stored: StoredResponse): void 
       const forwarded = await ex.send('GET', conditionalHeaders(ex, stored), false)
       if (forwarded.status === 304) {
         forwarded.body.resume()
-        await save(ex, refresh(stored, forwarded, ex.upstream.config.defaultTtlMs))
+        const merged = mergeNotModified(ex, stored, forwarded)
+        await (merged.notStorable ? dropUnstorable(ex, merged.notStorable) : save(ex, merged.response))
         return
       }
       if (forwarded.notStorable) {
@@ -202,11 +215,40 @@ function conditionalHeaders(ex: Exchange, stored: StoredResponse): HeaderList {
   return headers
 }
 
-/** RFC 9111 §4.3.4: the 304's fields replace the stored ones; freshness is computed anew. */
-function refresh(stored: StoredResponse, notModified: Forwarded, defaultTtlMs: number): StoredResponse {
-  const replaced = new Set(notModified.headers.map(([name]) => name).filter((name) => name !== 'content-length' && name !== 'age'))
+/** Fields of a 304 never merged into a stored response: recomputed on every reuse, or one user's own (Set-Cookie). */
+const NOT_MERGED = new Set(['content-length', 'age', 'set-cookie'])
+
+interface Merged {
+  /** The stored response with the 304's fields (RFC 9111 §4.3.4), freshness computed anew. */
+  readonly response: StoredResponse
+  /** The same, plus the 304's Set-Cookie fields: only ever sent to the client whose request drew the 304. */
+  readonly forClient: StoredResponse
+  /** Why the merged response may not be stored, by the same decision as a fresh response's. */
+  readonly notStorable: NotStorable | undefined
+}
+
+/** RFC 9111 §4.3.4: the 304's fields replace the stored ones, and the result is judged as if it were a new response. */
+function mergeNotModified(ex: Exchange, stored: StoredResponse, notModified: Forwarded): Merged {
+  const replaced = new Set(notModified.headers.map(([name]) => name).filter((name) => !NOT_MERGED.has(name)))
   const headers: HeaderList = [...stored.headers.filter(([name]) => !replaced.has(name)), ...notModified.headers.filter(([name]) => replaced.has(name))]
-  const facts = responseFacts(stored.facts.status, getter([...headers, ...notModified.headers.filter(([n]) => n === 'age')]),
-    notModified.requestTime, notModified.facts.responseTime, defaultTtlMs)
-  return { facts, headers, body: stored.body }
+  const personal = notModified.headers.filter(([name]) => name === 'set-cookie')
+  const asReceived = getter([...headers, ...notModified.headers.filter(([name]) => name === 'age' || name === 'set-cookie')])
+  const { defaultTtlMs } = ex.upstream.config
+  const facts = responseFacts(stored.facts.status, asReceived, notModified.requestTime, notModified.facts.responseTime, defaultTtlMs)
+  const response = { facts, headers, body: stored.body }
+  const reason = notStorable({ method: 'GET', request: ex.request, credential: ex.carriesCredential, status: stored.facts.status, response: asReceived, defaultTtlMs }, facts)
+  return { response, forClient: personal.length > 0 ? { ...response, headers: [...headers, ...personal] } : response, notStorable: reason }
+}
+
+/**
+ * A stored response the upstream has since declared unstorable (private, no-store, Set-Cookie on its 304) is removed,
+ * every variant of it; when the reason is this request's own (its Cookie, say), the stored copy stays as it was.
+ */
+async function dropUnstorable(ex: Exchange, reason: NotStorable): Promise<void> {
+  if (!UNCACHEABLE_ANSWER.has(reason)) return
+  try {
+    await ex.services.cache.invalidate(ex.upstream.config.name, ex.key)
+  } catch (error) {
+    ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'unstorable response not removed')
+  }
 }

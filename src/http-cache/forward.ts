@@ -40,7 +40,14 @@ export class UpstreamFailure extends Error {
 }
 
 /** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
-export async function forward(upstream: Upstream, request: UpstreamRequest, clientRequest: GetHeader, now: () => number): Promise<Forwarded> {
+/** The client's request as the storability decision sees it. */
+export interface ClientRequest {
+  readonly get: GetHeader
+  /** It carries a credential-like field that counts as Authorization (request-fields.ts). */
+  readonly credential: boolean
+}
+
+export async function forward(upstream: Upstream, request: UpstreamRequest, clientRequest: ClientRequest, now: () => number): Promise<Forwarded> {
   const requestTime = now()
   let response
   try {
@@ -52,7 +59,10 @@ export async function forward(upstream: Upstream, request: UpstreamRequest, clie
   const headers = endToEnd(response.headers)
   const get = getter(headers)
   const facts = responseFacts(response.statusCode, get, requestTime, responseTime, upstream.config.defaultTtlMs)
-  const reason = notStorable({ method: request.method, request: clientRequest, status: response.statusCode, response: get, defaultTtlMs: upstream.config.defaultTtlMs }, facts)
+  const reason = notStorable({
+    method: request.method, request: clientRequest.get, credential: clientRequest.credential, status: response.statusCode, response: get,
+    defaultTtlMs: upstream.config.defaultTtlMs,
+  }, facts)
   const declared = Number(get('content-length') ?? NaN)
   const declaredLength = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined
   const tooLarge = declaredLength !== undefined && declaredLength > upstream.config.maxObjectBytes

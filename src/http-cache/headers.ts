@@ -35,3 +35,41 @@ export function getter(list: HeaderList): (name: string) => string | null {
     return found
   }
 }
+
+/** Fields of a 103 that never reach the client: one user's cookies, and Content-Length (a 1xx has no body). */
+const NOT_HINTED = ['set-cookie', 'content-length']
+
+/**
+ * The fields of an upstream's 103 Early Hints worth relaying (RFC 8297): end-to-end ones only, never a cookie, and
+ * each Link value on its own line (Node's writeEarlyHints refuses values joined with commas).
+ */
+export function earlyHints(headers: Record<string, string | string[]>): Record<string, string | string[]> {
+  const hints: Record<string, string | string[]> = {}
+  const links: string[] = []
+  for (const [name, value] of endToEnd(headers, NOT_HINTED)) {
+    if (name === 'link') links.push(...splitList(value))
+    else hints[name] = hints[name] === undefined ? value : `${String(hints[name])}, ${value}`
+  }
+  if (links.length > 0) hints.link = links
+  return hints
+}
+
+/** Splits a field value on the commas between its members, not those inside <…> or "…" (RFC 8288 §3). */
+function splitList(value: string): string[] {
+  const members: string[] = []
+  let start = 0
+  let inside: '<' | '"' | undefined
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i]
+    if (inside === '"' && ch === '\\') i++
+    else if (inside === '"' && ch === '"') inside = undefined
+    else if (inside === '<' && ch === '>') inside = undefined
+    else if (inside === undefined && (ch === '<' || ch === '"')) inside = ch
+    else if (inside === undefined && ch === ',') {
+      members.push(value.slice(start, i).trim())
+      start = i + 1
+    }
+  }
+  members.push(value.slice(start).trim())
+  return members.filter(Boolean)
+}

@@ -39,9 +39,27 @@ export type NotStorable =
 export interface StorabilityInput {
   readonly method: string
   readonly request: GetHeader
+  /** The request carries a credential-like field that counts as Authorization (request-fields.ts). */
+  readonly credential?: boolean
   readonly status: number
   readonly response: GetHeader
   readonly defaultTtlMs: number
+}
+
+/**
+ * What no shared cache may keep, whoever asked (RFC 9111 §3, §5.2.2.3, §5.2.2.7; Set-Cookie is cachecar's choice, as
+ * nginx's and Varnish's). Checked when a response is first stored and again at every write of a stored response (a
+ * 304's fields merged in, a background refresh, a soft purge), so a later answer can never turn a stored response
+ * into one that replays something private.
+ */
+export function neverStored(status: number, response: GetHeader, cc: Directives = responseDirectives(response).directives): NotStorable | undefined {
+  if (!UNDERSTOOD.has(status)) return 'status'
+  // §5.2.2.3: must-understand lets a cache that understands the status ignore no-store.
+  if (cc.has('no-store') && !cc.has('must-understand')) return 'no-store'
+  if (cc.has('private')) return 'private'
+  // Personalised responses: a cookie set for one user must never reach another.
+  if (response('set-cookie') != null) return 'set-cookie'
+  return undefined
 }
 
 /** RFC 9111 §3 for a shared cache, plus cachecar's stricter choices; undefined means storable. */
@@ -49,15 +67,11 @@ export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotS
   const { directives: cc, expiresApplies } = responseDirectives(input.response)
   const req = requestDirectives(input.request)
   if (input.method !== 'GET') return 'method'
-  if (!UNDERSTOOD.has(input.status)) return 'status'
   if (req.has('no-store')) return 'request-no-store'
-  // §5.2.2.3: must-understand lets a cache that understands the status ignore no-store.
-  if (cc.has('no-store') && !cc.has('must-understand')) return 'no-store'
-  if (cc.has('private')) return 'private'
+  const never = neverStored(input.status, input.response, cc)
+  if (never) return never
   // §3.5: a shared cache stores answers to authorized requests only when the response allows it explicitly.
-  if (input.request('authorization') && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) return 'authorization'
-  // Personalised responses: a cookie set for one user must never reach another (nginx and Varnish do the same).
-  if (input.response('set-cookie')) return 'set-cookie'
+  if ((input.request('authorization') || input.credential) && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) return 'authorization'
   if (facts.vary.includes('*')) return 'vary-star'
   const explicit = cc.has('s-maxage') || cc.has('max-age') || (expiresApplies && input.response('expires') != null)
   // Cache deception: the answer to a request with a Cookie may be one user's page behind an innocent-looking URL

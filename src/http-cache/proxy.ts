@@ -8,6 +8,7 @@ import { UpstreamFailure } from './forward.ts'
 import { fetchMiss, refreshInBackground, revalidate } from './fill.ts'
 import { getter } from './headers.ts'
 import { reuse } from './policy.ts'
+import { carriesAny } from './request-fields.ts'
 import { serveStored } from './serve.ts'
 import type { Upstream } from './upstream.ts'
 
@@ -16,16 +17,6 @@ export interface ProxyDeps extends ProxyServices {
 }
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
-
-/**
- * Request fields that ask an upstream for another host, URL, scheme or method without being part of the cache key.
- * A request carrying one goes through uncached both ways: its answer may be shaped by the field (cache poisoning),
- * and a stored answer may not be what it asks for.
- */
-const UNKEYED_OVERRIDES = [
-  'x-forwarded-host', 'x-forwarded-server', 'x-forwarded-scheme', 'x-forwarded-port', 'x-forwarded-prefix', 'forwarded',
-  'x-host', 'x-original-host', 'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'x-http-method', 'x-method-override',
-]
 
 /** A /u/<name>/… request target: the upstream's raw name and the cache key (path and query after the name). */
 export interface ProxyTarget {
@@ -85,7 +76,8 @@ export async function answerProxy(deps: ProxyDeps, target: ProxyTarget, incoming
   if (ex.method !== 'GET' && ex.method !== 'HEAD') return passThrough(ex, 'method')
   // Range requests go straight through: partial responses are never stored.
   if (ex.request('range') !== null) return passThrough(ex, 'bypass')
-  if (UNKEYED_OVERRIDES.some((name) => ex.request(name) !== null)) return passThrough(ex, 'bypass', 'unkeyed-header')
+  // A field that shapes the answer without being keyed (request-fields.ts): uncached both ways.
+  if (carriesAny(incoming.headers, upstream.unkeyedFields)) return passThrough(ex, 'bypass', 'unkeyed-header')
   const lookup = await deps.cache.lookup(upstream.config.name, ex.key, ex.request)
   ex.hadVariants = lookup.kind === 'vary-miss' || (lookup.kind === 'hit' && lookup.response.facts.vary.length > 0)
   if (lookup.kind === 'hit') {

@@ -1,8 +1,9 @@
 // Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
 import { httpNamespace, surrogateTag } from '../store/keyspace.ts'
 import type { AbandonReason, Store } from '../store/types.ts'
-import type { GetHeader } from './policy.ts'
-import { currentAgeMs, varyKey } from './policy.ts'
+import { getter } from './headers.ts'
+import { currentAgeMs, neverStored, varyKey, type GetHeader, type NotStorable } from './policy.ts'
+import { PurgeLog } from './purge-log.ts'
 import { RESPONSE_TYPE, VARY_TYPE, decodeResponse, encodeResponse, type StoredResponse } from './record.ts'
 
 const VARIANT = '\u0000'
@@ -12,9 +13,23 @@ export type Lookup =
   | { readonly kind: 'uri-miss' }
   | { readonly kind: 'vary-miss' }
 
+/** The guard at every write of a stored response: what no shared cache may keep is never written, whatever called. */
+function neverStoredAsIs(response: StoredResponse): NotStorable | undefined {
+  return neverStored(response.facts.status, getter(response.headers))
+}
+
+/** Thrown by save() when a purge made since the response was requested reaches it: it is not stored. */
+export class OvertakenByPurge extends Error {
+  constructor() {
+    super('a purge arrived while the response was being fetched')
+    this.name = 'OvertakenByPurge'
+  }
+}
+
 export class ResponseCache {
   readonly #store: Store
   readonly #now: () => number
+  readonly #purges = new PurgeLog()
 
   constructor(store: Store, now: () => number = Date.now) {
     this.#store = store
@@ -35,12 +50,23 @@ export class ResponseCache {
     return variant ? { kind: 'hit', response: decodeResponse(variant.value) } : { kind: 'vary-miss' }
   }
 
+  /** Where the purge log stands: a fill notes it before asking the upstream and hands it to save(). */
+  purgePosition(): number {
+    return this.#purges.position()
+  }
+
   /**
    * Stores `response` as the variant `request` selects; a response without Vary replaces every variant.
-   * `replacesVariants` false says the lookup found no Vary spec, saving a delete per miss.
+   * `replacesVariants` false says the lookup found no Vary spec, saving a delete per miss. `since` is the purge log's
+   * position when the response was requested: a matching purge since then means it is not stored (OvertakenByPurge).
+   * The store runs a purge after the writes issued before it, so checking when each write is issued is enough.
    */
-  async save(upstream: string, key: string, request: GetHeader, response: StoredResponse, ttlMs: number, replacesVariants = true): Promise<void> {
+  async save(upstream: string, key: string, request: GetHeader, response: StoredResponse, ttlMs: number, since: number, replacesVariants = true): Promise<void> {
     const ns = ResponseCache.namespace(upstream)
+    const never = neverStoredAsIs(response)
+    if (never) throw new Error(`refused to store a response no shared cache may keep (${never})`)
+    const overtaken = () => this.#purges.overtaken(since, upstream, key, response.facts.surrogateKeys)
+    if (overtaken()) throw new OvertakenByPurge()
     const tags = response.facts.surrogateKeys.map(surrogateTag)
     const value = encodeResponse(response)
     const vary = response.facts.vary
@@ -51,6 +77,7 @@ export class ResponseCache {
       return
     }
     const spec = await this.#store.get(ns, key)
+    if (overtaken()) throw new OvertakenByPurge()
     const specTtl = spec?.contentType === VARY_TYPE ? Math.max(ttlMs, spec.expiresAt - this.#now()) : ttlMs
     await this.#store.setMany([
       { namespace: ns, key, value: Buffer.from(JSON.stringify(vary)), contentType: VARY_TYPE, ttlMs: specTtl },
@@ -66,12 +93,14 @@ export class ResponseCache {
   /** Removes every stored variant of one URL. */
   async invalidate(upstream: string, key: string): Promise<number> {
     const ns = ResponseCache.namespace(upstream)
+    this.#purges.record((u, k) => u === upstream && k === key)
     const removed = (await this.#store.delete(ns, key)) === 'deleted' ? 1 : 0
     return removed + (await this.#store.deletePrefix(ns, key + VARIANT))
   }
 
   /** Removes every stored URL of an upstream whose path starts with `prefix`. */
   purgePrefix(upstream: string, prefix: string): Promise<number> {
+    this.#purges.record((u, k) => u === upstream && k.startsWith(prefix))
     return this.#store.deletePrefix(ResponseCache.namespace(upstream), prefix)
   }
 
@@ -81,6 +110,7 @@ export class ResponseCache {
    */
   async markStale(upstream: string, key: string, prefix: boolean): Promise<number> {
     const ns = ResponseCache.namespace(upstream)
+    this.#purges.record((u, k) => u === upstream && (prefix ? k.startsWith(key) : k === key))
     const now = this.#now()
     let marked = 0
     let after: string | undefined
@@ -93,6 +123,10 @@ export class ResponseCache {
         const entry = await this.#store.get(ns, info.key)
         if (!entry) continue
         const stored = decodeResponse(entry.value)
+        if (neverStoredAsIs(stored)) {
+          await this.#store.delete(ns, info.key)
+          continue
+        }
         const facts = { ...stored.facts, freshnessMs: Math.min(stored.facts.freshnessMs, currentAgeMs(stored.facts, now)) }
         await this.#store.set({ ...entry, ttlMs: Math.max(1000, entry.expiresAt - now), value: encodeResponse({ ...stored, facts }) })
         marked++
@@ -102,6 +136,7 @@ export class ResponseCache {
   }
 
   purgeSurrogateKeys(keys: readonly string[]): Promise<number> {
+    this.#purges.record((_u, _k, surrogateKeys) => surrogateKeys.some((k) => keys.includes(k)))
     return this.#store.deleteTags(keys.map(surrogateTag))
   }
 }

@@ -6,8 +6,11 @@ import type { HeaderList } from './headers.ts'
 import type { Reply } from './answer.ts'
 import { replayHeaders, type StoredResponse } from './record.ts'
 
-/** Fields a 304 carries (RFC 9110 §15.4.5). */
-const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified'])
+/**
+ * Fields a 304 carries (RFC 9110 §15.4.5), and Set-Cookie: a stored response never holds one, so it is there only when
+ * the upstream's own 304 set a cookie for this very client.
+ */
+const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'set-cookie'])
 /** Fields recomputed on every reuse. */
 const RECOMPUTED = new Set(['age', 'content-length', 'cache-status'])
 

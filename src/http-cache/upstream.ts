@@ -3,6 +3,7 @@ import { Pool, errors } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { UpstreamConfig } from '../config.ts'
 import type { HeaderList } from './headers.ts'
+import { CREDENTIAL_FIELDS, UNKEYED_OVERRIDES, foldFieldName } from './request-fields.ts'
 
 export type UpstreamErrorKind = 'refused' | 'connect-timeout' | 'headers-timeout' | 'body-timeout' | 'reset' | 'other'
 
@@ -29,10 +30,16 @@ export interface UpstreamRequest {
 
 export class Upstream {
   readonly config: UpstreamConfig
+  /** Folded names of request fields that make a request bypass the cache: the known overrides and this upstream's own. */
+  readonly unkeyedFields: ReadonlySet<string>
+  /** Folded names of request fields treated like Authorization when the upstream's default TTL is on. */
+  readonly credentialFields: ReadonlySet<string>
   readonly #pool: Pool
 
   constructor(config: UpstreamConfig) {
     this.config = config
+    this.unkeyedFields = new Set([...UNKEYED_OVERRIDES, ...config.unkeyedFields].map(foldFieldName))
+    this.credentialFields = new Set([...CREDENTIAL_FIELDS, ...config.credentialFields].map(foldFieldName))
     this.#pool = new Pool(config.origin, {
       connections: config.connections,
       connect: { timeout: config.connectTimeoutMs },

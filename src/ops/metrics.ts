@@ -59,7 +59,7 @@ export function createMetrics(store: () => Store | undefined): Metrics {
     busyRetries: new Counter({ name: 'cachecar_store_busy_retries_total', help: 'Writes retried because the database was locked', registers }),
     proxyEvents: new Counter({
       name: 'cachecar_proxy_events_total', labelNames: ['upstream', 'event'], registers,
-      help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, error:<kind>',
+      help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, overtaken (a purge arrived while fetching: not stored), error:<kind>',
     }),
     upstreamDuration: new Histogram({
       name: 'cachecar_upstream_duration_seconds', help: 'Time from sending a request upstream to its response headers', labelNames: ['upstream'], registers,

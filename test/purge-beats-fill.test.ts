@@ -1,0 +1,95 @@
+// A purge always wins over a fill in flight: a response still streaming from the upstream when a matching purge
+// arrives (by URL, prefix, surrogate key, soft) is served to its client but never stored, locally or fleet-wide.
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { startCachecar, type TestCachecar } from './helpers/cachecar.ts'
+import { eventually } from './helpers/raw-upstream.ts'
+import { startRedis, type TestRedis } from './helpers/redis.ts'
+import { fakeUpstream, type FakeUpstream } from './helpers/upstream.ts'
+
+interface Context { car: TestCachecar; origin: FakeUpstream; redis?: TestRedis; finish: (() => void)[]; version: number }
+
+const PURGES: [string, Record<string, unknown>][] = [
+  ['by URL', { upstream: 'api', path: '/items/1' }],
+  ['by prefix', { upstream: 'api', prefix: '/items/' }],
+  ['by surrogate key', { surrogateKeys: ['item-1'] }],
+  ['soft, by URL', { upstream: 'api', path: '/items/1', soft: true }],
+]
+
+function purgeSuite(name: string, env: (context: Context) => Promise<Record<string, string>>): void {
+  const test = suite<Context>(name)
+  test.before.each(async (context) => {
+    context.finish = []
+    context.version = 0
+    // Headers and half the body at once; the rest only when the test says so.
+    context.origin = await fakeUpstream((_req, res) => {
+      const version = ++context.version
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600', 'surrogate-key': 'item-1', 'content-length': '10' })
+      res.write(`v${version}-a`)
+      context.finish.push(() => res.end('-bbbbb'))
+    })
+    context.car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${context.origin.url}`, ...(await env(context)) })
+  })
+  test.after.each(async ({ car, origin }) => {
+    await car.shutdown()
+    await origin.close()
+  })
+  test.after(async ({ redis }) => { await redis?.stop() })
+
+  for (const [kind, body] of PURGES) {
+    test(`a purge ${kind} that arrives while the response is streaming keeps it from being stored`, async (context) => {
+      const { car } = context
+      const first = fetch(`${car.url}/u/api/items/1`).then((r) => r.text())
+      assert.ok(await eventually(() => context.finish.length === 1), 'the upstream was asked')
+      const purge = await fetch(`${car.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+      assert.is(purge.status, 200)
+      context.finish[0]!()
+      assert.match(await first, /^v1-a/, 'the client still gets the response it asked for')
+      // Once the fill has ended one way or the other, ask again: the purge must have won.
+      assert.ok(await eventually(async () => /event="(stored|overtaken)"} 1/.test(await (await fetch(`${car.url}/metrics`)).text())), 'the fill ended')
+      const second = fetch(`${car.url}/u/api/items/1`).then(async (r) => ({ text: await r.text(), status: r.headers.get('cache-status') }))
+      assert.ok(await eventually(() => context.finish.length === 2), 'the request after the purge went upstream: the fill was stored')
+      context.finish[1]!()
+      assert.match((await second).text, /^v2-a/)
+    })
+  }
+
+  test('a purge of another URL does not keep a fill from being stored', async (context) => {
+    const { car } = context
+    const first = fetch(`${car.url}/u/api/items/1`).then((r) => r.text())
+    assert.ok(await eventually(() => context.finish.length === 1))
+    await fetch(`${car.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify({ upstream: 'api', path: '/items/2' }), headers: { 'content-type': 'application/json' } })
+    context.finish[0]!()
+    await first
+    assert.ok(await eventually(async () => ((await car.get('/u/api/items/1')).headers.get('cache-status') ?? '').includes('hit')), 'stored and served as a hit')
+    assert.is(context.version, 1)
+  })
+
+  test.run()
+}
+
+purgeSuite('purge beats fill: local store', async () => ({}))
+
+purgeSuite('purge beats fill: tiered store over redis-server', async (context) => {
+  context.redis ??= await startRedis()
+  return { CACHECAR_SHARED_URL: context.redis.url, CACHECAR_SHARED_PREFIX: `pbf${Math.random().toString(36).slice(2)}:` }
+})
+
+const log = suite('purge log')
+
+log('a fill is overtaken only by a matching purge made after it began; the log stays bounded and errs on the safe side', async () => {
+  const { PurgeLog } = await import('../src/http-cache/purge-log.ts')
+  const purges = new PurgeLog(3)
+  purges.record((u, k) => u === 'api' && k === '/a')
+  const since = purges.position()
+  assert.not.ok(purges.overtaken(since, 'api', '/a', []), 'a purge before the fill began')
+  purges.record((u, k) => u === 'api' && k === '/b')
+  assert.not.ok(purges.overtaken(since, 'api', '/a', []), 'a purge of another URL')
+  assert.ok(purges.overtaken(since, 'api', '/b', []))
+  // Three more purges push the one the fill must see out of the log: the fill counts as overtaken.
+  for (const key of ['/c', '/d', '/e']) purges.record((_u, k) => k === key)
+  assert.ok(purges.overtaken(since, 'api', '/z', []), 'forgotten purges count as matching')
+  assert.not.ok(purges.overtaken(purges.position(), 'api', '/z', []))
+})
+
+log.run()
