@@ -101,3 +101,6 @@ export interface CachecarClient {
 }
 
 export declare function createClient(options?: ClientOptions): CachecarClient
+
+/** Whether `id` has the exact shape of a cachecar session ID (43 base64url characters); check a cookie with it before use. */
+export declare function isSessionId(id: unknown): id is string

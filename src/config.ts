@@ -2,7 +2,7 @@
 import { SETTINGS, type Config as Settings } from './config/spec.ts'
 import { formatSize } from './config/units.ts'
 import { variablesFromFile } from './config/file.ts'
-import { parseUpstreams, type UpstreamConfig } from './config/upstreams.ts'
+import { UPSTREAM_OPTION_SUFFIXES, parseUpstreams, upstreamPrefix, type UpstreamConfig } from './config/upstreams.ts'
 
 export type { LogLevel } from './config/spec.ts'
 export type { UpstreamConfig } from './config/upstreams.ts'
@@ -38,6 +38,7 @@ export function loadConfig(processEnv: Record<string, string | undefined>): Conf
     else problems.push(`${setting.name} ${result.must}, got ${setting.quote && raw !== undefined ? setting.quote(raw) : JSON.stringify(raw)}`)
   }
   values.upstreams = parseUpstreams(env, problems)
+  problems.push(...unknownVariables(Object.keys(env), values.upstreams as UpstreamConfig[]))
   const config = values as unknown as Config
   if (problems.length === 0) problems.push(...crossChecks(config))
   if (problems.length > 0) throw new ConfigError(problems)
@@ -46,6 +47,40 @@ export function loadConfig(processEnv: Record<string, string | undefined>): Conf
 
 function definedOnly(env: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined))
+}
+
+/** Variables cachecar reads besides SETTINGS; CACHECAR_URL is the client's (examples set it in the app's container). */
+const OTHER_VARIABLES = ['CACHECAR_UPSTREAMS', 'CACHECAR_CONFIG', 'CACHECAR_URL']
+
+/**
+ * A CACHECAR_* variable cachecar does not read is a typo until shown otherwise (CACHECAR_MAXBYTES would silently
+ * leave the budget at its default): each one is a problem, with the closest known name.
+ */
+function unknownVariables(names: readonly string[], upstreams: readonly UpstreamConfig[]): string[] {
+  const known = [
+    ...SETTINGS.map((s) => s.name), ...OTHER_VARIABLES,
+    ...upstreams.flatMap((u) => UPSTREAM_OPTION_SUFFIXES.map((suffix) => upstreamPrefix(u.name) + suffix)),
+  ]
+  const knownSet = new Set(known)
+  return names.filter((name) => name.startsWith('CACHECAR_') && !knownSet.has(name)).map((name) => {
+    const closest = known.reduce((best, candidate) => (editDistance(name, candidate) < editDistance(name, best) ? candidate : best))
+    const hint = editDistance(name, closest) <= Math.max(2, Math.floor(name.length / 4)) ? `; did you mean ${closest}?` : ''
+    const upstream = name.startsWith('CACHECAR_UPSTREAM_') ? ' (per-upstream settings need the upstream in CACHECAR_UPSTREAMS)' : ''
+    return `unknown variable ${name}${hint}${upstream}`
+  })
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
 }
 
 /** Rules that span two settings. */
@@ -76,7 +111,8 @@ export function configHelp(): string {
     `  ${'CACHECAR_UPSTREAMS'.padEnd(32)} ${'(none)'.padEnd(28)} name=url,… upstreams served at /u/<name>/…`,
     `  ${'CACHECAR_UPSTREAM_<NAME>_*'.padEnd(32)} ${''.padEnd(28)} per upstream: CONNECTIONS (64), CONNECT_TIMEOUT_MS (2s),`,
     `  ${''.padEnd(32)} ${''.padEnd(28)} HEADERS_TIMEOUT_MS (10s), BODY_TIMEOUT_MS (30s), DEFAULT_TTL (0 = off),`,
-    `  ${''.padEnd(32)} ${''.padEnd(28)} MAX_OBJECT_BYTES (8MiB), MAX_REQUEST_BYTES (8MiB), STALE_RETENTION (1h)`,
+    `  ${''.padEnd(32)} ${''.padEnd(28)} MAX_OBJECT_BYTES (8MiB), MAX_REQUEST_BYTES (8MiB), STALE_RETENTION (1h),`,
+    `  ${''.padEnd(32)} ${''.padEnd(28)} UNKEYED_FIELDS, CREDENTIAL_FIELDS (comma lists of header names, none)`,
     `  ${'CACHECAR_CONFIG'.padEnd(32)} ${'(none)'.padEnd(28)} JSON file: {"upstreams": {"api": {"url": "https://…", "headersTimeoutMs": 5000}}}`,
   ].join('\n')
 }

@@ -2,6 +2,7 @@
 import { ConfigError, configHelp, loadConfig } from './config.ts'
 import { createLogger } from './ops/logger.ts'
 import { start } from './server.ts'
+import { DatabaseInUseError } from './store/sqlite/instance-lock.ts'
 
 const args = process.argv.slice(2)
 if (args.includes('--help') || args.includes('-h')) {
@@ -40,6 +41,8 @@ try {
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
 } catch (error) {
-  logger.fatal({ event: 'start_failed', err: error }, `cachecar could not start: ${(error as Error).message}`)
+  // Another instance on this database path: one plain line, like a configuration problem.
+  if (error instanceof DatabaseInUseError) console.error(`cachecar: ${error.message}`)
+  else logger.fatal({ event: 'start_failed', err: error }, `cachecar could not start: ${(error as Error).message}`)
   process.exit(1)
 }

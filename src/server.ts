@@ -6,7 +6,7 @@ import { getRequestListener, RequestError } from '@hono/node-server'
 import { createApp } from './app.ts'
 import { answerClientError, answerExpectationFailed } from './http/client-error.ts'
 import { errorProblem } from './http/errors.ts'
-import { problemResponse } from './http/problem.ts'
+import { problemResponse, writeProblem, type ProblemInit } from './http/problem.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './ops/logger.ts'
 import { sampleEventLoopDelay } from './ops/event-loop-delay.ts'
@@ -94,12 +94,22 @@ export async function start(config: Config, logger: Logger, options: StartOption
 
 type FetchHandler = Parameters<typeof getRequestListener>[0]
 
+const HTTP_09_REFUSED: ProblemInit = {
+  kind: 'malformed-request', status: 400, title: 'Bad request', detail: 'HTTP/0.9 request lines are not accepted; send HTTP/1.1',
+  headers: { connection: 'close' },
+}
+
 function listen(fetch: FetchHandler, answerProxy: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined, config: Config, logger: Logger): Promise<Server> {
   return new Promise((resolve, reject) => {
     // serve() does not pass an errorHandler through, and without one a request the adapter cannot turn into a
     // Request (a backslash in the path, a bad Host) gets a bare 400 with no body.
     const hono = getRequestListener(fetch, { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
-    const listener = answerProxy ? (req: IncomingMessage, res: ServerResponse) => { if (!answerProxy(req, res)) void hono(req, res) } : hono
+    const routed = answerProxy ? (req: IncomingMessage, res: ServerResponse) => { if (!answerProxy(req, res)) void hono(req, res) } : hono
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
+      // An HTTP/0.9 request line (no version, hence no fields at all) is refused: nothing else in the path expects one.
+      if (req.httpVersionMajor === 0) writeProblem(res, HTTP_09_REFUSED)
+      else void routed(req, res)
+    }
     const server = createServer({
       maxHeaderSize: config.maxHeaderBytes,
       headersTimeout: config.headersTimeoutMs,

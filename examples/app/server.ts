@@ -3,7 +3,7 @@
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
-import { createClient } from 'cachecar/client'
+import { createClient, isSessionId } from 'cachecar/client'
 
 const cachecar = createClient({ token: process.env.CACHECAR_TOKEN, timeoutMs: 500, failOpen: true })
 const app = new Hono()
@@ -18,14 +18,15 @@ app.post('/login', async (c) => {
 
 app.get('/me', async (c) => {
   const sid = getCookie(c, 'sid')
-  const session = sid ? await cachecar.sessions.get<{ user: string }>(sid) : undefined
+  // The cookie is the user's input: only cachecar's exact ID shape is ever sent (the client checks it too).
+  const session = sid && isSessionId(sid) ? await cachecar.sessions.get<{ user: string }>(sid) : undefined
   if (!session) return c.json({ error: 'logged out' }, 401) // unknown or expired: the task restarted, or it timed out
   return c.json({ user: session.data.user, expiresAt: session.expiresAt })
 })
 
 app.post('/logout', async (c) => {
   const sid = getCookie(c, 'sid')
-  if (sid) await cachecar.sessions.destroy(sid)
+  if (sid && isSessionId(sid)) await cachecar.sessions.destroy(sid)
   deleteCookie(c, 'sid', { path: '/' })
   return c.json({ ok: true })
 })

@@ -117,12 +117,16 @@ function setting<K extends keyof Config>(
 
 const hidden = (raw: string) => `a value of ${raw.length} characters (not shown)`
 
-/** The URL with its password replaced, for logs and errors. */
+/** Query parameters that carry secrets in connection URLs (redis://host?password=…, ?auth_token=…). */
+const SECRET_PARAM = /pass|pwd|secret|token|auth|key|credential|signature/i
+
+/** The URL with its password and secret-looking query parameters replaced, for logs, errors and /readyz. */
 export function maskedUrl(raw: string): string {
   try {
     const url = new URL(raw)
     if (url.password) url.password = '***'
-    return url.toString()
+    for (const name of [...url.searchParams.keys()]) if (SECRET_PARAM.test(name)) url.searchParams.set(name, '***')
+    return url.toString().replaceAll('%2A%2A%2A', '***')
   } catch {
     return hidden(raw)
   }

@@ -1,4 +1,5 @@
 // Parses CACHECAR_UPSTREAMS and the per-upstream CACHECAR_UPSTREAM_<NAME>_* settings.
+import { maskedUrl } from './spec.ts'
 import { parseDuration, parseSize } from './units.ts'
 
 export interface UpstreamConfig {
@@ -83,7 +84,7 @@ export function parseUpstreams(env: Record<string, string | undefined>, problems
     }
     const base = parseBase(target)
     if (typeof base === 'string') {
-      problems.push(`CACHECAR_UPSTREAMS: upstream "${name}" ${base}, got ${JSON.stringify(target)}`)
+      problems.push(`CACHECAR_UPSTREAMS: upstream "${name}" ${base}, got ${JSON.stringify(maskedUrl(target))}`)
       continue
     }
     const upstream: Record<string, unknown> = { name, ...base }

@@ -104,7 +104,7 @@ function abandon(ex: Exchange, reason: AbandonReason): void {
 
 /** Reasons that hold for the URL's answer whoever asks; the others are this request's own (its Cookie, say). */
 const UNCACHEABLE_ANSWER: ReadonlySet<Forwarded['notStorable']> = new Set([
-  'status', 'no-store', 'private', 'set-cookie', 'vary-star', 'not-reusable', 'too-large',
+  'status', 'no-store', 'private', 'set-cookie', 'vary-star', 'not-reusable', 'too-large', 'close-delimited',
 ] as const)
 
 /**

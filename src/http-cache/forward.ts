@@ -15,7 +15,7 @@ export interface Forwarded {
   /** The body's length from a valid Content-Length; undefined when none was declared (chunked, close-delimited). */
   readonly declaredLength: number | undefined
   /** Why this response must not be stored; undefined when it may be. */
-  readonly notStorable: NotStorable | 'too-large' | undefined
+  readonly notStorable: NotStorable | 'too-large' | 'close-delimited' | undefined
 }
 
 export class UpstreamFailure extends Error {
@@ -38,6 +38,8 @@ export class UpstreamFailure extends Error {
     }, { cause: this.cause })
   }
 }
+
+const CHUNKED = /(?:^|,)\s*chunked\s*$/i
 
 /** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
 /** The client's request as the storability decision sees it. */
@@ -66,7 +68,14 @@ export async function forward(upstream: Upstream, request: UpstreamRequest, clie
   const declared = Number(get('content-length') ?? NaN)
   const declaredLength = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined
   const tooLarge = declaredLength !== undefined && declaredLength > upstream.config.maxObjectBytes
-  return { requestTime, status: response.statusCode, headers, facts, body: response.body, declaredLength, notStorable: reason ?? (tooLarge ? 'too-large' : undefined) }
+  // RFC 9112 §6.3: a body without Content-Length or chunked framing ends when the connection closes, so a cut one
+  // cannot be told from a whole one: it is passed on, never stored.
+  const closeDelimited = declaredLength === undefined && !CHUNKED.test(String(response.headers['transfer-encoding'] ?? '')) &&
+    request.method !== 'HEAD' && response.statusCode !== 204 && response.statusCode !== 304
+  return {
+    requestTime, status: response.statusCode, headers, facts, body: response.body, declaredLength,
+    notStorable: reason ?? (tooLarge ? 'too-large' : closeDelimited ? 'close-delimited' : undefined),
+  }
 }
 
 /** What the body turned into once it ended. */

@@ -3,10 +3,10 @@
 // (the hit path spent more there than in the cache). Everything else goes on to Hono.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { framingProblem } from '../http/framing.ts'
-import { writeProblem, type ProblemInit } from '../http/problem.ts'
+import { Problem, writeProblem, type ProblemInit } from '../http/problem.ts'
 import type { RecordRequest } from '../ops/request-metrics.ts'
 import { SENT, writeReply, type Answer } from './answer.ts'
-import { answerProxy, proxyTarget, type ProxyDeps } from './proxy.ts'
+import { answerProxy, proxyTarget, type ProxyDeps, type ProxyTarget } from './proxy.ts'
 
 export type ProblemFor = (error: unknown, request: { method: string; path: string }) => ProblemInit
 
@@ -17,14 +17,14 @@ export function proxyListener(deps: ProxyDeps, record: RecordRequest, problemFor
     if (!target) return false
     const started = performance.now()
     const method = req.method ?? 'GET'
-    const framing = framingProblem(req.headers['transfer-encoding'])
-    const answer: Promise<Answer> = framing ? Promise.reject(framing) : answerProxy(deps, target, req, res)
+    const refused = target instanceof Problem ? target : framingProblem(req.headers['transfer-encoding'])
+    const answer: Promise<Answer> = refused ? Promise.reject(refused) : answerProxy(deps, target as ProxyTarget, req, res)
     void answer
       .then((answered) => { if (answered !== SENT) writeReply(res, answered) })
       // The path alone, as Hono's side logs it: a query string may carry a secret.
       .catch((error: unknown) => answerProblem(res, problemFor(error, { method, path: (req.url ?? '').split('?')[0]! })))
       .catch((error: unknown) => { res.destroy(error as Error) })
-      .finally(() => record(method, target.route, res.statusCode, (performance.now() - started) / 1000))
+      .finally(() => record(method, target instanceof Problem ? '/u/:name/*' : target.route, res.statusCode, (performance.now() - started) / 1000))
     return true
   }
 }

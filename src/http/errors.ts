@@ -25,6 +25,11 @@ export function errorProblem(error: unknown, request: { method: string; path: st
       detail: 'sessions live in the shared tier (Valkey/Redis), which is not answering; retry shortly', headers: { 'retry-after': '1' },
     }
   }
-  logger.error({ event: 'unhandled_error', err: error, method: request.method, path: request.path }, 'request failed')
+  logger.error({ event: 'unhandled_error', err: error, method: request.method, path: loggablePath(request.path) }, 'request failed')
   return { kind: 'internal', status: 500, title: 'Internal error', detail: 'cachecar failed to handle this request; see its logs' }
+}
+
+/** A path as logs may show it: a session ID is a bearer credential, so session routes are logged by their route. */
+export function loggablePath(path: string): string {
+  return path.startsWith('/v1/sessions/') ? path.replace(/^\/v1\/sessions\/[^/?]+/, '/v1/sessions/:id') : path
 }

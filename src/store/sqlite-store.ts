@@ -6,6 +6,7 @@ import { addToCounter, preconditionHolds } from './precondition.ts'
 import { AccessTimes } from './sqlite/access-times.ts'
 import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES } from './sqlite/budget.ts'
 import { isFull } from './sqlite/errors.ts'
+import { lockDatabasePath, type InstanceLock } from './sqlite/instance-lock.ts'
 import { MEMORY, PAGE_SIZE, openDatabase } from './sqlite/open.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
 import { FILE_VALUE_BYTES, ValueFiles, isNoSpace, type StoredFile } from './sqlite/value-files.ts'
@@ -113,8 +114,11 @@ export class SqliteStore implements Store {
   readonly #writeReadiness: StatementSync
   readonly #readReadiness: StatementSync
   readonly #takeDeadFiles: StatementSync
+  readonly #lock: InstanceLock
 
   constructor(options: SqliteStoreOptions) {
+    // Before anything is wiped: a second instance on this path stops here instead of deleting the first one's files.
+    this.#lock = lockDatabasePath(options.path)
     this.#db = openDatabase({
       path: options.path,
       maxPages: options.maxPages ?? (options.maxBytes * 0.95) / PAGE_SIZE,
@@ -318,6 +322,7 @@ export class SqliteStore implements Store {
       // Access times are a hint for eviction; losing them at shutdown loses nothing.
     }
     this.#db.close()
+    this.#lock.release()
   }
 
   // ---- internals -------------------------------------------------------------------------------------------
