@@ -3,6 +3,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startCachecar, type TestCachecar } from './helpers/cachecar.ts'
+import { ManualClock } from './helpers/clock.ts'
 import { eventually } from './helpers/raw-upstream.ts'
 import { startRedis, type TestRedis } from './helpers/redis.ts'
 import { fakeUpstream, type FakeUpstream } from './helpers/upstream.ts'
@@ -74,6 +75,89 @@ purgeSuite('purge beats fill: tiered store over redis-server', async (context) =
   context.redis ??= await startRedis()
   return { CACHECAR_SHARED_URL: context.redis.url, CACHECAR_SHARED_PREFIX: `pbf${Math.random().toString(36).slice(2)}:` }
 })
+
+interface TwoTasks { redis: TestRedis; origin: FakeUpstream; a: TestCachecar; b: TestCachecar; finish: (() => void)[]; version: number }
+const across = suite<TwoTasks>('purge beats fill: a purge in one task, a fill in another, over redis-server')
+
+across.before.each(async (context) => {
+  context.redis ??= await startRedis()
+  context.finish = []
+  context.version = 0
+  context.origin = await fakeUpstream((_req, res) => {
+    const version = ++context.version
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600', 'surrogate-key': 'item-1', 'content-length': '10' })
+    res.write(`v${version}-a`)
+    context.finish.push(() => res.end('-bbbbb'))
+  })
+  const env = { CACHECAR_UPSTREAMS: `api=${context.origin.url}`, CACHECAR_SHARED_URL: context.redis.url, CACHECAR_SHARED_PREFIX: `pbx${Math.random().toString(36).slice(2)}:` }
+  const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000)
+  context.a = await startCachecar(env, clock)
+  context.b = await startCachecar(env, clock)
+})
+across.after.each(async ({ a, b, origin }) => {
+  await Promise.all([a.shutdown(), b.shutdown()])
+  await origin.close()
+})
+across.after(async ({ redis }) => { await redis.stop() })
+
+for (const [kind, body] of PURGES) {
+  across(`a purge ${kind} sent to task a keeps task b's fill in flight from being stored in either tier`, async (context) => {
+    const { a, b } = context
+    const first = fetch(`${b.url}/u/api/items/1`).then((r) => r.text())
+    assert.ok(await eventually(() => context.finish.length === 1), 'task b asked the upstream')
+    const purge = await fetch(`${a.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+    assert.is(purge.status, 200)
+    context.finish[0]!()
+    assert.match(await first, /^v1-a/)
+    assert.ok(await eventually(async () => /event="(stored|overtaken)"} 1/.test(await (await fetch(`${b.url}/metrics`)).text())), 'the fill ended')
+    // Past the notes' clock margin, a new fill through task a is stored as usual; task b then serves that one, not its own.
+    b.clock.advance(2000)
+    const fresh = fetch(`${a.url}/u/api/items/1`).then((r) => r.text())
+    assert.ok(await eventually(() => context.finish.length === 2), 'task a served the overtaken fill from the shared tier')
+    context.finish[1]!()
+    assert.match(await fresh, /^v2-a/)
+    assert.ok(await eventually(async () => /event="stored"} 1/.test(await (await fetch(`${a.url}/metrics`)).text())))
+    assert.match((await b.get('/u/api/items/1')).body, /^v2-a/, 'task b kept its overtaken fill')
+    assert.is(context.version, 2)
+  })
+}
+
+across.run()
+
+const notes = suite<{ redis: TestRedis }>('purge notes in the shared tier')
+
+notes.after(async ({ redis }) => { await redis?.stop() })
+
+notes('a write is refused when a purge of its key, its URL (for a Vary variant), a prefix or a tag was noted since it began, or when it began too long ago', async (context) => {
+  context.redis ??= await startRedis()
+  const { SharedTier } = await import('../src/store/shared-tier.ts')
+  const { etagOf } = await import('../src/store/keys.ts')
+  const shared = new SharedTier({ url: context.redis.url, prefix: `notes${Math.random().toString(36).slice(2)}:`, timeoutMs: 500, instanceId: 'test' })
+  assert.ok(await shared.waitUntilUp(2000))
+  const now = Date.now()
+  const entry = (key: string, tags: string[] = []) => {
+    const value = Buffer.from(`value of ${key}`)
+    return { namespace: '#http:api', key, value, contentType: 'text/plain', etag: etagOf(value), tags, createdAt: now, expiresAt: now + 60_000, size: value.byteLength }
+  }
+  const since = now - 100
+  assert.is(await shared.write(entry('/fresh'), '', now, since), 'created', 'nothing purged: stored')
+  assert.is(await shared.write(entry('/old'), '', now, now - 11 * 60_000), 'overtaken', 'begun before the notes reach back')
+  await shared.notePurge({ namespace: '#http:api', key: '/x' }, now)
+  assert.is(await shared.write(entry('/x'), '', now, since), 'overtaken')
+  assert.is(await shared.write(entry('/x\u0000["gzip"]'), '', now, since), 'overtaken', 'a Vary variant of the purged URL')
+  assert.is(await shared.write(entry('/xy'), '', now, since), 'created', 'another URL')
+  await shared.notePurge({ namespace: '#http:api', prefix: '/items/' }, now)
+  assert.is(await shared.write(entry('/items/7'), '', now, since), 'overtaken')
+  await shared.notePurge({ tags: ['#surrogate item-9'] }, now)
+  assert.is(await shared.write(entry('/other', ['#surrogate item-9']), '', now, since), 'overtaken')
+  assert.equal(await shared.writeAll([entry('/y'), entry('/items/8')], now, since), ['/items/8'])
+  assert.ok(await shared.overtaken('#http:api', '/items/9', [], since, now))
+  assert.not.ok(await shared.overtaken('#http:api', '/elsewhere', [], since, now))
+  assert.is(await shared.write(entry('/x'), '', now + 5000, now + 5000), 'created', 'a fill begun after the purge (past the clock margin)')
+  await shared.close()
+})
+
+notes.run()
 
 const log = suite('purge log')
 

@@ -9,7 +9,7 @@ import { earlyHints, endToEnd, type HeaderList } from './headers.ts'
 import { UpstreamFailure, forward, pipeToClient, type BodyOutcome, type Forwarded } from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
-import type { ResponseCache } from './response-cache.ts'
+import type { FillStart, ResponseCache } from './response-cache.ts'
 import type { Flights } from './fill.ts'
 import { carriesAny, foldFieldName } from './request-fields.ts'
 import type { Upstream } from './upstream.ts'
@@ -42,8 +42,8 @@ export class Exchange {
   readonly request: GetHeader
   readonly directives: Directives
   readonly services: ProxyServices
-  /** The purge log's position before the lookup: a response fetched for this request is stored only if no purge since reached it. */
-  readonly purgePosition: number
+  /** Noted before the lookup: a response fetched for this request is stored only if no purge since then reached it. */
+  readonly fillStart: FillStart
   /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
   hadVariants = true
   readonly #incoming: IncomingMessage
@@ -56,7 +56,7 @@ export class Exchange {
     this.#incoming = incoming
     this.#outgoing = outgoing
     this.services = services
-    this.purgePosition = services.cache.purgePosition()
+    this.fillStart = services.cache.fillStart()
     this.request = (name) => {
       const value = incoming.headers[name]
       return Array.isArray(value) ? value.join(', ') : value ?? null

@@ -1,7 +1,7 @@
 // Going upstream for a GET: misses (collapsed per URL), revalidation of stale entries, background refresh.
 import { Problem } from '../http/problem.ts'
 import type { Answer, Reply } from './answer.ts'
-import type { AbandonReason } from '../store/types.ts'
+import { OvertakenByPurgeError, type AbandonReason } from '../store/types.ts'
 import type { Forward } from './cache-status.ts'
 import type { Exchange } from './exchange.ts'
 import { UpstreamFailure, collectBody, storedFrom, storedHead, type BodyOutcome, type Forwarded } from './forward.ts'
@@ -9,7 +9,6 @@ import { upstreamResponseHeaders } from './exchange.ts'
 import { getter, type HeaderList } from './headers.ts'
 import { notStorable, responseFacts, retentionMs, staleIfError, varyKey, type NotStorable } from './policy.ts'
 import { preallocate, type StoredResponse } from './record.ts'
-import { OvertakenByPurge } from './response-cache.ts'
 import { serveStored } from './serve.ts'
 import { SingleFlight } from './single-flight.ts'
 
@@ -117,10 +116,10 @@ function abandonReason(forwarded: Forwarded): AbandonReason {
 
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   try {
-    await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.purgePosition, ex.hadVariants)
+    await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.fillStart, ex.hadVariants)
     ex.event('stored')
   } catch (error) {
-    if (error instanceof OvertakenByPurge) {
+    if (error instanceof OvertakenByPurgeError) {
       ex.event('overtaken')
       abandon(ex, 'not-stored')
       return

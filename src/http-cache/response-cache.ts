@@ -1,9 +1,9 @@
 // Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
 import { httpNamespace, surrogateTag } from '../store/keyspace.ts'
-import type { AbandonReason, Store } from '../store/types.ts'
+import { OvertakenByPurgeError, type AbandonReason, type PurgeScope, type Store } from '../store/types.ts'
 import { getter } from './headers.ts'
 import { currentAgeMs, neverStored, varyKey, type GetHeader, type NotStorable } from './policy.ts'
-import { PurgeLog } from './purge-log.ts'
+import { PurgeLog, type PurgeMatch } from './purge-log.ts'
 import { RESPONSE_TYPE, VARY_TYPE, decodeResponse, encodeResponse, type StoredResponse } from './record.ts'
 
 const VARIANT = '\u0000'
@@ -18,12 +18,13 @@ function neverStoredAsIs(response: StoredResponse): NotStorable | undefined {
   return neverStored(response.facts.status, getter(response.headers))
 }
 
-/** Thrown by save() when a purge made since the response was requested reaches it: it is not stored. */
-export class OvertakenByPurge extends Error {
-  constructor() {
-    super('a purge arrived while the response was being fetched')
-    this.name = 'OvertakenByPurge'
-  }
+/**
+ * Where a fill began: the position in this task's purge log and the time. save() refuses the response
+ * (OvertakenByPurgeError) when a matching purge was made since, in this task (the log) or, on a shared store, in any.
+ */
+export interface FillStart {
+  readonly position: number
+  readonly at: number
 }
 
 export class ResponseCache {
@@ -50,38 +51,39 @@ export class ResponseCache {
     return variant ? { kind: 'hit', response: decodeResponse(variant.value) } : { kind: 'vary-miss' }
   }
 
-  /** Where the purge log stands: a fill notes it before asking the upstream and hands it to save(). */
-  purgePosition(): number {
-    return this.#purges.position()
+  /** Noted by a fill before it asks the upstream, and handed to save(). */
+  fillStart(): FillStart {
+    return { position: this.#purges.position(), at: this.#now() }
   }
 
   /**
    * Stores `response` as the variant `request` selects; a response without Vary replaces every variant.
-   * `replacesVariants` false says the lookup found no Vary spec, saving a delete per miss. `since` is the purge log's
-   * position when the response was requested: a matching purge since then means it is not stored (OvertakenByPurge).
-   * The store runs a purge after the writes issued before it, so checking when each write is issued is enough.
+   * `replacesVariants` false says the lookup found no Vary spec, saving a delete per miss. `since` is where the fill
+   * began: a matching purge since then means it is not stored (OvertakenByPurgeError). The store runs a purge after
+   * the writes issued before it, so checking when each write is issued is enough.
    */
-  async save(upstream: string, key: string, request: GetHeader, response: StoredResponse, ttlMs: number, since: number, replacesVariants = true): Promise<void> {
+  async save(upstream: string, key: string, request: GetHeader, response: StoredResponse, ttlMs: number, since: FillStart, replacesVariants = true): Promise<void> {
     const ns = ResponseCache.namespace(upstream)
     const never = neverStoredAsIs(response)
     if (never) throw new Error(`refused to store a response no shared cache may keep (${never})`)
-    const overtaken = () => this.#purges.overtaken(since, upstream, key, response.facts.surrogateKeys)
-    if (overtaken()) throw new OvertakenByPurge()
+    const overtaken = () => this.#purges.overtaken(since.position, upstream, key, response.facts.surrogateKeys)
+    if (overtaken()) throw new OvertakenByPurgeError()
+    const unlessPurgedSince = since.at
     const tags = response.facts.surrogateKeys.map(surrogateTag)
     const value = encodeResponse(response)
     const vary = response.facts.vary
     if (vary.length === 0) {
-      await this.#store.set({ namespace: ns, key, value, contentType: RESPONSE_TYPE, ttlMs, tags })
+      await this.#store.set({ namespace: ns, key, value, contentType: RESPONSE_TYPE, ttlMs, tags, unlessPurgedSince })
       // Variants stored earlier under a Vary spec are now unreachable: drop them (only when there were any).
       if (replacesVariants) await this.#store.deletePrefix(ns, key + VARIANT)
       return
     }
     const spec = await this.#store.get(ns, key)
-    if (overtaken()) throw new OvertakenByPurge()
+    if (overtaken()) throw new OvertakenByPurgeError()
     const specTtl = spec?.contentType === VARY_TYPE ? Math.max(ttlMs, spec.expiresAt - this.#now()) : ttlMs
     await this.#store.setMany([
       { namespace: ns, key, value: Buffer.from(JSON.stringify(vary)), contentType: VARY_TYPE, ttlMs: specTtl },
-      { namespace: ns, key: key + VARIANT + varyKey(vary, request), value, contentType: RESPONSE_TYPE, ttlMs, tags },
+      { namespace: ns, key: key + VARIANT + varyKey(vary, request), value, contentType: RESPONSE_TYPE, ttlMs, tags, unlessPurgedSince },
     ])
   }
 
@@ -93,15 +95,16 @@ export class ResponseCache {
   /** Removes every stored variant of one URL. */
   async invalidate(upstream: string, key: string): Promise<number> {
     const ns = ResponseCache.namespace(upstream)
-    this.#purges.record((u, k) => u === upstream && k === key)
+    await this.#notePurge((u, k) => u === upstream && k === key, { namespace: ns, key })
     const removed = (await this.#store.delete(ns, key)) === 'deleted' ? 1 : 0
     return removed + (await this.#store.deletePrefix(ns, key + VARIANT))
   }
 
   /** Removes every stored URL of an upstream whose path starts with `prefix`. */
-  purgePrefix(upstream: string, prefix: string): Promise<number> {
-    this.#purges.record((u, k) => u === upstream && k.startsWith(prefix))
-    return this.#store.deletePrefix(ResponseCache.namespace(upstream), prefix)
+  async purgePrefix(upstream: string, prefix: string): Promise<number> {
+    const ns = ResponseCache.namespace(upstream)
+    await this.#notePurge((u, k) => u === upstream && k.startsWith(prefix), { namespace: ns, prefix })
+    return this.#store.deletePrefix(ns, prefix)
   }
 
   /**
@@ -110,7 +113,7 @@ export class ResponseCache {
    */
   async markStale(upstream: string, key: string, prefix: boolean): Promise<number> {
     const ns = ResponseCache.namespace(upstream)
-    this.#purges.record((u, k) => u === upstream && (prefix ? k.startsWith(key) : k === key))
+    await this.#notePurge((u, k) => u === upstream && (prefix ? k.startsWith(key) : k === key), prefix ? { namespace: ns, prefix: key } : { namespace: ns, key })
     const now = this.#now()
     let marked = 0
     let after: string | undefined
@@ -135,8 +138,18 @@ export class ResponseCache {
     }
   }
 
-  purgeSurrogateKeys(keys: readonly string[]): Promise<number> {
-    this.#purges.record((_u, _k, surrogateKeys) => surrogateKeys.some((k) => keys.includes(k)))
-    return this.#store.deleteTags(keys.map(surrogateTag))
+  async purgeSurrogateKeys(keys: readonly string[]): Promise<number> {
+    const tags = keys.map(surrogateTag)
+    await this.#notePurge((_u, _k, surrogateKeys) => surrogateKeys.some((k) => keys.includes(k)), { tags })
+    return this.#store.deleteTags(tags)
+  }
+
+  /**
+   * Before a purge runs: fills in flight in this task that it reaches will not be stored (the log), and a shared
+   * store learns of it so fills in other tasks will not be either (a URL's note reaches its Vary variants too).
+   */
+  async #notePurge(matches: PurgeMatch, scope: PurgeScope): Promise<void> {
+    this.#purges.record(matches)
+    await this.#store.notePurge?.(scope)
   }
 }

@@ -2,7 +2,7 @@
 // Lua, tag sets for purges, an invalidation channel, and a circuit breaker so an unhealthy server costs nothing.
 import { createHash } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { Entry, EntryInfo, IncrResult, ListOptions } from './types.ts'
+import type { Entry, EntryInfo, IncrResult, ListOptions, PurgeScope } from './types.ts'
 
 export interface SharedTierOptions {
   /** redis://[user:password@]host:port[/db] or rediss://… (TLS, e.g. ElastiCache in-transit encryption). */
@@ -47,15 +47,50 @@ local function live_etag(key, now)
 end
 `
 
-// KEYS[1] entry; ARGV: expected etag ('' none, '-' absent), v, t, e, g, c, x, now, ttl ms, tag-set prefix, tags…
-// Returns 0 when the expectation failed, 1 when it created the entry, 2 when it replaced a live one.
-const WRITE = LIVE_ETAG + `
+/** Purge notes carry the purging task's clock, checks the filling task's: a margin for the skew between them. */
+const CLOCK_MARGIN_MS = 1000
+
+// Purge notes (notePurge): p:k:<namespace>\0<key> and p:t:<tag> hold the time of the last purge of that key or tag,
+// the sorted set p:n:<namespace> the prefixes purged, scored by time; all kept for PURGE_MEMORY_MS. A write that
+// carries the time its value began to be fetched (since > 0) is refused when a purge reaching it was noted since
+// then, or when it began so long ago that the notes may be gone. ARGV[base] = since, [base+1] the notes' key prefix,
+// [base+2] namespace, [base+3] key, [base+4] memory ms, [base+5] now; the entry's tags follow from ARGV[first_tag].
+const OVERTAKEN = `
+local function overtaken(base, first_tag)
+  local since = tonumber(ARGV[base])
+  if since == 0 then return false end
+  if since < tonumber(ARGV[base + 5]) - tonumber(ARGV[base + 4]) then return true end
+  -- Notes carry each task's clock: a second of margin covers the skew between synchronised clocks.
+  local from = since - ${CLOCK_MARGIN_MS}
+  local p, ns, key = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+  local function noted(name)
+    local at = redis.call('GET', name)
+    return at and tonumber(at) >= from
+  end
+  if noted(p .. 'k:' .. ns .. '\\0' .. key) then return true end
+  local cut = string.find(key, '\\0', 1, true)
+  if cut and noted(p .. 'k:' .. ns .. '\\0' .. string.sub(key, 1, cut - 1)) then return true end
+  for _, prefix in ipairs(redis.call('ZRANGEBYSCORE', p .. 'n:' .. ns, from, '+inf')) do
+    if string.sub(key, 1, #prefix) == prefix then return true end
+  end
+  for i = first_tag, #ARGV do
+    if noted(p .. 't:' .. ARGV[i]) then return true end
+  end
+  return false
+end
+`
+
+// KEYS[1] entry; ARGV: expected etag ('' none, '-' absent), v, t, e, g, c, x, now, ttl ms, tag-set prefix, then the
+// six purge-note arguments (OVERTAKEN), then tags… Returns 0 when the expectation failed, 1 when it created the
+// entry, 2 when it replaced a live one, -2 when a purge overtook the value (nothing written).
+const WRITE = LIVE_ETAG + OVERTAKEN + `
+if overtaken(11, 17) then return -2 end
 local cur = live_etag(KEYS[1], ARGV[8])
 if ARGV[1] == '-' then if cur then return 0 end
 elseif ARGV[1] ~= '' then if cur ~= ARGV[1] then return 0 end end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 't', ARGV[3], 'e', ARGV[4], 'g', ARGV[5], 'c', ARGV[6], 'x', ARGV[7])
 redis.call('PEXPIRE', KEYS[1], ARGV[9])
-for i = 11, #ARGV do
+for i = 17, #ARGV do
   local set = ARGV[10] .. ARGV[i]
   redis.call('SADD', set, KEYS[1])
   if redis.call('PTTL', set) < tonumber(ARGV[9]) then redis.call('PEXPIRE', set, ARGV[9]) end
@@ -171,6 +206,27 @@ end
 redis.call('DEL', KEYS[1])
 return removed`
 
+// ARGV: the six purge-note arguments (OVERTAKEN), then tags. 1 when a purge overtook the value, else 0.
+const CHECK_OVERTAKEN = OVERTAKEN + `
+if overtaken(1, 7) then return 1 end
+return 0`
+
+// ARGV[1] notes' key prefix, [2] now, [3] memory ms, [4] kind ('k' key, 'n' prefix, 't' tags), [5] namespace, then
+// the keys, prefixes or tags. Notes a purge before it runs (see OVERTAKEN).
+const NOTE_PURGE = `
+local p, now, ms, kind, ns = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+for i = 6, #ARGV do
+  if kind == 'k' then redis.call('SET', p .. 'k:' .. ns .. '\\0' .. ARGV[i], now, 'PX', ms)
+  elseif kind == 't' then redis.call('SET', p .. 't:' .. ARGV[i], now, 'PX', ms)
+  else
+    local set = p .. 'n:' .. ns
+    redis.call('ZADD', set, now, ARGV[i])
+    redis.call('ZREMRANGEBYSCORE', set, '-inf', tonumber(now) - tonumber(ms))
+    redis.call('PEXPIRE', set, ms)
+  end
+end
+return 1`
+
 interface Commands {
   cachecarWrite(...args: (string | Buffer | number)[]): Promise<number>
   cachecarRemove(key: string, expected: string, now: number): Promise<number>
@@ -180,8 +236,16 @@ interface Commands {
   cachecarUnlock(key: string, holder: string): Promise<number>
   cachecarLock(key: string, holder: string, ms: number): Promise<LockState>
   cachecarPass(key: string, holder: string, ms: number): Promise<number>
+  cachecarOvertaken(...args: (string | number)[]): Promise<number>
+  cachecarNotePurge(...args: (string | number)[]): Promise<number>
 }
 type Client = Redis & Commands
+
+/**
+ * How long purge notes are kept: a fill that began longer ago than this is refused outright (its purges may be
+ * forgotten). Far beyond any fill a body timeout lets live; the notes are a few bytes per purged key, prefix or tag.
+ */
+const PURGE_MEMORY_MS = 10 * 60_000
 
 /** Consecutive failures that open the circuit; while open, calls fail at once instead of waiting out a timeout. */
 const FAILURES_TO_OPEN = 3
@@ -220,6 +284,8 @@ export class SharedTier {
     this.#client.defineCommand('cachecarUnlock', { numberOfKeys: 1, lua: UNLOCK })
     this.#client.defineCommand('cachecarLock', { numberOfKeys: 1, lua: LOCK })
     this.#client.defineCommand('cachecarPass', { numberOfKeys: 1, lua: PASS })
+    this.#client.defineCommand('cachecarOvertaken', { numberOfKeys: 0, lua: CHECK_OVERTAKEN })
+    this.#client.defineCommand('cachecarNotePurge', { numberOfKeys: 0, lua: NOTE_PURGE })
     // The subscriber has no command deadline: it idles on the channel by design.
     this.#subscriber = new Redis(options.url, { ...common, commandTimeout: undefined, enableOfflineQueue: true })
     this.#client.on('ready', () => this.#setConnected(true, 'connected'))
@@ -263,20 +329,36 @@ export class SharedTier {
    * Writes `entry` (expiry = entry.expiresAt); with `expected`, only if the current etag is that one or ABSENT holds.
    * Says whether it wrote, and whether a live entry was there before.
    */
-  async write(entry: Entry, expected: string, now: number): Promise<'created' | 'replaced' | 'not-written'> {
-    const written = await this.#call('write', (c) => c.cachecarWrite(...this.#writeArgs(entry, expected, now)))
-    return written === 2 ? 'replaced' : written === 1 ? 'created' : 'not-written'
+  async write(entry: Entry, expected: string, now: number, since = 0): Promise<'created' | 'replaced' | 'not-written' | 'overtaken'> {
+    const written = await this.#call('write', (c) => c.cachecarWrite(...this.#writeArgs(entry, expected, now, since)))
+    return written === 2 ? 'replaced' : written === 1 ? 'created' : written === -2 ? 'overtaken' : 'not-written'
   }
 
-  /** Unconditional writes in one MULTI: all land or none does. */
-  async writeAll(entries: readonly Entry[], now: number): Promise<void> {
-    await this.#call('write', async (c) => {
+  /**
+   * Unconditional writes in one MULTI: all land or none does, except entries a purge overtook (`since` > 0), which
+   * are skipped; their keys are returned.
+   */
+  async writeAll(entries: readonly Entry[], now: number, since = 0): Promise<string[]> {
+    return await this.#call('write', async (c) => {
       const multi = c.multi() as unknown as { cachecarWrite(...args: unknown[]): void; exec(): Promise<[Error | null, unknown][] | null> }
-      for (const entry of entries) multi.cachecarWrite(...this.#writeArgs(entry, '', now))
+      for (const entry of entries) multi.cachecarWrite(...this.#writeArgs(entry, '', now, since))
       const results = await multi.exec()
       const failed = results?.find(([error]) => error)
       if (!results || failed) throw failed?.[0] ?? new Error('MULTI aborted')
+      return entries.filter((_, i) => results[i]![1] === -2).map((entry) => entry.key)
     })
+  }
+
+  /** Whether a purge noted since `since` reaches this entry (for values kept in one task's store only). */
+  async overtaken(namespace: string, key: string, tags: readonly string[], since: number, now: number): Promise<boolean> {
+    return (await this.#call('read', (c) => c.cachecarOvertaken(...this.#purgeArgs(namespace, key, since, now), ...tags))) === 1
+  }
+
+  /** Notes a purge before it runs, so values fetched before it are refused by every task's later writes. */
+  async notePurge(scope: PurgeScope, now: number): Promise<void> {
+    const [kind, namespace, items] = 'tags' in scope ? ['t', '', scope.tags] : 'prefix' in scope ? ['n', scope.namespace, [scope.prefix]] : ['k', scope.namespace, [scope.key]]
+    if (items.length === 0) return
+    await this.#call('delete', (c) => c.cachecarNotePurge(this.#purgeNotes(), now, PURGE_MEMORY_MS, kind, namespace, ...items))
   }
 
   async remove(namespace: string, key: string, expected: string, now: number): Promise<'deleted' | 'not-found' | 'precondition-failed'> {
@@ -409,12 +491,22 @@ export class SharedTier {
     this.#options.onInvalidation?.(message)
   }
 
-  #writeArgs(entry: Entry, expected: string, now: number): (string | Buffer | number)[] {
+  #writeArgs(entry: Entry, expected: string, now: number, since: number): (string | Buffer | number)[] {
     return [
       this.#entryKey(entry.namespace, entry.key), expected, Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
       entry.contentType, entry.etag, tagField(entry.tags), entry.createdAt, entry.expiresAt, now, Math.max(1, Math.ceil(entry.expiresAt - now)),
-      this.#tagPrefix(), ...entry.tags,
+      this.#tagPrefix(), ...this.#purgeArgs(entry.namespace, entry.key, since, now), ...entry.tags,
     ]
+  }
+
+  /** The six purge-note arguments of OVERTAKEN; a secret namespace's key is never sent (no purge is noted there). */
+  #purgeArgs(namespace: string, key: string, since: number, now: number): (string | number)[] {
+    const checked = since > 0 && !this.#options.secretKeys?.has(namespace)
+    return [checked ? since : 0, this.#purgeNotes(), namespace, checked ? key : '', PURGE_MEMORY_MS, now]
+  }
+
+  #purgeNotes(): string {
+    return `${this.#options.prefix}p:`
   }
 
   #entryKey(namespace: string, key: string): string {

@@ -5,7 +5,7 @@ import { etagOf } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
 import { ABSENT, SharedTierUnavailableError, type Invalidation, type SharedTier } from './shared-tier.ts'
 import {
-  StoreBusyError, StoreFullError, type AbandonReason, type DeleteResult, type Entry, type EntryInfo, type IncrResult,
+  OvertakenByPurgeError, StoreBusyError, StoreFullError, type AbandonReason, type PurgeScope, type DeleteResult, type Entry, type EntryInfo, type IncrResult,
   type ListOptions, type Precondition, type SetInput, type SetResult, type Store, type StoreStats, type SweepResult,
   type UpdateResult,
 } from './types.ts'
@@ -175,6 +175,8 @@ export class TieredStore implements Store {
 
   async #set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
     if (input.value.byteLength > this.#options.maxSharedValueBytes && this.#role(input.namespace) !== 'authoritative') {
+      // Kept in this task alone, but a purge noted by another task still wins.
+      if (await this.#overtaken([input])) throw new OvertakenByPurgeError()
       const result = await this.#local.set(input, precondition)
       if (result.status !== 'precondition-failed') await this.#dropShared(input.namespace, [input.key])
       await this.#pass(input.namespace, input.key)
@@ -186,7 +188,8 @@ export class TieredStore implements Store {
         const current = precondition ? await this.#shared.read(input.namespace, input.key, this.#now()) : undefined
         if (precondition && !preconditionHolds(precondition, current?.etag)) return { status: 'precondition-failed' } as const
         const entry = this.#entry(input)
-        const written = await this.#shared.write(entry, precondition ? current?.etag ?? ABSENT : '', this.#now())
+        const written = await this.#shared.write(entry, precondition ? current?.etag ?? ABSENT : '', this.#now(), input.unlessPurgedSince)
+        if (written === 'overtaken') throw new OvertakenByPurgeError()
         if (written === 'not-written') {
           await lostRound()
           continue
@@ -209,9 +212,16 @@ export class TieredStore implements Store {
     if (namespace === undefined) return []
     if (inputs.some((input) => input.namespace !== namespace)) throw new Error('setMany takes one namespace at a time')
     const shared = inputs.filter((input) => input.value.byteLength <= this.#options.maxSharedValueBytes)
+    const since = Math.min(...inputs.map((input) => input.unlessPurgedSince ?? Infinity))
     return this.#tiered(namespace, 'write', async () => {
+      if (shared.length < inputs.length && await this.#overtaken(inputs)) throw new OvertakenByPurgeError()
       const entries = shared.map((input) => this.#entry(input))
-      await this.#shared.writeAll(entries, this.#now())
+      const overtaken = await this.#shared.writeAll(entries, this.#now(), Number.isFinite(since) ? since : 0)
+      if (overtaken.length > 0) {
+        // What the MULTI did write (a Vary spec, say) stays shared; this task's L1 takes nothing of it.
+        await this.#release(namespace, shared.map((input) => input.key))
+        throw new OvertakenByPurgeError()
+      }
       if (this.#role(namespace) === 'authoritative') return entries.map(({ etag, expiresAt }) => ({ etag, expiresAt }))
       await this.#release(namespace, shared.map((input) => input.key))
       const results = await this.#local.setMany(inputs)
@@ -244,6 +254,21 @@ export class TieredStore implements Store {
       await this.#publish({ namespace, prefix })
       return Math.max(shared, local)
     }, () => this.#local.deletePrefix(namespace, prefix))
+  }
+
+  /** Notes a purge in the shared tier, so no task stores a value fetched before it; while the tier is down, nothing to note. */
+  async notePurge(scope: PurgeScope): Promise<void> {
+    await this.#near('delete', () => this.#shared.notePurge(scope, this.#now()), async () => {})
+  }
+
+  /** Whether a purge noted in the shared tier reaches any of `inputs` (values this task keeps in L1 alone). */
+  async #overtaken(inputs: readonly SetInput[]): Promise<boolean> {
+    for (const input of inputs) {
+      if (input.unlessPurgedSince === undefined) continue
+      const check = () => this.#shared.overtaken(input.namespace, input.key, input.tags ?? [], input.unlessPurgedSince!, this.#now())
+      if (await this.#near('read', check, async () => false)) return true
+    }
+    return false
   }
 
   async deleteTags(tags: readonly string[]): Promise<number> {

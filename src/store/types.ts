@@ -24,7 +24,18 @@ export interface SetInput {
   readonly contentType: string
   readonly ttlMs: number
   readonly tags?: readonly string[]
+  /**
+   * When (epoch ms, by the store's clock) the value began to be fetched from its source. A store shared between
+   * processes refuses the write with OvertakenByPurgeError if a purge reaching it was noted (notePurge) since then.
+   */
+  readonly unlessPurgedSince?: number
 }
+
+/** What one purge reaches: a key, the keys of a namespace starting with a prefix, or the entries carrying tags. */
+export type PurgeScope =
+  | { readonly namespace: string; readonly key: string }
+  | { readonly namespace: string; readonly prefix: string }
+  | { readonly tags: readonly string[] }
 
 /** Preconditions for a write or delete (RFC 9110 §13.1). */
 export interface Precondition {
@@ -100,6 +111,11 @@ export interface Store {
    * or a reason particular to this request) only releases the lock.
    */
   abandon?(namespace: string, key: string, reason: AbandonReason): Promise<void>
+  /**
+   * Optional: a purge of `scope` is about to run. Stores shared between processes remember it for a while, so a value
+   * fetched before it and written after it (by any process) is refused instead of outliving the purge.
+   */
+  notePurge?(scope: PurgeScope): Promise<void>
   /** Proves the store can read and write (for /readyz). */
   ping(): Promise<void>
   close(): Promise<void>
@@ -110,6 +126,14 @@ export class StoreFullError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'StoreFullError'
+  }
+}
+
+/** Thrown by a write whose value was fetched before a purge that reaches it (SetInput.unlessPurgedSince). */
+export class OvertakenByPurgeError extends Error {
+  constructor(message = 'a purge arrived while the value was being fetched') {
+    super(message)
+    this.name = 'OvertakenByPurgeError'
   }
 }
 
