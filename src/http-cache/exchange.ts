@@ -42,8 +42,7 @@ export class Exchange {
   readonly request: GetHeader
   readonly directives: Directives
   readonly services: ProxyServices
-  /** Noted before the lookup: a response fetched for this request is stored only if no purge since then reached it. */
-  readonly fillStart: FillStart
+  #fillStart: FillStart | undefined
   /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
   hadVariants = true
   readonly #incoming: IncomingMessage
@@ -56,7 +55,6 @@ export class Exchange {
     this.#incoming = incoming
     this.#outgoing = outgoing
     this.services = services
-    this.fillStart = services.cache.fillStart()
     this.request = (name) => {
       const value = incoming.headers[name]
       return Array.isArray(value) ? value.join(', ') : value ?? null
@@ -89,7 +87,16 @@ export class Exchange {
   }
 
   /** Forwards to the upstream, relaying 103 Early Hints to the client (RFC 9110 §15.2). */
+  /**
+   * Noted when this request first goes upstream (hits never do, so they pay nothing for it): a response fetched for it
+   * is stored only if no purge since then reached it.
+   */
+  get fillStart(): FillStart {
+    return (this.#fillStart ??= this.services.cache.fillStart())
+  }
+
   async send(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
+    this.#fillStart ??= this.services.cache.fillStart() // before the request leaves (see fillStart)
     const started = performance.now()
     const name = this.upstream.config.name
     try {

@@ -54,8 +54,8 @@ export const CREDENTIAL_FIELDS: readonly string[] = [
   'x-amz-security-token', // AWS temporary credentials
 ]
 
-/** Whether any field of `headers` (Node's lower-case names) is one of `folded` once folded. */
+/** Whether any field of `headers` (Node's names, already lower case) is one of `folded` once folded. */
 export function carriesAny(headers: Record<string, unknown>, folded: ReadonlySet<string>): boolean {
-  for (const name in headers) if (folded.has(foldFieldName(name))) return true
+  for (const name in headers) if (folded.has(name.includes('_') ? name.replaceAll('_', '-') : name)) return true
   return false
 }

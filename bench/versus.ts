@@ -1,0 +1,86 @@
+// This tree beside another revision on the hot paths, in one run: did a change cost the hits anything?
+// Usage: npm run bench:versus -- <rev> (default HEAD~1). Both versions run from their own trees (a git worktree for
+// <rev>, sharing this node_modules) with npm start's runtime settings, on one origin; rounds alternate the order.
+// Reports, per path, the median of per-round ratios (this / rev) of req/s and of the server's CPU time per request
+// (from /proc: steadier than req/s on shared cores, where the load generator and the other side compete).
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startChild, type Child } from '../test/helpers/process.ts'
+import { startScript } from '../test/helpers/deployment.ts'
+import { CONNECTIONS, DURATION_S, ROUNDS, load, median, post } from './lib.ts'
+
+const ROOT = join(import.meta.dirname, '..')
+const rev = process.argv[2] ?? 'HEAD~1'
+const commit = execFileSync('git', ['rev-parse', '--short', rev], { cwd: ROOT, encoding: 'utf8' }).trim()
+
+const body = Buffer.alloc(1024, 'x')
+const origin = createServer((_req, res) => {
+  res.writeHead(200, { 'cache-control': 'max-age=3600', 'content-type': 'text/plain' })
+  res.end(body)
+})
+await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`
+
+const scratch = mkdtempSync(join(tmpdir(), 'cachecar-versus-'))
+const other = join(scratch, 'tree')
+execFileSync('git', ['worktree', 'add', '--detach', other, commit], { cwd: ROOT, stdio: 'ignore' })
+symlinkSync(join(ROOT, 'node_modules'), join(other, 'node_modules'))
+
+const { env: runtimeEnv, nodeArgs } = startScript()
+async function start(root: string, name: string): Promise<Child> {
+  const env = { ...runtimeEnv, CACHECAR_DB_PATH: join(scratch, name, 'cachecar.db'), CACHECAR_UPSTREAMS: `api=${originUrl}`, CACHECAR_LOG_LEVEL: 'info' }
+  return startChild(env, { script: join(root, 'src', 'main.ts'), nodeArgs })
+}
+
+/** User plus system CPU seconds the process has used so far. */
+function cpuSeconds(child: Child): number {
+  const fields = readFileSync(`/proc/${child.process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+const sides = { this: await start(ROOT, 'this'), [commit]: await start(other, 'other') }
+const sessionIds: Record<string, string> = {}
+for (const [name, child] of Object.entries(sides)) {
+  await fetch(`${child.url}/u/api/hit`)
+  await fetch(`${child.url}/v1/kv/app/k0`, { method: 'PUT', body })
+  const session = await post(`${child.url}/v1/sessions`, JSON.stringify({ data: { blob: 'x'.repeat(1000) } }))
+  sessionIds[name] = ((await session.json()) as { id: string }).id
+}
+
+const paths: [label: string, path: (side: string) => string][] = [
+  ['proxy hit 1 KiB', () => '/u/api/hit'],
+  ['key/value GET 1 KiB', () => '/v1/kv/app/k0'],
+  ['session GET (1 KiB data)', (side) => `/v1/sessions/${sessionIds[side]}`],
+]
+console.log(`versus ${commit}: ${DURATION_S}s × ${ROUNDS} rounds per side, ${CONNECTIONS} connections; ratios are this / ${commit}`)
+console.log('| path | req/s ratio (median) | CPU per request ratio (median) | per-round req/s ratios |')
+console.log('|---|---|---|---|')
+try {
+  for (const [label, path] of paths) {
+    const rps: number[] = []
+    const cpu: number[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? ['this', commit] : [commit, 'this']
+      const got: Record<string, { rps: number; cpuPerRequest: number }> = {}
+      for (const side of order) {
+        const child = sides[side]!
+        const before = cpuSeconds(child)
+        const result = load(child.url, 'GET', 1, DURATION_S, undefined, CONNECTIONS, { paths: [path(side)] })
+        got[side] = { rps: result.rps, cpuPerRequest: (cpuSeconds(child) - before) / result.total }
+      }
+      rps.push(got.this!.rps / got[commit]!.rps)
+      cpu.push(got.this!.cpuPerRequest / got[commit]!.cpuPerRequest)
+    }
+    console.log(`| ${label} | **${median(rps).toFixed(3)}** | **${median(cpu).toFixed(3)}** | ${rps.map((r) => r.toFixed(2)).join(' ')} |`)
+  }
+} finally {
+  for (const child of Object.values(sides)) child.process.kill('SIGTERM')
+  await Promise.all(Object.values(sides).map((child) => child.exited))
+  origin.close()
+  execFileSync('git', ['worktree', 'remove', '--force', other], { cwd: ROOT, stdio: 'ignore' })
+  rmSync(scratch, { recursive: true, force: true })
+}
