@@ -4,7 +4,8 @@ import type { ServerResponse } from 'node:http'
 /** A complete answer held in memory: a stored response being reused (problems are thrown, not returned). */
 export interface Reply {
   readonly status: number
-  readonly headers: Readonly<Record<string, string>>
+  /** Set-Cookie, when there is one, as separate lines. */
+  readonly headers: Readonly<Record<string, string | string[]>>
   /** null: no body (HEAD, 204, 304). */
   readonly body: Uint8Array | null
 }

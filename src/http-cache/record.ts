@@ -10,21 +10,30 @@ export interface StoredResponse {
 
 /** Fields recomputed on every reuse, so never replayed from the stored list. */
 const RECOMPUTED = new Set(['age', 'content-length', 'cache-status'])
-const replayFields = new WeakMap<StoredResponse, Record<string, string>>()
+const replayFields = new WeakMap<StoredResponse, Record<string, string | string[]>>()
 
 /**
- * The stored fields as a plain object (repeated fields joined with ", "; Set-Cookie is never stored), built once per
- * stored response: @hono/node-server writes a plain-object header set without converting a Headers instance.
+ * The stored fields as a plain object, built once per stored response. Repeated fields are joined with ", ", except
+ * Set-Cookie, which cannot be (RFC 6265 §3): a stored response never holds one, but the answer to a 304 that set a
+ * cookie carries them, one line each.
  */
-export function replayHeaders(response: StoredResponse): Record<string, string> {
+export function replayHeaders(response: StoredResponse): Record<string, string | string[]> {
   let fields = replayFields.get(response)
   if (!fields) {
-    fields = {}
-    for (const [name, value] of response.headers) {
-      if (RECOMPUTED.has(name)) continue
-      fields[name] = fields[name] === undefined ? value : `${fields[name]}, ${value}`
-    }
+    fields = headerObject(response.headers, RECOMPUTED)
     replayFields.set(response, fields)
+  }
+  return fields
+}
+
+/** A header list as an object for writeHead: repeated fields joined with ", ", Set-Cookie kept as separate lines. */
+export function headerObject(list: HeaderList, skip?: ReadonlySet<string>): Record<string, string | string[]> {
+  const fields: Record<string, string | string[]> = {}
+  for (const [name, value] of list) {
+    if (skip?.has(name)) continue
+    const current = fields[name]
+    if (name === 'set-cookie') fields[name] = current === undefined ? [value] : [...current, value]
+    else fields[name] = current === undefined ? value : `${String(current)}, ${value}`
   }
   return fields
 }

@@ -4,7 +4,7 @@ import { clientConditionalMatches, currentAgeMs } from './policy.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import type { HeaderList } from './headers.ts'
 import type { Reply } from './answer.ts'
-import { replayHeaders, type StoredResponse } from './record.ts'
+import { headerObject, replayHeaders, type StoredResponse } from './record.ts'
 
 /**
  * Fields a 304 carries (RFC 9110 §15.4.5), and Set-Cookie: a stored response never holds one, so it is there only when
@@ -14,11 +14,9 @@ const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date'
 /** Fields recomputed on every reuse. */
 const RECOMPUTED = new Set(['age', 'content-length', 'cache-status'])
 
-/** `list` as one field set (repeated fields joined with ", "), without the recomputed ones, then `extra` over it. */
-function responseHeaders(list: HeaderList, extra: Record<string, string>): Record<string, string> {
-  const headers: Record<string, string> = {}
-  for (const [name, value] of list) if (!RECOMPUTED.has(name)) headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`
-  return Object.assign(headers, extra)
+/** `list` as one field set, without the recomputed ones, then `extra` over it. */
+function responseHeaders(list: HeaderList, extra: Record<string, string>): Record<string, string | string[]> {
+  return Object.assign(headerObject(list, RECOMPUTED), extra)
 }
 
 export function serveStored(stored: StoredResponse, request: GetHeader, method: string, now: number, status: CacheStatus): Reply {

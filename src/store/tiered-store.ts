@@ -5,9 +5,9 @@ import { etagOf } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
 import { ABSENT, SharedTierUnavailableError, type Invalidation, type SharedTier } from './shared-tier.ts'
 import {
-  OvertakenByPurgeError, StoreBusyError, StoreFullError, type AbandonReason, type PurgeScope, type DeleteResult, type Entry, type EntryInfo, type IncrResult,
-  type ListOptions, type Precondition, type SetInput, type SetResult, type Store, type StoreStats, type SweepResult,
-  type UpdateResult,
+  OvertakenByPurgeError, StoreBusyError, StoreFullError, type AbandonReason, type DeleteResult, type Entry, type EntryInfo,
+  type IncrResult, type ListOptions, type Precondition, type PurgeScope, type SetInput, type SetResult, type Store,
+  type StoreStats, type SweepResult, type UpdateResult,
 } from './types.ts'
 import { WriteFence } from './write-fence.ts'
 
