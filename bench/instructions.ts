@@ -6,36 +6,26 @@
 // the same request sequence, so batch i of one is compared with batch i of the other (GC and JIT tiering land in
 // the same batches); the figure is the median of those paired ratios.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs'
-import { Agent, createServer, request } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { Agent, request } from 'node:http'
 import { join } from 'node:path'
 import { freePort } from '../test/helpers/process.ts'
 import { startScript } from '../test/helpers/deployment.ts'
-import { median } from './lib.ts'
+import { fixedOrigin, median, otherTree } from './lib.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const rev = process.argv[2] ?? 'HEAD~1'
-const commit = execFileSync('git', ['rev-parse', '--short', rev], { cwd: ROOT, encoding: 'utf8' }).trim()
+const tree = otherTree(rev, 'instructions')
+const { commit, scratch } = tree
+const other = tree.root
+const origin = await fixedOrigin()
+const originUrl = origin.url
+const body = Buffer.alloc(1024, 'x')
 const N = Number(process.env.BENCH_BATCH_REQUESTS ?? 1000)
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 5)
 const WARMUP = 1500
 /** More node flags for both sides, e.g. BENCH_NODE_FLAGS=--max-semi-space-size=64 to make scavenges rarer. */
 const EXTRA_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
-
-const body = Buffer.alloc(1024, 'x')
-const origin = createServer((_req, res) => {
-  res.writeHead(200, { 'cache-control': 'max-age=36000', 'content-type': 'text/plain' })
-  res.end(body)
-})
-await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
-const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`
-
-const scratch = mkdtempSync(join(tmpdir(), 'cachecar-instructions-'))
-const other = join(scratch, 'tree')
-execFileSync('git', ['worktree', 'add', '--detach', other, commit], { cwd: ROOT, stdio: 'ignore' })
-symlinkSync(join(ROOT, 'node_modules'), join(other, 'node_modules'))
 
 interface Side { readonly port: number; readonly child: ChildProcess; readonly dir: string; readonly agent: Agent }
 
@@ -129,6 +119,5 @@ try {
   }
 } finally {
   origin.close()
-  execFileSync('git', ['worktree', 'remove', '--force', other], { cwd: ROOT, stdio: 'ignore' })
-  rmSync(scratch, { recursive: true, force: true })
+  tree.remove()
 }

@@ -1,6 +1,9 @@
 // Shared benchmark helpers: bounded load runs from a separate process, paired comparisons, small probes.
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Child } from '../test/helpers/process.ts'
 
@@ -91,3 +94,31 @@ export function compareRow(name: string, c: ReturnType<typeof compare>, target: 
 }
 
 export const COMPARE_HEADER = ['| scenario | baseline req/s | cachecar req/s | ratio (median of rounds) | per-round ratios | target | cachecar p99 ms |', '|---|---|---|---|---|---|---|']
+
+/** An origin on 127.0.0.1 answering every request with the same 1 KiB, fresh for an hour: the hot paths' upstream. */
+export async function fixedOrigin(): Promise<{ url: string; close: () => void }> {
+  const body = Buffer.alloc(1024, 'x')
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=3600', 'content-type': 'text/plain' })
+    res.end(body)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() }
+}
+
+/** A checkout of `rev` beside this one (a git worktree sharing this node_modules), for side-by-side runs. */
+export function otherTree(rev: string, label: string): { commit: string; root: string; scratch: string; remove: () => void } {
+  const root = join(here, '..')
+  const commit = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim()
+  const scratch = mkdtempSync(join(tmpdir(), `cachecar-${label}-`))
+  const tree = join(scratch, 'tree')
+  execFileSync('git', ['worktree', 'add', '--detach', tree, commit], { cwd: root, stdio: 'ignore' })
+  symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'))
+  return {
+    commit, root: tree, scratch,
+    remove() {
+      execFileSync('git', ['worktree', 'remove', '--force', tree], { cwd: root, stdio: 'ignore' })
+      rmSync(scratch, { recursive: true, force: true })
+    },
+  }
+}

@@ -3,32 +3,20 @@
 // <rev>, sharing this node_modules) with npm start's runtime settings, on one origin; rounds alternate the order.
 // Reports, per path, the median of per-round ratios (this / rev) of req/s and of the server's CPU time per request
 // (from /proc: steadier than req/s on shared cores, where the load generator and the other side compete).
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startChild, type Child } from '../test/helpers/process.ts'
 import { startScript } from '../test/helpers/deployment.ts'
-import { CONNECTIONS, DURATION_S, ROUNDS, load, median, post } from './lib.ts'
+import { CONNECTIONS, DURATION_S, ROUNDS, fixedOrigin, load, median, otherTree, post } from './lib.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const rev = process.argv[2] ?? 'HEAD~1'
-const commit = execFileSync('git', ['rev-parse', '--short', rev], { cwd: ROOT, encoding: 'utf8' }).trim()
-
+const tree = otherTree(rev, 'versus')
+const { commit, scratch } = tree
+const other = tree.root
+const origin = await fixedOrigin()
+const originUrl = origin.url
 const body = Buffer.alloc(1024, 'x')
-const origin = createServer((_req, res) => {
-  res.writeHead(200, { 'cache-control': 'max-age=3600', 'content-type': 'text/plain' })
-  res.end(body)
-})
-await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
-const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`
-
-const scratch = mkdtempSync(join(tmpdir(), 'cachecar-versus-'))
-const other = join(scratch, 'tree')
-execFileSync('git', ['worktree', 'add', '--detach', other, commit], { cwd: ROOT, stdio: 'ignore' })
-symlinkSync(join(ROOT, 'node_modules'), join(other, 'node_modules'))
 
 const { env: runtimeEnv, nodeArgs } = startScript()
 async function start(root: string, name: string): Promise<Child> {
@@ -81,6 +69,5 @@ try {
   for (const child of Object.values(sides)) child.process.kill('SIGTERM')
   await Promise.all(Object.values(sides).map((child) => child.exited))
   origin.close()
-  execFileSync('git', ['worktree', 'remove', '--force', other], { cwd: ROOT, stdio: 'ignore' })
-  rmSync(scratch, { recursive: true, force: true })
+  tree.remove()
 }

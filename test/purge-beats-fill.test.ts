@@ -17,18 +17,22 @@ const PURGES: [string, Record<string, unknown>][] = [
   ['soft, by URL', { upstream: 'api', path: '/items/1', soft: true }],
 ]
 
+/** An origin that sends headers and half of each body at once, and the rest when the test calls `finish[i]`. */
+async function heldOrigin(context: { finish: (() => void)[]; version: number; origin: FakeUpstream }): Promise<void> {
+  context.finish = []
+  context.version = 0
+  context.origin = await fakeUpstream((_req, res) => {
+    const version = ++context.version
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600', 'surrogate-key': 'item-1', 'content-length': '10' })
+    res.write(`v${version}-a`)
+    context.finish.push(() => res.end('-bbbbb'))
+  })
+}
+
 function purgeSuite(name: string, env: (context: Context) => Promise<Record<string, string>>): void {
   const test = suite<Context>(name)
   test.before.each(async (context) => {
-    context.finish = []
-    context.version = 0
-    // Headers and half the body at once; the rest only when the test says so.
-    context.origin = await fakeUpstream((_req, res) => {
-      const version = ++context.version
-      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600', 'surrogate-key': 'item-1', 'content-length': '10' })
-      res.write(`v${version}-a`)
-      context.finish.push(() => res.end('-bbbbb'))
-    })
+    await heldOrigin(context)
     context.car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${context.origin.url}`, ...(await env(context)) })
   })
   test.after.each(async ({ car, origin }) => {
@@ -81,14 +85,7 @@ const across = suite<TwoTasks>('purge beats fill: a purge in one task, a fill in
 
 across.before.each(async (context) => {
   context.redis ??= await startRedis()
-  context.finish = []
-  context.version = 0
-  context.origin = await fakeUpstream((_req, res) => {
-    const version = ++context.version
-    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600', 'surrogate-key': 'item-1', 'content-length': '10' })
-    res.write(`v${version}-a`)
-    context.finish.push(() => res.end('-bbbbb'))
-  })
+  await heldOrigin(context)
   const env = { CACHECAR_UPSTREAMS: `api=${context.origin.url}`, CACHECAR_SHARED_URL: context.redis.url, CACHECAR_SHARED_PREFIX: `pbx${Math.random().toString(36).slice(2)}:` }
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000)
   context.a = await startCachecar(env, clock)
