@@ -129,7 +129,9 @@ export function createClient(options = {}) {
 
     getMany: (ns, keys) => open(async () => {
       const { bytes } = await call('POST', `/v1/kv/${namespaceSegment(ns)}/_bulk`, { body: json({ get: keys }), headers: jsonHeaders })
-      return parse(bytes).items.map((item) => (item.found ? item : undefined))
+      // cachecar answers each key once: match items by key, so repeated keys each get their value.
+      const byKey = new Map(parse(bytes).items.map((item) => [item.key, item]))
+      return keys.map((key) => { const item = byKey.get(key); return item?.found ? item : undefined })
     }, keys.map(() => undefined), `getMany ${ns}`),
 
     setMany: (ns, items) => open(async () => {

@@ -51,12 +51,12 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
     store, now, limits: config,
     onLookup: (hit) => lookups(hit ? 'hit' : 'miss').inc(),
   }
-  if (proxy) app.route('/', purgeRoutes({ cache: proxy.cache, upstreamNames: new Set(proxy.upstreams.keys()), maxBodyBytes: config.maxBulkBytes }))
+  if (proxy) app.route('/', purgeRoutes({ cache: proxy.cache, upstreamNames: new Set(proxy.upstreams.keys()), maxBodyBytes: config.maxBulkBytes, maxJsonDepth: config.maxJsonDepth }))
   const sessions = new Sessions(store, {
     idleTtlMs: config.sessionIdleTtlMs, absoluteTtlMs: config.sessionAbsoluteTtlMs,
     maxBytes: config.sessionMaxBytes, touchFraction: config.sessionTouchFraction,
   }, now)
-  app.route('/v1/sessions', sessionRoutes({ sessions, maxBytes: config.sessionMaxBytes }))
+  app.route('/v1/sessions', sessionRoutes({ sessions, maxBytes: config.sessionMaxBytes, maxJsonDepth: config.maxJsonDepth }))
   app.route('/v1/kv', collectionRoutes(kv))
   app.route('/v1/kv', keyRoutes(kv))
   app.route('/', opsRoutes({ store, metrics, accepting, ...(shared && { shared }) }))

@@ -26,8 +26,9 @@ test('KV: set with TTL and tags, get, compare-and-set, incr, bulk, delete, purge
     assert.is(await client.kv.incr('app', 'hits', { by: 2, ttl: 60 }), 2)
     assert.is(await client.kv.incr('app', 'hits'), 3)
     await client.kv.setMany('app', [{ key: 'a', value: 'A' }, { key: 'b', value: new Uint8Array([0xff, 0]) }])
-    const many = await client.kv.getMany('app', ['a', 'b', 'nope'])
-    assert.equal(many.map((item) => [item?.value, item?.encoding]), [['A', 'utf8'], ['/wA=', 'base64'], [undefined, undefined]])
+    const many = await client.kv.getMany('app', ['a', 'b', 'nope', 'a'])
+    // cachecar answers a repeated key once; the client still gives one result per key asked for.
+    assert.equal(many.map((item) => [item?.value, item?.encoding]), [['A', 'utf8'], ['/wA=', 'base64'], [undefined, undefined], ['A', 'utf8']])
     assert.is(await client.kv.delete('app', 'a'), true)
     assert.is(await client.kv.delete('app', 'a'), false)
     assert.is(await client.kv.get('app', 'a'), undefined)

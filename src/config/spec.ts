@@ -24,6 +24,7 @@ export interface Config {
   readonly keepAliveTimeoutMs: number
   readonly maxBulkItems: number
   readonly maxBulkBytes: number
+  readonly maxJsonDepth: number
   readonly logLevel: LogLevel
   readonly shutdownGraceMs: number
   readonly sessionIdleTtlMs: number
@@ -153,6 +154,7 @@ export const SETTINGS: readonly Setting[] = [
   setting('KEEP_ALIVE_TIMEOUT_MS', 'keepAliveTimeoutMs', '65s', duration('ms', 100, DAY), 'How long an idle keep-alive connection stays open'),
   setting('MAX_BULK_ITEMS', 'maxBulkItems', '1000', integer(1, 100_000), 'Most keys in one bulk request'),
   setting('MAX_BULK_BYTES', 'maxBulkBytes', '16MiB', size(1024, 1024 ** 3), 'Largest bulk request body'),
+  setting('MAX_JSON_DEPTH', 'maxJsonDepth', '64', integer(1, 1024), 'Deepest nesting of arrays and objects in a JSON request body'),
   setting('LOG_LEVEL', 'logLevel', 'info', logLevel, 'Structured JSON log level on stdout'),
   setting('SESSION_IDLE_TTL', 'sessionIdleTtlMs', '30m', duration('s', 1000, DAY), 'A session ends after this long without use (sliding; bare numbers are seconds)'),
   setting('SESSION_ABSOLUTE_TTL', 'sessionAbsoluteTtlMs', '12h', duration('s', 1000, 30 * DAY), 'A session ends this long after creation, however active'),

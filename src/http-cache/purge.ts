@@ -8,14 +8,15 @@ export interface PurgeDeps {
   readonly cache: ResponseCache
   readonly upstreamNames: ReadonlySet<string>
   readonly maxBodyBytes: number
+  readonly maxJsonDepth: number
 }
 
 const USAGE = 'the body must be {"upstream", "path"} (one URL, path and query exactly as requested), {"upstream", "prefix"} or {"surrogateKeys": [...]}, with optional "soft": true'
 
-export function purgeRoutes({ cache, upstreamNames, maxBodyBytes }: PurgeDeps): Hono {
+export function purgeRoutes({ cache, upstreamNames, maxBodyBytes, maxJsonDepth }: PurgeDeps): Hono {
   const app = new Hono()
   app.post('/v1/cache/purge', async function purge(c) {
-    const body = await readJson(c, maxBodyBytes)
+    const body = await readJson(c, { maxBytes: maxBodyBytes, maxDepth: maxJsonDepth })
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', USAGE)
     const { upstream, path, prefix, surrogateKeys, soft = false } = body as Record<string, unknown>
     if (typeof soft !== 'boolean') throw invalid('soft', 'soft must be true or false')

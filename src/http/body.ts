@@ -95,14 +95,49 @@ async function readWebBody(request: Request, limit: number): Promise<Uint8Array>
 }
 
 /** Parses a JSON body; 400 naming the problem when it is not JSON. */
-export async function readJson(c: Context, limit: number): Promise<unknown> {
-  const bytes = await readBody(c, limit)
+/** Size and nesting bounds of a JSON request body. */
+export interface JsonLimits {
+  readonly maxBytes: number
+  readonly maxDepth: number
+}
+
+/**
+ * The body parsed as JSON, within `limits`: too large is 413; nested deeper than maxDepth is 400 before it is parsed
+ * (everything recursive downstream, from a merge patch to JSON.stringify, then has a bound; 20,000 levels were a 500).
+ */
+export async function readJson(c: Context, limits: JsonLimits): Promise<unknown> {
+  const bytes = await readBody(c, limits.maxBytes)
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
+  if (jsonDepth(text) > limits.maxDepth) {
+    throw new Problem({
+      kind: 'json-too-deep', status: 400, title: 'JSON nested too deeply',
+      detail: `the request body nests arrays and objects more than ${limits.maxDepth} levels deep (CACHECAR_MAX_JSON_DEPTH)`,
+      extensions: { limit: limits.maxDepth },
+    })
+  }
   try {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+    return JSON.parse(text)
   } catch (error) {
     throw new Problem({
       kind: 'invalid-json', status: 400, title: 'Invalid JSON',
       detail: `the request body is not valid JSON: ${(error as Error).message}`,
     })
   }
+}
+
+/** The deepest nesting of [ and { outside strings, in one pass without recursion (the text need not be valid JSON). */
+export function jsonDepth(text: string): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i)
+    if (inString) {
+      if (ch === 0x5c) i++ // backslash: the next character is escaped
+      else if (ch === 0x22) inString = false
+    } else if (ch === 0x22) inString = true
+    else if (ch === 0x5b || ch === 0x7b) deepest = Math.max(deepest, ++depth)
+    else if (ch === 0x5d || ch === 0x7d) depth--
+  }
+  return deepest
 }

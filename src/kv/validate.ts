@@ -8,6 +8,7 @@ export interface KvLimits {
   readonly maxTtlMs: number
   readonly maxBulkItems: number
   readonly maxBulkBytes: number
+  readonly maxJsonDepth: number
 }
 
 const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/

@@ -12,6 +12,7 @@ import { SessionDataTooLarge, type Session, type Sessions, type Update } from '.
 export interface SessionRouteDeps {
   readonly sessions: Sessions
   readonly maxBytes: number
+  readonly maxJsonDepth: number
 }
 
 /** One body for malformed and unknown IDs alike, so a probe learns nothing from the difference. */
@@ -45,7 +46,7 @@ const JSON_TYPE = { 'content-type': 'application/json' }
 // Session data is personal: no cache anywhere may keep a copy.
 const NO_STORE = { 'cache-control': 'no-store' }
 
-export function sessionRoutes({ sessions, maxBytes }: SessionRouteDeps): Hono {
+export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRouteDeps): Hono {
   const app = new Hono()
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
@@ -61,7 +62,7 @@ export function sessionRoutes({ sessions, maxBytes }: SessionRouteDeps): Hono {
     if (result === 'not-an-object') throw invalid('data', 'the merge patch must leave data a JSON object')
     return c.body(sessionJson(result), 200, { etag: result.etag, ...NO_STORE, ...JSON_TYPE })
   }
-  const body = (c: Context) => readJson(c, maxBytes * 2 + 1024)
+  const body = (c: Context) => readJson(c, { maxBytes: maxBytes * 2 + 1024, maxDepth: maxJsonDepth })
 
   app.post('/', async function createSession(c) {
     const input = await body(c)

@@ -1,0 +1,77 @@
+// Bounded under abuse: requests built to exhaust memory or the stack get a 4xx problem naming the bound, never a 500.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { jsonDepth } from '../src/http/body.ts'
+import { problemOf, testApp } from './helpers/app.ts'
+import { startCachecar } from './helpers/cachecar.ts'
+
+const json = (body: string, method = 'POST', type = 'application/json') => ({ method, body, headers: { 'content-type': type } })
+const nested = (levels: number, inner = '1') => '['.repeat(levels) + inner + ']'.repeat(levels)
+const nestedObject = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels)
+
+test('JSON nested 20,000 levels deep is a 400 naming the limit on every JSON route, never a 500', async () => {
+  const app = testApp()
+  const created = await app.request('/v1/sessions', json('{"data":{"user":"u1"}}'))
+  const { id } = await created.json() as { id: string }
+  const deep = 20_000
+  for (const [path, init] of [
+    ['/v1/sessions', json(`{"data":{"x":${nestedObject(deep)}}}`)],
+    [`/v1/sessions/${id}`, json(`{"data":{"x":${nested(deep)}}}`, 'PUT')],
+    [`/v1/sessions/${id}`, json(nestedObject(deep), 'PATCH', 'application/merge-patch+json')],
+    ['/v1/kv/app/_bulk', json(`{"set":[{"key":"k","value":"v","tags":${nested(deep, '"t"')}}]}`)],
+    ['/v1/kv/app/_bulk', json(`{"get":${nested(deep, '"k"')}}`)],
+    ['/v1/kv/_purge', json(`{"tags":${nested(deep, '"t"')}}`)],
+  ] as const) {
+    const response = await app.request(path, init)
+    assert.is(response.status, 400, `${init.method} ${path}`)
+    const problem = await problemOf(response) as { type: string; limit?: number; detail: string }
+    assert.is(problem.type, 'urn:cachecar:problem:json-too-deep')
+    assert.is(problem.limit, 64)
+    assert.match(problem.detail, 'CACHECAR_MAX_JSON_DEPTH')
+  }
+  // At the limit it is accepted; brackets inside strings are data, not nesting.
+  const data = `{"data":{"x":${nested(62)},"s":"${'['.repeat(500)}"}}`
+  assert.is((await app.request(`/v1/sessions/${id}`, json(data, 'PUT'))).status, 200)
+  assert.is((await app.request(`/v1/sessions/${id}`)).status, 200)
+})
+
+test('the purge route bounds JSON depth too', async () => {
+  const car = await startCachecar({ CACHECAR_UPSTREAMS: 'api=http://127.0.0.1:9' })
+  try {
+    const response = await fetch(`${car.url}/v1/cache/purge`, json(`{"surrogateKeys":${nested(20_000, '"k"')}}`))
+    assert.is(response.status, 400)
+    assert.is((await problemOf(response)).type, 'urn:cachecar:problem:json-too-deep')
+  } finally {
+    await car.shutdown()
+  }
+})
+
+test('a bulk get answers a repeated key once, and refuses an answer larger than CACHECAR_MAX_BULK_BYTES before building it', async () => {
+  const app = testApp({ CACHECAR_MAX_BULK_BYTES: '4MiB' })
+  const mib = 'x'.repeat(1024 ** 2)
+  for (const key of ['v0', 'v1', 'v2', 'v3', 'v4']) assert.is((await app.request(`/v1/kv/app/${key}`, { method: 'PUT', body: mib })).status, 201)
+  // 160 bytes asking for one 1 MiB value 1,000 times: one copy in the answer, not a gigabyte.
+  const repeated = await app.request('/v1/kv/app/_bulk', json(JSON.stringify({ get: Array(1000).fill('v0') })))
+  assert.is(repeated.status, 200)
+  const text = await repeated.text()
+  assert.ok(text.length < 1.1 * 1024 ** 2, `answer of ${text.length} bytes`)
+  const body = JSON.parse(text) as { items: { key: string; found: boolean; value: string }[] }
+  assert.equal(body.items.map((item) => [item.key, item.found, item.value.length]), [['v0', true, 1024 ** 2]])
+  // Five distinct 1 MiB values are more than the 4 MiB an answer may hold.
+  const tooMuch = await app.request('/v1/kv/app/_bulk', json(JSON.stringify({ get: ['v0', 'v1', 'v2', 'v3', 'v4', 'nope'] })))
+  assert.is(tooMuch.status, 413)
+  const problem = await problemOf(tooMuch) as { detail: string; limit?: number }
+  assert.match(problem.detail, 'CACHECAR_MAX_BULK_BYTES')
+  assert.is(problem.limit, 4 * 1024 ** 2)
+  const fits = await app.request('/v1/kv/app/_bulk', json(JSON.stringify({ get: ['v0', 'nope', 'v1'] })))
+  assert.equal((await fits.json() as { items: { key: string; found: boolean }[] }).items.map((i) => [i.key, i.found]), [['v0', true], ['nope', false], ['v1', true]])
+})
+
+test('the depth scan follows JSON strings and escapes', () => {
+  assert.is(jsonDepth('{"a":[1,{"b":[]}]}'), 4)
+  assert.is(jsonDepth('"[[[[" '), 0)
+  assert.is(jsonDepth('["\\\\", ["\\"[[["]]'), 2)
+  assert.is(jsonDepth(nested(100)), 100)
+})
+
+test.run()
