@@ -9,6 +9,7 @@ import { earlyHints, endToEnd, type HeaderList } from './headers.ts'
 import { UpstreamFailure, forward, pipeToClient, type BodyOutcome, type Forwarded } from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
+import type { AbandonReason } from '../store/types.ts'
 import type { FillStart, ResponseCache } from './response-cache.ts'
 import type { Flights } from './fill.ts'
 import { carriesAny, foldFieldName } from './request-fields.ts'
@@ -69,6 +70,15 @@ export class Exchange {
 
   get flightKey(): string {
     return `${this.upstream.config.name} ${this.key}`
+  }
+
+  /**
+   * Nothing will be stored for this URL by this request after all: tasks waiting for it (cross-task coalescing) go on
+   * at once, and when the answer was not storable, later misses of the URL stop waiting on each other for a while.
+   * Every path that took a lock with its lookup and will not store ends here (or in a write, which releases it).
+   */
+  abandon(reason: AbandonReason): void {
+    this.services.cache.abandon(this.upstream.config.name, this.key, reason).catch(() => {})
   }
 
   event(event: ProxyEvent): void {

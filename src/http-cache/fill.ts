@@ -50,7 +50,7 @@ export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Pr
   } catch (error) {
     const problem = error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
     settle({ kind: 'failed', problem })
-    abandon(ex, 'not-stored')
+    ex.abandon('not-stored')
     throw problem
   }
   return respond(ex, forwarded, fwd, settle)
@@ -74,7 +74,7 @@ function serveCollapsed(ex: Exchange, outcome: MissOutcome, fwd: Forward): Reply
 function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outcome: MissOutcome) => void): Answer {
   if (forwarded.notStorable) {
     settle({ kind: 'not-stored' })
-    abandon(ex, abandonReason(forwarded))
+    ex.abandon(abandonReason(forwarded))
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
   // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record.
@@ -83,7 +83,7 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   const onBody = (outcome: BodyOutcome) => {
     if (!('complete' in outcome)) {
       settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })
-      abandon(ex, 'failed' in outcome ? 'not-stored' : 'uncacheable') // larger than the object size limit
+      ex.abandon('failed' in outcome ? 'not-stored' : 'uncacheable') // larger than the object size limit
       return
     }
     const stored = pending ? pending.finish() : storedFrom(forwarded, outcome.complete)
@@ -91,14 +91,6 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   }
   const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
   return ex.reply(forwarded.status, headers, forwarded.body, { limit, done: onBody, ...(pending && { into: pending.body }) })
-}
-
-/**
- * Nothing will be stored for this URL after all: tasks waiting for it (cross-task coalescing) go on at once, and
- * when the answer was not storable, later misses of the URL stop waiting on each other for a while.
- */
-function abandon(ex: Exchange, reason: AbandonReason): void {
-  ex.services.cache.abandon(ex.upstream.config.name, ex.key, reason).catch(() => {})
 }
 
 /** Reasons that hold for the URL's answer whoever asks; the others are this request's own (its Cookie, say). */
@@ -121,11 +113,11 @@ async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   } catch (error) {
     if (error instanceof OvertakenByPurgeError) {
       ex.event('overtaken')
-      abandon(ex, 'not-stored')
+      ex.abandon('not-stored')
       return
     }
     // Full or locked store: the response was served all the same; it just is not cached.
-    abandon(ex, 'not-stored')
+    ex.abandon('not-stored')
     ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'response not stored')
   }
 }

@@ -124,6 +124,8 @@ export async function answerProxy(deps: ProxyDeps, target: ProxyTarget, incoming
     const forcedByRequest = reuse(stored.facts, new Map(), deps.now()) !== 'revalidate'
     return revalidate(ex, stored, forcedByRequest ? 'request' : 'stale')
   }
+  // A miss that will not be filled from here releases the coalescing lock its lookup may have taken.
+  if (ex.directives.has('only-if-cached') || ex.method === 'HEAD') ex.abandon('not-stored')
   // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored → 504.
   if (ex.directives.has('only-if-cached')) throw notCached(ex)
   if (ex.method === 'HEAD') return passThrough(ex, lookup.kind)
