@@ -165,14 +165,17 @@ export class Exchange {
    * Writes the response straight to the Node response (so a failing body aborts the connection instead of being
    * ended with an error text appended), optionally collecting the body for the cache.
    */
-  reply(status: number, headers: HeaderList, body: Readable, collect?: { limit: number; done: (outcome: BodyOutcome) => void; into?: Uint8Array }): typeof SENT {
+  reply(
+    status: number, headers: HeaderList, body: Readable,
+    collect?: { limit: number; done: (outcome: BodyOutcome) => void; into?: Uint8Array; onOverflow?: () => void },
+  ): typeof SENT {
     const outgoing = this.#outgoing
     const raw: string[] = []
     for (const [name, value] of headers) raw.push(name, value)
     outgoing.writeHead(status, raw)
     const bodyless = this.method === 'HEAD' || status === 204 || status === 304
     if (bodyless) outgoing.end()
-    pipeToClient(body, bodyless ? undefined : outgoing, collect?.limit ?? -1, collect?.done ?? (() => {}), collect?.into)
+    pipeToClient(body, bodyless ? undefined : outgoing, collect?.limit ?? -1, collect?.done ?? (() => {}), collect?.into, collect?.onOverflow)
     return SENT
   }
 

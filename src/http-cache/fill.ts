@@ -80,7 +80,16 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record.
   const limit = ex.upstream.config.maxObjectBytes
   const pending = forwarded.declaredLength !== undefined ? preallocate(storedHead(forwarded), forwarded.declaredLength) : undefined
+  // Too large to keep: waiters go upstream on their own at once, and whatever becomes of this client's copy (it may
+  // leave, which ends its upstream body) is no failure of theirs.
+  let released = false
+  const onOverflow = () => {
+    released = true
+    settle({ kind: 'not-stored' })
+    ex.abandon('uncacheable')
+  }
   const onBody = (outcome: BodyOutcome) => {
+    if (released) return
     if (!('complete' in outcome)) {
       settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })
       ex.abandon('failed' in outcome ? 'not-stored' : 'uncacheable') // larger than the object size limit
@@ -90,7 +99,7 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
     void save(ex, stored).finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
   }
   const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
-  return ex.reply(forwarded.status, headers, forwarded.body, { limit, done: onBody, ...(pending && { into: pending.body }) })
+  return ex.reply(forwarded.status, headers, forwarded.body, { limit, done: onBody, onOverflow, ...(pending && { into: pending.body }) })
 }
 
 /** Reasons that hold for the URL's answer whoever asks; the others are this request's own (its Cookie, say). */

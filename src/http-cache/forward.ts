@@ -82,12 +82,17 @@ export async function forward(upstream: Upstream, request: UpstreamRequest, clie
 export type BodyOutcome = { readonly complete: Buffer } | { readonly failed: unknown } | { readonly overflow: true }
 
 /**
- * Copies `body` to the client with backpressure while collecting up to `limit` bytes for the cache (limit < 0:
- * collect nothing). The collected bytes are handed over only when the body ended cleanly: a cut body is never
- * stored, and the client's response is destroyed, not ended, so it can never pass for complete. If the client goes
- * away while bytes are being collected, the body is still read to the end for the cache and collapsed waiters.
+ * Copies `body` to the client while collecting up to `limit` bytes for the cache (limit < 0: collect nothing). While
+ * the body is being collected, the upstream is read at its own pace whatever the client's: the bytes are held for the
+ * cache anyway, so the client's queue refers to them instead of slowing the fill that collapsed waiters depend on (a
+ * client that never read held every waiter). Once the body is known to be too large to keep (`onOverflow`), the
+ * client's backpressure paces the upstream again. Collected bytes are handed over only when the body ended cleanly:
+ * a cut body is never stored, and the client's response is destroyed, not ended, so it can never pass for complete.
+ * If the client goes away while bytes are being collected, the body is still read to the end for the cache.
  */
-export function pipeToClient(body: Readable, client: Writable | undefined, limit: number, done: (outcome: BodyOutcome) => void, into?: Uint8Array): void {
+export function pipeToClient(
+  body: Readable, client: Writable | undefined, limit: number, done: (outcome: BodyOutcome) => void, into?: Uint8Array, onOverflow?: () => void,
+): void {
   // With `into` (sized from Content-Length), bytes land in their final place: no chunk list, no concatenation.
   if (into && into.byteLength <= limit) limit = into.byteLength
   const chunks: Buffer[] = []
@@ -102,15 +107,21 @@ export function pipeToClient(body: Readable, client: Writable | undefined, limit
     else body.resume()
   })
   body.on('data', (chunk: Buffer) => {
+    let queued = chunk
     if (!overflow) {
       size += chunk.byteLength
       if (size > limit) {
         overflow = true
         chunks.length = 0
-      } else if (into) into.set(chunk, size - chunk.byteLength)
-      else chunks.push(chunk)
+        onOverflow?.()
+      } else if (into) {
+        into.set(chunk, size - chunk.byteLength)
+        queued = Buffer.from(into.buffer, into.byteOffset + size - chunk.byteLength, chunk.byteLength) // the kept copy
+      } else chunks.push(chunk)
     }
-    if (!detached && client && !client.write(chunk)) body.pause()
+    if (detached || !client) return
+    // Only a body that will not be kept waits for a slow client.
+    if (!client.write(queued) && overflow) body.pause()
   })
   body.on('end', () => {
     if (!detached) client?.end()
