@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { getRequestListener, RequestError } from '@hono/node-server'
 import { createApp } from './app.ts'
 import { answerClientError, answerExpectationFailed } from './http/client-error.ts'
+import { cutStalledSends, oneAnswerAtATime } from './http/connection-limits.ts'
 import { errorProblem } from './http/errors.ts'
 import { problemResponse, writeProblem, type ProblemInit } from './http/problem.ts'
 import type { Config } from './config.ts'
@@ -64,6 +65,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const answerProxy = proxy && proxyListener(proxy, requestRecorder(metrics, logger), (error, request) => errorProblem(error, request, metrics, logger))
   const server = await listen(app.fetch, answerProxy, config, logger)
   const inFlight = trackInFlight(server)
+  const stopCutting = cutStalledSends(inFlight, config.sendTimeoutMs)
   sweeper.start()
   const stopSampling = sampleEventLoopDelay(metrics.eventLoopDelay)
   const port = (server.address() as AddressInfo).port
@@ -79,6 +81,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   async function shutdown(): Promise<{ forced: boolean }> {
     accepting = false
     const forced = await drain(server, config.shutdownGraceMs, inFlight)
+    stopCutting()
     await sweeper.stop()
     stopSampling()
     await Promise.all([...upstreams.values()].map((u) => u.close()))
@@ -105,11 +108,11 @@ function listen(fetch: FetchHandler, answerProxy: ((req: IncomingMessage, res: S
     // Request (a backslash in the path, a bad Host) gets a bare 400 with no body.
     const hono = getRequestListener(fetch, { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
     const routed = answerProxy ? (req: IncomingMessage, res: ServerResponse) => { if (!answerProxy(req, res)) void hono(req, res) } : hono
-    const listener = (req: IncomingMessage, res: ServerResponse) => {
+    const listener = oneAnswerAtATime((req: IncomingMessage, res: ServerResponse) => {
       // An HTTP/0.9 request line (no version, hence no fields at all) is refused: nothing else in the path expects one.
       if (req.httpVersionMajor === 0) writeProblem(res, HTTP_09_REFUSED)
       else void routed(req, res)
-    }
+    })
     const server = createServer({
       maxHeaderSize: config.maxHeaderBytes,
       headersTimeout: config.headersTimeoutMs,

@@ -1,4 +1,5 @@
 // Bounded under abuse: requests built to exhaust memory or the stack get a 4xx problem naming the bound, never a 500.
+import { connect, type Socket } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { jsonDepth } from '../src/http/body.ts'
@@ -72,6 +73,52 @@ test('the depth scan follows JSON strings and escapes', () => {
   assert.is(jsonDepth('"[[[[" '), 0)
   assert.is(jsonDepth('["\\\\", ["\\"[[["]]'), 2)
   assert.is(jsonDepth(nested(100)), 100)
+})
+
+
+/** A connection that sends `data` and then reads nothing; resolves when the server closes it. */
+function silentClient(port: number, data: string): { socket: Socket; closed: Promise<void> } {
+  const socket = connect(port, '127.0.0.1', () => socket.write(data))
+  socket.pause()
+  socket.on('error', () => {})
+  return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve())) }
+}
+
+test('30 pipelined GETs of an 8 MB value on a connection that reads nothing hold one answer, not thirty', async () => {
+  const car = await startCachecar({ CACHECAR_MAX_BYTES: '256MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB', CACHECAR_MEMORY_BYTES: '0' })
+  try {
+    assert.is((await fetch(`${car.url}/v1/kv/app/v8`, { method: 'PUT', body: Buffer.alloc(8 * 1024 ** 2, 1) })).status, 201)
+    const before = process.memoryUsage().arrayBuffers
+    const { socket } = silentClient(car.port, 'GET /v1/kv/app/v8 HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(30))
+    // Long enough for every request to be read and, before, answered into memory.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    const held = process.memoryUsage().arrayBuffers - before
+    socket.destroy()
+    assert.ok(held < 40 * 1024 ** 2, `${Math.round(held / 1024 ** 2)} MiB of answers held for one connection`)
+  } finally {
+    await car.shutdown()
+  }
+})
+
+test('a response whose client stops reading is cut after CACHECAR_SEND_TIMEOUT_MS', async () => {
+  const car = await startCachecar({ CACHECAR_MAX_BYTES: '256MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB', CACHECAR_SEND_TIMEOUT_MS: '500ms' })
+  try {
+    assert.is((await fetch(`${car.url}/v1/kv/app/v8`, { method: 'PUT', body: Buffer.alloc(8 * 1024 ** 2, 1) })).status, 201)
+    const { socket, closed } = silentClient(car.port, 'GET /v1/kv/app/v8 HTTP/1.1\r\nHost: x\r\n\r\n')
+    // Past the send timeout, the client starts reading: it finds a connection cut short, not the whole answer.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    let received = 0
+    socket.on('data', (chunk: Buffer) => { received += chunk.byteLength })
+    socket.resume()
+    const ended = await Promise.race([closed.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000))])
+    assert.ok(ended, 'the connection was still open')
+    assert.ok(received < 8 * 1024 ** 2, `the whole answer (${received} bytes) was still held for the stalled client`)
+    // A client that reads slowly but steadily is not cut.
+    const response = await fetch(`${car.url}/v1/kv/app/v8`)
+    assert.is((await response.arrayBuffer()).byteLength, 8 * 1024 ** 2)
+  } finally {
+    await car.shutdown()
+  }
 })
 
 test.run()
