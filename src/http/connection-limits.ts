@@ -7,28 +7,15 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void
 
 /**
  * Node parses every pipelined request it has received and runs the handler for each at once, queueing the answers in
- * memory until the client reads (60 GETs of an 8 MB value held 450 MB). Here a request waits until the answer before
- * it on the same connection is done, so a connection holds at most one answer beyond its socket buffer; Node itself
- * stops reading a connection whose output is backed up.
+ * memory until the client reads (30 GETs of an 8 MB value held 188 MiB). Node gives a response its socket only when
+ * the answers before it on the connection are done; here a request is handled only then, so a connection holds at
+ * most one answer beyond its socket buffer (and Node stops reading a connection whose output is backed up). The
+ * usual, unpipelined request already has its socket and pays one property read.
  */
 export function oneAnswerAtATime(listener: Listener): Listener {
-  const waiting = new WeakMap<Socket, (() => void)[]>()
   return function answerInTurn(req, res) {
-    const socket = req.socket
-    const queue = waiting.get(socket)
-    const run = () => {
-      res.once('close', () => {
-        const next = waiting.get(socket)?.shift()
-        if (next) next()
-        else waiting.delete(socket)
-      })
-      listener(req, res)
-    }
-    if (queue) queue.push(run)
-    else {
-      waiting.set(socket, [])
-      run()
-    }
+    if (res.socket) listener(req, res)
+    else res.once('socket', () => listener(req, res))
   }
 }
 
