@@ -1,10 +1,13 @@
 // Bounded under abuse: requests built to exhaust memory or the stack get a 4xx problem naming the bound, never a 500.
+import { readdirSync, statSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { jsonDepth } from '../src/http/body.ts'
 import { problemOf, testApp } from './helpers/app.ts'
 import { startCachecar } from './helpers/cachecar.ts'
+import { tempDir } from './helpers/tmp.ts'
 
 const json = (body: string, method = 'POST', type = 'application/json') => ({ method, body, headers: { 'content-type': type } })
 const nested = (levels: number, inner = '1') => '['.repeat(levels) + inner + ']'.repeat(levels)
@@ -118,6 +121,42 @@ test('a response whose client stops reading is cut after CACHECAR_SEND_TIMEOUT_M
     assert.is((await response.arrayBuffer()).byteLength, 8 * 1024 ** 2)
   } finally {
     await car.shutdown()
+  }
+})
+
+
+/** Bytes under `dir` now (files only, one level of subfolders: the database, its WAL and shm, value files). */
+function bytesUnder(dir: string): number {
+  let total = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    try {
+      if (entry.isDirectory()) for (const inner of readdirSync(path)) total += statSync(join(path, inner)).size
+      else total += statSync(path).size
+    } catch {
+      // Deleted between listing and stat: it no longer counts.
+    }
+  }
+  return total
+}
+
+test('40 concurrent 8 MB writes on a 64 MiB budget keep the disk within budget + 10 %; the ones without room get 507', async () => {
+  const dir = tempDir()
+  const car = await startCachecar({ CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'), CACHECAR_MAX_BYTES: '64MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB' })
+  let peak = 0
+  const sampler = setInterval(() => { peak = Math.max(peak, bytesUnder(dir.path)) }, 2)
+  try {
+    const value = Buffer.alloc(8 * 1024 ** 2, 3)
+    const statuses = await Promise.all(Array.from({ length: 40 }, (_, i) => fetch(`${car.url}/v1/kv/app/big${i}`, { method: 'PUT', body: value }).then((r) => r.status)))
+    clearInterval(sampler)
+    peak = Math.max(peak, bytesUnder(dir.path))
+    assert.ok(statuses.every((status) => status === 201 || status === 507), `statuses: ${statuses.join(' ')}`)
+    assert.ok(statuses.includes(201), 'no write landed')
+    assert.ok(peak <= 64 * 1024 ** 2 * 1.1, `the disk peaked at ${(peak / 1024 ** 2).toFixed(1)} MiB on a 64 MiB budget`)
+  } finally {
+    clearInterval(sampler)
+    await car.shutdown()
+    dir.remove()
   }
 })
 

@@ -355,19 +355,37 @@ export class SqliteStore implements Store {
   }
 
   async #withWrittenFiles<T>(files: ValueFiles, inputs: readonly SetInput[], large: (input: SetInput) => boolean, write: (files: (StoredFile | undefined)[]) => Promise<{ result: T; landed: boolean }>): Promise<T> {
-    const written = await Promise.all(inputs.map((input) => (large(input) ? this.#writeFile(files, input.value) : undefined)))
+    const reserved = inputs.reduce((sum, input) => sum + (large(input) ? input.value.byteLength : 0), 0)
+    files.reserve(reserved)
+    let written: (StoredFile | undefined)[] = []
     let landed = false
     try {
+      await this.#roomForFiles(reserved)
+      written = await Promise.all(inputs.map((input) => (large(input) ? this.#writeFile(files, input.value) : undefined)))
       const outcome = await write(written)
       landed = outcome.landed
       return outcome.result
     } finally {
+      files.unreserve(reserved)
       inputs.forEach((input, i) => {
         const file = written[i]
         if (!file) return
         if (landed) files.adopted(input.value.byteLength)
         else files.discard(file.name)
       })
+    }
+  }
+
+  /**
+   * Before value files are written (their bytes already reserved): evicts down to the hard mark if they would pass
+   * it, and refuses with StoreFullError, writing nothing, when even that leaves no room within the budget.
+   */
+  async #roomForFiles(bytes: number): Promise<void> {
+    if (!this.#budget.usedAbove(HARD_WATERMARK)) return
+    await retryBusy(() => this.#evictDownTo(HARD_WATERMARK, 0), this.#retry, this.#events.busyRetry)
+    this.#scheduleRebalance()
+    if (this.#budget.usedAbove(1)) {
+      throw new StoreFullError(`no room for ${bytes} bytes of value files within the ${this.#budget.maxBytes}-byte budget`)
     }
   }
 
