@@ -160,4 +160,23 @@ test('40 concurrent 8 MB writes on a 64 MiB budget keep the disk within budget +
   }
 })
 
+
+test('40 clients that never read an 8 MB value share one copy of it, not 40', async () => {
+  const dir = tempDir()
+  const car = await startCachecar({ CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'), CACHECAR_MAX_BYTES: '256MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB' })
+  const clients: Socket[] = []
+  try {
+    assert.is((await fetch(`${car.url}/v1/kv/app/v8`, { method: 'PUT', body: Buffer.alloc(8 * 1024 ** 2, 1) })).status, 201)
+    const before = process.memoryUsage().arrayBuffers
+    for (let i = 0; i < 40; i++) clients.push(silentClient(car.port, 'GET /v1/kv/app/v8 HTTP/1.1\r\nHost: x\r\n\r\n').socket)
+    await new Promise((resolve) => setTimeout(resolve, 1500)) // every answer is started and queued for its client
+    const held = process.memoryUsage().arrayBuffers - before
+    assert.ok(held < 40 * 1024 ** 2, `${Math.round(held / 1024 ** 2)} MiB held for 40 stalled readers of one 8 MB value`)
+  } finally {
+    for (const client of clients) client.destroy()
+    await car.shutdown()
+    dir.remove()
+  }
+})
+
 test.run()

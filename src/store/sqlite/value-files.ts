@@ -28,6 +28,13 @@ export class ValueFiles {
   #bytes = 0
   #count = 0
   #reserved = 0
+  /** Reads in progress, and the bytes of files read earlier that something still references (see read()). */
+  readonly #reading = new Map<string, Promise<Buffer | undefined>>()
+  readonly #inMemory = new Map<string, WeakRef<Buffer>>()
+  /** Drops a name from #inMemory once its bytes are garbage collected (unless a newer read replaced the entry). */
+  readonly #collected = new FinalizationRegistry<string>((name) => {
+    if (this.#inMemory.get(name)?.deref() === undefined) this.#inMemory.delete(name)
+  })
 
   /** Empties (or creates) `dir`: like the database, its contents never survive a start. */
   constructor(dir: string) {
@@ -60,10 +67,28 @@ export class ValueFiles {
     }
   }
 
-  /** The bytes of a file a row pointed at; undefined if it was deleted meanwhile (the row was replaced or evicted). */
+  /**
+   * The bytes of a file a row pointed at; undefined if it was deleted meanwhile (the row was replaced or evicted).
+   * A file's bytes are in memory once however many clients read them: concurrent reads share one read, and a read
+   * while an earlier copy is still referenced (queued for a slow client, say) gets that copy. Files never change
+   * after they are written (a new value is a new file), so sharing is safe; 40 readers of an 8 MB value held 40
+   * copies.
+   */
   read(name: string): Promise<Buffer | undefined> {
-    return readFile(join(this.#dir, name)).catch(missingAsUndefined)
+    const live = this.#inMemory.get(name)?.deref()
+    if (live) return Promise.resolve(live)
+    let reading = this.#reading.get(name)
+    if (!reading) {
+      reading = readFile(join(this.#dir, name)).then((bytes) => {
+        this.#inMemory.set(name, new WeakRef(bytes))
+        this.#collected.register(bytes, name)
+        return bytes
+      }, missingAsUndefined).finally(() => this.#reading.delete(name))
+      this.#reading.set(name, reading)
+    }
+    return reading
   }
+
 
   /** For read-modify-write inside a transaction (rare: values of this size are seldom updated in place). */
   readSync(name: string): Buffer | undefined {
