@@ -1,0 +1,120 @@
+// Abuse beside normal load: what a few hostile clients cost everyone else. Runs cachecar as npm start does, with a
+// fixed-rate normal load (key/value and proxy hits of 1 KiB) for a quiet phase, then again while abusers run: stalled
+// readers and pipelined GETs of an 8 MB value, repeated bulk gets of it, deeply nested JSON, concurrent 8 MB writes.
+// Reports, per phase, cachecar's RSS peak, the disk peak against the budget, and the normal clients' p99 and failures.
+// Usage: npm run abuse (ABUSE_PHASE_S, 15 s by default; ABUSE_RATE, normal requests a second, 500 by default;
+// ABUSE_ONLY, a comma list of the abusers to run).
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { startScript } from '../test/helpers/deployment.ts'
+import { startChild } from '../test/helpers/process.ts'
+import { tempDir } from '../test/helpers/tmp.ts'
+import { fixedOrigin } from './lib.ts'
+
+const PHASE_S = Number(process.env.ABUSE_PHASE_S ?? 15)
+const RATE = Number(process.env.ABUSE_RATE ?? 500)
+const BUDGET = 256 * 1024 ** 2
+const BIG = 8 * 1024 ** 2
+
+const origin = await fixedOrigin()
+const dir = tempDir('cachecar-abuse-')
+const { env: runtimeEnv, nodeArgs } = startScript()
+const car = await startChild({
+  ...runtimeEnv, CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'), CACHECAR_MAX_BYTES: String(BUDGET), CACHECAR_MAX_VALUE_BYTES: String(BIG),
+  CACHECAR_UPSTREAMS: `api=${origin.url}`, CACHECAR_LOG_LEVEL: 'info',
+}, { nodeArgs })
+const pid = car.process.pid!
+
+await fetch(`${car.url}/v1/kv/app/small`, { method: 'PUT', body: Buffer.alloc(1024, 'x') })
+await fetch(`${car.url}/v1/kv/app/v8`, { method: 'PUT', body: Buffer.alloc(BIG, 1) })
+await fetch(`${car.url}/u/api/hit`)
+
+const rssBytes = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
+function diskBytes(path: string): number {
+  let total = 0
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    try {
+      total += entry.isDirectory() ? diskBytes(join(path, entry.name)) : statSync(join(path, entry.name)).size
+    } catch {
+      // Deleted between listing and stat.
+    }
+  }
+  return total
+}
+
+/** Runs the normal load for one phase while sampling RSS and disk; `abuse` runs beside it until the phase ends. */
+async function phase(abuse?: (until: number) => Promise<void>): Promise<{ rss: number; disk: number; p99: number; failed: number; total: number }> {
+  let rss = 0
+  let disk = 0
+  const sampler = setInterval(() => {
+    rss = Math.max(rss, rssBytes())
+    disk = Math.max(disk, diskBytes(dir.path))
+  }, 50)
+  const until = Date.now() + PHASE_S * 1000
+  const abusing = abuse?.(until)
+  let next = 0
+  const paths = ['/v1/kv/app/small', '/u/api/hit']
+  const normal = await autocannon({
+    url: car.url, connections: 16, duration: PHASE_S, overallRate: RATE,
+    requests: [{ setupRequest: (request) => ({ ...request, path: paths[next++ % paths.length]! }) }],
+  })
+  await abusing
+  clearInterval(sampler)
+  return { rss, disk, p99: normal.latency.p99, failed: normal.errors + normal.timeouts + normal.non2xx, total: normal.requests.total }
+}
+
+/** A connection that sends `data` and reads nothing. */
+function silent(data: string): Socket {
+  const socket = connect(Number(new URL(car.url).port), '127.0.0.1', () => socket.write(data))
+  socket.pause()
+  socket.on('error', () => {})
+  return socket
+}
+
+async function loop(until: number, work: () => Promise<unknown>): Promise<void> {
+  while (Date.now() < until) await work().catch(() => {})
+}
+
+/** ABUSE_ONLY picks abusers (a comma list of stalled, pipelined, bulk, deep, writes; all by default). */
+const ABUSERS = new Set((process.env.ABUSE_ONLY ?? 'stalled,pipelined,bulk,deep,writes').split(',').map((s) => s.trim()))
+
+async function abusers(until: number): Promise<void> {
+  const sockets: Socket[] = []
+  const get8 = 'GET /v1/kv/app/v8 HTTP/1.1\r\nHost: x\r\n\r\n'
+  if (ABUSERS.has('stalled')) for (let i = 0; i < 40; i++) sockets.push(silent(get8)) // readers that never read
+  if (ABUSERS.has('pipelined')) for (let i = 0; i < 2; i++) sockets.push(silent(get8.repeat(30))) // never read either
+  const post = (path: string, body: string | Buffer, method = 'POST') => fetch(`${car.url}${path}`, { method, body, headers: { 'content-type': 'application/json' } }).then((r) => r.arrayBuffer())
+  const deep = `{"data":{"x":${'['.repeat(20_000)}1${']'.repeat(20_000)}}}`
+  let writes = 0
+  await Promise.all([
+    ABUSERS.has('bulk') && loop(until, () => post('/v1/kv/app/_bulk', JSON.stringify({ get: Array(1000).fill('v8') }))),
+    ABUSERS.has('deep') && loop(until, () => post('/v1/sessions', deep)),
+    ...(ABUSERS.has('writes') ? Array.from({ length: 10 }, () => loop(until, () => post(`/v1/kv/abuse/w${writes++ % 40}`, Buffer.alloc(BIG, 2), 'PUT'))) : []),
+    new Promise((resolve) => setTimeout(resolve, until - Date.now())),
+  ])
+  for (const socket of sockets) socket.destroy()
+}
+
+try {
+  const quiet = await phase()
+  const abused = await phase(abusers)
+  const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(1)
+  console.log(`abuse (${[...ABUSERS].join(', ')}): ${PHASE_S} s per phase, normal load ${RATE} req/s (1 KiB key/value and proxy hits), budget ${mib(BUDGET)} MiB`)
+  console.log('| phase | RSS peak MiB | disk peak MiB | normal p99 ms | normal failed / total |')
+  console.log('|---|---|---|---|---|')
+  for (const [name, r] of [['quiet', quiet], ['abused', abused]] as const) {
+    console.log(`| ${name} | ${mib(r.rss)} | ${mib(r.disk)} | ${r.p99} | ${r.failed} / ${r.total} |`)
+  }
+  const check = (ok: boolean) => (ok ? '✓' : '✗')
+  console.log(`targets: RSS peak ${(abused.rss / quiet.rss).toFixed(2)}× quiet (≤ 1.5 ${check(abused.rss <= 1.5 * quiet.rss)}), ` +
+    `disk ${(abused.disk / BUDGET).toFixed(2)}× budget (≤ 1.1 ${check(abused.disk <= 1.1 * BUDGET)}), ` +
+    `p99 ${(abused.p99 / Math.max(1, quiet.p99)).toFixed(2)}× quiet (≤ 2 ${check(abused.p99 <= 2 * Math.max(1, quiet.p99))}), ` +
+    `normal failures ${abused.failed} (0 ${check(abused.failed === 0)})`)
+} finally {
+  car.process.kill('SIGTERM')
+  await car.exited
+  origin.close()
+  dir.remove()
+}
