@@ -96,7 +96,6 @@ export class Exchange {
     return headers
   }
 
-  /** Forwards to the upstream, relaying 103 Early Hints to the client (RFC 9110 §15.2). */
   /**
    * Noted when this request first goes upstream (hits never do, so they pay nothing for it): a response fetched for it
    * is stored only if no purge since then reached it.
@@ -105,8 +104,9 @@ export class Exchange {
     return (this.#fillStart ??= this.services.cache.fillStart())
   }
 
+  /** Forwards to the upstream, relaying 103 Early Hints to the client (RFC 9110 §15.2). */
   async send(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
-    this.#fillStart ??= this.services.cache.fillStart() // before the request leaves (see fillStart)
+    void this.fillStart // noted before the request leaves
     const started = performance.now()
     const name = this.upstream.config.name
     try {

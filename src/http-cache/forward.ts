@@ -41,7 +41,6 @@ export class UpstreamFailure extends Error {
 
 const CHUNKED = /(?:^|,)\s*chunked\s*$/i
 
-/** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
 /** The client's request as the storability decision sees it. */
 export interface ClientRequest {
   readonly get: GetHeader
@@ -49,6 +48,7 @@ export interface ClientRequest {
   readonly credential: boolean
 }
 
+/** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
 export async function forward(upstream: Upstream, request: UpstreamRequest, clientRequest: ClientRequest, now: () => number): Promise<Forwarded> {
   const requestTime = now()
   let response

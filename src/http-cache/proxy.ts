@@ -51,13 +51,18 @@ export function proxyTarget(url: string): ProxyTarget | Problem | undefined {
   const path = plain ? url : normalisedPath(url)
   if (!plain && path !== undefined && climbsOut(url, path)) return climbing(url)
   if (path === undefined || !path.startsWith('/u/')) return undefined
-  const end = path.slice(3).search(/[/?#]/)
-  const name = end === -1 ? path.slice(3) : path.slice(3, 3 + end)
+  const name = upstreamName(path)
   if (name === '') return undefined
   // The raw path and query after /u/<name>, exactly as received.
   const rest = path.slice(3 + name.length)
   const key = rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest
   return { name, key, route: rest.startsWith('/') ? '/u/:name/*' : '/u/:name' }
+}
+
+/** The <name> of a path starting with /u/<name>: everything up to the next "/", "?" or "#". */
+function upstreamName(path: string): string {
+  const end = path.slice(3).search(/[/?#]/)
+  return end === -1 ? path.slice(3) : path.slice(3, 3 + end)
 }
 
 /** Whether a target that names /u/<name>/ resolves (through "..", typed or encoded) to a path outside it. */
@@ -66,8 +71,7 @@ function climbsOut(url: string, resolved: string): boolean {
   const query = raw.indexOf('?')
   const rawPath = query === -1 ? raw : raw.slice(0, query)
   if (!rawPath.startsWith('/u/') || !DOT_DOT_SEGMENT.test(rawPath)) return false
-  const end = rawPath.slice(3).search(/\//)
-  const home = `/u/${end === -1 ? rawPath.slice(3) : rawPath.slice(3, 3 + end)}`
+  const home = `/u/${upstreamName(rawPath)}`
   return !(resolved === home || resolved.startsWith(`${home}/`) || resolved.startsWith(`${home}?`))
 }
 
@@ -124,12 +128,12 @@ export async function answerProxy(deps: ProxyDeps, target: ProxyTarget, incoming
     const forcedByRequest = reuse(stored.facts, new Map(), deps.now()) !== 'revalidate'
     return revalidate(ex, stored, forcedByRequest ? 'request' : 'stale')
   }
+  if (ex.method === 'GET' && !ex.directives.has('only-if-cached')) return fetchMiss(ex, lookup.kind)
   // A miss that will not be filled from here releases the coalescing lock its lookup may have taken.
-  if (ex.directives.has('only-if-cached') || ex.method === 'HEAD') ex.abandon('not-stored')
+  ex.abandon('not-stored')
   // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored → 504.
   if (ex.directives.has('only-if-cached')) throw notCached(ex)
-  if (ex.method === 'HEAD') return passThrough(ex, lookup.kind)
-  return fetchMiss(ex, lookup.kind)
+  return passThrough(ex, lookup.kind)
 }
 
 function notCached(ex: Exchange): Problem {
