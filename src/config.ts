@@ -63,8 +63,9 @@ function unknownVariables(names: readonly string[], upstreams: readonly Upstream
   ]
   const knownSet = new Set(known)
   return names.filter((name) => name.startsWith('CACHECAR_') && !knownSet.has(name)).map((name) => {
-    const closest = known.reduce((best, candidate) => (editDistance(name, candidate) < editDistance(name, best) ? candidate : best))
-    const hint = editDistance(name, closest) <= Math.max(2, Math.floor(name.length / 4)) ? `; did you mean ${closest}?` : ''
+    const [closest, distance] = known.map((candidate) => [candidate, editDistance(name, candidate)] as const)
+      .reduce((best, next) => (next[1] < best[1] ? next : best))
+    const hint = distance <= Math.max(2, Math.floor(name.length / 4)) ? `; did you mean ${closest}?` : ''
     const upstream = name.startsWith('CACHECAR_UPSTREAM_') ? ' (per-upstream settings need the upstream in CACHECAR_UPSTREAMS)' : ''
     return `unknown variable ${name}${hint}${upstream}`
   })

@@ -7,7 +7,7 @@ import { Problem, invalid } from '../http/problem.ts'
 import { iso } from '../kv/responses.ts'
 import { plausibleSessionId } from './ids.ts'
 import { isJsonObject, type Json } from './merge-patch.ts'
-import { SessionDataTooLarge, type Session, type Sessions, type Update } from './sessions.ts'
+import { MAX_SUBJECT_LENGTH, SessionDataTooLarge, type Session, type Sessions, type Update } from './sessions.ts'
 
 export interface SessionRouteDeps {
   readonly sessions: Sessions
@@ -68,8 +68,8 @@ export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRoute
     const input = await body(c)
     if (!isJsonObject(input) || !isJsonObject(input.data)) throw invalid('data', 'the body must be {"data": {…}, "subject"?: "…"} with data a JSON object')
     const subject = input.subject ?? null
-    if (subject !== null && (typeof subject !== 'string' || subject.length === 0 || subject.length > 256)) {
-      throw invalid('subject', 'subject must be a string of 1-256 characters')
+    if (subject !== null && (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH)) {
+      throw invalid('subject', `subject must be a string of 1-${MAX_SUBJECT_LENGTH} characters`)
     }
     const session = await guard(() => sessions.create(input.data as { [key: string]: Json }, subject))
     return c.json({ id: session.id, expiresAt: iso(session.expiresAt), absoluteExpiresAt: iso(session.absoluteExpiresAt) }, 201, {

@@ -36,7 +36,8 @@ export class SessionDataTooLarge extends Error {}
 
 /** The content type of every record Sessions writes; a record of any other type is not one of its own. */
 const RECORD_TYPE = 'application/x-cachecar-session'
-const MAX_SUBJECT_LENGTH = 256
+/** The longest subject a session may name (checked when created, and again when a record is read). */
+export const MAX_SUBJECT_LENGTH = 256
 
 /*
  * Stored as three lines: absolute expiry, subject as JSON, data as JSON. Reads split the lines and hand the data
