@@ -112,7 +112,10 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     assert.is(warm[0]!.lead + warm[1]!.lead - cold[0]!.lead - cold[1]!.lead, 1, 'one task led the cacheable URL')
     assert.is(warm[0]!.pass + warm[1]!.pass, cold[0]!.pass + cold[1]!.pass)
     // Too large for the shared tier: stored in the fetching task's L1 only, so the other task's miss passes too.
+    const storedBefore = await storedCount(c)
     assert.is((await c.get('/u/api/big')).body.length, 8192)
+    // The answer reaches the client before it is stored: wait for the store (and its pass marker), not a guess.
+    assert.ok(await eventually(async () => (await storedCount(c)) > storedBefore), 'task c stored the big response')
     const beforeBig = await coalesceCounts(d)
     assert.is((await d.get('/u/api/big')).body.length, 8192)
     const afterBig = await coalesceCounts(d)
@@ -130,6 +133,12 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     await slow.close()
   }
 })
+
+/** How many responses the task has stored, from its /metrics. */
+async function storedCount(car: TestCachecar): Promise<number> {
+  const text = await (await fetch(`${car.url}/metrics`)).text()
+  return Number(/cachecar_proxy_events_total\{upstream="api",event="stored"\} (\d+)/.exec(text)?.[1] ?? 0)
+}
 
 /** cachecar_shared_coalesce_total by outcome, from the task's /metrics. */
 async function coalesceCounts(car: TestCachecar): Promise<Record<'lead' | 'wait' | 'pass', number>> {

@@ -175,11 +175,12 @@ export class TieredStore implements Store {
 
   async #set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
     if (input.value.byteLength > this.#options.maxSharedValueBytes && this.#role(input.namespace) !== 'authoritative') {
+      // No shared copy will come of this task's lock: other tasks stop waiting on it first of all.
+      await this.#pass(input.namespace, input.key)
       // Kept in this task alone, but a purge noted by another task still wins.
       if (await this.#overtaken([input])) throw new OvertakenByPurgeError()
       const result = await this.#local.set(input, precondition)
       if (result.status !== 'precondition-failed') await this.#dropShared(input.namespace, [input.key])
-      await this.#pass(input.namespace, input.key)
       return result
     }
     return this.#tiered(input.namespace, 'write', async () => {
