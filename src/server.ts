@@ -24,6 +24,8 @@ import type { Store } from './store/types.ts'
 export interface Running {
   readonly url: string
   readonly port: number
+  /** The listening server (tests watch its connections). */
+  readonly server: Server
   readonly store: Store
   readonly sweeper: Sweeper
   /** Stops accepting, lets in-flight requests finish within the grace period, closes the store. */
@@ -90,7 +92,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
     return { forced }
   }
   return {
-    url: `http://${host}:${port}`, port, store, sweeper,
+    url: `http://${host}:${port}`, port, server, store, sweeper,
     shutdown: () => (shuttingDown ??= shutdown()),
   }
 }

@@ -4,6 +4,7 @@ import { readBody } from '../http/body.ts'
 import { noneMatchHits, parseEtagList } from '../http/conditional.ts'
 import { rawPathSegments } from '../http/path.ts'
 import { Problem } from '../http/problem.ts'
+import { SLICED_BODY_BYTES, pulledStream, slicesOf } from '../http/slices.ts'
 import type { Precondition, Store } from '../store/types.ts'
 import { freshnessHeaders, iso } from './responses.ts'
 import {
@@ -55,7 +56,9 @@ export function keyRoutes({ store, limits, now, onLookup }: KvDeps): Hono {
     }
     const headers = freshnessHeaders(entry, now())
     if (noneMatchHits(parseEtagList(c.req.header('if-none-match')), entry.etag)) return c.body(null, 304, headers)
-    return c.body(entry.value as Uint8Array<ArrayBuffer>, 200, { ...headers, 'content-type': entry.contentType })
+    const value = entry.value as Uint8Array<ArrayBuffer>
+    if (value.byteLength < SLICED_BODY_BYTES) return c.body(value, 200, { ...headers, 'content-type': entry.contentType })
+    return c.body(pulledStream(slicesOf(value)), 200, { ...headers, 'content-type': entry.contentType, 'content-length': String(value.byteLength) })
   })
 
   app.put('/:namespace/:key', async function putValue(c) {
