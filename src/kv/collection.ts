@@ -3,8 +3,10 @@ import { Hono } from 'hono'
 import { readJson, tooLarge } from '../http/body.ts'
 import { rawPathSegments } from '../http/path.ts'
 import { Problem, invalid } from '../http/problem.ts'
-import type { Entry, SetInput } from '../store/types.ts'
-import { encodeValue, infoJson, iso } from './responses.ts'
+import { pulledStream } from '../http/slices.ts'
+import type { SetInput } from '../store/types.ts'
+import { planBulkAnswer } from './bulk-answer.ts'
+import { infoJson, iso } from './responses.ts'
 import type { KvDeps } from './routes.ts'
 import { contentTypeOf, decodeSegment, integerOf, keyOf, namespaceOf, tagsOf, ttlOf, type KvLimits } from './validate.ts'
 
@@ -70,7 +72,15 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
     if (field === 'get') {
       // Each key is answered once, however often it is asked for: 25 copies of one 8 MB value made a 267 MB answer.
       const keys = [...new Set(items.map((key, i) => keyOf(typeof key === 'string' ? key : '', limits, `get[${i}]`)))]
-      return c.body(bulkAnswer(keys, await store.getMany(namespace, keys), limits.maxBulkBytes), 200, { 'content-type': 'application/json' })
+      const answer = await planBulkAnswer(keys, await store.getMany(namespace, keys), limits.maxBulkBytes)
+      if (!answer) {
+        throw new Problem({
+          kind: 'payload-too-large', status: 413, title: 'Answer too large',
+          detail: `the values asked for add up to more than ${limits.maxBulkBytes} bytes (CACHECAR_MAX_BULK_BYTES); ask for fewer keys at a time`,
+          extensions: { field: 'get', limit: limits.maxBulkBytes },
+        })
+      }
+      return c.body(pulledStream(answer.pieces()), 200, { 'content-type': 'application/json', 'content-length': String(answer.bytes) })
     }
     const inputs = items.map((item, i) => bulkSetItem(namespace, item, `set[${i}]`, limits))
     const written = await store.setMany(inputs)
@@ -78,31 +88,6 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
   })
 
   return app
-}
-
-/**
- * The bulk-get answer, item by item, refused with 413 as soon as it would pass `limit` bytes: no answer larger than
- * a bulk request may be is ever built.
- */
-function bulkAnswer(keys: readonly string[], entries: readonly (Entry | undefined)[], limit: number): string {
-  const parts: string[] = []
-  let bytes = 12
-  for (const [i, entry] of entries.entries()) {
-    const item = entry
-      ? { key: keys[i], found: true, ...encodeValue(entry.value), contentType: entry.contentType, etag: entry.etag, expiresAt: iso(entry.expiresAt) }
-      : { key: keys[i], found: false }
-    const part = JSON.stringify(item)
-    bytes += Buffer.byteLength(part) + 1
-    if (bytes > limit) {
-      throw new Problem({
-        kind: 'payload-too-large', status: 413, title: 'Answer too large',
-        detail: `the values asked for add up to more than ${limit} bytes (CACHECAR_MAX_BULK_BYTES); ask for fewer keys at a time`,
-        extensions: { field: 'get', limit },
-      })
-    }
-    parts.push(part)
-  }
-  return `{"items":[${parts.join(',')}]}`
 }
 
 function bulkSetItem(namespace: string, item: unknown, field: string, limits: KvLimits): SetInput {

@@ -20,14 +20,3 @@ export function infoJson(entry: EntryInfo): Record<string, unknown> {
     createdAt: iso(entry.createdAt), expiresAt: iso(entry.expiresAt),
   }
 }
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
-
-/** A value for a JSON body: UTF-8 text when it is valid UTF-8, base64 otherwise; the encoding says which. */
-export function encodeValue(value: Uint8Array): { value: string; encoding: 'utf8' | 'base64' } {
-  try {
-    return { value: strictUtf8.decode(value), encoding: 'utf8' }
-  } catch {
-    return { value: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'), encoding: 'base64' }
-  }
-}
