@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { getRequestListener, RequestError } from '@hono/node-server'
 import { createApp } from './app.ts'
 import { answerClientError, answerExpectationFailed } from './http/client-error.ts'
+import { BodyBudget, withinBodyBudget } from './http/body-budget.ts'
 import { cutStalledSends, oneAnswerAtATime } from './http/connection-limits.ts'
 import { errorProblem } from './http/errors.ts'
 import { problemResponse, writeProblem, type ProblemInit } from './http/problem.ts'
@@ -18,6 +19,7 @@ import { proxyListener } from './http-cache/listener.ts'
 import { ResponseCache } from './http-cache/response-cache.ts'
 import { Upstream } from './http-cache/upstream.ts'
 import { createStoreStack, type StoreStackOptions } from './store/compose.ts'
+import { sessionBodyLimit } from './sessions/routes.ts'
 import { Sweeper } from './store/sweeper.ts'
 import type { Store } from './store/types.ts'
 
@@ -109,7 +111,10 @@ function listen(fetch: FetchHandler, answerProxy: ((req: IncomingMessage, res: S
     // serve() does not pass an errorHandler through, and without one a request the adapter cannot turn into a
     // Request (a backslash in the path, a bad Host) gets a bare 400 with no body.
     const hono = getRequestListener(fetch, { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
-    const routed = answerProxy ? (req: IncomingMessage, res: ServerResponse) => { if (!answerProxy(req, res)) void hono(req, res) } : hono
+    // The proxy streams request bodies to the upstream; the API's routes read theirs whole, within one budget.
+    const largestBody = Math.max(config.maxValueBytes, config.maxBulkBytes, sessionBodyLimit(config.sessionMaxBytes))
+    const api = withinBodyBudget((req, res) => void hono(req, res), new BodyBudget(config.bodyMemoryBytes), largestBody)
+    const routed = answerProxy ? (req: IncomingMessage, res: ServerResponse) => { if (!answerProxy(req, res)) api(req, res) } : api
     const listener = oneAnswerAtATime((req: IncomingMessage, res: ServerResponse) => {
       // An HTTP/0.9 request line (no version, hence no fields at all) is refused: nothing else in the path expects one.
       if (req.httpVersionMajor === 0) writeProblem(res, HTTP_09_REFUSED)

@@ -23,6 +23,7 @@ export interface Config {
   readonly requestTimeoutMs: number
   readonly keepAliveTimeoutMs: number
   readonly sendTimeoutMs: number
+  readonly bodyMemoryBytes: number
   readonly maxBulkItems: number
   readonly maxBulkBytes: number
   readonly maxJsonDepth: number
@@ -154,6 +155,8 @@ export const SETTINGS: readonly Setting[] = [
   setting('REQUEST_TIMEOUT_MS', 'requestTimeoutMs', '60s', duration('ms', 100, DAY), 'Time a client has to send a whole request'),
   setting('KEEP_ALIVE_TIMEOUT_MS', 'keepAliveTimeoutMs', '65s', duration('ms', 100, DAY), 'How long an idle keep-alive connection stays open'),
   setting('SEND_TIMEOUT_MS', 'sendTimeoutMs', '30s', duration('ms', 100, DAY), 'A response whose client reads nothing for this long is cut'),
+  setting('BODY_MEMORY_BYTES', 'bodyMemoryBytes', '32MiB', size(1024 ** 2, 1024 ** 4),
+    'Request bodies over 64 KiB held in memory at once, all clients together; a body without room waits, unread'),
   setting('MAX_BULK_ITEMS', 'maxBulkItems', '1000', integer(1, 100_000), 'Most keys in one bulk request'),
   setting('MAX_BULK_BYTES', 'maxBulkBytes', '16MiB', size(1024, 1024 ** 3), 'Largest bulk request body'),
   setting('MAX_JSON_DEPTH', 'maxJsonDepth', '64', integer(1, 1024), 'Deepest nesting of arrays and objects in a JSON request body'),

@@ -46,6 +46,11 @@ const JSON_TYPE = { 'content-type': 'application/json' }
 // Session data is personal: no cache anywhere may keep a copy.
 const NO_STORE = { 'cache-control': 'no-store' }
 
+/** The largest request body the session routes read: the data twice over (a merge patch may replace all of it) plus room. */
+export function sessionBodyLimit(maxDataBytes: number): number {
+  return maxDataBytes * 2 + 1024
+}
+
 export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRouteDeps): Hono {
   const app = new Hono()
   const guard = async <T>(work: () => Promise<T>): Promise<T> => {
@@ -62,7 +67,7 @@ export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRoute
     if (result === 'not-an-object') throw invalid('data', 'the merge patch must leave data a JSON object')
     return c.body(sessionJson(result), 200, { etag: result.etag, ...NO_STORE, ...JSON_TYPE })
   }
-  const body = (c: Context) => readJson(c, { maxBytes: maxBytes * 2 + 1024, maxDepth: maxJsonDepth })
+  const body = (c: Context) => readJson(c, { maxBytes: sessionBodyLimit(maxBytes), maxDepth: maxJsonDepth })
 
   app.post('/', async function createSession(c) {
     const input = await body(c)
