@@ -118,6 +118,9 @@ export class TieredStore implements Store {
    */
   #leadOrWait(namespace: string, key: string): Promise<Entry | undefined> {
     const id = lockId(namespace, key)
+    // This task's own lock: nothing to wait for (storing a Vary response reads its URL's key, which the miss locked,
+    // and waited out the whole coalescing time on itself).
+    if (this.#locks.has(id)) return Promise.resolve(undefined)
     let wait = this.#waits.get(id)
     if (!wait) {
       wait = this.#lockOrPoll(namespace, key, id).catch((error: unknown) => {
