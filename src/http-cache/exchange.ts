@@ -46,6 +46,8 @@ export class Exchange {
   #fillStart: FillStart | undefined
   /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
   hadVariants = true
+  /** The store key whose miss may have taken a coalescing lock: the URL's, or a Vary variant's. */
+  missedKey: string
   readonly #incoming: IncomingMessage
   readonly #outgoing: ServerResponse
 
@@ -53,6 +55,7 @@ export class Exchange {
     this.upstream = upstream
     this.method = method
     this.key = key
+    this.missedKey = key
     this.#incoming = incoming
     this.#outgoing = outgoing
     this.services = services
@@ -78,7 +81,7 @@ export class Exchange {
    * Every path that took a lock with its lookup and will not store ends here (or in a write, which releases it).
    */
   abandon(reason: AbandonReason): void {
-    this.services.cache.abandon(this.upstream.config.name, this.key, reason).catch(() => {})
+    this.services.cache.abandon(this.upstream.config.name, this.missedKey, reason).catch(() => {})
   }
 
   event(event: ProxyEvent): void {

@@ -119,6 +119,8 @@ async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   try {
     await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.fillStart, ex.hadVariants)
     ex.event('stored')
+    // A variant's miss answered without Vary is stored under the URL: the lock on the variant's key ends too.
+    if (ex.missedKey !== ex.key) ex.abandon('not-stored')
   } catch (error) {
     if (error instanceof OvertakenByPurgeError) {
       ex.event('overtaken')

@@ -111,6 +111,7 @@ export async function answerProxy(deps: ProxyDeps, target: ProxyTarget, incoming
   if (carriesAny(incoming.headers, upstream.unkeyedFields)) return passThrough(ex, 'bypass', 'unkeyed-header')
   const lookup = await deps.cache.lookup(upstream.config.name, ex.key, ex.request)
   ex.hadVariants = lookup.kind === 'vary-miss' || (lookup.kind === 'hit' && lookup.response.facts.vary.length > 0)
+  if (lookup.kind === 'vary-miss') ex.missedKey = lookup.variantKey
   if (lookup.kind === 'hit') {
     const stored = lookup.response
     const decision = reuse(stored.facts, ex.directives, deps.now())

@@ -11,7 +11,8 @@ const VARIANT = '\u0000'
 export type Lookup =
   | { readonly kind: 'hit'; readonly response: StoredResponse }
   | { readonly kind: 'uri-miss' }
-  | { readonly kind: 'vary-miss' }
+  /** `variantKey`: the store key of the variant that missed (where a coalescing lock may have been taken). */
+  | { readonly kind: 'vary-miss'; readonly variantKey: string }
 
 /** The guard at every write of a stored response: what no shared cache may keep is never written, whatever called. */
 function neverStoredAsIs(response: StoredResponse): NotStorable | undefined {
@@ -47,8 +48,9 @@ export class ResponseCache {
     if (!entry) return { kind: 'uri-miss' }
     if (entry.contentType !== VARY_TYPE) return { kind: 'hit', response: decodeResponse(entry.value) }
     const vary = JSON.parse(Buffer.from(entry.value).toString('utf8')) as string[]
-    const variant = await this.#store.get(ns, key + VARIANT + varyKey(vary, request))
-    return variant ? { kind: 'hit', response: decodeResponse(variant.value) } : { kind: 'vary-miss' }
+    const variantKey = key + VARIANT + varyKey(vary, request)
+    const variant = await this.#store.get(ns, variantKey)
+    return variant ? { kind: 'hit', response: decodeResponse(variant.value) } : { kind: 'vary-miss', variantKey }
   }
 
   /** Noted by a fill before it asks the upstream, and handed to save(). */
@@ -87,7 +89,10 @@ export class ResponseCache {
     ])
   }
 
-  /** This task went upstream for `key` and will store nothing: other tasks waiting on it need not wait. */
+  /**
+   * This task went upstream for `key` (a URL, or a variant's key from a vary-miss) and will store nothing there: other
+   * tasks waiting on it need not wait.
+   */
   async abandon(upstream: string, key: string, reason: AbandonReason): Promise<void> {
     await this.#store.abandon?.(ResponseCache.namespace(upstream), key, reason)
   }
