@@ -4,8 +4,10 @@
 // Reports, per phase, cachecar's RSS peak, the disk peak against the budget, and the normal clients' p99 and failures.
 // Usage: npm run abuse (ABUSE_PHASE_S, 15 s by default; ABUSE_RATE, normal requests a second, 500 by default;
 // ABUSE_ONLY, a comma list of the abusers to run).
+import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { connect, type Socket } from 'node:net'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { startScript } from '../test/helpers/deployment.ts'
@@ -17,6 +19,8 @@ const PHASE_S = Number(process.env.ABUSE_PHASE_S ?? 15)
 const RATE = Number(process.env.ABUSE_RATE ?? 500)
 const BUDGET = 256 * 1024 ** 2
 const BIG = 8 * 1024 ** 2
+/** ABUSE_ONLY picks abusers (a comma list of stalled, pipelined, bulk, deep, writes; all by default). */
+const ABUSERS = new Set((process.env.ABUSE_ONLY ?? 'stalled,pipelined,bulk,deep,writes').split(',').map((s) => s.trim()))
 
 const origin = await fixedOrigin()
 const dir = tempDir('cachecar-abuse-')
@@ -29,6 +33,8 @@ const pid = car.process.pid!
 
 await fetch(`${car.url}/v1/kv/app/small`, { method: 'PUT', body: Buffer.alloc(1024, 'x') })
 await fetch(`${car.url}/v1/kv/app/v8`, { method: 'PUT', body: Buffer.alloc(BIG, 1) })
+// Random bytes are not UTF-8: a bulk get carries them as base64, a 10.7 MB answer (within the 16 MiB bulk limit).
+await fetch(`${car.url}/v1/kv/app/random8`, { method: 'PUT', body: randomBytes(BIG) })
 await fetch(`${car.url}/u/api/hit`)
 
 const rssBytes = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
@@ -65,36 +71,14 @@ async function phase(abuse?: (until: number) => Promise<void>): Promise<{ rss: n
   return { rss, disk, p99: normal.latency.p99, failed: normal.errors + normal.timeouts + normal.non2xx, total: normal.requests.total }
 }
 
-/** A connection that sends `data` and reads nothing. */
-function silent(data: string): Socket {
-  const socket = connect(Number(new URL(car.url).port), '127.0.0.1', () => socket.write(data))
-  socket.pause()
-  socket.on('error', () => {})
-  return socket
-}
-
-async function loop(until: number, work: () => Promise<unknown>): Promise<void> {
-  while (Date.now() < until) await work().catch(() => {})
-}
-
-/** ABUSE_ONLY picks abusers (a comma list of stalled, pipelined, bulk, deep, writes; all by default). */
-const ABUSERS = new Set((process.env.ABUSE_ONLY ?? 'stalled,pipelined,bulk,deep,writes').split(',').map((s) => s.trim()))
-
+/** Runs the abusers (bench/abusers.ts) in their own process until `until`, so their work never delays the normal clients' event loop. */
 async function abusers(until: number): Promise<void> {
-  const sockets: Socket[] = []
-  const get8 = 'GET /v1/kv/app/v8 HTTP/1.1\r\nHost: x\r\n\r\n'
-  if (ABUSERS.has('stalled')) for (let i = 0; i < 40; i++) sockets.push(silent(get8)) // readers that never read
-  if (ABUSERS.has('pipelined')) for (let i = 0; i < 2; i++) sockets.push(silent(get8.repeat(30))) // never read either
-  const post = (path: string, body: string | Buffer, method = 'POST') => fetch(`${car.url}${path}`, { method, body, headers: { 'content-type': 'application/json' } }).then((r) => r.arrayBuffer())
-  const deep = `{"data":{"x":${'['.repeat(20_000)}1${']'.repeat(20_000)}}}`
-  let writes = 0
-  await Promise.all([
-    ABUSERS.has('bulk') && loop(until, () => post('/v1/kv/app/_bulk', JSON.stringify({ get: Array(1000).fill('v8') }))),
-    ABUSERS.has('deep') && loop(until, () => post('/v1/sessions', deep)),
-    ...(ABUSERS.has('writes') ? Array.from({ length: 10 }, () => loop(until, () => post(`/v1/kv/abuse/w${writes++ % 40}`, Buffer.alloc(BIG, 2), 'PUT'))) : []),
-    new Promise((resolve) => setTimeout(resolve, until - Date.now())),
-  ])
-  for (const socket of sockets) socket.destroy()
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'abusers.ts')], {
+    env: { ...process.env, ABUSE_URL: car.url, ABUSE_UNTIL: String(until), ABUSE_ONLY: [...ABUSERS].join(',') },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const [code] = await once(child, 'exit')
+  if (code !== 0) throw new Error(`the abusers exited with ${code}`)
 }
 
 try {
