@@ -1,6 +1,7 @@
 // Reads a request body up to a byte limit: 413 as soon as the limit is crossed, the rest is never buffered.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Context } from 'hono'
+import { heavyWork } from '../heavy-work.ts'
 import { Problem } from './problem.ts'
 
 export function tooLarge(limit: number, field = 'body'): Problem {
@@ -62,6 +63,9 @@ function readInto(body: Buffer, incoming: IncomingMessage, outgoing: ServerRespo
     }
     const onData = (chunk: Buffer) => {
       filled += chunk.copy(body, filled)
+      // Heavy work: a large upload is taken in at the pace the event loop can spare (TCP holds the rest).
+      incoming.pause()
+      void heavyWork.turn().then(() => incoming.resume())
     }
     const onEnd = () => {
       cleanup()

@@ -3,6 +3,7 @@
 // socket a slice per turn of the event loop instead of in one stretch while every other request waits (40 stalled
 // readers of an 8 MB value tripled the other clients' p99).
 import type { ServerResponse } from 'node:http'
+import { heavyWork } from '../heavy-work.ts'
 
 /** Bodies at least this large are sliced; smaller ones are written in one go, which is the fastest for hot paths. */
 export const SLICED_BODY_BYTES = 256 * 1024
@@ -21,7 +22,7 @@ export function endInSlices(res: ServerResponse, body: Uint8Array): void {
         return
       }
       if (!res.write(slice)) {
-        res.once('drain', next)
+        res.once('drain', () => void heavyWork.turn().then(next))
         return
       }
     }
@@ -35,12 +36,14 @@ export function* slicesOf(body: Uint8Array): Generator<Uint8Array> {
 }
 
 /**
- * A stream that takes the next piece from `pieces` only when its reader asks for one (a Hono response body): the
- * adapter asks again on the socket's 'drain', so at most one piece at a time is produced ahead of the client.
+ * A stream that takes the next piece from `pieces` only when its reader asks for one (a Hono response body) and heavy
+ * work has a turn: the adapter asks again on the socket's 'drain', so at most one piece at a time is produced ahead of
+ * the client.
  */
 export function pulledStream(pieces: Iterator<Uint8Array>): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
-    pull(controller) {
+    async pull(controller) {
+      await heavyWork.turn()
       const piece = pieces.next()
       if (piece.done) controller.close()
       else controller.enqueue(piece.value)

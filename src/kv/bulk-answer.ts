@@ -3,7 +3,7 @@
 // 10.7 MB answer was about three copies while it was built: string, JSON text, joined parts) and the encoding runs
 // between other requests instead of in one stretch.
 import { isUtf8 } from 'node:buffer'
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { heavyWork } from '../heavy-work.ts'
 import { SLICE_BYTES } from '../http/slices.ts'
 import type { Entry } from '../store/types.ts'
 import { iso } from './responses.ts'
@@ -93,7 +93,7 @@ export async function jsonTextBytes(value: Uint8Array): Promise<number> {
   if (known !== undefined) return known
   let bytes = value.byteLength
   for (let start = 0; start < value.byteLength; start += SCAN_SLICE_BYTES) {
-    if (start > 0) await yieldToEventLoop()
+    if (start > 0) await heavyWork.turn()
     const end = Math.min(start + SCAN_SLICE_BYTES, value.byteLength)
     for (let i = start; i < end; i++) {
       const byte = value[i]!

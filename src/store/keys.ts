@@ -1,6 +1,6 @@
 // Helpers shared by store implementations: prefix ranges and content-derived ETags.
 import { createHash, hash } from 'node:crypto'
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { heavyWork } from '../heavy-work.ts'
 
 /**
  * The smallest string greater than every string that starts with `prefix`, or undefined when there is
@@ -29,14 +29,15 @@ export function etagOf(value: Uint8Array): string {
 const HASH_SLICE_BYTES = 64 * 1024
 
 /**
- * etagOf(value) for large values, hashed a slice per turn of the event loop so other requests run in between.
+ * etagOf(value) for large values, hashed a slice per turn of the event loop (heavy work: it waits while the loop is
+ * busy) so other requests run in between.
  * crypto.subtle.digest is no way out: on Node 24 it held the calling thread 3.6-4.9 ms per MiB (measured), six
  * times longer than hashing synchronously.
  */
 export async function etagInSlices(value: Uint8Array): Promise<string> {
   const sha1 = createHash('sha1')
   for (let offset = 0; offset < value.byteLength; offset += HASH_SLICE_BYTES) {
-    if (offset > 0) await yieldToEventLoop()
+    if (offset > 0) await heavyWork.turn()
     sha1.update(value.subarray(offset, offset + HASH_SLICE_BYTES))
   }
   return `"${sha1.digest('base64url')}"`
