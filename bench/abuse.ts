@@ -2,8 +2,9 @@
 // fixed-rate normal load (key/value and proxy hits of 1 KiB) for a quiet phase, then again while abusers run: stalled
 // readers and pipelined GETs of an 8 MB value, repeated bulk gets of it, deeply nested JSON, concurrent 8 MB writes.
 // Reports, per phase, cachecar's RSS peak, the disk peak against the budget, and the normal clients' p99 and failures.
-// Usage: npm run abuse (ABUSE_PHASE_S, 15 s by default; ABUSE_RATE, normal requests a second, 500 by default;
-// ABUSE_ONLY, a comma list of the abusers to run).
+// Usage: npm run abuse (ABUSE_ROUNDS of a quiet and an abused phase, 3 by default; ABUSE_PHASE_S, 10 s by default;
+// ABUSE_RATE, normal requests a second, 500 by default; ABUSE_ONLY, a comma list of the abusers to run; CACHECAR_*
+// variables override cachecar's settings).
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { spawn } from 'node:child_process'
@@ -15,7 +16,8 @@ import { startChild } from '../test/helpers/process.ts'
 import { tempDir } from '../test/helpers/tmp.ts'
 import { fixedOrigin } from './lib.ts'
 
-const PHASE_S = Number(process.env.ABUSE_PHASE_S ?? 15)
+const PHASE_S = Number(process.env.ABUSE_PHASE_S ?? 10)
+const ROUNDS = Number(process.env.ABUSE_ROUNDS ?? 3)
 const RATE = Number(process.env.ABUSE_RATE ?? 500)
 const BUDGET = 256 * 1024 ** 2
 const BIG = 8 * 1024 ** 2
@@ -28,6 +30,8 @@ const { env: runtimeEnv, nodeArgs } = startScript()
 const car = await startChild({
   ...runtimeEnv, CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'), CACHECAR_MAX_BYTES: String(BUDGET), CACHECAR_MAX_VALUE_BYTES: String(BIG),
   CACHECAR_UPSTREAMS: `api=${origin.url}`, CACHECAR_LOG_LEVEL: 'info',
+  // CACHECAR_* set when the bench runs override the above (to try other bounds side by side).
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('CACHECAR_'))) as Record<string, string>,
 }, { nodeArgs })
 const pid = car.process.pid!
 
@@ -81,21 +85,34 @@ async function abusers(until: number): Promise<void> {
   if (code !== 0) throw new Error(`the abusers exited with ${code}`)
 }
 
+/** Median of `values`. */
+const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
 try {
-  const quiet = await phase()
-  const abused = await phase(abusers)
+  // Quiet and abused phases alternate, so drift on the shared cores reaches both; the p99 target is the median of
+  // the per-round ratios. RSS is held against the first quiet phase: memory taken by an abused phase is not always
+  // given back to the OS, and a later quiet phase would flatter the ratio.
+  const rounds: { quiet: Awaited<ReturnType<typeof phase>>; abused: Awaited<ReturnType<typeof phase>> }[] = []
+  for (let round = 0; round < ROUNDS; round++) rounds.push({ quiet: await phase(), abused: await phase(abusers) })
   const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(1)
-  console.log(`abuse (${[...ABUSERS].join(', ')}): ${PHASE_S} s per phase, normal load ${RATE} req/s (1 KiB key/value and proxy hits), budget ${mib(BUDGET)} MiB`)
-  console.log('| phase | RSS peak MiB | disk peak MiB | normal p99 ms | normal failed / total |')
-  console.log('|---|---|---|---|---|')
-  for (const [name, r] of [['quiet', quiet], ['abused', abused]] as const) {
-    console.log(`| ${name} | ${mib(r.rss)} | ${mib(r.disk)} | ${r.p99} | ${r.failed} / ${r.total} |`)
+  console.log(`abuse (${[...ABUSERS].join(', ')}): ${ROUNDS} rounds of ${PHASE_S} s quiet + ${PHASE_S} s abused, normal load ${RATE} req/s (1 KiB key/value and proxy hits), budget ${mib(BUDGET)} MiB`)
+  console.log('| round | phase | RSS peak MiB | disk peak MiB | normal p99 ms | normal failed / total |')
+  console.log('|---|---|---|---|---|---|')
+  for (const [i, round] of rounds.entries()) {
+    for (const [name, r] of [['quiet', round.quiet], ['abused', round.abused]] as const) {
+      console.log(`| ${i + 1} | ${name} | ${mib(r.rss)} | ${mib(r.disk)} | ${r.p99} | ${r.failed} / ${r.total} |`)
+    }
   }
+  const quietRss = rounds[0]!.quiet.rss
+  const abusedRss = Math.max(...rounds.map((r) => r.abused.rss))
+  const disk = Math.max(...rounds.map((r) => r.abused.disk))
+  const p99Ratio = median(rounds.map((r) => r.abused.p99 / Math.max(1, r.quiet.p99)))
+  const failed = rounds.reduce((sum, r) => sum + r.abused.failed, 0)
   const check = (ok: boolean) => (ok ? '✓' : '✗')
-  console.log(`targets: RSS peak ${(abused.rss / quiet.rss).toFixed(2)}× quiet (≤ 1.5 ${check(abused.rss <= 1.5 * quiet.rss)}), ` +
-    `disk ${(abused.disk / BUDGET).toFixed(2)}× budget (≤ 1.1 ${check(abused.disk <= 1.1 * BUDGET)}), ` +
-    `p99 ${(abused.p99 / Math.max(1, quiet.p99)).toFixed(2)}× quiet (≤ 2 ${check(abused.p99 <= 2 * Math.max(1, quiet.p99))}), ` +
-    `normal failures ${abused.failed} (0 ${check(abused.failed === 0)})`)
+  console.log(`targets: RSS peak ${(abusedRss / quietRss).toFixed(2)}× the first quiet phase (≤ 1.5 ${check(abusedRss <= 1.5 * quietRss)}), ` +
+    `disk ${(disk / BUDGET).toFixed(2)}× budget (≤ 1.1 ${check(disk <= 1.1 * BUDGET)}), ` +
+    `p99 ${p99Ratio.toFixed(2)}× quiet, median of rounds (≤ 2 ${check(p99Ratio <= 2)}), ` +
+    `normal failures ${failed} (0 ${check(failed === 0)})`)
 } finally {
   car.process.kill('SIGTERM')
   await car.exited
