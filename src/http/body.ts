@@ -54,18 +54,25 @@ function readIncoming(incoming: IncomingMessage, outgoing: ServerResponse | unde
   return declared >= PREALLOCATED_BODY_BYTES ? readInto(Buffer.allocUnsafe(declared), incoming, outgoing) : readChunks(incoming, outgoing, limit)
 }
 
+const UPLOAD_TURN_BYTES = 256 * 1024
+
 /** Reads a body of declared length into `body` (Node's parser never passes more bytes than the length declared). */
 function readInto(body: Buffer, incoming: IncomingMessage, outgoing: ServerResponse | undefined): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     let filled = 0
+    let paced = 0
     const cleanup = () => {
       incoming.off('data', onData).off('end', onEnd).off('error', onAbort).off('close', onAbort)
     }
     const onData = (chunk: Buffer) => {
       filled += chunk.copy(body, filled)
-      // Heavy work: a large upload is taken in at the pace the event loop can spare (TCP holds the rest).
-      incoming.pause()
-      void heavyWork.turn().then(() => incoming.resume())
+      // Heavy work: a large upload is taken in at the pace the event loop can spare (TCP holds the rest), asking for
+      // a turn every UPLOAD_TURN_BYTES (every 64 KiB chunk cost an 8 MB PUT 10 ms more on a quiet loop).
+      if (filled - paced >= UPLOAD_TURN_BYTES) {
+        paced = filled
+        incoming.pause()
+        void heavyWork.turn().then(() => incoming.resume())
+      }
     }
     const onEnd = () => {
       cleanup()
