@@ -1,12 +1,15 @@
 // The hostile clients of npm run abuse, in a process of their own (started by bench/abuse.ts): readers that never
 // read an 8 MB value, pipelined GETs of it never read either, bulk gets of an 8 MB value in a loop, deeply nested
-// JSON in a loop, ten concurrent 8 MB writes in loops. Runs until ABUSE_UNTIL (epoch ms) against ABUSE_URL.
+// JSON in a loop, ABUSE_WRITERS (10) concurrent 8 MB writes in loops. Runs until ABUSE_UNTIL (epoch ms) against
+// ABUSE_URL.
 import { connect, type Socket } from 'node:net'
 
 const url = process.env.ABUSE_URL!
 const until = Number(process.env.ABUSE_UNTIL)
 const only = new Set((process.env.ABUSE_ONLY ?? '').split(','))
 const BIG = 8 * 1024 ** 2
+/** Concurrent writers of 8 MB values (ABUSE_WRITERS, 10 by default). */
+const WRITERS = Number(process.env.ABUSE_WRITERS ?? 10)
 
 /** A connection that sends `data` and reads nothing. */
 function silent(data: string): Socket {
@@ -33,7 +36,7 @@ let writes = 0
 await Promise.all([
   only.has('bulk') && loop(() => post('/v1/kv/app/_bulk', JSON.stringify({ get: Array(1000).fill('random8') }))),
   only.has('deep') && loop(() => post('/v1/sessions', deep)),
-  ...(only.has('writes') ? Array.from({ length: 10 }, () => loop(() => post(`/v1/kv/abuse/w${writes++ % 40}`, value, 'PUT'))) : []),
+  ...(only.has('writes') ? Array.from({ length: WRITERS }, () => loop(() => post(`/v1/kv/abuse/w${writes++ % 40}`, value, 'PUT'))) : []),
   new Promise((resolve) => setTimeout(resolve, until - Date.now())),
 ])
 for (const socket of sockets) socket.destroy()
