@@ -50,8 +50,11 @@ export function lingerThenClose(incoming: IncomingMessage, outgoing: ServerRespo
 /** Bodies declared at least this large are read into one buffer of that size: no second copy to join the chunks. */
 const PREALLOCATED_BODY_BYTES = 64 * 1024
 
-function readIncoming(incoming: IncomingMessage, outgoing: ServerResponse | undefined, limit: number, declared: number): Promise<Uint8Array> {
-  return declared >= PREALLOCATED_BODY_BYTES ? readInto(Buffer.allocUnsafe(declared), incoming, outgoing) : readChunks(incoming, outgoing, limit)
+function readIncoming(
+  incoming: IncomingMessage, outgoing: ServerResponse | undefined, limit: number, declared: number,
+): Promise<Uint8Array> {
+  if (declared >= PREALLOCATED_BODY_BYTES) return readInto(Buffer.allocUnsafe(declared), incoming, outgoing)
+  return readChunks(incoming, outgoing, limit)
 }
 
 const UPLOAD_TURN_BYTES = 256 * 1024

@@ -23,7 +23,9 @@ export interface BulkAnswer {
 }
 
 /** Plans the answer for `keys` (each asked once) and the entries found for them; undefined when over `limit` bytes. */
-export async function planBulkAnswer(keys: readonly string[], entries: readonly (Entry | undefined)[], limit: number): Promise<BulkAnswer | undefined> {
+export async function planBulkAnswer(
+  keys: readonly string[], entries: readonly (Entry | undefined)[], limit: number,
+): Promise<BulkAnswer | undefined> {
   const items: Planned[] = []
   let bytes = '{"items":[]}'.length + Math.max(0, keys.length - 1)
   for (const [i, entry] of entries.entries()) {
@@ -35,7 +37,8 @@ export async function planBulkAnswer(keys: readonly string[], entries: readonly 
     } else {
       const encoding = isUtf8(entry.value) ? 'utf8' : 'base64'
       const head = `{"key":${key},"found":true,"value":"`
-      const tail = `","encoding":"${encoding}","contentType":${JSON.stringify(entry.contentType)},"etag":${JSON.stringify(entry.etag)},"expiresAt":"${iso(entry.expiresAt)}"}`
+      const tail = `","encoding":"${encoding}","contentType":${JSON.stringify(entry.contentType)},` +
+        `"etag":${JSON.stringify(entry.etag)},"expiresAt":"${iso(entry.expiresAt)}"}`
       items.push({ head, value: entry.value, encoding, tail })
       bytes += Buffer.byteLength(head) + Buffer.byteLength(tail)
       bytes += encoding === 'base64' ? Math.ceil(entry.value.byteLength / 3) * 4 : await jsonTextBytes(entry.value)

@@ -76,7 +76,8 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
       if (!answer) {
         throw new Problem({
           kind: 'payload-too-large', status: 413, title: 'Answer too large',
-          detail: `the values asked for add up to more than ${limits.maxBulkBytes} bytes (CACHECAR_MAX_BULK_BYTES); ask for fewer keys at a time`,
+          detail: `the values asked for add up to more than ${limits.maxBulkBytes} bytes (CACHECAR_MAX_BULK_BYTES); ` +
+            'ask for fewer keys at a time',
           extensions: { field: 'get', limit: limits.maxBulkBytes },
         })
       }

@@ -57,8 +57,9 @@ export function keyRoutes({ store, limits, now, onLookup }: KvDeps): Hono {
     const headers = freshnessHeaders(entry, now())
     if (noneMatchHits(parseEtagList(c.req.header('if-none-match')), entry.etag)) return c.body(null, 304, headers)
     const value = entry.value as Uint8Array<ArrayBuffer>
-    if (value.byteLength < SLICED_BODY_BYTES) return c.body(value, 200, { ...headers, 'content-type': entry.contentType })
-    return c.body(pulledStream(slicesOf(value)), 200, { ...headers, 'content-type': entry.contentType, 'content-length': String(value.byteLength) })
+    const fields = { ...headers, 'content-type': entry.contentType }
+    if (value.byteLength < SLICED_BODY_BYTES) return c.body(value, 200, fields)
+    return c.body(pulledStream(slicesOf(value)), 200, { ...fields, 'content-length': String(value.byteLength) })
   })
 
   app.put('/:namespace/:key', async function putValue(c) {
