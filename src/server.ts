@@ -68,6 +68,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }), ...(stack.shared && { shared: stack.shared }) })
   const answerProxy = proxy && proxyListener(proxy, requestRecorder(metrics, logger), (error, request) => errorProblem(error, request, metrics, logger))
   const server = await listen(app.fetch, answerProxy, config, logger)
+  watchDroppedConnections(server, metrics.connectionsDropped, logger)
   const inFlight = trackInFlight(server)
   const stopCutting = cutStalledSends(inFlight, config.sendTimeoutMs)
   sweeper.start()
@@ -128,11 +129,25 @@ function listen(fetch: FetchHandler, answerProxy: ((req: IncomingMessage, res: S
       // Node enforces the timeouts above only when it checks, every 30 s by default: check often enough.
       connectionsCheckingInterval: Math.min(1000, Math.max(50, config.headersTimeoutMs / 4)),
     }, listener)
+    // Everything cachecar holds for a client is per connection (one answer at a time, a slice of it queued, a body
+    // within the shared budget): capping connections caps the sum.
+    server.maxConnections = config.maxConnections
     server.on('clientError', answerClientError)
     server.on('checkExpectation', answerExpectationFailed)
     server.once('error', reject)
     // Bind the configured host only: listen(port) alone would bind every interface.
     server.listen(config.port, config.host, () => resolve(server))
+  })
+}
+
+/** Counts connections Node closed at CACHECAR_MAX_CONNECTIONS, with a warning at most once a minute. */
+function watchDroppedConnections(server: Server, dropped: { inc(): void }, logger: Logger): void {
+  let warnedAt = -Infinity
+  server.on('drop', () => {
+    dropped.inc()
+    if (performance.now() - warnedAt < 60_000) return
+    warnedAt = performance.now()
+    logger.warn({ event: 'connections_dropped', maxConnections: server.maxConnections }, 'connection limit reached: new connections are closed')
   })
 }
 

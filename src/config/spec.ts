@@ -22,6 +22,7 @@ export interface Config {
   readonly headersTimeoutMs: number
   readonly requestTimeoutMs: number
   readonly keepAliveTimeoutMs: number
+  readonly maxConnections: number
   readonly sendTimeoutMs: number
   readonly bodyMemoryBytes: number
   readonly maxBulkItems: number
@@ -154,6 +155,8 @@ export const SETTINGS: readonly Setting[] = [
   setting('HEADERS_TIMEOUT_MS', 'headersTimeoutMs', '10s', duration('ms', 100, DAY), 'Time a client has to send its request headers'),
   setting('REQUEST_TIMEOUT_MS', 'requestTimeoutMs', '60s', duration('ms', 100, DAY), 'Time a client has to send a whole request'),
   setting('KEEP_ALIVE_TIMEOUT_MS', 'keepAliveTimeoutMs', '65s', duration('ms', 100, DAY), 'How long an idle keep-alive connection stays open'),
+  setting('MAX_CONNECTIONS', 'maxConnections', '1024', integer(1, 1_000_000),
+    'Most client connections open at once; further ones are closed on arrival (cachecar_connections_dropped_total)'),
   setting('SEND_TIMEOUT_MS', 'sendTimeoutMs', '30s', duration('ms', 100, DAY), 'A response whose client reads nothing for this long is cut'),
   setting('BODY_MEMORY_BYTES', 'bodyMemoryBytes', '32MiB', size(1024 ** 2, 1024 ** 4),
     'Request bodies over 64 KiB held in memory at once, all clients together; a body without room waits, unread'),

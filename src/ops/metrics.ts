@@ -20,6 +20,7 @@ export interface Metrics {
   readonly sharedCoalesce: Counter<'outcome'>
   readonly sharedDegraded: Counter<'operation'>
   readonly invalidationsReceived: Counter
+  readonly connectionsDropped: Counter
   readonly eventLoopDelay: Histogram
 }
 
@@ -74,6 +75,10 @@ export function createMetrics(store: () => Store | undefined): Metrics {
     }),
     sharedDegraded: new Counter({ name: 'cachecar_shared_degraded_total', help: 'Operations that ran on the local store alone because the shared tier was down', labelNames: ['operation'], registers }),
     invalidationsReceived: new Counter({ name: 'cachecar_shared_invalidations_received_total', help: 'Invalidation messages from other instances applied to the local store', registers }),
+    connectionsDropped: new Counter({
+      name: 'cachecar_connections_dropped_total', registers,
+      help: 'Connections closed on arrival because CACHECAR_MAX_CONNECTIONS were open',
+    }),
     storeErrors: new Counter({ name: 'cachecar_store_errors_total', help: 'Store failures answered 503/507, by kind', labelNames: ['kind'], registers }),
     // Cumulative, unlike nodejs_eventloop_lag_*: histogram_quantile(0.99, rate(...[5m])) gives a p99 for any window.
     eventLoopDelay: new Histogram({
