@@ -108,6 +108,7 @@ export class SqliteStore implements Store {
   readonly #updateCounter: StatementSync
   readonly #listRange: StatementSync
   readonly #deleteExpiredBatch: StatementSync
+  readonly #evictExpiredBatch: StatementSync
   readonly #selectLeastRecent: StatementSync
   readonly #touch: StatementSync
   readonly #countEntries: StatementSync
@@ -163,10 +164,13 @@ export class SqliteStore implements Store {
     this.#updateCounter = db.prepare('UPDATE entries SET value = ?, etag = ?, size = ?, last_access = ?, file = NULL WHERE id = ?')
     this.#listRange = db.prepare(`SELECT namespace, key, content_type, etag, tags, created_at, expires_at, size
       FROM entries WHERE namespace = ? AND key > ? AND key >= ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ?`)
-    // No RETURNING: run() steps a statement once, and a DELETE … RETURNING left unfinished after its first row kept
-    // SQLite from ever checkpointing (sweeping 200k rows grew the WAL to 284 MiB; 1M rows, 17 GB).
+    // The sweeper's has no RETURNING: run() steps a statement once, and a DELETE … RETURNING left unfinished after
+    // its first row kept SQLite from ever checkpointing (sweeping 200k rows grew the WAL to 284 MiB; 1M rows, 17 GB).
+    // Eviction's needs the sizes, and reads them all with all(), which finishes the statement.
     this.#deleteExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
       (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?)`)
+    this.#evictExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
+      (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?) RETURNING size`)
     this.#selectLeastRecent = db.prepare('SELECT id, size FROM entries ORDER BY last_access LIMIT ?')
     this.#touch = db.prepare('UPDATE entries SET last_access = ? WHERE id = ?')
     this.#countEntries = db.prepare('SELECT count(*) AS n FROM entries')
@@ -576,7 +580,7 @@ export class SqliteStore implements Store {
    * whose sizes add up to `bytes`. Returns the bytes freed (0: nothing left to delete).
    */
   #evictBatch(bytes: number): number {
-    const expired = this.#deleteExpiredBatch.all(this.#now(), EVICT_BATCH) as { size: number }[]
+    const expired = this.#evictExpiredBatch.all(this.#now(), EVICT_BATCH) as { size: number }[]
     this.#reapFiles()
     if (expired.length > 0) {
       this.#events.evicted?.('expired', expired.length)
