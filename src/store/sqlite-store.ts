@@ -112,6 +112,11 @@ export class SqliteStore implements Store {
   readonly #selectLeastRecent: StatementSync
   readonly #touch: StatementSync
   readonly #countEntries: StatementSync
+  /**
+   * Rows in `entries`, kept as rows are inserted and deleted (restored when a transaction rolls back): count(*) on the
+   * event loop took 495 ms per /metrics scrape at 10M entries. The database is empty at every start.
+   */
+  #rows = 0
   readonly #writeReadiness: StatementSync
   readonly #readReadiness: StatementSync
   readonly #takeDeadFiles: StatementSync
@@ -221,6 +226,7 @@ export class SqliteStore implements Store {
       if (!preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
       if (!current) return 'not-found'
       this.#deleteById.run(current.id)
+      this.#rows--
       this.#accessTimes.forget(current.id)
       return 'deleted'
     })
@@ -260,7 +266,7 @@ export class SqliteStore implements Store {
     return this.#write(0, () => {
       if (this.#live(this.#selectCurrent.get(namespace, to) as CurrentRow | undefined)) return false
       // An expired row may still hold the new key until the sweeper runs: it goes first.
-      this.#deleteKey.run(namespace, to)
+      this.#rows -= Number(this.#deleteKey.run(namespace, to).changes)
       return Number(this.#renameLive.run(to, namespace, from, this.#now()).changes) === 1
     })
   }
@@ -292,7 +298,8 @@ export class SqliteStore implements Store {
 
   async sweepExpired(batch: number): Promise<SweepResult> {
     const removed = await retryBusy(() => {
-      const changes = this.#deleteExpiredBatch.run(this.#now(), batch).changes as number
+      const changes = Number(this.#deleteExpiredBatch.run(this.#now(), batch).changes)
+      this.#rows -= changes
       this.#reapFiles()
       return changes
     }, this.#retry, this.#events.busyRetry)
@@ -306,8 +313,12 @@ export class SqliteStore implements Store {
   }
 
   async stats(): Promise<StoreStats> {
-    const entries = Number((this.#countEntries.get() as { n: number }).n)
-    return { entries, bytes: this.#budget.diskBytes() }
+    return { entries: this.#rows, bytes: this.#budget.diskBytes() }
+  }
+
+  /** count(*) of the rows, O(n) on the event loop: for tests and diagnostics, never for /metrics. */
+  countRowsSlowly(): number {
+    return Number((this.#countEntries.get() as { n: number }).n)
   }
 
   async ping(): Promise<void> {
@@ -439,6 +450,7 @@ export class SqliteStore implements Store {
       this.#replace.run(input.contentType, etag, tags, now, expiresAt, now, size, file?.name ?? null, stored, id)
     } else {
       id = Number(this.#insert.run(input.namespace, input.key, input.contentType, etag, tags, now, expiresAt, now, size, file?.name ?? null, stored).lastInsertRowid)
+      this.#rows++
     }
     if (previous?.tags) this.#deleteTagsOfEntry.run(id)
     for (const tag of new Set(input.tags ?? [])) this.#insertTag.run(tag, id)
@@ -512,6 +524,7 @@ export class SqliteStore implements Store {
   }
 
   #transaction<T>(operation: () => T): T {
+    const rows = this.#rows
     this.#begin.run()
     try {
       const result = operation()
@@ -521,6 +534,7 @@ export class SqliteStore implements Store {
     } catch (error) {
       // SQLite may already have rolled back (e.g. on SQLITE_FULL); roll back only what is still open.
       if (this.#db.isTransaction) this.#rollback.run()
+      this.#rows = rows
       throw error
     }
   }
@@ -581,6 +595,7 @@ export class SqliteStore implements Store {
    */
   #evictBatch(bytes: number): number {
     const expired = this.#evictExpiredBatch.all(this.#now(), EVICT_BATCH) as { size: number }[]
+    this.#rows -= expired.length
     this.#reapFiles()
     if (expired.length > 0) {
       this.#events.evicted?.('expired', expired.length)
@@ -593,6 +608,7 @@ export class SqliteStore implements Store {
       for (const { id, size } of victims) {
         if (freed >= bytes || freed >= EVICT_BATCH_BYTES) break
         this.#deleteById.run(id)
+        this.#rows--
         this.#accessTimes.forget(id)
         freed += size + ROW_OVERHEAD_BYTES
         deleted++
@@ -645,7 +661,11 @@ export class SqliteStore implements Store {
     for (;;) {
       // Through the write queue, so a purge also removes what writes queued before it (a response stored just as
       // it was served) will commit, instead of running ahead of them.
-      const changes = Number(await this.#write(0, deleteBatch))
+      const changes = await this.#write(0, () => {
+        const deleted = Number(deleteBatch())
+        this.#rows -= deleted
+        return deleted
+      })
       removed += changes
       if (changes < PURGE_BATCH) return removed
       await yieldToEventLoop()
