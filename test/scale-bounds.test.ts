@@ -1,6 +1,6 @@
 // What goes wrong only at scale, shown small enough for CI: each test holds a bound that a 20 GiB cache needs
 // (issue 15 measured the failures at 1-10 million entries).
-import { statSync } from 'node:fs'
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as fc from 'fast-check'
 import { test } from 'uvu'
@@ -91,6 +91,33 @@ test('the entry count /metrics reports is kept without count(*), and matches it 
       await store.close()
     }
   }), { numRuns: 150 })
+})
+
+test('start-up moves what a previous run left aside at once and deletes it in the background', async () => {
+  const dir = tempDir()
+  const path = join(dir.path, 'cachecar.db')
+  writeFileSync(path, 'a previous database'.repeat(1000))
+  writeFileSync(`${path}-wal`, 'its WAL')
+  mkdirSync(`${path}.values`)
+  for (let i = 0; i < 2000; i++) writeFileSync(join(`${path}.values`, `v${i}`), 'a value file')
+  mkdirSync(`${path}.old-1-1`) // left by a start that crashed before it finished deleting
+  writeFileSync(join(`${path}.old-1-1`, 'cachecar.db'), 'older still')
+  const store = new SqliteStore({ path, maxBytes: 64 * 1024 ** 2 })
+  try {
+    // Nothing was deleted before the store could serve: the 2,000 files were moved, in one rename.
+    const aside = readdirSync(dir.path).filter((name) => name.startsWith('cachecar.db.old-') && name !== 'cachecar.db.old-1-1')
+    assert.is(aside.length, 1)
+    assert.is(readdirSync(join(dir.path, aside[0]!, 'cachecar.db.values')).length, 2000)
+    assert.equal(readdirSync(`${path}.values`), [])
+    assert.is((await store.stats()).entries, 0)
+    await store.set({ namespace: 'n', key: 'k', value: Buffer.from('v'), contentType: 'x', ttlMs: 1000 })
+    await store.leftoversRemoved
+    assert.equal(readdirSync(dir.path).filter((name) => name.includes('.old-')), [], 'leftovers were not deleted')
+    assert.ok(await store.get('n', 'k'), 'deleting the leftovers touched the new store')
+  } finally {
+    await store.close()
+    dir.remove()
+  }
 })
 
 test.run()

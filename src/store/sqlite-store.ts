@@ -6,6 +6,7 @@ import { addToCounter, preconditionHolds } from './precondition.ts'
 import { AccessTimes } from './sqlite/access-times.ts'
 import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES } from './sqlite/budget.ts'
 import { isFull } from './sqlite/errors.ts'
+import { moveAside, removeLeftovers, storeFiles } from './sqlite/leftovers.ts'
 import { lockDatabasePath, type InstanceLock } from './sqlite/instance-lock.ts'
 import { MEMORY, PAGE_SIZE, openDatabase } from './sqlite/open.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
@@ -117,6 +118,8 @@ export class SqliteStore implements Store {
    * event loop took 495 ms per /metrics scrape at 10M entries. The database is empty at every start.
    */
   #rows = 0
+  /** Settles once what previous runs left at the path is deleted (in the background: starting never waits for it). */
+  readonly leftoversRemoved: Promise<void> = Promise.resolve()
   readonly #writeReadiness: StatementSync
   readonly #readReadiness: StatementSync
   readonly #takeDeadFiles: StatementSync
@@ -125,6 +128,10 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     // Before anything is wiped: a second instance on this path stops here instead of deleting the first one's files.
     this.#lock = lockDatabasePath(options.path)
+    if (options.path !== MEMORY) {
+      moveAside(options.path, storeFiles(options.path))
+      this.leftoversRemoved = removeLeftovers(options.path)
+    }
     this.#db = openDatabase({
       path: options.path,
       maxPages: options.maxPages ?? (options.maxBytes * 0.95) / PAGE_SIZE,
