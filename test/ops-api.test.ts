@@ -93,6 +93,8 @@ test('/metrics reports requests by route, hits and misses, entries and bytes', a
   assert.match(text, 'cachecar_kv_lookups_total{result="miss"} 1')
   assert.match(text, 'cachecar_store_entries 1')
   assert.match(text, /cachecar_store_bytes [1-9]\d*/)
+  assert.match(text, /cachecar_store_data_bytes [1-9]\d*/)
+  assert.match(text, /cachecar_store_wal_bytes \d+/)
   assert.match(text, 'cachecar_http_request_duration_seconds_bucket')
   assert.match(text, 'nodejs_eventloop_lag_p99_seconds')
   assert.not.match(text, 'route="/v1/kv/app/k"', 'routes are labelled by pattern, not by key')

@@ -120,4 +120,28 @@ test('start-up moves what a previous run left aside at once and deletes it in th
   }
 })
 
+test('writing three times the budget: once it settles, cached data fills the budget to its low mark, not less, and the disk stays within it', async () => {
+  const dir = tempDir()
+  const path = join(dir.path, 'cachecar.db')
+  const maxBytes = 32 * 1024 ** 2
+  const store = new SqliteStore({ path, maxBytes })
+  try {
+    const value = Buffer.alloc(1024, 'v')
+    let largestDisk = 0
+    for (let i = 0; i < (3 * maxBytes) / 1024; i += 500) {
+      await store.setMany(Array.from({ length: 500 }, (_, j) => ({ namespace: 'n', key: `k${i + j}`, value, contentType: 'x', ttlMs: 60_000 })))
+      if (i % 5000 === 0) await store.maintain()
+      largestDisk = Math.max(largestDisk, (await store.stats()).bytes)
+    }
+    for (let i = 0; i < 3; i++) await store.maintain()
+    const settled = await store.stats()
+    assert.ok(largestDisk <= 1.1 * maxBytes, `the disk reached ${(largestDisk / 1024 ** 2).toFixed(1)} MiB`)
+    // Eviction stops at 80 % of the budget in data; counting the WAL as data stopped it lower.
+    assert.ok(settled.dataBytes! >= 0.77 * maxBytes, `cached data settled at ${(settled.dataBytes! / maxBytes * 100).toFixed(1)} % of the budget`)
+  } finally {
+    await store.close()
+    dir.remove()
+  }
+})
+
 test.run()

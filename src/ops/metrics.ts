@@ -37,10 +37,26 @@ export function createMetrics(store: () => Store | undefined): Metrics {
     },
   })
   new Gauge({
-    name: 'cachecar_store_bytes', help: 'Bytes the store occupies (database + WAL + shm)', registers,
+    name: 'cachecar_store_bytes', help: 'Bytes the store occupies on disk (database + WAL + shm + value files)', registers,
     async collect() {
       const s = store()
       if (s) this.set((await s.stats()).bytes)
+    },
+  })
+  new Gauge({
+    name: 'cachecar_store_data_bytes', help: 'Bytes the cached entries use (pages in use and value files; eviction keeps this within the budget)', registers,
+    async collect() {
+      const s = store()
+      const bytes = s && (await s.stats()).dataBytes
+      if (bytes !== undefined) this.set(bytes)
+    },
+  })
+  new Gauge({
+    name: 'cachecar_store_wal_bytes', help: 'Bytes of SQLite\'s write-ahead log, part of cachecar_store_bytes', registers,
+    async collect() {
+      const s = store()
+      const bytes = s && (await s.stats()).walBytes
+      if (bytes !== undefined) this.set(bytes)
     },
   })
   return {

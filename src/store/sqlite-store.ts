@@ -320,7 +320,7 @@ export class SqliteStore implements Store {
   }
 
   async stats(): Promise<StoreStats> {
-    return { entries: this.#rows, bytes: this.#budget.diskBytes() }
+    return { entries: this.#rows, bytes: this.#budget.diskBytes(), dataBytes: this.#budget.dataBytes(), walBytes: this.#budget.walBytes() }
   }
 
   /** count(*) of the rows, O(n) on the event loop: for tests and diagnostics, never for /metrics. */
@@ -634,13 +634,11 @@ export class SqliteStore implements Store {
   async #rebalance(): Promise<void> {
     await yieldToEventLoop()
     try {
-      if (this.#budget.usedAbove(HIGH_WATERMARK)) {
+      if (this.#budget.dataAbove(HIGH_WATERMARK)) {
         await retryBusy(() => this.#accessTimes.flush(), this.#retry, this.#events.busyRetry)
-        let excess = this.#budget.usedBytes() - this.#budget.maxBytes * LOW_WATERMARK
-        while (!this.#closed && excess > 0) {
-          const freed = this.#evictBatch(excess)
-          if (freed === 0) break
-          excess -= freed
+        // Measured again before every batch: an estimate made once evicted by row sizes, not by what pages freed.
+        for (let excess = this.#excessData(); !this.#closed && excess > 0; excess = this.#excessData()) {
+          if (this.#evictBatch(excess) === 0) break
           await yieldToEventLoop()
         }
       }
@@ -660,6 +658,11 @@ export class SqliteStore implements Store {
       // Busy or full: the next write or maintenance pass tries again.
       this.#events.maintenanceFailed?.(error)
     }
+  }
+
+  /** Cached data above the low watermark: what eviction still has to free. */
+  #excessData(): number {
+    return this.#budget.dataBytes() - this.#budget.maxBytes * LOW_WATERMARK
   }
 
   async #deleteInBatches(deleteBatch: () => number | bigint): Promise<number> {

@@ -69,8 +69,12 @@ export interface ListOptions {
 
 export interface StoreStats {
   readonly entries: number
-  /** Bytes the store occupies (for SQLite: database + WAL + shm). */
+  /** Bytes the store occupies (for SQLite: database + WAL + shm + value files). */
   readonly bytes: number
+  /** Bytes the entries use (SQLite: pages in use and value files; free pages and the WAL do not count). */
+  readonly dataBytes?: number
+  /** Bytes of the write-ahead log, part of `bytes` (SQLite only). */
+  readonly walBytes?: number
 }
 
 /** Counts what maintenance removed, for metrics. */
