@@ -47,6 +47,8 @@ export class HotTier implements Store {
       if (hot.expiresAt > this.#now()) {
         this.#entries.delete(id)
         this.#entries.set(id, hot)
+        // The store below never saw this read: without a word, a key hot here was the first evicted there.
+        this.#inner.noteRead?.(namespace, key)
         return hot
       }
       this.#remove(id)

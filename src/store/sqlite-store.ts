@@ -3,12 +3,12 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { etagOf, prefixUpperBound } from './keys.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
-import { AccessTimes } from './sqlite/access-times.ts'
 import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES } from './sqlite/budget.ts'
 import { isFull } from './sqlite/errors.ts'
 import { moveAside, removeLeftovers, storeFiles } from './sqlite/leftovers.ts'
 import { lockDatabasePath, type InstanceLock } from './sqlite/instance-lock.ts'
 import { MEMORY, PAGE_SIZE, openDatabase } from './sqlite/open.ts'
+import { RecentReads } from './sqlite/recent-reads.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
 import { FILE_VALUE_BYTES, ValueFiles, isNoSpace, type StoredFile } from './sqlite/value-files.ts'
 import { WriteFence } from './write-fence.ts'
@@ -62,6 +62,8 @@ type CurrentRow = Pick<Row, 'id' | 'etag' | 'tags' | 'expires_at'>
 /** Above this share of the budget a write evicts synchronously before it lands; below, maintenance does. */
 const HARD_WATERMARK = 0.97
 const EVICT_BATCH = 256
+/** Batches in a row that may only spare recently read entries before eviction ignores reads (see #evictBatch). */
+const SPARE_ROUNDS = 4
 /**
  * At most this many bytes leave per eviction transaction, and at most VACUUM_STEP_PAGES go back to the filesystem
  * per step: deleting or vacuuming tens of MiB in one go held the event loop for 150–250 ms in the soak.
@@ -80,7 +82,8 @@ export class SqliteStore implements Store {
   readonly #events: StoreEvents
   readonly #retry: RetryPolicy
   readonly #budget: DiskBudget
-  readonly #accessTimes: AccessTimes
+  /** Reads are noted here, in memory; eviction consults it (recent-reads.ts). */
+  readonly #recent: RecentReads
   readonly #files: ValueFiles | undefined
   readonly #fileValueBytes: number
   #rebalancing: Promise<void> | undefined
@@ -183,16 +186,14 @@ export class SqliteStore implements Store {
       (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?)`)
     this.#evictExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
       (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?) RETURNING size`)
-    this.#selectLeastRecent = db.prepare('SELECT id, size FROM entries ORDER BY last_access LIMIT ?')
+    this.#selectLeastRecent = db.prepare('SELECT id, namespace, key, size, last_access FROM entries ORDER BY last_access LIMIT ?')
     this.#touch = db.prepare('UPDATE entries SET last_access = ? WHERE id = ?')
     this.#countEntries = db.prepare('SELECT count(*) AS n FROM entries')
     this.#writeReadiness = db.prepare(`INSERT INTO readiness (id, at) VALUES (1, ?)
       ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
     this.#readReadiness = db.prepare('SELECT at FROM readiness WHERE id = 1')
     this.#takeDeadFiles = db.prepare('DELETE FROM dead_files RETURNING name, size')
-    this.#accessTimes = new AccessTimes((touched) => this.#transaction(() => {
-      for (const [id, at] of touched) this.#touch.run(at, id)
-    }))
+    this.#recent = new RecentReads(options.maxBytes)
   }
 
   async get(namespace: string, key: string): Promise<Entry | undefined> {
@@ -234,7 +235,6 @@ export class SqliteStore implements Store {
       if (!current) return 'not-found'
       this.#deleteById.run(current.id)
       this.#rows--
-      this.#accessTimes.forget(current.id)
       return 'deleted'
     })
   }
@@ -314,13 +314,17 @@ export class SqliteStore implements Store {
   }
 
   async maintain(): Promise<void> {
-    await retryBusy(() => this.#accessTimes.flush(), this.#retry, this.#events.busyRetry)
     this.#budget.measure()
     if (this.#budget.mayExceed(0)) await this.#rebalance()
   }
 
   async stats(): Promise<StoreStats> {
     return { entries: this.#rows, bytes: this.#budget.diskBytes(), dataBytes: this.#budget.dataBytes(), walBytes: this.#budget.walBytes() }
+  }
+
+  /** A read served above this store (by the hot tier): it counts for eviction as a read here would. */
+  noteRead(namespace: string, key: string): void {
+    this.#recent.note(namespace, key, this.#now())
   }
 
   /** count(*) of the rows, O(n) on the event loop: for tests and diagnostics, never for /metrics. */
@@ -340,11 +344,6 @@ export class SqliteStore implements Store {
     await this.#flushing
     this.#closed = true
     await this.#rebalancing
-    try {
-      this.#accessTimes.flush()
-    } catch {
-      // Access times are a hint for eviction; losing them at shutdown loses nothing.
-    }
     this.#db.close()
     this.#lock.release()
   }
@@ -354,7 +353,7 @@ export class SqliteStore implements Store {
   #getLive(namespace: string, key: string): (Entry & { file: string | null }) | undefined {
     const row = this.#selectLive.get(namespace, key, this.#now()) as Row | undefined
     if (!row) return undefined
-    this.#accessTimes.touch(row.id, this.#now())
+    this.#recent.note(namespace, key, this.#now())
     return { ...toInfo(row), value: row.value, file: row.file }
   }
 
@@ -555,11 +554,6 @@ export class SqliteStore implements Store {
       return operation()
     } catch (error) {
       if (!isFull(error)) throw error
-      try {
-        this.#accessTimes.flush()
-      } catch {
-        // The disk is full: access times wait for the next pass.
-      }
       // Only what this write needs now (freed pages are reused at once); the background pass does the rest in steps.
       let freed: number
       try {
@@ -581,7 +575,6 @@ export class SqliteStore implements Store {
 
   /** Synchronously back under `fraction` with a batch of slack; the background pass continues to the low mark. */
   #evictDownTo(fraction: number, incomingBytes: number): void {
-    this.#accessTimes.flush()
     this.#evictBytes(this.#budget.usedBytes() + incomingBytes - this.#budget.maxBytes * fraction + EVICT_BATCH_BYTES)
     this.#scheduleRebalance()
   }
@@ -608,21 +601,33 @@ export class SqliteStore implements Store {
       this.#events.evicted?.('expired', expired.length)
       return expired.reduce((sum, row) => sum + row.size + ROW_OVERHEAD_BYTES, 0)
     }
-    const victims = this.#selectLeastRecent.all(EVICT_BATCH) as { id: number; size: number }[]
-    let freed = 0
-    let deleted = 0
-    this.#transaction(() => {
-      for (const { id, size } of victims) {
-        if (freed >= bytes || freed >= EVICT_BATCH_BYTES) break
-        this.#deleteById.run(id)
-        this.#rows--
-        this.#accessTimes.forget(id)
-        freed += size + ROW_OVERHEAD_BYTES
-        deleted++
-      }
-    })
-    if (deleted > 0) this.#events.evicted?.('lru', deleted)
-    return freed
+    // Least recently written or spared first; an entry read since then is spared once (its place in line becomes
+    // its last read) instead of evicted. After SPARE_ROUNDS batches that evicted nothing, the line's order alone
+    // decides: eviction always makes progress.
+    for (let round = 0; ; round++) {
+      const honourReads = round < SPARE_ROUNDS
+      const candidates = this.#selectLeastRecent.all(EVICT_BATCH) as { id: number; namespace: string; key: string; size: number; last_access: number }[]
+      let freed = 0
+      let deleted = 0
+      let spared = 0
+      this.#transaction(() => {
+        for (const { id, namespace, key, size, last_access: lastAccess } of candidates) {
+          if (freed >= bytes || freed >= EVICT_BATCH_BYTES) break
+          const readAt = honourReads ? this.#recent.readAt(namespace, key) : 0
+          if (readAt > lastAccess) {
+            this.#touch.run(readAt, id)
+            spared++
+            continue
+          }
+          this.#deleteById.run(id)
+          this.#rows--
+          freed += size + ROW_OVERHEAD_BYTES
+          deleted++
+        }
+      })
+      if (deleted > 0) this.#events.evicted?.('lru', deleted)
+      if (deleted > 0 || spared === 0) return freed
+    }
   }
 
   #scheduleRebalance(): void {
@@ -635,7 +640,6 @@ export class SqliteStore implements Store {
     await yieldToEventLoop()
     try {
       if (this.#budget.dataAbove(HIGH_WATERMARK)) {
-        await retryBusy(() => this.#accessTimes.flush(), this.#retry, this.#events.busyRetry)
         // Measured again before every batch: an estimate made once evicted by row sizes, not by what pages freed.
         for (let excess = this.#excessData(); !this.#closed && excess > 0; excess = this.#excessData()) {
           if (this.#evictBatch(excess) === 0) break

@@ -108,6 +108,8 @@ export interface Store {
   /** Periodic upkeep: persist access times, enforce the byte budget. */
   maintain(): Promise<void>
   stats(): Promise<StoreStats>
+  /** Optional: a read of (namespace, key) was answered in front of this store (a hot-tier hit); it counts for eviction. */
+  noteRead?(namespace: string, key: string): void
   /**
    * Optional: the caller that missed `key` will not write it after all, so a coalescing lock its read took can go at
    * once instead of making other tasks wait it out. `uncacheable` (the answer may not be stored, whoever asks) also
