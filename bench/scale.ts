@@ -1,0 +1,140 @@
+// At full size: what a large cache costs its users, next to the same figures at 10,000 entries, in one cachecar started
+// as npm start runs it. Measures, in order: GETs cycling over 10k keys; the same over SCALE_ENTRIES keys; /metrics;
+// those GETs while bulk writes run; a sweep of SCALE_ENTRIES / 5 expired entries beside the live ones, probed every
+// 100 ms (WAL peak, disk peak, slowest probe, live entries lost); and a restart over everything left on disk.
+// Usage: npm run bench:scale (SCALE_ENTRIES, 1,000,000 by default; SCALE_S, seconds per load run, 10 by default).
+import { execFile } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { promisify } from 'node:util'
+import { join } from 'node:path'
+import { startScript } from '../test/helpers/deployment.ts'
+import { startChild, type Child } from '../test/helpers/process.ts'
+import { tempDir } from '../test/helpers/tmp.ts'
+import { fill, load, metric, post } from './lib.ts'
+
+const ENTRIES = Number(process.env.SCALE_ENTRIES ?? 1_000_000)
+const LOAD_S = Number(process.env.SCALE_S ?? 10)
+const SWEPT = Math.floor(ENTRIES / 5)
+const VALUE_BYTES = 1024
+// Room for everything written here (about 1.3 KiB a row on disk), so nothing is evicted: eviction is another test.
+const BUDGET = Math.ceil(((ENTRIES + SWEPT + 200_000) * 1400) / 1024 ** 2) * 1024 ** 2
+
+const dir = tempDir('cachecar-scale-')
+const dbPath = join(dir.path, 'cachecar.db')
+const { env: runtimeEnv, nodeArgs } = startScript()
+const env = {
+  ...runtimeEnv, CACHECAR_DB_PATH: dbPath, CACHECAR_MAX_BYTES: String(BUDGET), CACHECAR_SWEEP_INTERVAL_MS: '1s',
+  CACHECAR_MAX_TTL: '30d', CACHECAR_LOG_LEVEL: 'info',
+}
+const start = () => startChild(env, { nodeArgs, timeoutMs: 120_000 })
+
+function bytesUnder(path: string): { all: number; wal: number } {
+  let all = 0
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    try {
+      all += entry.isDirectory() ? bytesUnder(join(path, entry.name)).all : statSync(join(path, entry.name)).size
+    } catch {
+      // Deleted between listing and stat.
+    }
+  }
+  let wal = 0
+  try {
+    wal = statSync(`${dbPath}-wal`).size
+  } catch {
+    // No WAL yet.
+  }
+  return { all, wal }
+}
+
+const ms = (value: number) => `${value.toFixed(1)} ms`
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`
+const rows: string[][] = []
+const report = (what: string, small: string, large: string) => rows.push([what, small, large])
+
+async function timed<T>(work: () => Promise<T>): Promise<number> {
+  const started = performance.now()
+  await work()
+  return performance.now() - started
+}
+
+let car: Child = await start()
+try {
+  const ttl = 30 * 86_400
+  await fill(car.url, 'scale', 10_000, VALUE_BYTES, ttl)
+  const small = load(`${car.url}/v1/kv/scale`, 'GET', 10_000, LOAD_S)
+  const metricsSmall = await timed(() => fetch(`${car.url}/metrics`).then((r) => r.text()))
+  const filling = performance.now()
+  const value = 'x'.repeat(VALUE_BYTES)
+  for (let first = 10_000; first < ENTRIES; first += 1000) {
+    const set = Array.from({ length: Math.min(1000, ENTRIES - first) }, (_, i) => ({ key: `k${first + i}`, value, ttl }))
+    const response = await post(`${car.url}/v1/kv/scale/_bulk`, JSON.stringify({ set }))
+    if (!response.ok) throw new Error(`fill failed: ${response.status} ${await response.text()}`)
+  }
+  const fillS = (performance.now() - filling) / 1000
+  const large = load(`${car.url}/v1/kv/scale`, 'GET', ENTRIES, LOAD_S)
+  report('GET over every key: req/s', small.rps.toFixed(0), `${large.rps.toFixed(0)} (${(large.rps / small.rps).toFixed(2)}×)`)
+  report('GET over every key: p99', ms(small.p99), `${ms(large.p99)} (${(large.p99 / Math.max(0.1, small.p99)).toFixed(1)}×)`)
+  const metricsLarge = Math.min(...await Promise.all([1, 2, 3].map(() => timed(() => fetch(`${car.url}/metrics`).then((r) => r.text())))))
+  report('/metrics', ms(metricsSmall), ms(metricsLarge))
+
+  // GETs while a bulk writer runs beside them.
+  let writing = true
+  const writer = (async () => {
+    for (let batch = 0; writing; batch++) {
+      const set = Array.from({ length: 1000 }, (_, i) => ({ key: `w${(batch % 100) * 1000 + i}`, value, ttl }))
+      await post(`${car.url}/v1/kv/writes/_bulk`, JSON.stringify({ set }))
+    }
+  })()
+  // Run asynchronously: load() blocks this event loop, which would stop the writer for the whole run.
+  const options = JSON.stringify({ url: `${car.url}/v1/kv/scale`, method: 'GET', keys: ENTRIES, durationS: LOAD_S, connections: 32 })
+  const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, 'load.ts'), options], { timeout: (LOAD_S + 30) * 1000 })
+  const busy = JSON.parse(stdout.trim().split('\n').at(-1)!) as { p99: number }
+  writing = false
+  await writer
+  report('GET p99 beside bulk writes', '', `${ms(busy.p99)} (${(busy.p99 / Math.max(0.1, large.p99)).toFixed(1)}× idle)`)
+
+  // A sweep of SWEPT entries expiring together once they are all written, nothing else written, probed every 100 ms.
+  const live = await metric(car.url, 'cachecar_store_entries')
+  const ttlS = Math.ceil((SWEPT / (ENTRIES / fillS)) * 1.5) + 2
+  const written = performance.now()
+  await fill(car.url, 'expiring', SWEPT, VALUE_BYTES, ttlS)
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, written + ttlS * 1000 - performance.now())))
+  let walPeak = 0
+  let diskPeak = 0
+  let slowest = 0
+  const sweepStarted = performance.now()
+  const until = sweepStarted + Math.max(30_000, SWEPT / 10)
+  let left = Infinity
+  while (performance.now() < until && left > live) {
+    const probe = await timed(() => fetch(`${car.url}/v1/kv/scale/k${Math.floor(Math.random() * ENTRIES)}`).then((r) => r.arrayBuffer()))
+    slowest = Math.max(slowest, probe)
+    const { all, wal } = bytesUnder(dir.path)
+    walPeak = Math.max(walPeak, wal)
+    diskPeak = Math.max(diskPeak, all)
+    left = await metric(car.url, 'cachecar_store_entries')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const sweepS = (performance.now() - sweepStarted) / 1000
+  const lost = Math.max(0, live - left)
+  report(`sweep of ${SWEPT} entries expiring together`, '', `${left <= live ? `done in ${sweepS.toFixed(1)} s` : `not done after ${sweepS.toFixed(0)} s`}, ` +
+    `WAL peak ${mib(walPeak)}, disk peak ${mib(diskPeak)} (budget ${mib(BUDGET)}), slowest probe ${ms(slowest)}, live entries lost ${lost}`)
+
+  // A restart over all of it.
+  car.process.kill('SIGKILL')
+  await car.exited
+  const onDisk = bytesUnder(dir.path).all
+  const restart = await timed(async () => {
+    car = await start()
+    for (;;) if ((await fetch(`${car.url}/healthz`).catch(() => undefined))?.ok) break
+  })
+  report('restart to a healthy /healthz', '', `${ms(restart)} over ${mib(onDisk)} left by the killed run`)
+
+  console.log(`scale: ${ENTRIES} entries of ${VALUE_BYTES} bytes (filled in ${fillS.toFixed(0)} s), loads of ${LOAD_S} s, budget ${mib(BUDGET)}`)
+  console.log('| measure | at 10,000 entries | at full size |')
+  console.log('|---|---|---|')
+  for (const row of rows) console.log(`| ${row.join(' | ')} |`)
+} finally {
+  car.process.kill('SIGTERM')
+  await car.exited
+  dir.remove()
+}
