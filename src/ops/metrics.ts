@@ -1,6 +1,6 @@
 // Prometheus metrics for one cachecar instance, on their own registry so tests can run many side by side.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { Store } from '../store/types.ts'
+import type { Store, StoreStats } from '../store/types.ts'
 
 export interface Metrics {
   readonly registry: Registry
@@ -29,36 +29,20 @@ export function createMetrics(store: () => Store | undefined): Metrics {
   // Process metrics include nodejs_eventloop_lag_* (event-loop delay percentiles).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 })
   const registers = [registry]
-  new Gauge({
-    name: 'cachecar_store_entries', help: 'Entries in the store, expired ones not yet swept included', registers,
+  // One store figure per gauge, read at scrape time; a store that does not report a figure leaves its gauge out.
+  const storeGauge = (name: string, help: string, pick: (stats: StoreStats) => number | undefined) => new Gauge({
+    name, help, registers,
     async collect() {
       const s = store()
-      if (s) this.set((await s.stats()).entries)
+      const value = s && pick(await s.stats())
+      if (value !== undefined) this.set(value)
     },
   })
-  new Gauge({
-    name: 'cachecar_store_bytes', help: 'Bytes the store occupies on disk (database + WAL + shm + value files)', registers,
-    async collect() {
-      const s = store()
-      if (s) this.set((await s.stats()).bytes)
-    },
-  })
-  new Gauge({
-    name: 'cachecar_store_data_bytes', help: 'Bytes the cached entries use (pages in use and value files; eviction keeps this within the budget)', registers,
-    async collect() {
-      const s = store()
-      const bytes = s && (await s.stats()).dataBytes
-      if (bytes !== undefined) this.set(bytes)
-    },
-  })
-  new Gauge({
-    name: 'cachecar_store_wal_bytes', help: 'Bytes of SQLite\'s write-ahead log, part of cachecar_store_bytes', registers,
-    async collect() {
-      const s = store()
-      const bytes = s && (await s.stats()).walBytes
-      if (bytes !== undefined) this.set(bytes)
-    },
-  })
+  storeGauge('cachecar_store_entries', 'Entries in the store, expired ones not yet swept included', (stats) => stats.entries)
+  storeGauge('cachecar_store_bytes', 'Bytes the store occupies on disk (database + WAL + shm + value files)', (stats) => stats.bytes)
+  storeGauge('cachecar_store_data_bytes', 'Bytes the cached entries use (pages in use and value files; eviction keeps this within the budget)',
+    (stats) => stats.dataBytes)
+  storeGauge('cachecar_store_wal_bytes', 'Bytes of SQLite\'s write-ahead log, part of cachecar_store_bytes', (stats) => stats.walBytes)
   return {
     registry,
     requests: new Counter({ name: 'cachecar_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers }),
