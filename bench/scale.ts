@@ -1,8 +1,10 @@
 // At full size: what a large cache costs its users, next to the same figures at 10,000 entries, in one cachecar started
 // as npm start runs it. Measures, in order: GETs cycling over 10k keys; the same over SCALE_ENTRIES keys; /metrics;
 // those GETs while bulk writes run; a sweep of SCALE_ENTRIES / 5 expired entries beside the live ones, probed every
-// 100 ms (WAL peak, disk peak, slowest probe, live entries lost); and a restart over everything left on disk.
-// Usage: npm run bench:scale (SCALE_ENTRIES, 1,000,000 by default; SCALE_S, seconds per load run, 10 by default).
+// 100 ms (WAL peak, disk peak, slowest probe, live entries lost); a restart over everything left on disk; and writing
+// three times a budget of SCALE_EVICT_MIB while one key is read every 100 ms.
+// Usage: npm run bench:scale (SCALE_ENTRIES, 1,000,000 by default; SCALE_S, seconds per load run, 10 by default;
+// SCALE_EVICT_MIB, 512 by default).
 import { execFile } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { promisify } from 'node:util'
@@ -15,6 +17,8 @@ import { fill, load, metric, post } from './lib.ts'
 const ENTRIES = Number(process.env.SCALE_ENTRIES ?? 1_000_000)
 const LOAD_S = Number(process.env.SCALE_S ?? 10)
 const SWEPT = Math.floor(ENTRIES / 5)
+/** Budget of the eviction run (SCALE_EVICT_MIB, 512 by default; the issue's figure is 2 GiB), written three times over. */
+const EVICT_BUDGET = Number(process.env.SCALE_EVICT_MIB ?? 512) * 1024 ** 2
 const VALUE_BYTES = 1024
 // Room for everything written here (about 1.3 KiB a row on disk), so nothing is evicted: eviction is another test.
 const BUDGET = Math.ceil(((ENTRIES + SWEPT + 200_000) * 1400) / 1024 ** 2) * 1024 ** 2
@@ -128,6 +132,50 @@ try {
     for (;;) if ((await fetch(`${car.url}/healthz`).catch(() => undefined))?.ok) break
   })
   report('restart to a healthy /healthz', '', `${ms(restart)} over ${mib(onDisk)} left by the killed run`)
+
+  // Writing 3× a budget of its own while one key is read every 100 ms.
+  car.process.kill('SIGTERM')
+  await car.exited
+  const evictDir = tempDir('cachecar-evict-')
+  const evictDb = join(evictDir.path, 'cachecar.db')
+  car = await startChild({ ...env, CACHECAR_DB_PATH: evictDb, CACHECAR_MAX_BYTES: String(EVICT_BUDGET) }, { nodeArgs, timeoutMs: 120_000 })
+  try {
+    await fetch(`${car.url}/v1/kv/evict/hot`, { method: 'PUT', body: 'x'.repeat(VALUE_BYTES) })
+    let writing = true
+    const before: number[] = []
+    const during: number[] = []
+    let hotLost = 0
+    let evicting = false
+    let diskPeak = 0
+    const prober = (async () => {
+      while (writing) {
+        const started = performance.now()
+        const status = (await fetch(`${car.url}/v1/kv/evict/hot`)).status
+        ;(evicting ? during : before).push(performance.now() - started)
+        if (status === 404) hotLost++
+        diskPeak = Math.max(diskPeak, bytesUnder(evictDir.path).all)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    })()
+    for (let written = 0, batch = 0; written < 3 * EVICT_BUDGET; batch++, written += 1000 * VALUE_BYTES) {
+      const set = Array.from({ length: 1000 }, (_, i) => ({ key: `e${batch * 1000 + i}`, value, ttl }))
+      await post(`${car.url}/v1/kv/evict/_bulk`, JSON.stringify({ set }))
+      if (batch % 20 === 0) evicting ||= (await metric(car.url, 'cachecar_evictions_total{reason="lru"}')) > 0
+    }
+    writing = false
+    await prober
+    await new Promise((resolve) => setTimeout(resolve, 3000)) // the last rebalance settles
+    const data = await metric(car.url, 'cachecar_store_data_bytes')
+    const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)] ?? 0
+    report(`writing 3× a ${mib(EVICT_BUDGET)} budget, one key read every 100 ms`, '',
+      `disk peak ${mib(diskPeak)} (${(diskPeak / EVICT_BUDGET).toFixed(2)}× budget), data after ${(data / EVICT_BUDGET * 100).toFixed(0)} % of it, ` +
+      `read key evicted ${hotLost} times, probe p99 ${ms(p99(before))} before eviction, ${ms(p99(during))} while evicting`)
+  } finally {
+    car.process.kill('SIGTERM')
+    await car.exited
+    evictDir.remove()
+    car = await start() // for the finally below
+  }
 
   console.log(`scale: ${ENTRIES} entries of ${VALUE_BYTES} bytes (filled in ${fillS.toFixed(0)} s), loads of ${LOAD_S} s, budget ${mib(BUDGET)}`)
   console.log('| measure | at 10,000 entries | at full size |')
