@@ -5,8 +5,10 @@ import { join } from 'node:path'
 import * as fc from 'fast-check'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { createMetrics } from '../src/ops/metrics.ts'
 import { HotTier } from '../src/store/hot-tier.ts'
 import { SqliteStore } from '../src/store/sqlite-store.ts'
+import type { Store } from '../src/store/types.ts'
 import { ManualClock } from './helpers/clock.ts'
 import { tempDir } from './helpers/tmp.ts'
 
@@ -184,6 +186,17 @@ test('reads never write: reading 12,000 entries leaves the WAL as it was', async
     await store.close()
     dir.remove()
   }
+})
+
+test('a /metrics scrape reads the store\'s figures once for all its store gauges, and afresh at the next scrape', async () => {
+  let reads = 0
+  const store = { stats: async () => ({ entries: ++reads, bytes: 2, dataBytes: 3, walBytes: 4 }) }
+  const metrics = createMetrics(() => store as unknown as Store)
+  const first = await metrics.registry.metrics()
+  assert.is(reads, 1)
+  assert.match(first, /cachecar_store_entries 1\b/)
+  assert.match(first, /cachecar_store_wal_bytes 4\b/)
+  assert.match(await metrics.registry.metrics(), /cachecar_store_entries 2\b/)
 })
 
 test.run()

@@ -29,12 +29,16 @@ export function createMetrics(store: () => Store | undefined): Metrics {
   // Process metrics include nodejs_eventloop_lag_* (event-loop delay percentiles).
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 })
   const registers = [registry]
+  // The store gauges of one scrape are collected together: they share one stats() (pragmas and file sizes), instead
+  // of reading it once per gauge.
+  let reading: Promise<StoreStats | undefined> | undefined
+  const storeStats = () => (reading ??= Promise.resolve(store()?.stats()).finally(() => { reading = undefined }))
   // One store figure per gauge, read at scrape time; a store that does not report a figure leaves its gauge out.
   const storeGauge = (name: string, help: string, pick: (stats: StoreStats) => number | undefined) => new Gauge({
     name, help, registers,
     async collect() {
-      const s = store()
-      const value = s && pick(await s.stats())
+      const stats = await storeStats()
+      const value = stats && pick(stats)
       if (value !== undefined) this.set(value)
     },
   })
