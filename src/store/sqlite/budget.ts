@@ -40,9 +40,14 @@ export class DiskBudget {
 
   /** Bytes on disk now: database pages (free ones too, until vacuumed), WAL, shm and value files. */
   diskBytes(): number {
-    const pages = Number((this.#pageCount.get() as { page_count: number }).page_count) * this.#pageSize
+    const pages = this.#pages() * this.#pageSize
     if (this.#path === MEMORY) return pages
-    return pages + fileSize(this.#path + '-wal') + fileSize(this.#path + '-shm') + this.#outsideBytes()
+    return pages + this.walBytes() + fileSize(this.#path + '-shm') + this.#outsideBytes()
+  }
+
+  /** The database's size in pages, pages the WAL holds included. */
+  #pages(): number {
+    return Number((this.#pageCount.get() as { page_count: number }).page_count)
   }
 
   /** Pages on SQLite's freelist: reused by the next writes, or handed back to the filesystem by a vacuum. */
@@ -61,8 +66,7 @@ export class DiskBudget {
    * read-only run after a 2 GiB fill evicted 17 % of the cache). The hard mark, which guards the disk, still counts it.
    */
   dataBytes(): number {
-    const pages = Number((this.#pageCount.get() as { page_count: number }).page_count) - this.freePages()
-    return pages * this.#pageSize + (this.#path === MEMORY ? 0 : this.#outsideBytes())
+    return (this.#pages() - this.freePages()) * this.#pageSize + (this.#path === MEMORY ? 0 : this.#outsideBytes())
   }
 
   /** Bytes of the WAL file now. */
@@ -70,7 +74,7 @@ export class DiskBudget {
     return this.#path === MEMORY ? 0 : fileSize(this.#path + '-wal')
   }
 
-  /** True while cached data (plus an incoming write) uses more than `fraction` of the budget. */
+  /** True while cached data (plus one row's overhead) uses more than `fraction` of the budget. */
   dataAbove(fraction: number): boolean {
     return this.dataBytes() + ROW_OVERHEAD_BYTES > this.maxBytes * fraction
   }
