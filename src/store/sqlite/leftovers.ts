@@ -2,7 +2,7 @@
 // aside at start, one rename each, instant whatever the size, and deleted in the background while cachecar serves.
 // Deleted in place, a 12 GB database took 10.7 s and 5 GB of value files 12 s before the first request could be
 // answered: a full 20 GiB of files ≈ 45 s, past the ECS health check's start period.
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { readdir, rm, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 
@@ -18,12 +18,18 @@ export function storeFiles(path: string): string[] {
  * that cannot be renamed is deleted in place instead: nothing left over may ever stop a start.
  */
 export function moveAside(path: string, files: readonly string[]): void {
+  const present = files.filter((file) => existsSync(file))
+  if (present.length === 0) return // a first start: no folder to make, and none to delete later
   const aside = `${path}${ASIDE}${process.pid}-${Date.now()}`
-  let made = false
-  for (const file of files) {
+  let made = true
+  try {
+    mkdirSync(aside, { recursive: true })
+  } catch {
+    made = false // then every file is deleted in place below
+  }
+  for (const file of present) {
     try {
-      if (!made) mkdirSync(aside, { recursive: true })
-      made = true
+      if (!made) throw new Error('no folder to move it to')
       renameSync(file, join(aside, basename(file)))
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') rmSync(file, { recursive: true, force: true })
