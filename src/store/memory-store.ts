@@ -1,6 +1,7 @@
 // A Store in a Map, with the same contract as SqliteStore: proves the interface and can serve as a hot tier.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { etagOf, prefixUpperBound } from './keys.ts'
+import { ByteLru } from './lru.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
 import type {
   DeleteResult, Entry, EntryInfo, IncrResult, ListOptions, Precondition, SetInput, SetResult, Store, StoreEvents,
@@ -17,15 +18,12 @@ export interface MemoryStoreOptions {
 const SEPARATOR = '\u0000'
 
 export class MemoryStore implements Store {
-  /** Map order is recency order: a read moves its entry to the end, eviction takes from the front. */
-  readonly #entries = new Map<string, Entry>()
-  readonly #maxBytes: number
+  readonly #entries: ByteLru<Entry>
   readonly #now: () => number
   readonly #events: StoreEvents
-  #bytes = 0
 
   constructor(options: MemoryStoreOptions) {
-    this.#maxBytes = options.maxBytes
+    this.#entries = new ByteLru(options.maxBytes)
     this.#now = options.now ?? Date.now
     this.#events = options.events ?? {}
   }
@@ -113,7 +111,7 @@ export class MemoryStore implements Store {
   async sweepExpired(batch: number): Promise<SweepResult> {
     const now = this.#now()
     let removed = 0
-    for (const [id, entry] of this.#entries) {
+    for (const [id, entry] of this.#entries.entries()) {
       if (removed === batch) return { removed, more: true }
       if (entry.expiresAt <= now) {
         this.#remove(id)
@@ -126,24 +124,23 @@ export class MemoryStore implements Store {
   async maintain(): Promise<void> {}
 
   async stats(): Promise<StoreStats> {
-    return { entries: this.#entries.size, bytes: this.#bytes }
+    return { entries: this.#entries.size, bytes: this.#entries.bytes }
   }
 
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
     this.#entries.clear()
-    this.#bytes = 0
   }
 
   #peekLive(namespace: string, key: string): Entry | undefined {
-    const entry = this.#entries.get(mapKey(namespace, key))
+    const entry = this.#entries.peek(mapKey(namespace, key))
     return entry && entry.expiresAt > this.#now() ? entry : undefined
   }
 
   #getLive(namespace: string, key: string): Entry | undefined {
     const entry = this.#peekLive(namespace, key)
-    if (entry) this.#store(entry) // re-insert: most recently used
+    if (entry) this.#entries.get(mapKey(namespace, key)) // most recently used
     return entry
   }
 
@@ -159,27 +156,16 @@ export class MemoryStore implements Store {
   }
 
   #store(entry: Entry): void {
-    const id = mapKey(entry.namespace, entry.key)
-    this.#remove(id)
-    this.#entries.set(id, entry)
-    this.#bytes += entry.size
-    for (const [oldest] of this.#entries) {
-      if (this.#bytes <= this.#maxBytes || oldest === id) break
-      this.#remove(oldest)
-      this.#events.evicted?.('lru', 1)
-    }
+    this.#entries.set(mapKey(entry.namespace, entry.key), entry, entry.size, () => this.#events.evicted?.('lru', 1))
   }
 
   #remove(id: string): void {
-    const entry = this.#entries.get(id)
-    if (!entry) return
     this.#entries.delete(id)
-    this.#bytes -= entry.size
   }
 
   async #removeWhere(predicate: (entry: Entry) => boolean): Promise<number> {
     let removed = 0
-    for (const [id, entry] of this.#entries) {
+    for (const [id, entry] of this.#entries.entries()) {
       if (entry.expiresAt <= this.#now() || !predicate(entry)) continue
       this.#remove(id)
       removed++
