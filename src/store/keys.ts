@@ -1,4 +1,4 @@
-// Helpers shared by store implementations: prefix ranges and content-derived ETags.
+// Helpers shared by store implementations: prefix ranges, slot hashes and content-derived ETags.
 import { createHash, hash } from 'node:crypto'
 import { heavyWork } from '../heavy-work.ts'
 
@@ -18,6 +18,12 @@ export function prefixUpperBound(prefix: string): string | undefined {
     }
   }
   return undefined
+}
+
+/** 32-bit FNV-1a over the UTF-16 code units of `text`, continuing from `hash`: cheap slot hashes for in-memory tables. */
+export function fnv1a(text: string, hash = 0x811c9dc5): number {
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return hash >>> 0
 }
 
 /** Strong ETag from the value's bytes, so rewriting identical bytes keeps the tag (RFC 9110 §8.8.3). */

@@ -7,6 +7,8 @@
 // one slot per 4 KiB of budget, 16 MiB at most), so entries may share a slot. Sharing only makes an entry look read
 // when a slot-mate was, never a read entry look unread: the approximation keeps too much, never evicts a read key.
 
+import { fnv1a } from '../keys.ts'
+
 const MIN_SLOTS = 1 << 10
 const MAX_SLOTS = 1 << 21
 
@@ -31,12 +33,8 @@ export class RecentReads {
     return this.#times[this.#slot(namespace, key)]!
   }
 
-  /** FNV-1a over the UTF-16 code units of namespace, a separator and key. */
+  /** FNV-1a over namespace, a separator and key. */
   #slot(namespace: string, key: string): number {
-    let hash = 0x811c9dc5
-    for (let i = 0; i < namespace.length; i++) hash = Math.imul(hash ^ namespace.charCodeAt(i), 0x01000193)
-    hash = Math.imul(hash ^ 0xffff, 0x01000193)
-    for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193)
-    return (hash >>> 0) & this.#mask
+    return fnv1a(key, Math.imul(fnv1a(namespace) ^ 0xffff, 0x01000193)) & this.#mask
   }
 }
