@@ -49,6 +49,9 @@ interface Row {
   value: Uint8Array
 }
 
+/** What a read needs of a row: its key is already known. */
+type LiveRow = Omit<Row, 'namespace' | 'key'>
+
 interface QueuedWrite {
   readonly bytes: number
   readonly operation: () => unknown
@@ -154,7 +157,7 @@ export class SqliteStore implements Store {
     this.#begin = db.prepare('BEGIN IMMEDIATE')
     this.#commit = db.prepare('COMMIT')
     this.#rollback = db.prepare('ROLLBACK')
-    this.#selectLive = db.prepare(`SELECT id, namespace, key, content_type, etag, tags, created_at, expires_at, size, file, value
+    this.#selectLive = db.prepare(`SELECT id, content_type, etag, tags, created_at, expires_at, size, file, value
       FROM entries WHERE namespace = ? AND key = ? AND expires_at > ?`)
     this.#selectCurrent = db.prepare('SELECT id, etag, tags, expires_at FROM entries WHERE namespace = ? AND key = ?')
     this.#selectCurrentWithValue = db.prepare('SELECT id, etag, tags, expires_at, file, value FROM entries WHERE namespace = ? AND key = ?')
@@ -197,12 +200,12 @@ export class SqliteStore implements Store {
   }
 
   async get(namespace: string, key: string): Promise<Entry | undefined> {
-    return this.#withValue(await this.#read(() => this.#getLive(namespace, key)))
+    return this.#withValue(namespace, key, await this.#read(() => this.#getLive(namespace, key)))
   }
 
   async getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
     const found = await this.#read(() => keys.map((key) => this.#getLive(namespace, key)))
-    return Promise.all(found.map((entry) => this.#withValue(entry)))
+    return Promise.all(found.map((row, i) => this.#withValue(namespace, keys[i]!, row)))
   }
 
   async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
@@ -255,11 +258,11 @@ export class SqliteStore implements Store {
 
   update(namespace: string, key: string, mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined, precondition?: Precondition): Promise<UpdateResult> {
     return this.#write(0, (): UpdateResult => {
-      const row = this.#selectLive.get(namespace, key, this.#now()) as Row | undefined
+      const row = this.#selectLive.get(namespace, key, this.#now()) as LiveRow | undefined
       const value = row?.file ? this.#files?.readSync(row.file) : row?.value
       if (!row || !value) return { status: 'not-found' }
       if (!preconditionHolds(precondition, row.etag)) return { status: 'precondition-failed' }
-      const current: Entry = { ...toInfo(row), value }
+      const current = toEntry(namespace, key, row, value)
       const next = mutate(current)
       if (!next) return { status: 'unchanged', entry: current }
       const input = { ...next, namespace, key }
@@ -350,20 +353,18 @@ export class SqliteStore implements Store {
 
   // ---- internals -------------------------------------------------------------------------------------------
 
-  #getLive(namespace: string, key: string): (Entry & { file: string | null }) | undefined {
-    const row = this.#selectLive.get(namespace, key, this.#now()) as Row | undefined
-    if (!row) return undefined
-    this.#recent.note(namespace, key, this.#now())
-    return { ...toInfo(row), value: row.value, file: row.file }
+  #getLive(namespace: string, key: string): LiveRow | undefined {
+    const row = this.#selectLive.get(namespace, key, this.#now()) as LiveRow | undefined
+    if (row) this.#recent.note(namespace, key, this.#now())
+    return row
   }
 
   /** The entry with its value, read from its file when it has one (undefined if the file went meanwhile). */
-  async #withValue(found: (Entry & { file: string | null }) | undefined): Promise<Entry | undefined> {
-    if (!found) return undefined
-    const { file, ...entry } = found
-    if (!file || !this.#files) return entry
-    const value = await this.#files.read(file)
-    return value && { ...entry, value }
+  async #withValue(namespace: string, key: string, row: LiveRow | undefined): Promise<Entry | undefined> {
+    if (!row) return undefined
+    if (!row.file || !this.#files) return toEntry(namespace, key, row, row.value)
+    const value = await this.#files.read(row.file)
+    return value && toEntry(namespace, key, row, value)
   }
 
   /**
@@ -684,6 +685,15 @@ export class SqliteStore implements Store {
       if (changes < PURGE_BATCH) return removed
       await yieldToEventLoop()
     }
+  }
+}
+
+/** The entry a read returns, built once: reads are the hot path. */
+function toEntry(namespace: string, key: string, row: LiveRow, value: Uint8Array): Entry {
+  return {
+    namespace, key, value, contentType: row.content_type, etag: row.etag,
+    tags: row.tags === null ? [] : (JSON.parse(row.tags) as string[]),
+    createdAt: row.created_at, expiresAt: row.expires_at, size: row.size,
   }
 }
 
