@@ -72,6 +72,23 @@ test('headers over MAX_HEADER_BYTES get 431; a client dribbling headers is cut o
   }
 })
 
+test('a connection that sends nothing is closed after HEADERS_TIMEOUT_MS without an unsolicited 408; a half-sent request gets its 408', async () => {
+  // A client's spare pooled connection: a 408 written to it would be read as the answer to the next request sent on it.
+  const child = await startChild({ CACHECAR_DB_PATH: ':memory:', CACHECAR_HEADERS_TIMEOUT_MS: '300ms' })
+  try {
+    const port = Number(new URL(child.url).port)
+    const idle = await rawExchange(port, '127.0.0.1', '', 5000)
+    assert.is(idle.text, '', 'nothing was written to a connection that never sent a request')
+    assert.ok(idle.closedAfterMs >= 250 && idle.closedAfterMs < 3000, `closed after ${idle.closedAfterMs.toFixed(0)} ms`)
+    const half = await rawExchange(port, '127.0.0.1', 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 5000)
+    assert.match(half.text, /^HTTP\/1\.1 408 /)
+    assert.match(half.text, /"request-timeout"|request-timeout/)
+  } finally {
+    child.process.kill('SIGKILL')
+    await child.exited
+  }
+})
+
 test('a streamed body over MAX_VALUE_BYTES is refused with 413 before it ends, and nothing is stored', async () => {
   const child = await startChild({ CACHECAR_DB_PATH: ':memory:', CACHECAR_MAX_VALUE_BYTES: '64KiB' })
   try {

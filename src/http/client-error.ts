@@ -23,6 +23,13 @@ function classify(code: string | undefined): { status: number; kind: string; tit
  * socket, then destroy it: the peer is not speaking HTTP we can trust) with a problem body.
  */
 export function answerClientError(error: ParserError, socket: Duplex): void {
+  // A connection that timed out without sending a single byte (a client's spare pooled connection) is closed without
+  // an answer, as nginx does: no request began, and an unsolicited 408 would wait in the socket until the client sent
+  // its next request on it and read the 408 as that request's answer (a bulk write got one, 0 ms after it was sent).
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && (socket as Duplex & { bytesRead?: number }).bytesRead === 0) {
+    socket.destroy()
+    return
+  }
   const inFlight = (socket as Duplex & { _httpMessage?: { headersSent: boolean } })._httpMessage
   if (error.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
     const problem = classify(error.code)
