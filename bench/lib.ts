@@ -22,12 +22,20 @@ export function load(url: string, method: 'GET' | 'PUT' | 'PATCH', keys: number,
   return result
 }
 
-/** POST with one retry: an idle keep-alive socket may be closed by the server just as the client reuses it. */
+/**
+ * POST with one retry: an idle keep-alive socket may be closed by the server just as the client reuses it. The answer
+ * is read whole before it returns, so the connection goes back to the pool: answers left unread made undici open a
+ * new connection for every POST, and the spares it left idle were closed by the server's headers timeout.
+ */
 export async function post(url: string, body: string): Promise<Response> {
+  const send = async () => {
+    const response = await fetch(url, { method: 'POST', body })
+    return new Response(await response.arrayBuffer(), { status: response.status, headers: response.headers })
+  }
   try {
-    return await fetch(url, { method: 'POST', body })
+    return await send()
   } catch {
-    return fetch(url, { method: 'POST', body })
+    return send()
   }
 }
 
