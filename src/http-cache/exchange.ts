@@ -4,14 +4,14 @@ import { Transform, type Readable } from 'node:stream'
 import { lingerThenClose, tooLarge } from '../http/body.ts'
 import type { Logger } from '../ops/logger.ts'
 import { SENT } from './answer.ts'
-import { cacheStatus, type CacheStatus } from './cache-status.ts'
+import type { CacheStatus } from './cache-status.ts'
 import { earlyHints, endToEnd, type HeaderList } from './headers.ts'
-import { UpstreamFailure, forward, pipeToClient, type BodyOutcome, type Forwarded } from './forward.ts'
+import { UpstreamFailure, forward, pipeToClient, upstreamResponseHeaders, type BodyOutcome, type Forwarded } from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
 import type { AbandonReason } from '../store/types.ts'
 import type { FillStart, ResponseCache } from './response-cache.ts'
-import type { Flights } from './fill.ts'
+import type { Flights } from './flights.ts'
 import { carriesAny, foldFieldName } from './request-fields.ts'
 import type { Upstream } from './upstream.ts'
 
@@ -186,11 +186,4 @@ export class Exchange {
   streamed(forwarded: Forwarded, status: CacheStatus): typeof SENT {
     return this.reply(forwarded.status, upstreamResponseHeaders(forwarded, status), forwarded.body)
   }
-}
-
-/** The upstream's end-to-end fields (Content-Length kept: the body passes through unchanged) plus Cache-Status. */
-export function upstreamResponseHeaders(forwarded: Forwarded, status: CacheStatus): HeaderList {
-  const headers = forwarded.headers.filter(([name]) => name !== 'cache-status')
-  headers.push(['cache-status', cacheStatus(status)])
-  return headers
 }

@@ -4,31 +4,12 @@ import type { Answer, Reply } from './answer.ts'
 import { OvertakenByPurgeError, type AbandonReason } from '../store/types.ts'
 import type { Forward } from './cache-status.ts'
 import type { Exchange } from './exchange.ts'
-import { UpstreamFailure, collectBody, storedFrom, storedHead, type BodyOutcome, type Forwarded } from './forward.ts'
-import { upstreamResponseHeaders } from './exchange.ts'
+import type { MissOutcome } from './flights.ts'
+import { UpstreamFailure, collectBody, storedFrom, storedHead, upstreamResponseHeaders, type BodyOutcome, type Forwarded } from './forward.ts'
 import { getter, type HeaderList } from './headers.ts'
 import { notStorable, responseFacts, retentionMs, staleIfError, varyKey, type NotStorable } from './policy.ts'
 import { preallocate, type StoredResponse } from './record.ts'
 import { serveStored } from './serve.ts'
-import { SingleFlight } from './single-flight.ts'
-
-/** What the one upstream trip for a URL turned into, shared with every request that waited on it. */
-export type MissOutcome =
-  | { readonly kind: 'stored'; readonly response: StoredResponse; readonly varyKey: string }
-  | { readonly kind: 'not-stored' }
-  | { readonly kind: 'failed'; readonly problem: Problem }
-  /** The upstream answered 5xx to a revalidation: waiters may fall back to their stale copy. */
-  | { readonly kind: 'error-status'; readonly status: number }
-
-/** Per-instance coordination: misses in flight per URL, background refreshes per URL. */
-export interface Flights {
-  readonly misses: SingleFlight<MissOutcome>
-  readonly refreshes: SingleFlight<void>
-}
-
-export function createFlights(): Flights {
-  return { misses: new SingleFlight(), refreshes: new SingleFlight() }
-}
 
 const bodyFailed = (upstream: string) => new Problem({
   kind: 'upstream-body-failed', status: 502, title: 'Bad gateway', detail: `upstream "${upstream}" cut the response body short`,

@@ -1,6 +1,7 @@
 // Sends one request upstream and shapes the answer: stream it through, or tee it into the cache while streaming.
 import type { Readable, Writable } from 'node:stream'
 import { Problem } from '../http/problem.ts'
+import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import { endToEnd, getter, type HeaderList } from './headers.ts'
 import { notStorable, responseFacts, type GetHeader, type NotStorable, type ResponseFacts } from './policy.ts'
 import type { StoredResponse } from './record.ts'
@@ -147,4 +148,11 @@ export function storedFrom(forwarded: Forwarded, body: Uint8Array): StoredRespon
 export function storedHead(forwarded: Forwarded): Omit<StoredResponse, 'body'> {
   // Age is folded into the facts (initial age) and recomputed on every reuse.
   return { facts: forwarded.facts, headers: forwarded.headers.filter(([name]) => name !== 'age') }
+}
+
+/** The upstream's end-to-end fields (Content-Length kept: the body passes through unchanged) plus Cache-Status. */
+export function upstreamResponseHeaders(forwarded: Forwarded, status: CacheStatus): HeaderList {
+  const headers = forwarded.headers.filter(([name]) => name !== 'cache-status')
+  headers.push(['cache-status', cacheStatus(status)])
+  return headers
 }
