@@ -2,6 +2,7 @@
 // Lua, tag sets for purges, an invalidation channel, and a circuit breaker so an unhealthy server costs nothing.
 import { createHash } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
+import { CircuitBreaker } from './circuit-breaker.ts'
 import type { Entry, EntryInfo, IncrResult, ListOptions, PurgeScope } from './types.ts'
 
 export interface SharedTierOptions {
@@ -249,7 +250,6 @@ const PURGE_MEMORY_MS = 10 * 60_000
 
 /** Consecutive failures that open the circuit; while open, calls fail at once instead of waiting out a timeout. */
 const FAILURES_TO_OPEN = 3
-const MAX_OPEN_MS = 30_000
 
 export class SharedTier {
   readonly #options: SharedTierOptions
@@ -257,9 +257,7 @@ export class SharedTier {
   readonly #subscriber: Redis
   readonly #channel: string
   #connected = false
-  #failures = 0
-  #openUntil = 0
-  #opened = 0
+  readonly #circuit = new CircuitBreaker({ failuresToOpen: FAILURES_TO_OPEN, firstOpenMs: 250, maxOpenMs: 30_000 })
   #closed = false
 
   constructor(options: SharedTierOptions) {
@@ -303,11 +301,11 @@ export class SharedTier {
 
   /** Connected and the circuit closed: calls are attempted. */
   get up(): boolean {
-    return this.#connected && Date.now() >= this.#openUntil
+    return this.#connected && !this.#circuit.open
   }
 
   get state(): { up: boolean; connected: boolean; circuitOpenMs: number } {
-    return { up: this.up, connected: this.#connected, circuitOpenMs: Math.max(0, this.#openUntil - Date.now()) }
+    return { up: this.up, connected: this.#connected, circuitOpenMs: this.#circuit.openForMs }
   }
 
   /** Resolves once connected, or after `timeoutMs` (false): starting never waits longer for the shared tier. */
@@ -452,21 +450,12 @@ export class SharedTier {
     if (!this.up) throw new SharedTierUnavailableError(this.#connected ? 'shared tier circuit open after repeated failures' : 'shared tier not connected')
     try {
       const result = await run(this.#client)
-      this.#failures = 0
-      this.#opened = 0
-      if (this.#openUntil > 0) {
-        this.#openUntil = 0
-        this.#options.onStateChange?.(true, 'circuit closed: the shared tier answered again')
-      }
+      if (this.#circuit.succeeded()) this.#options.onStateChange?.(true, 'circuit closed: the shared tier answered again')
       return result
     } catch (error) {
       this.#options.onError?.(operation, error as Error)
-      // A failed probe after an open period reopens at once, for twice as long; otherwise a few failures in a row do.
-      const probing = this.#openUntil > 0
-      if (probing || ++this.#failures >= FAILURES_TO_OPEN) {
-        this.#openUntil = Date.now() + Math.min(MAX_OPEN_MS, 250 * 2 ** this.#opened++)
-        this.#failures = 0
-        if (!probing) this.#options.onStateChange?.(false, `circuit open after ${FAILURES_TO_OPEN} failures: ${(error as Error).message}`)
+      if (this.#circuit.failed()) {
+        this.#options.onStateChange?.(false, `circuit open after ${FAILURES_TO_OPEN} failures: ${(error as Error).message}`)
       }
       throw new SharedTierUnavailableError(`shared tier ${operation} failed: ${(error as Error).message}`, { cause: error })
     }
@@ -475,7 +464,7 @@ export class SharedTier {
   #setConnected(connected: boolean, reason: string): void {
     if (this.#connected === connected || this.#closed) return
     this.#connected = connected
-    if (connected) this.#openUntil = 0
+    if (connected) this.#circuit.reset()
     this.#options.onStateChange?.(connected, reason)
   }
 
