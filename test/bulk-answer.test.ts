@@ -27,7 +27,7 @@ function expectedAnswer(keys: readonly string[], entries: readonly (Entry | unde
 }
 
 function entryOf(key: string, value: Uint8Array): Entry {
-  return { namespace: 'app', key, value, contentType: 'text/plain; charset="x"', etag: '"e\\t"', tags: [], size: value.byteLength, createdAt: 0, expiresAt: 1_700_000_000_000 } as unknown as Entry
+  return { namespace: 'app', key, value, contentType: 'text/plain; charset="x"', etag: '"e\\t"', tags: [], size: value.byteLength, writtenAt: 0, expiresAt: 1_700_000_000_000 } as unknown as Entry
 }
 
 async function streamed(keys: string[], entries: (Entry | undefined)[]): Promise<{ declared: number; text: Buffer }> {

@@ -134,7 +134,7 @@ notes('a write is refused when a purge of its key, its URL (for a Vary variant),
   const now = Date.now()
   const entry = (key: string, tags: string[] = []) => {
     const value = Buffer.from(`value of ${key}`)
-    return { namespace: '#http:api', key, value, contentType: 'text/plain', etag: etagOf(value), tags, createdAt: now, expiresAt: now + 60_000, size: value.byteLength }
+    return { namespace: '#http:api', key, value, contentType: 'text/plain', etag: etagOf(value), tags, writtenAt: now, expiresAt: now + 60_000, size: value.byteLength }
   }
   const since = now - 100
   assert.is(await shared.write(entry('/fresh'), '', now, since), 'created', 'nothing purged: stored')

@@ -131,7 +131,7 @@ export class Sessions {
     if (!touch) return toSession(id, entry, record)
     const now = this.#now()
     // Amortised: rewrite the expiry only once a share of the idle TTL has passed since the last write.
-    const due = now - entry.createdAt >= this.#settings.idleTtlMs * this.#settings.touchFraction
+    const due = now - entry.writtenAt >= this.#settings.idleTtlMs * this.#settings.touchFraction
     if (!due || Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt) return toSession(id, entry, record)
     // The same bytes again with a new expiry: nothing to parse or re-serialise.
     const touched = await this.#store.update(SESSIONS, id, (current) => {

@@ -150,7 +150,7 @@ export class MemoryStore implements Store {
     const expiresAt = now + input.ttlMs
     this.#store({
       namespace: input.namespace, key: input.key, value: input.value, contentType: input.contentType, etag,
-      tags: [...new Set(input.tags ?? [])], createdAt: now, expiresAt, size: input.value.byteLength,
+      tags: [...new Set(input.tags ?? [])], writtenAt: now, expiresAt, size: input.value.byteLength,
     })
     return { etag, expiresAt }
   }

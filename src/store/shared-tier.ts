@@ -483,7 +483,7 @@ export class SharedTier {
   #writeArgs(entry: Entry, expected: string, now: number, since: number): (string | Buffer | number)[] {
     return [
       this.#entryKey(entry.namespace, entry.key), expected, Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
-      entry.contentType, entry.etag, tagField(entry.tags), entry.createdAt, entry.expiresAt, now, Math.max(1, Math.ceil(entry.expiresAt - now)),
+      entry.contentType, entry.etag, tagField(entry.tags), entry.writtenAt, entry.expiresAt, now, Math.max(1, Math.ceil(entry.expiresAt - now)),
       this.#tagPrefix(), ...this.#purgeArgs(entry.namespace, entry.key, since, now), ...entry.tags,
     ]
   }
@@ -546,7 +546,7 @@ function entryFrom(namespace: string, key: string, fields: Record<string, Buffer
   if (!(expiresAt > now)) return undefined
   return {
     namespace, key, value: v, contentType: t.toString('utf8'), etag: e.toString('latin1'),
-    tags: tagsFrom(g), createdAt: Number(c.toString('latin1')), expiresAt, size: v.byteLength,
+    tags: tagsFrom(g), writtenAt: Number(c.toString('latin1')), expiresAt, size: v.byteLength,
   }
 }
 

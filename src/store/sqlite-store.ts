@@ -42,7 +42,7 @@ interface Row {
   content_type: string
   etag: string
   tags: string | null
-  created_at: number
+  written_at: number
   expires_at: number
   size: number
   file: string | null
@@ -157,7 +157,7 @@ export class SqliteStore implements Store {
     this.#begin = db.prepare('BEGIN IMMEDIATE')
     this.#commit = db.prepare('COMMIT')
     this.#rollback = db.prepare('ROLLBACK')
-    this.#selectLive = db.prepare(`SELECT id, content_type, etag, tags, created_at, expires_at, size, file, value
+    this.#selectLive = db.prepare(`SELECT id, content_type, etag, tags, written_at, expires_at, size, file, value
       FROM entries WHERE namespace = ? AND key = ? AND expires_at > ?`)
     this.#selectCurrent = db.prepare('SELECT id, etag, tags, expires_at FROM entries WHERE namespace = ? AND key = ?')
     this.#selectCurrentWithValue = db.prepare('SELECT id, etag, tags, expires_at, file, value FROM entries WHERE namespace = ? AND key = ?')
@@ -165,9 +165,9 @@ export class SqliteStore implements Store {
     // replaces. Measured on this schema (1 KiB values, 12 per transaction): the statement took 10.8 µs as an UPSERT
     // with RETURNING against 3.8 µs as an INSERT; SqliteStore.set went from 22.5 to 13.3 µs.
     this.#insert = db.prepare(`INSERT INTO entries
-        (namespace, key, content_type, etag, tags, created_at, expires_at, last_access, size, file, value)
+        (namespace, key, content_type, etag, tags, written_at, expires_at, last_access, size, file, value)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-    this.#replace = db.prepare(`UPDATE entries SET content_type = ?, etag = ?, tags = ?, created_at = ?, expires_at = ?,
+    this.#replace = db.prepare(`UPDATE entries SET content_type = ?, etag = ?, tags = ?, written_at = ?, expires_at = ?,
       last_access = ?, size = ?, file = ?, value = ? WHERE id = ?`)
     this.#deleteTagsOfEntry = db.prepare('DELETE FROM entry_tags WHERE entry_id = ?')
     this.#insertTag = db.prepare('INSERT OR IGNORE INTO entry_tags (tag, entry_id) VALUES (?, ?)')
@@ -180,7 +180,7 @@ export class SqliteStore implements Store {
       (SELECT t.entry_id FROM entry_tags t JOIN entries e ON e.id = t.entry_id
        WHERE t.tag = ? AND e.expires_at > ? LIMIT ?)`)
     this.#updateCounter = db.prepare('UPDATE entries SET value = ?, etag = ?, size = ?, last_access = ?, file = NULL WHERE id = ?')
-    this.#listRange = db.prepare(`SELECT namespace, key, content_type, etag, tags, created_at, expires_at, size
+    this.#listRange = db.prepare(`SELECT namespace, key, content_type, etag, tags, written_at, expires_at, size
       FROM entries WHERE namespace = ? AND key > ? AND key >= ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ?`)
     // The sweeper's has no RETURNING: run() steps a statement once, and a DELETE … RETURNING left unfinished after
     // its first row kept SQLite from ever checkpointing (sweeping 200k rows grew the WAL to 284 MiB; 1M rows, 17 GB).
@@ -268,7 +268,7 @@ export class SqliteStore implements Store {
       const input = { ...next, namespace, key }
       const { etag, expiresAt } = this.#put(input, row)
       const now = this.#now()
-      return { status: 'updated', entry: { ...input, tags: input.tags ?? [], etag, expiresAt, createdAt: now, size: input.value.byteLength } }
+      return { status: 'updated', entry: { ...input, tags: input.tags ?? [], etag, expiresAt, writtenAt: now, size: input.value.byteLength } }
     })
   }
 
@@ -693,7 +693,7 @@ function toEntry(namespace: string, key: string, row: LiveRow, value: Uint8Array
   return {
     namespace, key, value, contentType: row.content_type, etag: row.etag,
     tags: row.tags === null ? [] : (JSON.parse(row.tags) as string[]),
-    createdAt: row.created_at, expiresAt: row.expires_at, size: row.size,
+    writtenAt: row.written_at, expiresAt: row.expires_at, size: row.size,
   }
 }
 
@@ -704,7 +704,7 @@ function toInfo(row: Omit<Row, 'value' | 'id'>): EntryInfo {
     contentType: row.content_type,
     etag: row.etag,
     tags: row.tags === null ? [] : (JSON.parse(row.tags) as string[]),
-    createdAt: row.created_at,
+    writtenAt: row.written_at,
     expiresAt: row.expires_at,
     size: row.size,
   }

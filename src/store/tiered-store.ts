@@ -373,7 +373,7 @@ export class TieredStore implements Store {
     const now = this.#now()
     return {
       namespace: input.namespace, key: input.key, value: input.value, contentType: input.contentType, etag: etagOf(input.value),
-      tags: [...new Set(input.tags ?? [])], createdAt: now, expiresAt: now + input.ttlMs, size: input.value.byteLength,
+      tags: [...new Set(input.tags ?? [])], writtenAt: now, expiresAt: now + input.ttlMs, size: input.value.byteLength,
     }
   }
 

@@ -8,8 +8,9 @@ export interface Entry {
   /** Strong entity tag, quotes included, derived from the value's bytes. */
   readonly etag: string
   readonly tags: readonly string[]
+  /** When the value was last written (epoch ms): set by every write, kept by reads. */
+  readonly writtenAt: number
   /** Epoch milliseconds. */
-  readonly createdAt: number
   readonly expiresAt: number
   readonly size: number
 }

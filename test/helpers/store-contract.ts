@@ -37,7 +37,7 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
     assert.is(entry.contentType, 'application/octet-stream')
     assert.equal(entry.tags, ['a', 'b'])
     assert.is(entry.size, 4)
-    assert.is(entry.createdAt, clock.now())
+    assert.is(entry.writtenAt, clock.now())
     assert.is(entry.expiresAt, clock.now() + 60_000)
     if (result.status !== 'precondition-failed') assert.is(entry.etag, result.etag)
   })

@@ -75,7 +75,7 @@ export const SCHEMA = `
     content_type TEXT    NOT NULL,
     etag         TEXT    NOT NULL,
     tags         TEXT,
-    created_at   INTEGER NOT NULL,
+    written_at   INTEGER NOT NULL,
     expires_at   INTEGER NOT NULL,
     last_access  INTEGER NOT NULL,
     size         INTEGER NOT NULL,
