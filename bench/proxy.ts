@@ -40,7 +40,7 @@ export async function proxyScenarios(bareUrl: string, startCachecar: (name: stri
     if (nginx) {
       try {
         for (let i = 0; i < 100; i++) await (await fetch(`${nginx.url}/small/k${i}`)).arrayBuffer()
-        const c = compare(() => load(`${nginx.url}/small`, 'GET', 100), () => load(car.url + '/u/origin/small', 'GET', 100))
+        const c = compare(() => load(`${nginx.url}/small`, 'GET', 100), () => load(`${car.url}/u/origin/small`, 'GET', 100))
         rows.push(compareRow('hit 1 KiB vs nginx proxy_cache hit', c, 1).replace('≥ 1× ✓', 'aim: match nginx').replace('≥ 1× ✗', 'aim: match nginx'))
         console.log(rows.at(-1))
         // What storing every miss costs the peer itself: its proxy_cache miss beside its own plain proxy_pass.
@@ -51,7 +51,7 @@ export async function proxyScenarios(bareUrl: string, startCachecar: (name: stri
             const peer = compare(() => load(`${nginxPass.url}/miss3`, 'GET', 1e12, undefined, undefined, undefined, fresh), () => load(`${nginx.url}/miss3`, 'GET', 1e12, undefined, undefined, undefined, fresh))
             rows.push(compareRow('nginx proxy_cache miss vs nginx proxy_pass, no cache (both columns nginx)', peer, 0).replace('≥ 0× ✓', "the peer's own cost of storing"))
             console.log(rows.at(-1))
-            const vsPeer = compare(() => load(`${nginx.url}/miss4`, 'GET', 1e12, undefined, undefined, undefined, fresh), () => load(car.url + '/u/origin/miss4', 'GET', 1e12, undefined, undefined, undefined, fresh))
+            const vsPeer = compare(() => load(`${nginx.url}/miss4`, 'GET', 1e12, undefined, undefined, undefined, fresh), () => load(`${car.url}/u/origin/miss4`, 'GET', 1e12, undefined, undefined, undefined, fresh))
             rows.push(compareRow('miss 1 KiB vs nginx proxy_cache miss', vsPeer, 0).replace('≥ 0× ✓', 'for reference'))
             console.log(rows.at(-1))
           } finally {

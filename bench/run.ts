@@ -65,7 +65,7 @@ try {
       { name: 'session GET (touch on, amortised)', method: 'GET' as const, body: undefined, target: 0.8 },
       { name: 'session PATCH (merge patch, atomic)', method: 'PATCH' as const, body: '{"n":1}', target: 0 },
     ]) {
-      const c = compare(() => load(cachecar.url + '/v1/kv/small', 'GET', 100), () => load(cachecar.url, s.method, 100, DURATION_S, undefined, CONNECTIONS, { paths: sessionPaths, ...(s.body && { body: s.body }) }))
+      const c = compare(() => load(`${cachecar.url}/v1/kv/small`, 'GET', 100), () => load(cachecar.url, s.method, 100, DURATION_S, undefined, CONNECTIONS, { paths: sessionPaths, ...(s.body && { body: s.body }) }))
       rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
       console.log(rows.at(-1))
     }
@@ -74,10 +74,10 @@ try {
   // p99 of 1 KiB GETs while the sweeper deletes 100,000 expired rows, beside p99 without a sweep.
   if (only.has('sweep')) {
     const sweepDuration = Math.max(DURATION_S, 8)
-    const quiet = load(cachecar.url + '/v1/kv/small', 'GET', 100, sweepDuration)
+    const quiet = load(`${cachecar.url}/v1/kv/small`, 'GET', 100, sweepDuration)
     await fill(cachecar.url, 'expiring', 100_000, 100, 4)
     const sweptBefore = await metric(cachecar.url, 'cachecar_swept_rows_total')
-    const sweeping = load(cachecar.url + '/v1/kv/small', 'GET', 100, sweepDuration)
+    const sweeping = load(`${cachecar.url}/v1/kv/small`, 'GET', 100, sweepDuration)
     const swept = (await metric(cachecar.url, 'cachecar_swept_rows_total')) - sweptBefore
     const p99Ratio = sweeping.p99 / Math.max(1, quiet.p99)
     rows.push('', '| sweep of 100,000 expired rows | p99 ms | req/s |', '|---|---|---|',
@@ -94,7 +94,7 @@ try {
     const started = rssMiB(fresh)
     await fill(fresh.url, 'rss', 100_000, 1024, 86_400)
     const stored = rssMiB(fresh)
-    load(fresh.url + '/v1/kv/rss', 'GET', 100_000, 3)
+    load(`${fresh.url}/v1/kv/rss`, 'GET', 100_000, 3)
     const afterReads = rssMiB(fresh)
     const entries = await metric(fresh.url, 'cachecar_store_entries')
     fresh.process.kill('SIGTERM')

@@ -72,7 +72,10 @@ const SIZES = [1 * KiB, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 1024 * KiB]
 const WEIGHTS = [40, 25, 15, 12, 6, 2]
 function pickSize(): number {
   let r = Math.random() * 100
-  for (let i = 0; i < SIZES.length; i++) if ((r -= WEIGHTS[i]!) < 0) return SIZES[i]!
+  for (let i = 0; i < SIZES.length; i++) {
+    r -= WEIGHTS[i]!
+    if (r < 0) return SIZES[i]!
+  }
   return KiB
 }
 
@@ -136,7 +139,8 @@ async function sessionRequest(): Promise<void> {
     const response = await request(`${car.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { cart: 'x'.repeat(500) }, subject: `u${sessions.length % 50}` }), dispatcher: client })
     const created = await response.body.json() as { id?: string }
     if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on session create`) }
-    if (created.id) sessions.length < 1000 ? sessions.push(created.id) : (sessions[Math.floor(Math.random() * 1000)] = created.id)
+    if (created.id && sessions.length < 1000) sessions.push(created.id)
+    else if (created.id) sessions[Math.floor(Math.random() * 1000)] = created.id
     return
   }
   const patch = Math.random() < 0.2

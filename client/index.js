@@ -28,6 +28,7 @@ const invalidInput = (field, detail) =>
 // The shapes cachecar accepts (src/kv/validate.ts, src/sessions/ids.ts), checked here so a bad name is a CachecarError
 // the app sees, never a request that fails to send (which fail-open would silently drop as "sidecar unavailable").
 const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job
 const CONTROL_RE = /[\u0000-\u001f\u007f]/
 const SESSION_ID_RE = /^[A-Za-z0-9_-]{43}$/
 

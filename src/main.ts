@@ -1,5 +1,5 @@
 // Composition root: parse config, start cachecar, handle signals. Nothing else lives here.
-import { ConfigError, configHelp, loadConfig } from './config.ts'
+import { ConfigError, configHelp, loadConfig, type Config } from './config.ts'
 import { createLogger } from './ops/logger.ts'
 import { start } from './server.ts'
 import { DatabaseInUseError } from './store/sqlite/instance-lock.ts'
@@ -14,7 +14,7 @@ if (args.length > 0) {
   process.exit(2)
 }
 
-let config
+let config: Config
 try {
   config = loadConfig(process.env)
 } catch (error) {

@@ -16,7 +16,7 @@ import { fakeUpstream } from './helpers/upstream.ts'
 
 const json = (body: string, method = 'POST', type = 'application/json') => ({ method, body, headers: { 'content-type': type } })
 const nested = (levels: number, inner = '1') => '['.repeat(levels) + inner + ']'.repeat(levels)
-const nestedObject = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels)
+const nestedObject = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`
 
 test('JSON nested 20,000 levels deep is a 400 naming the limit on every JSON route, never a 500', async () => {
   const app = testApp()

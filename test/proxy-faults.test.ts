@@ -38,8 +38,8 @@ test('an upstream that never answers is a 504 after the headers timeout', async 
 
 test('a body cut short (short Content-Length, cut chunked) aborts the client response and is never stored', async () => {
   for (const cut of [
-    (s: Socket) => { s.write(headersOf(200, 'cache-control: max-age=60\r\ncontent-length: 100\r\n') + 'only part'); s.destroy() },
-    (s: Socket) => { s.write(headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n') + '5\r\nhello\r\n'); s.destroy() },
+    (s: Socket) => { s.write(`${headersOf(200, 'cache-control: max-age=60\r\ncontent-length: 100\r\n')}only part`); s.destroy() },
+    (s: Socket) => { s.write(`${headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n')}5\r\nhello\r\n`); s.destroy() },
   ]) {
     const upstream = await rawUpstream(cut)
     car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
@@ -54,7 +54,7 @@ test('a body cut short (short Content-Length, cut chunked) aborts the client res
 })
 
 test('5xx responses pass through and are never stored', async () => {
-  const upstream = await rawUpstream((s) => s.end(headersOf(503, 'cache-control: max-age=60\r\ncontent-length: 4\r\n') + 'down'))
+  const upstream = await rawUpstream((s) => s.end(`${headersOf(503, 'cache-control: max-age=60\r\ncontent-length: 4\r\n')}down`))
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
   assert.is((await car.get('/u/api/x')).status, 503)
   assert.is((await car.get('/u/api/x')).status, 503)
@@ -92,7 +92,7 @@ test('a chunked response that grows past the maximum object size is served whole
 
 test('a trap listener on another loopback address never gets a connection', async () => {
   const trap = await rawUpstream((s) => s.destroy(), '127.0.0.2')
-  const upstream = await rawUpstream((s) => s.end(headersOf(200, 'content-length: 2\r\n') + 'ok'))
+  const upstream = await rawUpstream((s) => s.end(`${headersOf(200, 'content-length: 2\r\n')}ok`))
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
   const trapHost = new URL(trap.url).host
   for (const path of [`//${trapHost}/x`, `/http://${trapHost}/x`, `/@${trapHost}/x`, `/%2F%2F${trapHost}/x`]) await car.raw('GET', `/u/api${path}`)
@@ -105,7 +105,7 @@ test('a trap listener on another loopback address never gets a connection', asyn
 })
 
 test('ambiguous framing is answered 400 and never forwarded', async () => {
-  const upstream = await rawUpstream((s) => s.end(headersOf(200, 'content-length: 2\r\n') + 'ok'))
+  const upstream = await rawUpstream((s) => s.end(`${headersOf(200, 'content-length: 2\r\n')}ok`))
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
   const probes = [
     'POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',

@@ -11,7 +11,7 @@ const SNIPPET = join(ROOT, 'examples', 'readme-sessions.ts')
 
 test('the README shows examples/readme-sessions.ts verbatim', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  assert.ok(readme.includes('```ts\n' + readFileSync(SNIPPET, 'utf8') + '```'), 'README.md and examples/readme-sessions.ts differ')
+  assert.ok(readme.includes(`\`\`\`ts\n${readFileSync(SNIPPET, 'utf8')}\`\`\``), 'README.md and examples/readme-sessions.ts differ')
 })
 
 test('hostile session cookies never reach another cachecar route through the README example', async () => {
@@ -25,7 +25,7 @@ test('hostile session cookies never reach another cachecar route through the REA
     const sid = /sid=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1]!
     assert.is((await app.request('/app/home', { headers: { cookie: `sid=${sid}` } })).status, 404, 'a real session passes the guard')
     const hostile = ['../kv/app?prefix=', '..%2Fkv%2Fapp%3Fprefix%3D', '../../v1/kv/app?prefix=', `${sid}/../../kv/app?prefix=`,
-      '%2e%2e/kv/app?prefix=', 'a'.repeat(42) + '/', `${sid}?touch=false`, `../sessions?subject=ada`]
+      '%2e%2e/kv/app?prefix=', `${'a'.repeat(42)}/`, `${sid}?touch=false`, `../sessions?subject=ada`]
     for (const cookie of hostile) {
       for (const path of ['/logout', '/app/home']) {
         const answer = await app.request(path, { method: path === '/logout' ? 'POST' : 'GET', headers: { cookie: `sid=${encodeURIComponent(cookie)}` } })

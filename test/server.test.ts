@@ -39,7 +39,7 @@ async function startSlowPut(url: string): Promise<ReturnType<typeof httpRequest>
 test('by default it listens on 127.0.0.1 only, and starts over a garbage database file', async () => {
   const dbPath = join(dir.path, 'garbage.db')
   writeFileSync(dbPath, Buffer.alloc(8192, 0xab))
-  writeFileSync(dbPath + '-wal', Buffer.alloc(4096, 0xcd))
+  writeFileSync(`${dbPath}-wal`, Buffer.alloc(4096, 0xcd))
   const child = await startChild({ CACHECAR_DB_PATH: dbPath })
   try {
     assert.match(child.url, 'http://127.0.0.1:')

@@ -18,7 +18,7 @@ test.after.each(async () => {
 
 test('a close-delimited response (no Content-Length, not chunked) is passed on but never stored', async () => {
   const origin = await rawUpstream((socket) => {
-    socket.end(headersOf(200, 'cache-control: max-age=600\r\nconnection: close\r\n') + 'maybe the whole body')
+    socket.end(`${headersOf(200, 'cache-control: max-age=600\r\nconnection: close\r\n')}maybe the whole body`)
   })
   upstreams.push(origin)
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${origin.url}` })

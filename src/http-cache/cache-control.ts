@@ -50,7 +50,7 @@ const SF_KEY = /^[a-z*][a-z0-9_\-.*]*$/
 export function targetedDirectives(get: (name: string) => string | null | undefined, fields: readonly string[]): Directives | undefined {
   for (const field of fields) {
     const value = get(field)
-    if (!value || !value.trim()) continue
+    if (!value?.trim()) continue
     const rawKeys = splitOutsideQuotes(value).map((part) => part.split('=')[0]!.trim())
     if (rawKeys.every((key) => SF_KEY.test(key))) return parseCacheControl(value)
   }

@@ -104,7 +104,8 @@ export class Exchange {
    * is stored only if no purge since then reached it.
    */
   get fillStart(): FillStart {
-    return (this.#fillStart ??= this.services.cache.fillStart())
+    this.#fillStart ??= this.services.cache.fillStart()
+    return this.#fillStart
   }
 
   /** Forwards to the upstream, relaying 103 Early Hints to the client (RFC 9110 §15.2). */

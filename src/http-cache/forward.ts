@@ -52,7 +52,7 @@ export interface ClientRequest {
 /** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
 export async function forward(upstream: Upstream, request: UpstreamRequest, clientRequest: ClientRequest, now: () => number): Promise<Forwarded> {
   const requestTime = now()
-  let response
+  let response: Awaited<ReturnType<Upstream['request']>>
   try {
     response = await upstream.request(request)
   } catch (error) {

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Problem } from '../http/problem.ts'
 import type { Answer } from './answer.ts'
 import { Exchange, type ProxyServices } from './exchange.ts'
-import { UpstreamFailure } from './forward.ts'
+import { UpstreamFailure, type Forwarded } from './forward.ts'
 import { fetchMiss, refreshInBackground, revalidate } from './fill.ts'
 import { getter } from './headers.ts'
 import { reuse } from './policy.ts'
@@ -28,7 +28,7 @@ export interface ProxyTarget {
 
 // The request targets @hono/node-server takes as they are (url.ts in that package); others it normalises with the
 // URL parser. The proxy does the same, so a target reaches the same upstream path whichever side answers it.
-const PLAIN_TARGET = /^\/[!#$&-;=?-\[\]_a-z~]*$/
+const PLAIN_TARGET = /^\/[!#$&-;=?-[\]_a-z~]*$/
 const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
 
 /** A ".." segment, as typed or percent-encoded (the URL parser resolves "%2e%2e" as ".." too). */
@@ -144,7 +144,7 @@ function notCached(ex: Exchange): Problem {
 /** Sends any request through uncached; a successful unsafe method invalidates what it may have changed (§4.4). */
 async function passThrough(ex: Exchange, fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss', detail?: string): Promise<Answer> {
   ex.event('bypass')
-  let forwarded
+  let forwarded: Forwarded
   try {
     forwarded = await ex.send(ex.method, ex.upstreamHeaders({ conditionals: 'keep' }), ex.method !== 'GET' && ex.method !== 'HEAD')
   } catch (error) {

@@ -16,7 +16,8 @@ export function endInSlices(res: ServerResponse, body: Uint8Array): void {
   let offset = 0
   const next = (): void => {
     while (!res.destroyed) {
-      const slice = body.subarray(offset, (offset += SLICE_BYTES))
+      const slice = body.subarray(offset, offset + SLICE_BYTES)
+      offset += SLICE_BYTES
       if (offset >= body.byteLength) {
         res.end(slice)
         return

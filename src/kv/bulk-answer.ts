@@ -63,7 +63,7 @@ function* piecesOf(items: readonly Planned[]): Generator<Uint8Array> {
     }
     pending += item.tail
   }
-  yield Buffer.from(pending + ']}')
+  yield Buffer.from(`${pending}]}`)
 }
 
 /** Base64 slices are a multiple of 3 bytes (so they join without padding); UTF-8 slices end between characters. */

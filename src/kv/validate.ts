@@ -13,6 +13,7 @@ export interface KvLimits {
 
 const NAMESPACE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 const TAG_RE = /^[A-Za-z0-9_.:/-]{1,128}$/
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is this pattern's job
 const CONTROL_RE = /[\u0000-\u001f\u007f]/
 const CONTENT_TYPE_RE = /^[\x20-\x7e]{1,256}$/
 export const MAX_TAGS = 32

@@ -101,7 +101,10 @@ export function labelledOnce<T>(make: (...values: string[]) => T): (...values: s
   return (...values) => {
     const key = values.join('\u0000')
     let child = children.get(key)
-    if (child === undefined) children.set(key, child = make(...values))
+    if (child === undefined) {
+      child = make(...values)
+      children.set(key, child)
+    }
     return child
   }
 }

@@ -84,7 +84,7 @@ end
 // KEYS[1] entry; ARGV: expected etag ('' none, '-' absent), v, t, e, g, c, x, now, ttl ms, tag-set prefix, then the
 // six purge-note arguments (OVERTAKEN), then tags… Returns 0 when the expectation failed, 1 when it created the
 // entry, 2 when it replaced a live one, -2 when a purge overtook the value (nothing written).
-const WRITE = LIVE_ETAG + OVERTAKEN + `
+const WRITE = `${LIVE_ETAG + OVERTAKEN}
 if overtaken(11, 17) then return -2 end
 local cur = live_etag(KEYS[1], ARGV[8])
 if ARGV[1] == '-' then if cur then return 0 end
@@ -100,7 +100,7 @@ if cur then return 2 end
 return 1`
 
 // KEYS[1] entry; ARGV[1] expected etag ('' none), ARGV[2] now. Returns 1 deleted, 0 not found, -1 precondition failed.
-const REMOVE = LIVE_ETAG + `
+const REMOVE = `${LIVE_ETAG}
 local cur = live_etag(KEYS[1], ARGV[2])
 if not cur then redis.call('DEL', KEYS[1]) return 0 end
 if ARGV[1] ~= '' and cur ~= ARGV[1] then return -1 end
@@ -108,7 +108,7 @@ redis.call('DEL', KEYS[1])
 return 1`
 
 // KEYS[1] from, KEYS[2] to; ARGV[1] tag-set prefix, ARGV[2] now. Moves a live entry (TTL kept) and its tag memberships.
-const RENAME = LIVE_ETAG + `
+const RENAME = `${LIVE_ETAG}
 if live_etag(KEYS[2], ARGV[2]) or not live_etag(KEYS[1], ARGV[2]) then return 0 end
 local g = redis.call('HGET', KEYS[1], 'g') or '[]'
 redis.call('RENAME', KEYS[1], KEYS[2])
@@ -138,7 +138,7 @@ end
 `
 
 // KEYS[1] counter; ARGV[1] by, ARGV[2] now, ARGV[3] ttl ms for a new counter. Returns {status, value, etag, expires at}.
-const INCR = LIVE_ETAG + ETAG_OF + `
+const INCR = `${LIVE_ETAG + ETAG_OF}
 local MAX = 9007199254740991
 local by, now = tonumber(ARGV[1]), tonumber(ARGV[2])
 local f = redis.call('HMGET', KEYS[1], 'v', 'x')
@@ -208,7 +208,7 @@ redis.call('DEL', KEYS[1])
 return removed`
 
 // ARGV: the six purge-note arguments (OVERTAKEN), then tags. 1 when a purge overtook the value, else 0.
-const CHECK_OVERTAKEN = OVERTAKEN + `
+const CHECK_OVERTAKEN = `${OVERTAKEN}
 if overtaken(1, 7) then return 1 end
 return 0`
 
@@ -512,7 +512,7 @@ export class SharedTier {
   }
 
   async #scan(namespace: string, prefix: string): Promise<string[][]> {
-    const pattern = globEscape(this.#entryKey(namespace, '') + prefix) + '*'
+    const pattern = `${globEscape(this.#entryKey(namespace, '') + prefix)}*`
     const batches: string[][] = []
     let cursor = '0'
     do {

@@ -508,7 +508,7 @@ export class SqliteStore implements Store {
       // One write failed (or the batch did not fit) and took the transaction with it: replay each alone.
     }
     if (results) {
-      batch.forEach((write, i) => write.resolve(results[i]))
+      for (const [i, write] of batch.entries()) write.resolve(results[i])
       return
     }
     for (const write of batch) {

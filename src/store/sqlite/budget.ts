@@ -42,7 +42,7 @@ export class DiskBudget {
   diskBytes(): number {
     const pages = this.#pages() * this.#pageSize
     if (this.#path === MEMORY) return pages
-    return pages + this.walBytes() + fileSize(this.#path + '-shm') + this.#outsideBytes()
+    return pages + this.walBytes() + fileSize(`${this.#path}-shm`) + this.#outsideBytes()
   }
 
   /** The database's size in pages, pages the WAL holds included. */
@@ -71,7 +71,7 @@ export class DiskBudget {
 
   /** Bytes of the WAL file now. */
   walBytes(): number {
-    return this.#path === MEMORY ? 0 : fileSize(this.#path + '-wal')
+    return this.#path === MEMORY ? 0 : fileSize(`${this.#path}-wal`)
   }
 
   /** True while cached data (plus one row's overhead) uses more than `fraction` of the budget. */
