@@ -22,17 +22,29 @@ const RATE = Number(process.env.ABUSE_RATE ?? 500)
 const BUDGET = 256 * 1024 ** 2
 const BIG = 8 * 1024 ** 2
 /** ABUSE_ONLY picks abusers (a comma list of stalled, pipelined, bulk, deep, writes; all by default). */
-const ABUSERS = new Set((process.env.ABUSE_ONLY ?? 'stalled,pipelined,bulk,deep,writes').split(',').map((s) => s.trim()))
+const ABUSERS = new Set(
+  (process.env.ABUSE_ONLY ?? 'stalled,pipelined,bulk,deep,writes').split(',').map((s) => s.trim()),
+)
 
 const origin = await fixedOrigin()
 const dir = tempDir('cachecar-abuse-')
 const { env: runtimeEnv, nodeArgs } = startScript()
-const car = await startChild({
-  ...runtimeEnv, CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'), CACHECAR_MAX_BYTES: String(BUDGET), CACHECAR_MAX_VALUE_BYTES: String(BIG),
-  CACHECAR_UPSTREAMS: `api=${origin.url}`, CACHECAR_LOG_LEVEL: 'info',
-  // CACHECAR_* set when the bench runs override the above (to try other bounds side by side).
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('CACHECAR_'))) as Record<string, string>,
-}, { nodeArgs })
+const car = await startChild(
+  {
+    ...runtimeEnv,
+    CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'),
+    CACHECAR_MAX_BYTES: String(BUDGET),
+    CACHECAR_MAX_VALUE_BYTES: String(BIG),
+    CACHECAR_UPSTREAMS: `api=${origin.url}`,
+    CACHECAR_LOG_LEVEL: 'info',
+    // CACHECAR_* set when the bench runs override the above (to try other bounds side by side).
+    ...(Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('CACHECAR_'))) as Record<
+      string,
+      string
+    >),
+  },
+  { nodeArgs },
+)
 const pid = car.process.pid!
 
 await fetch(`${car.url}/v1/kv/app/small`, { method: 'PUT', body: Buffer.alloc(1024, 'x') })
@@ -55,7 +67,9 @@ function diskBytes(path: string): number {
 }
 
 /** Runs the normal load for one phase while sampling RSS and disk; `abuse` runs beside it until the phase ends. */
-async function phase(abuse?: (until: number) => Promise<void>): Promise<{ rss: number; disk: number; p99: number; failed: number; total: number }> {
+async function phase(
+  abuse?: (until: number) => Promise<void>,
+): Promise<{ rss: number; disk: number; p99: number; failed: number; total: number }> {
   let rss = 0
   let disk = 0
   const sampler = setInterval(() => {
@@ -67,12 +81,21 @@ async function phase(abuse?: (until: number) => Promise<void>): Promise<{ rss: n
   let next = 0
   const paths = ['/v1/kv/app/small', '/u/api/hit']
   const normal = await autocannon({
-    url: car.url, connections: 16, duration: PHASE_S, overallRate: RATE,
+    url: car.url,
+    connections: 16,
+    duration: PHASE_S,
+    overallRate: RATE,
     requests: [{ setupRequest: (request) => ({ ...request, path: paths[next++ % paths.length]! }) }],
   })
   await abusing
   clearInterval(sampler)
-  return { rss, disk, p99: normal.latency.p99, failed: normal.errors + normal.timeouts + normal.non2xx, total: normal.requests.total }
+  return {
+    rss,
+    disk,
+    p99: normal.latency.p99,
+    failed: normal.errors + normal.timeouts + normal.non2xx,
+    total: normal.requests.total,
+  }
 }
 
 /** Runs the abusers (bench/abusers.ts) in their own process until `until`, so their work never delays the normal clients' event loop. */
@@ -95,11 +118,16 @@ try {
   const rounds: { quiet: Awaited<ReturnType<typeof phase>>; abused: Awaited<ReturnType<typeof phase>> }[] = []
   for (let round = 0; round < ROUNDS; round++) rounds.push({ quiet: await phase(), abused: await phase(abusers) })
   const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(1)
-  console.log(`abuse (${[...ABUSERS].join(', ')}): ${ROUNDS} rounds of ${PHASE_S} s quiet + ${PHASE_S} s abused, normal load ${RATE} req/s (1 KiB key/value and proxy hits), budget ${mib(BUDGET)} MiB`)
+  console.log(
+    `abuse (${[...ABUSERS].join(', ')}): ${ROUNDS} rounds of ${PHASE_S} s quiet + ${PHASE_S} s abused, normal load ${RATE} req/s (1 KiB key/value and proxy hits), budget ${mib(BUDGET)} MiB`,
+  )
   console.log('| round | phase | RSS peak MiB | disk peak MiB | normal p99 ms | normal failed / total |')
   console.log('|---|---|---|---|---|---|')
   for (const [i, round] of rounds.entries()) {
-    for (const [name, r] of [['quiet', round.quiet], ['abused', round.abused]] as const) {
+    for (const [name, r] of [
+      ['quiet', round.quiet],
+      ['abused', round.abused],
+    ] as const) {
       console.log(`| ${i + 1} | ${name} | ${mib(r.rss)} | ${mib(r.disk)} | ${r.p99} | ${r.failed} / ${r.total} |`)
     }
   }
@@ -109,10 +137,12 @@ try {
   const p99Ratio = median(rounds.map((r) => r.abused.p99 / Math.max(1, r.quiet.p99)))
   const failed = rounds.reduce((sum, r) => sum + r.abused.failed, 0)
   const check = (ok: boolean) => (ok ? '✓' : '✗')
-  console.log(`targets: RSS peak ${(abusedRss / quietRss).toFixed(2)}× the first quiet phase (≤ 1.5 ${check(abusedRss <= 1.5 * quietRss)}), ` +
-    `disk ${(disk / BUDGET).toFixed(2)}× budget (≤ 1.1 ${check(disk <= 1.1 * BUDGET)}), ` +
-    `p99 ${p99Ratio.toFixed(2)}× quiet, median of rounds (≤ 2 ${check(p99Ratio <= 2)}), ` +
-    `normal failures ${failed} (0 ${check(failed === 0)})`)
+  console.log(
+    `targets: RSS peak ${(abusedRss / quietRss).toFixed(2)}× the first quiet phase (≤ 1.5 ${check(abusedRss <= 1.5 * quietRss)}), ` +
+      `disk ${(disk / BUDGET).toFixed(2)}× budget (≤ 1.1 ${check(disk <= 1.1 * BUDGET)}), ` +
+      `p99 ${p99Ratio.toFixed(2)}× quiet, median of rounds (≤ 2 ${check(p99Ratio <= 2)}), ` +
+      `normal failures ${failed} (0 ${check(failed === 0)})`,
+  )
 } finally {
   car.process.kill('SIGTERM')
   await car.exited

@@ -36,7 +36,9 @@ let writes = 0
 await Promise.all([
   only.has('bulk') && loop(() => post('/v1/kv/app/_bulk', JSON.stringify({ get: Array(1000).fill('random8') }))),
   only.has('deep') && loop(() => post('/v1/sessions', deep)),
-  ...(only.has('writes') ? Array.from({ length: WRITERS }, () => loop(() => post(`/v1/kv/abuse/w${writes++ % 40}`, value, 'PUT'))) : []),
+  ...(only.has('writes')
+    ? Array.from({ length: WRITERS }, () => loop(() => post(`/v1/kv/abuse/w${writes++ % 40}`, value, 'PUT')))
+    : []),
   new Promise((resolve) => setTimeout(resolve, until - Date.now())),
 ])
 for (const socket of sockets) socket.destroy()

@@ -9,7 +9,10 @@ app.get('/v1/kv/:namespace/:key', (c) => {
   const value = values.get(c.req.param('key'))
   if (!value) return c.body(null, 404)
   return c.body(value as Uint8Array<ArrayBuffer>, 200, {
-    'content-type': 'application/octet-stream', etag: '"baseline-etag-of-27-characters"', 'cache-control': 'max-age=3600', age: '0',
+    'content-type': 'application/octet-stream',
+    etag: '"baseline-etag-of-27-characters"',
+    'cache-control': 'max-age=3600',
+    age: '0',
   })
 })
 

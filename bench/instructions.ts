@@ -27,30 +27,52 @@ const WARMUP = 1500
 /** More node flags for both sides, e.g. BENCH_NODE_FLAGS=--max-semi-space-size=64 to make scavenges rarer. */
 const EXTRA_NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)
 
-interface Side { readonly port: number; readonly child: ChildProcess; readonly dir: string; readonly agent: Agent }
+interface Side {
+  readonly port: number
+  readonly child: ChildProcess
+  readonly dir: string
+  readonly agent: Agent
+}
 
 async function start(root: string, name: string): Promise<Side> {
   const { env: runtimeEnv, nodeArgs } = startScript()
   const dir = join(scratch, name)
   mkdirSync(dir, { recursive: true })
   const port = await freePort()
-  const child = spawn('valgrind', [
-    '--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'cg.out')}`,
-    process.execPath, ...nodeArgs, ...EXTRA_NODE_FLAGS, join(root, 'src', 'main.ts'),
-  ], {
-    env: {
-      PATH: process.env.PATH ?? '', ...runtimeEnv, CACHECAR_PORT: String(port), CACHECAR_DB_PATH: join(dir, 'db', 'cachecar.db'),
-      CACHECAR_UPSTREAMS: `api=${originUrl}`, CACHECAR_SWEEP_INTERVAL_MS: '1h', CACHECAR_LOG_LEVEL: 'warn',
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--smc-check=all-non-file',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${join(dir, 'cg.out')}`,
+      process.execPath,
+      ...nodeArgs,
+      ...EXTRA_NODE_FLAGS,
+      join(root, 'src', 'main.ts'),
+    ],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...runtimeEnv,
+        CACHECAR_PORT: String(port),
+        CACHECAR_DB_PATH: join(dir, 'db', 'cachecar.db'),
+        CACHECAR_UPSTREAMS: `api=${originUrl}`,
+        CACHECAR_SWEEP_INTERVAL_MS: '1h',
+        CACHECAR_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', openSync(join(dir, 'valgrind.log'), 'w')],
     },
-    stdio: ['ignore', 'ignore', openSync(join(dir, 'valgrind.log'), 'w')],
-  })
+  )
   const side = { port, child, dir, agent: new Agent({ keepAlive: true, maxSockets: 1 }) }
   for (let i = 0; i < 240; i++) {
-    if (await send(side, 'GET', '/healthz').catch(() => 0) === 200) return side
+    if ((await send(side, 'GET', '/healthz').catch(() => 0)) === 200) return side
     await new Promise((resolve) => setTimeout(resolve, 500))
   }
   child.kill()
-  throw new Error(`${name} did not start under valgrind within 2 minutes:\n${readFileSync(join(dir, 'valgrind.log'), 'utf8').slice(-2000)}`)
+  throw new Error(
+    `${name} did not start under valgrind within 2 minutes:\n${readFileSync(join(dir, 'valgrind.log'), 'utf8').slice(-2000)}`,
+  )
 }
 
 function send(side: Side, method: string, path: string, data?: Buffer): Promise<number> {
@@ -66,7 +88,9 @@ function send(side: Side, method: string, path: string, data?: Buffer): Promise<
 
 async function sessionOf(side: Side): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${side.port}/v1/sessions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { blob: 'x'.repeat(1000) } }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ data: { blob: 'x'.repeat(1000) } }),
   })
   return ((await response.json()) as { id: string }).id
 }
@@ -83,7 +107,9 @@ async function measure(side: Side, paths: readonly string[]): Promise<number[][]
       for (let i = 0; i < N; i++) await send(side, 'GET', path)
       execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' })
       execFileSync('callgrind_control', ['-i', 'off', pid], { stdio: 'ignore' })
-      const newest = readdirSync(side.dir).filter((f) => f.startsWith('cg.out')).map((f) => join(side.dir, f))
+      const newest = readdirSync(side.dir)
+        .filter((f) => f.startsWith('cg.out'))
+        .map((f) => join(side.dir, f))
         .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!
       batches.push(Number(/^totals: (\d+)/m.exec(readFileSync(newest, 'utf8'))?.[1]) / N)
     }
@@ -110,12 +136,16 @@ try {
   // One side at a time: valgrind runs a process on one core, and the counts do not depend on timing anyway.
   const mine = await run(ROOT, 'this')
   const theirs = await run(other, 'other')
-  console.log(`instructions per request, this tree / ${commit}: ${BATCHES} batches of ${N} sequential keep-alive requests per path`)
+  console.log(
+    `instructions per request, this tree / ${commit}: ${BATCHES} batches of ${N} sequential keep-alive requests per path`,
+  )
   console.log('| path | this (median) | other (median) | ratio (median of paired batches) | per-batch ratios |')
   console.log('|---|---|---|---|---|')
   for (const [i, label] of ['proxy hit 1 KiB', 'key/value GET 1 KiB', 'session GET (1 KiB data)'].entries()) {
     const ratios = mine[i]!.map((count, batch) => count / theirs[i]![batch]!)
-    console.log(`| ${label} | ${Math.round(median(mine[i]!))} | ${Math.round(median(theirs[i]!))} | **${median(ratios).toFixed(3)}** | ${ratios.map((r) => r.toFixed(3)).join(' ')} |`)
+    console.log(
+      `| ${label} | ${Math.round(median(mine[i]!))} | ${Math.round(median(theirs[i]!))} | **${median(ratios).toFixed(3)}** | ${ratios.map((r) => r.toFixed(3)).join(' ')} |`,
+    )
   }
 } finally {
   origin.close()

@@ -12,13 +12,40 @@ export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const here = import.meta.dirname
 
-export interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number }
+export interface LoadResult {
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+  total: number
+}
 
-export function load(url: string, method: 'GET' | 'PUT' | 'PATCH', keys: number, durationS = DURATION_S, bodyBytes?: number, connections = CONNECTIONS, extra: { paths?: string[]; body?: string; fresh?: boolean } = {}): LoadResult {
-  const options = JSON.stringify({ url, method, keys, durationS, connections, ...(bodyBytes && { bodyBytes }), ...extra })
-  const out = execFileSync(process.execPath, [join(here, 'load.ts'), options], { encoding: 'utf8', timeout: (durationS + 30) * 1000 })
+export function load(
+  url: string,
+  method: 'GET' | 'PUT' | 'PATCH',
+  keys: number,
+  durationS = DURATION_S,
+  bodyBytes?: number,
+  connections = CONNECTIONS,
+  extra: { paths?: string[]; body?: string; fresh?: boolean } = {},
+): LoadResult {
+  const options = JSON.stringify({
+    url,
+    method,
+    keys,
+    durationS,
+    connections,
+    ...(bodyBytes && { bodyBytes }),
+    ...extra,
+  })
+  const out = execFileSync(process.execPath, [join(here, 'load.ts'), options], {
+    encoding: 'utf8',
+    timeout: (durationS + 30) * 1000,
+  })
   const result = JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult
-  if (result.errors > 0 || result.non2xx > 0) throw new Error(`${method} ${url}: ${result.errors} errors, ${result.non2xx} non-2xx`)
+  if (result.errors > 0 || result.non2xx > 0)
+    throw new Error(`${method} ${url}: ${result.errors} errors, ${result.non2xx} non-2xx`)
   return result
 }
 
@@ -55,7 +82,8 @@ export async function fill(base: string, namespace: string, count: number, bytes
 }
 
 export async function fillBare(base: string, namespace: string, count: number, bytes: number): Promise<void> {
-  for (let i = 0; i < count; i++) await fetch(`${base}/v1/kv/${namespace}/k${i}`, { method: 'PUT', body: 'x'.repeat(bytes) })
+  for (let i = 0; i < count; i++)
+    await fetch(`${base}/v1/kv/${namespace}/k${i}`, { method: 'PUT', body: 'x'.repeat(bytes) })
 }
 
 export async function metric(base: string, name: string): Promise<number> {
@@ -66,13 +94,16 @@ export async function metric(base: string, name: string): Promise<number> {
 
 export function rssMiB(child: Child): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${child.process.pid}/status`, 'utf8')
-  const kib = (field: string) => Number(/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0)
+  const kib = (field: string) =>
+    Number(/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0)
   return { rss: kib('VmRSS:') / 1024, peak: kib('VmHWM:') / 1024 }
 }
 
-
 /** Runs two sides alternately for ROUNDS rounds; returns their median req/s, the median of per-round ratios and b's worst p99. */
-export function compare(runA: () => LoadResult, runB: () => LoadResult): { a: number; b: number; ratio: number; ratios: number[]; p99: number; totalA: number; totalB: number } {
+export function compare(
+  runA: () => LoadResult,
+  runB: () => LoadResult,
+): { a: number; b: number; ratio: number; ratios: number[]; p99: number; totalA: number; totalB: number } {
   const a: number[] = []
   const b: number[] = []
   let p99 = 0
@@ -101,7 +132,10 @@ export function compareRow(name: string, c: ReturnType<typeof compare>, target: 
   return `| ${name} | ${Math.round(c.a)} | ${Math.round(c.b)} | **${c.ratio.toFixed(2)}×** | ${c.ratios.map((r) => r.toFixed(2)).join(' ')} | ≥ ${target}× ${c.ratio >= target ? '✓' : '✗'} | ${c.p99.toFixed(1)} |`
 }
 
-export const COMPARE_HEADER = ['| scenario | baseline req/s | cachecar req/s | ratio (median of rounds) | per-round ratios | target | cachecar p99 ms |', '|---|---|---|---|---|---|---|']
+export const COMPARE_HEADER = [
+  '| scenario | baseline req/s | cachecar req/s | ratio (median of rounds) | per-round ratios | target | cachecar p99 ms |',
+  '|---|---|---|---|---|---|---|',
+]
 
 /** An origin on 127.0.0.1 answering every request with the same 1 KiB, fresh for an hour: the hot paths' upstream. */
 export async function fixedOrigin(): Promise<{ url: string; close: () => void }> {
@@ -115,7 +149,10 @@ export async function fixedOrigin(): Promise<{ url: string; close: () => void }>
 }
 
 /** A checkout of `rev` beside this one (a git worktree sharing this node_modules), for side-by-side runs. */
-export function otherTree(rev: string, label: string): { commit: string; root: string; scratch: string; remove: () => void } {
+export function otherTree(
+  rev: string,
+  label: string,
+): { commit: string; root: string; scratch: string; remove: () => void } {
   const root = join(here, '..')
   const commit = execFileSync('git', ['rev-parse', '--short', rev], { cwd: root, encoding: 'utf8' }).trim()
   const scratch = mkdtempSync(join(tmpdir(), `cachecar-${label}-`))
@@ -123,7 +160,9 @@ export function otherTree(rev: string, label: string): { commit: string; root: s
   execFileSync('git', ['worktree', 'add', '--detach', tree, commit], { cwd: root, stdio: 'ignore' })
   symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'))
   return {
-    commit, root: tree, scratch,
+    commit,
+    root: tree,
+    scratch,
     remove() {
       execFileSync('git', ['worktree', 'remove', '--force', tree], { cwd: root, stdio: 'ignore' })
       rmSync(scratch, { recursive: true, force: true })

@@ -23,7 +23,15 @@ export interface LoadOptions {
   bodyBytes?: number
 }
 
-export interface LoadResult { rps: number; p50: number; p99: number; errors: number; non2xx: number; total: number; tool: string }
+export interface LoadResult {
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+  total: number
+  tool: string
+}
 
 const WRK = '/usr/bin/wrk'
 // Distinguishes this run's fresh paths from every other run's (wrk's and autocannon's counters restart at 0).
@@ -58,12 +66,30 @@ function runWrk(o: LoadOptions): LoadResult {
   try {
     const script = join(dir, 'load.lua')
     writeFileSync(script, wrkScript(o, url.pathname))
-    const out = execFileSync(WRK, ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--timeout', '10s', '-s', script, `${url.origin}/`],
-      { encoding: 'utf8', timeout: (o.durationS + 30) * 1000 })
+    const out = execFileSync(
+      WRK,
+      ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--timeout', '10s', '-s', script, `${url.origin}/`],
+      { encoding: 'utf8', timeout: (o.durationS + 30) * 1000 },
+    )
     const line = out.split('\n').find((l) => l.startsWith('RESULT '))
     if (!line) throw new Error(`wrk printed no result:\n${out}`)
-    const r = JSON.parse(line.slice(7)) as { total: number; durationUs: number; p50: number; p99: number; errors: number; non2xx: number }
-    return { rps: r.total / (r.durationUs / 1e6), p50: r.p50, p99: r.p99, errors: r.errors, non2xx: r.non2xx, total: r.total, tool: 'wrk' }
+    const r = JSON.parse(line.slice(7)) as {
+      total: number
+      durationUs: number
+      p50: number
+      p99: number
+      errors: number
+      non2xx: number
+    }
+    return {
+      rps: r.total / (r.durationUs / 1e6),
+      p50: r.p50,
+      p99: r.p99,
+      errors: r.errors,
+      non2xx: r.non2xx,
+      total: r.total,
+      tool: 'wrk',
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -73,16 +99,30 @@ async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
   const body = o.body !== undefined ? Buffer.from(o.body) : o.bodyBytes ? Buffer.alloc(o.bodyBytes, 120) : undefined
   let next = 0
   const result = await autocannon({
-    url: o.url, connections: o.connections, duration: o.durationS,
-    requests: [{
-      method: o.method,
-      ...(body && { body, headers: { 'content-type': 'application/octet-stream' } }),
-      setupRequest: (request) => ({ ...request, path: o.paths?.length ? o.paths[next++ % o.paths.length]! : `${request.path ?? ''}/${keyPrefix(o)}${next++ % o.keys}` }),
-    }],
+    url: o.url,
+    connections: o.connections,
+    duration: o.durationS,
+    requests: [
+      {
+        method: o.method,
+        ...(body && { body, headers: { 'content-type': 'application/octet-stream' } }),
+        setupRequest: (request) => ({
+          ...request,
+          path: o.paths?.length
+            ? o.paths[next++ % o.paths.length]!
+            : `${request.path ?? ''}/${keyPrefix(o)}${next++ % o.keys}`,
+        }),
+      },
+    ],
   })
   return {
-    rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99,
-    errors: result.errors + result.timeouts, non2xx: result.non2xx, total: result.requests.total, tool: 'autocannon',
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    total: result.requests.total,
+    tool: 'autocannon',
   }
 }
 

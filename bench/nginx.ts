@@ -10,14 +10,20 @@ export const NGINX = '/usr/sbin/nginx'
  * Starts nginx in front of `originUrl`, with a proxy_cache in `dir` (or, `cache: false`, as a plain proxy_pass);
  * undefined when nginx is not installed.
  */
-export async function startNginx(originUrl: string, dir: string, { cache = true } = {}): Promise<{ url: string; process: ChildProcess } | undefined> {
+export async function startNginx(
+  originUrl: string,
+  dir: string,
+  { cache = true } = {},
+): Promise<{ url: string; process: ChildProcess } | undefined> {
   if (!existsSync(NGINX)) return undefined
   const port = await freePort()
   const name = cache ? 'nginx' : 'nginx-pass'
   dir = join(dir, name)
   mkdirSync(join(dir, 'cache'), { recursive: true })
   const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, `
+  writeFileSync(
+    conf,
+    `
 worker_processes 1;
 daemon off;
 ${process.getuid?.() === 0 ? 'user root;  # workers must reach the private temp folder the cache lives in' : ''}
@@ -38,7 +44,8 @@ http {
     }
   }
 }
-`)
+`,
+  )
   const child = spawn(NGINX, ['-c', conf, '-p', dir], { stdio: 'ignore' })
   for (let i = 0; i < 50; i++) {
     try {

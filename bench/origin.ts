@@ -18,7 +18,11 @@ const server = createServer((req, res) => {
   counts.set(url, (counts.get(url) ?? 0) + 1)
   const body = url.startsWith('/large') ? large : small
   const send = () => {
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'cache-control': 'max-age=3600', 'content-length': body.length })
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'cache-control': 'max-age=3600',
+      'content-length': body.length,
+    })
     res.end(body)
   }
   if (url.startsWith('/slow')) setTimeout(send, 200)
@@ -28,4 +32,7 @@ server.keepAliveTimeout = 60_000
 server.listen(0, '127.0.0.1', () => {
   console.log(JSON.stringify({ event: 'listening', host: '127.0.0.1', port: (server.address() as AddressInfo).port }))
 })
-process.on('SIGTERM', () => { server.closeAllConnections(); server.close(() => process.exit(0)) })
+process.on('SIGTERM', () => {
+  server.closeAllConnections()
+  server.close(() => process.exit(0))
+})

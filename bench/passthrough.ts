@@ -12,7 +12,8 @@ app.get('/*', async (c) => {
   const response = await pool.request({ method: 'GET', path })
   const headers = new Headers()
   for (const [name, value] of Object.entries(response.headers)) {
-    if (typeof value === 'string' && name !== 'connection' && name !== 'keep-alive' && name !== 'transfer-encoding') headers.set(name, value)
+    if (typeof value === 'string' && name !== 'connection' && name !== 'keep-alive' && name !== 'transfer-encoding')
+      headers.set(name, value)
   }
   return new Response(Buffer.from(await response.body.arrayBuffer()), { status: response.statusCode, headers })
 })

@@ -6,7 +6,19 @@ import { join } from 'node:path'
 import { startScript } from '../test/helpers/deployment.ts'
 import { startChild } from '../test/helpers/process.ts'
 import { tempDir } from '../test/helpers/tmp.ts'
-import { COMPARE_HEADER, CONNECTIONS, DURATION_S, ROUNDS, compare, compareRow, fill, fillBare, load, metric, rssMiB } from './lib.ts'
+import {
+  COMPARE_HEADER,
+  CONNECTIONS,
+  DURATION_S,
+  ROUNDS,
+  compare,
+  compareRow,
+  fill,
+  fillBare,
+  load,
+  metric,
+  rssMiB,
+} from './lib.ts'
 import { proxyScenarios } from './proxy.ts'
 import { sharedScenarios } from './shared.ts'
 
@@ -24,15 +36,26 @@ if (unknown.length > 0) {
 const dir = tempDir('cachecar-bench-')
 // The runtime settings of `npm start` (package.json): a young generation and malloc arenas sized for a sidecar.
 const runtime = startScript()
-const startCachecar = (name: string, env: Record<string, string> = {}) => startChild({
-  CACHECAR_DB_PATH: join(dir.path, `${name}.db`), CACHECAR_LOG_LEVEL: 'info', CACHECAR_MAX_BYTES: '2GiB',
-  CACHECAR_SWEEP_INTERVAL_MS: '1s', CACHECAR_MAX_TTL: '1d', ...runtime.env, ...env,
-}, { nodeArgs: runtime.nodeArgs })
+const startCachecar = (name: string, env: Record<string, string> = {}) =>
+  startChild(
+    {
+      CACHECAR_DB_PATH: join(dir.path, `${name}.db`),
+      CACHECAR_LOG_LEVEL: 'info',
+      CACHECAR_MAX_BYTES: '2GiB',
+      CACHECAR_SWEEP_INTERVAL_MS: '1s',
+      CACHECAR_MAX_TTL: '1d',
+      ...runtime.env,
+      ...env,
+    },
+    { nodeArgs: runtime.nodeArgs },
+  )
 const cachecar = await startCachecar('bench')
 const bare = await startChild({}, { script: join(here, 'bare-hono.ts') })
 const rows: string[] = []
 try {
-  console.log(`cachecar bench: ${DURATION_S}s × ${ROUNDS} rounds per side, ${CONNECTIONS} connections, ${cpus().length} CPUs (${cpus()[0]?.model})`)
+  console.log(
+    `cachecar bench: ${DURATION_S}s × ${ROUNDS} rounds per side, ${CONNECTIONS} connections, ${cpus().length} CPUs (${cpus()[0]?.model})`,
+  )
   await fill(cachecar.url, 'small', 100, 1024, 86_400)
   await fill(cachecar.url, 'large', 100, 64 * 1024, 86_400)
   await fillBare(bare.url, 'small', 100, 1024)
@@ -47,7 +70,10 @@ try {
     rows.push('### Key/value API beside bare Hono serving the same bytes from memory', '', ...COMPARE_HEADER)
     for (const s of scenarios) {
       const bodyBytes = 'bodyBytes' in s ? s.bodyBytes : undefined
-      const c = compare(() => load(bare.url + s.path, s.method, s.keys, DURATION_S, bodyBytes), () => load(cachecar.url + s.path, s.method, s.keys, DURATION_S, bodyBytes))
+      const c = compare(
+        () => load(bare.url + s.path, s.method, s.keys, DURATION_S, bodyBytes),
+        () => load(cachecar.url + s.path, s.method, s.keys, DURATION_S, bodyBytes),
+      )
       rows.push(compareRow(s.name, c, s.target))
       console.log(rows.at(-1))
     }
@@ -57,15 +83,25 @@ try {
   if (only.has('sessions')) {
     const sessionPaths: string[] = []
     for (let i = 0; i < 100; i++) {
-      const response = await fetch(`${cachecar.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { blob: 'x'.repeat(1000) }, subject: `u${i}` }) })
-      sessionPaths.push(`/v1/sessions/${(await response.json() as { id: string }).id}`)
+      const response = await fetch(`${cachecar.url}/v1/sessions`, {
+        method: 'POST',
+        body: JSON.stringify({ data: { blob: 'x'.repeat(1000) }, subject: `u${i}` }),
+      })
+      sessionPaths.push(`/v1/sessions/${((await response.json()) as { id: string }).id}`)
     }
     rows.push('', '### Sessions beside key/value GET of the same size (1 KiB), same cachecar', '', ...COMPARE_HEADER)
     for (const s of [
       { name: 'session GET (touch on, amortised)', method: 'GET' as const, body: undefined, target: 0.8 },
       { name: 'session PATCH (merge patch, atomic)', method: 'PATCH' as const, body: '{"n":1}', target: 0 },
     ]) {
-      const c = compare(() => load(`${cachecar.url}/v1/kv/small`, 'GET', 100), () => load(cachecar.url, s.method, 100, DURATION_S, undefined, CONNECTIONS, { paths: sessionPaths, ...(s.body && { body: s.body }) }))
+      const c = compare(
+        () => load(`${cachecar.url}/v1/kv/small`, 'GET', 100),
+        () =>
+          load(cachecar.url, s.method, 100, DURATION_S, undefined, CONNECTIONS, {
+            paths: sessionPaths,
+            ...(s.body && { body: s.body }),
+          }),
+      )
       rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
       console.log(rows.at(-1))
     }
@@ -80,10 +116,14 @@ try {
     const sweeping = load(`${cachecar.url}/v1/kv/small`, 'GET', 100, sweepDuration)
     const swept = (await metric(cachecar.url, 'cachecar_swept_rows_total')) - sweptBefore
     const p99Ratio = sweeping.p99 / Math.max(1, quiet.p99)
-    rows.push('', '| sweep of 100,000 expired rows | p99 ms | req/s |', '|---|---|---|',
+    rows.push(
+      '',
+      '| sweep of 100,000 expired rows | p99 ms | req/s |',
+      '|---|---|---|',
       `| GET 1 KiB, no sweep | ${quiet.p99} | ${Math.round(quiet.rps)} |`,
       `| GET 1 KiB, sweeping (${swept} rows swept during the run) | ${sweeping.p99} | ${Math.round(sweeping.rps)} |`,
-      `| ratio | **${p99Ratio.toFixed(2)}×** (target ≤ 2× ${p99Ratio <= 2 ? '✓' : '✗'}) | |`)
+      `| ratio | **${p99Ratio.toFixed(2)}×** (target ≤ 2× ${p99Ratio <= 2 ? '✓' : '✗'}) | |`,
+    )
     console.log(rows.slice(-6).join('\n'))
     if (swept < 100_000) console.log(`warning: only ${swept} rows were swept during the measured run`)
   }
@@ -100,16 +140,22 @@ try {
     fresh.process.kill('SIGTERM')
     await fresh.exited
     const mb = (mib: number) => (mib * 1.048576).toFixed(0)
-    rows.push('', `| RSS with ${entries} entries stored (100,000 of 1 KiB) | MB | target ≤ 150 MB |`, '|---|---|---|',
+    rows.push(
+      '',
+      `| RSS with ${entries} entries stored (100,000 of 1 KiB) | MB | target ≤ 150 MB |`,
+      '|---|---|---|',
       `| at start, empty | ${mb(started.rss)} | |`,
       `| after storing them | ${mb(stored.rss)} | ${stored.rss * 1.048576 <= 150 ? '✓' : '✗'} |`,
-      `| after reading them all for 3 s (peak) | ${mb(afterReads.peak)} | ${afterReads.peak * 1.048576 <= 150 ? '✓' : '✗'} |`)
+      `| after reading them all for 3 s (peak) | ${mb(afterReads.peak)} | ${afterReads.peak * 1.048576 <= 150 ? '✓' : '✗'} |`,
+    )
     console.log(rows.slice(-5).join('\n'))
   }
   if (only.has('proxy')) rows.push('', ...(await proxyScenarios(bare.url, startCachecar, dir.path)))
   if (only.has('shared')) rows.push('', ...(await sharedScenarios(startCachecar)))
 } catch (error) {
-  console.error(`bench failed: ${(error as Error).message}\n--- cachecar output (tail) ---\n${cachecar.output().slice(-4000)}`)
+  console.error(
+    `bench failed: ${(error as Error).message}\n--- cachecar output (tail) ---\n${cachecar.output().slice(-4000)}`,
+  )
   process.exitCode = 1
 } finally {
   cachecar.process.kill('SIGTERM')
@@ -118,4 +164,6 @@ try {
   dir.remove()
 }
 const tool = process.env.BENCH_LOAD !== 'autocannon' && existsSync('/usr/bin/wrk') ? 'wrk' : 'autocannon'
-console.log(`\n## ${new Date().toISOString().slice(0, 10)} — ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, load by ${tool}, ${DURATION_S}s × ${ROUNDS} rounds per side, ${CONNECTIONS} connections\n\n${rows.join('\n')}`)
+console.log(
+  `\n## ${new Date().toISOString().slice(0, 10)} — ${cpus().length} × ${cpus()[0]?.model}, Node ${process.version}, load by ${tool}, ${DURATION_S}s × ${ROUNDS} rounds per side, ${CONNECTIONS} connections\n\n${rows.join('\n')}`,
+)

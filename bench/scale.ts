@@ -28,8 +28,12 @@ const dir = tempDir('cachecar-scale-')
 const dbPath = join(dir.path, 'cachecar.db')
 const { env: runtimeEnv, nodeArgs } = startScript()
 const env = {
-  ...runtimeEnv, CACHECAR_DB_PATH: dbPath, CACHECAR_MAX_BYTES: String(BUDGET), CACHECAR_SWEEP_INTERVAL_MS: '1s',
-  CACHECAR_MAX_TTL: '30d', CACHECAR_LOG_LEVEL: 'info',
+  ...runtimeEnv,
+  CACHECAR_DB_PATH: dbPath,
+  CACHECAR_MAX_BYTES: String(BUDGET),
+  CACHECAR_SWEEP_INTERVAL_MS: '1s',
+  CACHECAR_MAX_TTL: '30d',
+  CACHECAR_LOG_LEVEL: 'info',
 }
 const start = () => startChild(env, { nodeArgs, timeoutMs: 120_000 })
 
@@ -73,22 +77,42 @@ try {
   const filling = performance.now()
   const value = 'x'.repeat(VALUE_BYTES)
   for (let first = 10_000; first < ENTRIES; first += 1000) {
-    const set = Array.from({ length: Math.min(1000, ENTRIES - first) }, (_, i) => ({ key: `k${first + i}`, value, ttl }))
+    const set = Array.from({ length: Math.min(1000, ENTRIES - first) }, (_, i) => ({
+      key: `k${first + i}`,
+      value,
+      ttl,
+    }))
     const response = await post(`${car.url}/v1/kv/scale/_bulk`, JSON.stringify({ set }))
     if (!response.ok) {
-      throw new Error(`fill failed at entry ${first}, ${((performance.now() - filling) / 1000).toFixed(1)} s in: ${response.status} ` +
-        `${await response.text()}\ncachecar's last lines:\n${car.output().split('\n').slice(-20).join('\n')}`)
+      throw new Error(
+        `fill failed at entry ${first}, ${((performance.now() - filling) / 1000).toFixed(1)} s in: ${response.status} ` +
+          `${await response.text()}\ncachecar's last lines:\n${car.output().split('\n').slice(-20).join('\n')}`,
+      )
     }
   }
   const fillS = (performance.now() - filling) / 1000
   const large = load(`${car.url}/v1/kv/scale`, 'GET', ENTRIES, LOAD_S)
-  report('GET over every key: req/s', small.rps.toFixed(0), `${large.rps.toFixed(0)} (${(large.rps / small.rps).toFixed(2)}×)`)
-  report('GET over every key: p99', ms(small.p99), `${ms(large.p99)} (${(large.p99 / Math.max(0.1, small.p99)).toFixed(1)}×)`)
+  report(
+    'GET over every key: req/s',
+    small.rps.toFixed(0),
+    `${large.rps.toFixed(0)} (${(large.rps / small.rps).toFixed(2)}×)`,
+  )
+  report(
+    'GET over every key: p99',
+    ms(small.p99),
+    `${ms(large.p99)} (${(large.p99 / Math.max(0.1, small.p99)).toFixed(1)}×)`,
+  )
   // The 10k row is served from memory; this one, like the full size, reads SQLite: what size itself costs.
   const beyond = Math.min(ENTRIES, 300_000)
   const sqliteOnly = load(`${car.url}/v1/kv/scale`, 'GET', beyond, LOAD_S)
-  report(`GET over ${beyond} keys (past the memory tier): req/s`, '', `${sqliteOnly.rps.toFixed(0)}; full size ${(large.rps / sqliteOnly.rps).toFixed(2)}× of it`)
-  const metricsLarge = Math.min(...await Promise.all([1, 2, 3].map(() => timed(() => fetch(`${car.url}/metrics`).then((r) => r.text())))))
+  report(
+    `GET over ${beyond} keys (past the memory tier): req/s`,
+    '',
+    `${sqliteOnly.rps.toFixed(0)}; full size ${(large.rps / sqliteOnly.rps).toFixed(2)}× of it`,
+  )
+  const metricsLarge = Math.min(
+    ...(await Promise.all([1, 2, 3].map(() => timed(() => fetch(`${car.url}/metrics`).then((r) => r.text()))))),
+  )
   report('/metrics', ms(metricsSmall), ms(metricsLarge))
 
   // GETs while a bulk writer runs beside them.
@@ -100,12 +124,24 @@ try {
     }
   })()
   // Run asynchronously: load() blocks this event loop, which would stop the writer for the whole run.
-  const options = JSON.stringify({ url: `${car.url}/v1/kv/scale`, method: 'GET', keys: ENTRIES, durationS: LOAD_S, connections: 32 })
-  const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, 'load.ts'), options], { timeout: (LOAD_S + 30) * 1000 })
+  const options = JSON.stringify({
+    url: `${car.url}/v1/kv/scale`,
+    method: 'GET',
+    keys: ENTRIES,
+    durationS: LOAD_S,
+    connections: 32,
+  })
+  const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, 'load.ts'), options], {
+    timeout: (LOAD_S + 30) * 1000,
+  })
   const busy = JSON.parse(stdout.trim().split('\n').at(-1)!) as { p99: number }
   writing = false
   await writer
-  report('GET p99 beside bulk writes', '', `${ms(busy.p99)} (${(busy.p99 / Math.max(0.1, large.p99)).toFixed(1)}× idle)`)
+  report(
+    'GET p99 beside bulk writes',
+    '',
+    `${ms(busy.p99)} (${(busy.p99 / Math.max(0.1, large.p99)).toFixed(1)}× idle)`,
+  )
 
   // A sweep of SWEPT entries expiring together once they are all written, nothing else written, probed every 100 ms.
   const live = await metric(car.url, 'cachecar_store_entries')
@@ -120,7 +156,9 @@ try {
   const until = sweepStarted + Math.max(30_000, SWEPT / 10)
   let left = Infinity
   while (performance.now() < until && left > live) {
-    const probe = await timed(() => fetch(`${car.url}/v1/kv/scale/k${Math.floor(Math.random() * ENTRIES)}`).then((r) => r.arrayBuffer()))
+    const probe = await timed(() =>
+      fetch(`${car.url}/v1/kv/scale/k${Math.floor(Math.random() * ENTRIES)}`).then((r) => r.arrayBuffer()),
+    )
     slowest = Math.max(slowest, probe)
     const { all, wal } = bytesUnder(dir.path)
     walPeak = Math.max(walPeak, wal)
@@ -130,8 +168,12 @@ try {
   }
   const sweepS = (performance.now() - sweepStarted) / 1000
   const lost = Math.max(0, live - left)
-  report(`sweep of ${SWEPT} entries expiring together`, '', `${left <= live ? `done in ${sweepS.toFixed(1)} s` : `not done after ${sweepS.toFixed(0)} s`}, ` +
-    `WAL peak ${mib(walPeak)}, disk peak ${mib(diskPeak)} (budget ${mib(BUDGET)}), slowest probe ${ms(slowest)}, live entries lost ${lost}`)
+  report(
+    `sweep of ${SWEPT} entries expiring together`,
+    '',
+    `${left <= live ? `done in ${sweepS.toFixed(1)} s` : `not done after ${sweepS.toFixed(0)} s`}, ` +
+      `WAL peak ${mib(walPeak)}, disk peak ${mib(diskPeak)} (budget ${mib(BUDGET)}), slowest probe ${ms(slowest)}, live entries lost ${lost}`,
+  )
 
   // A restart over all of it.
   car.process.kill('SIGKILL')
@@ -148,7 +190,10 @@ try {
   await car.exited
   const evictDir = tempDir('cachecar-evict-')
   const evictDb = join(evictDir.path, 'cachecar.db')
-  car = await startChild({ ...env, CACHECAR_DB_PATH: evictDb, CACHECAR_MAX_BYTES: String(EVICT_BUDGET) }, { nodeArgs, timeoutMs: 120_000 })
+  car = await startChild(
+    { ...env, CACHECAR_DB_PATH: evictDb, CACHECAR_MAX_BYTES: String(EVICT_BUDGET) },
+    { nodeArgs, timeoutMs: 120_000 },
+  )
   try {
     await fetch(`${car.url}/v1/kv/evict/hot`, { method: 'PUT', body: 'x'.repeat(VALUE_BYTES) })
     let writing = true
@@ -177,9 +222,12 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 3000)) // the last rebalance settles
     const data = await metric(car.url, 'cachecar_store_data_bytes')
     const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)] ?? 0
-    report(`writing 3× a ${mib(EVICT_BUDGET)} budget, one key read every 100 ms`, '',
-      `disk peak ${mib(diskPeak)} (${(diskPeak / EVICT_BUDGET).toFixed(2)}× budget), data after ${(data / EVICT_BUDGET * 100).toFixed(0)} % of it, ` +
-      `read key evicted ${hotLost} times, probe p99 ${ms(p99(before))} before eviction, ${ms(p99(during))} while evicting`)
+    report(
+      `writing 3× a ${mib(EVICT_BUDGET)} budget, one key read every 100 ms`,
+      '',
+      `disk peak ${mib(diskPeak)} (${(diskPeak / EVICT_BUDGET).toFixed(2)}× budget), data after ${((data / EVICT_BUDGET) * 100).toFixed(0)} % of it, ` +
+        `read key evicted ${hotLost} times, probe p99 ${ms(p99(before))} before eviction, ${ms(p99(during))} while evicting`,
+    )
   } finally {
     car.process.kill('SIGTERM')
     await car.exited
@@ -187,7 +235,9 @@ try {
     car = await start() // for the finally below
   }
 
-  console.log(`scale: ${ENTRIES} entries of ${VALUE_BYTES} bytes (filled in ${fillS.toFixed(0)} s), loads of ${LOAD_S} s, budget ${mib(BUDGET)}`)
+  console.log(
+    `scale: ${ENTRIES} entries of ${VALUE_BYTES} bytes (filled in ${fillS.toFixed(0)} s), loads of ${LOAD_S} s, budget ${mib(BUDGET)}`,
+  )
   console.log('| measure | at 10,000 entries | at full size |')
   console.log('|---|---|---|')
   for (const row of rows) console.log(`| ${row.join(' | ')} |`)

@@ -11,7 +11,9 @@ const here = import.meta.dirname
 const L2_URLS = 20_000
 const L2_DURATION_S = 1
 
-export async function sharedScenarios(startCachecar: (name: string, env: Record<string, string>) => Promise<Child>): Promise<string[]> {
+export async function sharedScenarios(
+  startCachecar: (name: string, env: Record<string, string>) => Promise<Child>,
+): Promise<string[]> {
   const redis = await startRedis()
   const origin = await startChild({}, { script: join(here, 'origin.ts') })
   const env = { CACHECAR_UPSTREAMS: `origin=${origin.url}`, CACHECAR_SHARED_URL: redis.url }
@@ -35,12 +37,15 @@ export async function sharedScenarios(startCachecar: (name: string, env: Record<
     }
     const ratio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!))
     const rows = [
-      '### Shared tier (redis-server 7 on loopback): one task reading what it holds, what another task fetched, and misses', '',
-      '| scenario (1 KiB proxy response) | req/s (median) | ratio to L1 hit (median of rounds) | per-round req/s |', '|---|---|---|---|',
+      '### Shared tier (redis-server 7 on loopback): one task reading what it holds, what another task fetched, and misses',
+      '',
+      '| scenario (1 KiB proxy response) | req/s (median) | ratio to L1 hit (median of rounds) | per-round req/s |',
+      '|---|---|---|---|',
       `| L1 hit: the task's own SQLite | ${Math.round(median(l1))} | 1.00× | ${l1.map(Math.round).join(' ')} |`,
       `| L2 hit: fetched by another task, read from the shared tier (then kept in L1) | ${Math.round(median(l2))} | **${ratio(l2, l1).toFixed(2)}×** | ${l2.map(Math.round).join(' ')} |`,
       `| miss: fetched from the origin (one L2 lookup first) | ${Math.round(median(miss))} | **${ratio(miss, l1).toFixed(2)}×** | ${miss.map(Math.round).join(' ')} |`,
-      '', `L2 hit runs last ${L2_DURATION_S} s over ${L2_URLS} URLs fetched by the other task; at least ${(sharedShare * 100).toFixed(0)} % of their reads were answered by the shared tier (the rest are L1 hits on URLs read twice). L2 hit vs miss: **${ratio(l2, miss).toFixed(2)}×**.`,
+      '',
+      `L2 hit runs last ${L2_DURATION_S} s over ${L2_URLS} URLs fetched by the other task; at least ${(sharedShare * 100).toFixed(0)} % of their reads were answered by the shared tier (the rest are L1 hits on URLs read twice). L2 hit vs miss: **${ratio(l2, miss).toFixed(2)}×**.`,
     ]
     console.log(rows.join('\n'))
     return rows
@@ -53,17 +58,20 @@ export async function sharedScenarios(startCachecar: (name: string, env: Record<
 
 async function warm(base: string, path: string, count: number): Promise<void> {
   let next = 0
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (next < count) {
-      const response = await fetch(`${base}${path}/k${next++}`)
-      await response.arrayBuffer()
-      if (response.status !== 200) throw new Error(`warming ${path}: ${response.status}`)
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < count) {
+        const response = await fetch(`${base}${path}/k${next++}`)
+        await response.arrayBuffer()
+        if (response.status !== 200) throw new Error(`warming ${path}: ${response.status}`)
+      }
+    }),
+  )
 }
 
 async function tierReads(base: string): Promise<{ shared: number; total: number }> {
   const text = await (await fetch(`${base}/metrics`)).text()
-  const value = (tier: string) => Number(new RegExp(`^cachecar_tier_reads_total\\{tier="${tier}"\\} (\\S+)`, 'm').exec(text)?.[1] ?? 0)
+  const value = (tier: string) =>
+    Number(new RegExp(`^cachecar_tier_reads_total\\{tier="${tier}"\\} (\\S+)`, 'm').exec(text)?.[1] ?? 0)
   return { shared: value('shared'), total: value('shared') + value('local') + value('miss') }
 }

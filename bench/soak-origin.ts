@@ -8,7 +8,12 @@ const origin = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://origin')
   const size = Number(url.searchParams.get('size') ?? 1024)
   const { body, sha } = bodyOf(size)
-  const headers = { 'content-length': String(size), 'x-sha256': sha, 'cache-control': `max-age=${url.searchParams.get('ttl') ?? 30}, stale-if-error=60`, etag: `"${sha.slice(0, 16)}"` }
+  const headers = {
+    'content-length': String(size),
+    'x-sha256': sha,
+    'cache-control': `max-age=${url.searchParams.get('ttl') ?? 30}, stale-if-error=60`,
+    etag: `"${sha.slice(0, 16)}"`,
+  }
   if (url.pathname.startsWith('/fault/reset')) {
     res.writeHead(200, headers)
     res.write(body.subarray(0, size >> 1), () => res.socket?.destroy())
@@ -21,5 +26,7 @@ origin.keepAliveTimeout = 60_000
 origin.listen(0, '127.0.0.1', () => {
   console.log(JSON.stringify({ event: 'listening', host: '127.0.0.1', port: (origin.address() as AddressInfo).port }))
 })
-process.on('SIGTERM', () => { origin.closeAllConnections(); origin.close(() => process.exit(0)) })
-
+process.on('SIGTERM', () => {
+  origin.closeAllConnections()
+  origin.close(() => process.exit(0))
+})

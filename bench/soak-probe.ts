@@ -21,8 +21,15 @@ const paths = Array.from({ length: 40 }, (_, i) => `/u/origin/obj/probe${i}?size
 const client = new Agent({ connections: 8, keepAliveTimeout: 30_000 })
 
 const result = {
-  requests: 0, hits: 0, notHits: 0, mismatched: 0, errors: 0, hitLatencies: [] as number[], referenceLatencies: [] as number[],
-  loopP99Ms: 0, examples: [] as string[],
+  requests: 0,
+  hits: 0,
+  notHits: 0,
+  mismatched: 0,
+  errors: 0,
+  hitLatencies: [] as number[],
+  referenceLatencies: [] as number[],
+  loopP99Ms: 0,
+  examples: [] as string[],
 }
 
 /** GETs `path` from cachecar, or the same object from the reference server, and checks the body. */
@@ -57,18 +64,34 @@ await new Promise<void>((resolve) => {
     inFlight++
     result.requests++
     get(paths[result.requests % paths.length]!)
-      .then(({ ms, hit }) => {
-        if (hit) {
-          result.hits++
-          result.hitLatencies.push(ms)
-        } else result.notHits++
-      }, () => { result.errors++ })
-      .finally(() => { inFlight-- })
+      .then(
+        ({ ms, hit }) => {
+          if (hit) {
+            result.hits++
+            result.hitLatencies.push(ms)
+          } else result.notHits++
+        },
+        () => {
+          result.errors++
+        },
+      )
+      .finally(() => {
+        inFlight--
+      })
     if (!reference) return
     inFlight++
     get(paths[result.requests % paths.length]!, 'reference')
-      .then(({ ms }) => { result.referenceLatencies.push(ms) }, () => { result.errors++ })
-      .finally(() => { inFlight-- })
+      .then(
+        ({ ms }) => {
+          result.referenceLatencies.push(ms)
+        },
+        () => {
+          result.errors++
+        },
+      )
+      .finally(() => {
+        inFlight--
+      })
   }, 1000 / rate)
 })
 while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 20))

@@ -32,11 +32,18 @@ const reference = await startChild({}, { script: join(import.meta.dirname, 'soak
 const runtime = startScript()
 const dir = tempDir('cachecar-soak-')
 const dbPath = join(dir.path, 'soak.db')
-const car = await startChild({
-  CACHECAR_DB_PATH: dbPath, CACHECAR_MAX_BYTES: String(MAX_BYTES), CACHECAR_UPSTREAMS: `origin=${originUrl}`,
-  CACHECAR_UPSTREAM_ORIGIN_HEADERS_TIMEOUT_MS: '1s', CACHECAR_LOG_LEVEL: 'info', CACHECAR_SWEEP_INTERVAL_MS: '1s',
-  ...runtime.env,
-}, { nodeArgs: [...runtime.nodeArgs, ...(process.env.SOAK_NODE_ARGS ?? '').split(' ').filter(Boolean)] })
+const car = await startChild(
+  {
+    CACHECAR_DB_PATH: dbPath,
+    CACHECAR_MAX_BYTES: String(MAX_BYTES),
+    CACHECAR_UPSTREAMS: `origin=${originUrl}`,
+    CACHECAR_UPSTREAM_ORIGIN_HEADERS_TIMEOUT_MS: '1s',
+    CACHECAR_LOG_LEVEL: 'info',
+    CACHECAR_SWEEP_INTERVAL_MS: '1s',
+    ...runtime.env,
+  },
+  { nodeArgs: [...runtime.nodeArgs, ...(process.env.SOAK_NODE_ARGS ?? '').split(' ').filter(Boolean)] },
+)
 const pid = car.process.pid!
 // On one 2-core machine the load generator and the origin compete with cachecar for CPU, which in a deployment they
 // would not (the origin is elsewhere; the app's own load is not a 1,000 req/s hashing client). By default both run
@@ -54,16 +61,40 @@ function memoryMiB(): { rss: number; anon: number; file: number } {
 }
 const rssMiB = () => memoryMiB().rss
 // The database, its WAL and shm, and the large values kept as files beside it (all inside the same budget).
-const dbBytes = () => ['', '-wal', '-shm'].reduce((sum, suffix) => { try { return sum + statSync(dbPath + suffix).size } catch { return sum } }, 0)
-  + readdirSync(`${dbPath}.values`).reduce((sum, name) => { try { return sum + statSync(join(`${dbPath}.values`, name)).size } catch { return sum } }, 0)
+const dbBytes = () =>
+  ['', '-wal', '-shm'].reduce((sum, suffix) => {
+    try {
+      return sum + statSync(dbPath + suffix).size
+    } catch {
+      return sum
+    }
+  }, 0) +
+  readdirSync(`${dbPath}.values`).reduce((sum, name) => {
+    try {
+      return sum + statSync(join(`${dbPath}.values`, name)).size
+    } catch {
+      return sum
+    }
+  }, 0)
 
 // ---- the load -------------------------------------------------------------------------------------------------
 const client = new Agent({ connections: 128, keepAliveTimeout: 30_000 })
 const stats = {
-  sent: 0, done: 0, shed: 0, cache5xx: 0, fault5xx: 0, mismatched: 0, expiredServed: 0, clientErrors: 0, hitLatencies: [] as number[],
-  byKind: new Map<string, number>(), examples: [] as string[],
+  sent: 0,
+  done: 0,
+  shed: 0,
+  cache5xx: 0,
+  fault5xx: 0,
+  mismatched: 0,
+  expiredServed: 0,
+  clientErrors: 0,
+  hitLatencies: [] as number[],
+  byKind: new Map<string, number>(),
+  examples: [] as string[],
 }
-const note = (what: string) => { if (stats.examples.length < 10) stats.examples.push(what) }
+const note = (what: string) => {
+  if (stats.examples.length < 10) stats.examples.push(what)
+}
 const kvExpiry = new Map<string, number>()
 const sessions: string[] = []
 let inFlight = 0
@@ -84,14 +115,19 @@ async function proxyRequest(): Promise<void> {
   const fault = Math.random() < 0.02 ? ['reset', '503', 'hang'][Math.floor(Math.random() * 3)] : undefined
   // 2,000 URLs per size: mostly hits once warm, misses as entries expire (max-age 5–60 s) or get evicted.
   const id = Math.floor(Math.random() * 2000)
-  const path = fault ? `/u/origin/fault/${fault}/${id}?size=${size}` : `/u/origin/obj/${id}?size=${size}&ttl=${5 + (id % 56)}`
+  const path = fault
+    ? `/u/origin/fault/${fault}/${id}?size=${size}`
+    : `/u/origin/obj/${id}?size=${size}&ttl=${5 + (id % 56)}`
   const started = performance.now()
   const response = await request(car.url + path, { dispatcher: client, headersTimeout: 10_000, bodyTimeout: 10_000 })
   let body: Buffer
   try {
     body = Buffer.from(await response.body.arrayBuffer())
   } catch {
-    if (!fault) { stats.mismatched++; note(`cut body on ${path}`) }
+    if (!fault) {
+      stats.mismatched++
+      note(`cut body on ${path}`)
+    }
     return
   }
   const elapsed = performance.now() - started
@@ -99,14 +135,21 @@ async function proxyRequest(): Promise<void> {
   const cacheStatus = String(response.headers['cache-status'] ?? '')
   if (status >= 500) {
     if (fault) stats.fault5xx++
-    else { stats.cache5xx++; note(`${status} on ${path}: ${body.toString().slice(0, 200)}`) }
+    else {
+      stats.cache5xx++
+      note(`${status} on ${path}: ${body.toString().slice(0, 200)}`)
+    }
     return
   }
   if (status === 200) {
     // Compared byte for byte with the origin's body rather than hashed: crypto.subtle.digest holds the calling thread
     // on Node 24 (3.6-4.9 ms per MiB measured for SHA-1), CPU taken from the machine every latency is measured on.
     const expected = bodyOf(size)
-    if (body.length !== Number(response.headers['content-length'] ?? body.length) || response.headers['x-sha256'] !== expected.sha || !body.equals(expected.body)) {
+    if (
+      body.length !== Number(response.headers['content-length'] ?? body.length) ||
+      response.headers['x-sha256'] !== expected.sha ||
+      !body.equals(expected.body)
+    ) {
       stats.mismatched++
       note(`mismatch on ${path}: ${body.length} bytes, cache-status ${cacheStatus}`)
     }
@@ -118,9 +161,16 @@ async function kvRequest(): Promise<void> {
   const key = `k${Math.floor(Math.random() * 500)}`
   if (Math.random() < 0.3) {
     const ttl = 1 + Math.floor(Math.random() * 5)
-    const response = await request(`${car.url}/v1/kv/soak/${key}?ttl=${ttl}`, { method: 'PUT', body: 'v'.repeat(100 + Math.floor(Math.random() * 4000)), dispatcher: client })
+    const response = await request(`${car.url}/v1/kv/soak/${key}?ttl=${ttl}`, {
+      method: 'PUT',
+      body: 'v'.repeat(100 + Math.floor(Math.random() * 4000)),
+      dispatcher: client,
+    })
     await response.body.dump()
-    if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on PUT ${key}`) }
+    if (response.statusCode >= 500) {
+      stats.cache5xx++
+      note(`${response.statusCode} on PUT ${key}`)
+    }
     const expiresAt = Date.parse(String(response.headers['cachecar-expires-at'] ?? ''))
     if (!Number.isNaN(expiresAt)) kvExpiry.set(key, expiresAt)
     return
@@ -128,36 +178,68 @@ async function kvRequest(): Promise<void> {
   const sentAt = Date.now()
   const response = await request(`${car.url}/v1/kv/soak/${key}`, { dispatcher: client })
   await response.body.dump()
-  if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on GET ${key}`) }
-  const expiresAt = response.statusCode === 200 ? Date.parse(String(response.headers['cachecar-expires-at'] ?? '')) : NaN
-  if (expiresAt <= sentAt) { stats.expiredServed++; note(`expired ${key} served: expired ${sentAt - expiresAt} ms before the request`) }
+  if (response.statusCode >= 500) {
+    stats.cache5xx++
+    note(`${response.statusCode} on GET ${key}`)
+  }
+  const expiresAt =
+    response.statusCode === 200 ? Date.parse(String(response.headers['cachecar-expires-at'] ?? '')) : NaN
+  if (expiresAt <= sentAt) {
+    stats.expiredServed++
+    note(`expired ${key} served: expired ${sentAt - expiresAt} ms before the request`)
+  }
 }
 
 async function sessionRequest(): Promise<void> {
   const id = sessions[Math.floor(Math.random() * sessions.length)]
   if (!id || Math.random() < 0.1) {
-    const response = await request(`${car.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { cart: 'x'.repeat(500) }, subject: `u${sessions.length % 50}` }), dispatcher: client })
-    const created = await response.body.json() as { id?: string }
-    if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on session create`) }
+    const response = await request(`${car.url}/v1/sessions`, {
+      method: 'POST',
+      body: JSON.stringify({ data: { cart: 'x'.repeat(500) }, subject: `u${sessions.length % 50}` }),
+      dispatcher: client,
+    })
+    const created = (await response.body.json()) as { id?: string }
+    if (response.statusCode >= 500) {
+      stats.cache5xx++
+      note(`${response.statusCode} on session create`)
+    }
     if (created.id && sessions.length < 1000) sessions.push(created.id)
     else if (created.id) sessions[Math.floor(Math.random() * 1000)] = created.id
     return
   }
   const patch = Math.random() < 0.2
-  const response = await request(`${car.url}/v1/sessions/${id}`, { method: patch ? 'PATCH' : 'GET', ...(patch && { body: `{"n":${Date.now()}}` }), dispatcher: client })
+  const response = await request(`${car.url}/v1/sessions/${id}`, {
+    method: patch ? 'PATCH' : 'GET',
+    ...(patch && { body: `{"n":${Date.now()}}` }),
+    dispatcher: client,
+  })
   await response.body.dump()
-  if (response.statusCode >= 500) { stats.cache5xx++; note(`${response.statusCode} on session ${patch ? 'PATCH' : 'GET'}`) }
+  if (response.statusCode >= 500) {
+    stats.cache5xx++
+    note(`${response.statusCode} on session ${patch ? 'PATCH' : 'GET'}`)
+  }
 }
 
 function issue(): void {
-  if (inFlight >= MAX_IN_FLIGHT) { stats.shed++; return }
+  if (inFlight >= MAX_IN_FLIGHT) {
+    stats.shed++
+    return
+  }
   const r = Math.random()
   const kind = r < 0.6 ? 'proxy' : r < 0.85 ? 'kv' : 'session'
   stats.sent++
   inFlight++
   stats.byKind.set(kind, (stats.byKind.get(kind) ?? 0) + 1)
   const work = kind === 'proxy' ? proxyRequest() : kind === 'kv' ? kvRequest() : sessionRequest()
-  work.catch((error: Error) => { stats.clientErrors++; note(`${kind}: ${error.message}`) }).finally(() => { inFlight--; stats.done++ })
+  work
+    .catch((error: Error) => {
+      stats.clientErrors++
+      note(`${kind}: ${error.message}`)
+    })
+    .finally(() => {
+      inFlight--
+      stats.done++
+    })
 }
 
 // monitorEventLoopDelay (and prom-client's nodejs_eventloop_lag_*, built on it) records the time between runs of a
@@ -199,33 +281,59 @@ async function loopDelayBuckets(): Promise<Map<number, number>> {
 }
 
 /** Between two snapshots: the smallest bucket bound holding 99 % of the samples, and the share at or under 50 ms. */
-function loopDelaySummary(before: Map<number, number>, after: Map<number, number>): { samples: number; p99AtMostMs: number; shareWithin50: number } {
+function loopDelaySummary(
+  before: Map<number, number>,
+  after: Map<number, number>,
+): { samples: number; p99AtMostMs: number; shareWithin50: number } {
   const bounds = [...after.keys()].sort((a, b) => a - b)
   const delta = (bound: number) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0)
   const samples = delta(Infinity)
-  return { samples, p99AtMostMs: bounds.find((bound) => delta(bound) >= samples * 0.99) ?? Infinity, shareWithin50: delta(50) / Math.max(1, samples) }
+  return {
+    samples,
+    p99AtMostMs: bounds.find((bound) => delta(bound) >= samples * 0.99) ?? Infinity,
+    shareWithin50: delta(50) / Math.max(1, samples),
+  }
 }
 
 /** Runs the latency probe for `durationMs`; resolves with what it measured. */
 function runProbe(durationMs: number): Promise<{
-  requests: number; hits: number; notHits: number; mismatched: number; errors: number; hitLatencies: number[]; referenceLatencies: number[]
-  loopP99Ms: number; examples: string[]
+  requests: number
+  hits: number
+  notHits: number
+  mismatched: number
+  errors: number
+  hitLatencies: number[]
+  referenceLatencies: number[]
+  loopP99Ms: number
+  examples: string[]
 }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'soak-probe.ts')], {
-    env: { PATH: process.env.PATH ?? '', PROBE_TARGET: car.url, PROBE_REFERENCE: reference.url, PROBE_RATE: String(PROBE_RATE), PROBE_DURATION_MS: String(durationMs) },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PROBE_TARGET: car.url,
+      PROBE_REFERENCE: reference.url,
+      PROBE_RATE: String(PROBE_RATE),
+      PROBE_DURATION_MS: String(durationMs),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   if (ISOLATE) setPriority(child.pid!, 0)
   let out = ''
-  child.stdout.on('data', (chunk: Buffer) => { out += chunk })
-  return new Promise((resolve, reject) => child.on('exit', (code) => {
-    const line = out.split('\n').find((l) => l.startsWith('PROBE '))
-    if (code !== 0 || !line) reject(new Error(`the latency probe exited with ${code}: ${out}`))
-    else resolve(JSON.parse(line.slice(6)))
-  }))
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk
+  })
+  return new Promise((resolve, reject) =>
+    child.on('exit', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('PROBE '))
+      if (code !== 0 || !line) reject(new Error(`the latency probe exited with ${code}: ${out}`))
+      else resolve(JSON.parse(line.slice(6)))
+    }),
+  )
 }
 
-console.log(`soak: ${DURATION_MS / 1000} s at ${RATE} req/s (60 % proxy 1 KiB–1 MiB with 2 % faults, 25 % KV, 15 % sessions; ${PROBE_RATE} of them timed hits from a probe), MAX_BYTES ${MAX_BYTES / 1024 ** 2} MiB`)
+console.log(
+  `soak: ${DURATION_MS / 1000} s at ${RATE} req/s (60 % proxy 1 KiB–1 MiB with 2 % faults, 25 % KV, 15 % sessions; ${PROBE_RATE} of them timed hits from a probe), MAX_BYTES ${MAX_BYTES / 1024 ** 2} MiB`,
+)
 const rss = { start: rssMiB(), peak: 0, warm: 0, end: 0 }
 /** [seconds since start, RSS MiB], once a second after warm-up: the growth target is read from their trend. */
 const rssAfterWarmUp: [number, number][] = []
@@ -245,7 +353,13 @@ const warmUpMs = Math.min(60_000, DURATION_MS / 5)
 const probe = runProbe(DURATION_MS)
 probe.catch(() => {}) // awaited below; this only keeps an early failure from counting as unhandled
 let loopBefore = new Map<number, number>()
-const loopBaseline = setTimeout(() => void loopDelayBuckets().then((b) => { loopBefore = b }), 5000)
+const loopBaseline = setTimeout(
+  () =>
+    void loopDelayBuckets().then((b) => {
+      loopBefore = b
+    }),
+  5000,
+)
 // Fixed rate, evenly spaced: each 1 ms tick sends what is due by the clock (about one request), catching up if a
 // tick came late. Sending a tick's worth every 10 ms instead made bursts of ten that queued behind each other.
 const loadRate = RATE - PROBE_RATE
@@ -264,16 +378,27 @@ const sample = setInterval(() => {
     fileAfterWarmUp.push([atS, memory.file])
   }
   dbPeak = Math.max(dbPeak, dbBytes())
-  void scrape().then(({ loopP99Ms, heapMiB, externalMiB }) => {
-    if (performance.now() - startedAt > 5000) loopP99Max = Math.max(loopP99Max, loopP99Ms)
-    if (atS * 1000 >= warmUpMs) {
-      heapAfterWarmUp.push([atS, heapMiB])
-      externalAfterWarmUp.push([atS, externalMiB])
-    }
-  }, () => {})
+  void scrape().then(
+    ({ loopP99Ms, heapMiB, externalMiB }) => {
+      if (performance.now() - startedAt > 5000) loopP99Max = Math.max(loopP99Max, loopP99Ms)
+      if (atS * 1000 >= warmUpMs) {
+        heapAfterWarmUp.push([atS, heapMiB])
+        externalAfterWarmUp.push([atS, externalMiB])
+      }
+    },
+    () => {},
+  )
 }, 1000)
-const warmTimer = setTimeout(() => { rss.warm = rssMiB() }, warmUpMs)
-const progress = setInterval(() => console.log(`  ${Math.round((performance.now() - startedAt) / 1000)} s: ${stats.done} done, RSS ${rssMiB().toFixed(0)} MiB, db ${(dbBytes() / 1024 ** 2).toFixed(0)} MiB, cache 5xx ${stats.cache5xx}, mismatched ${stats.mismatched}`), 30_000)
+const warmTimer = setTimeout(() => {
+  rss.warm = rssMiB()
+}, warmUpMs)
+const progress = setInterval(
+  () =>
+    console.log(
+      `  ${Math.round((performance.now() - startedAt) / 1000)} s: ${stats.done} done, RSS ${rssMiB().toFixed(0)} MiB, db ${(dbBytes() / 1024 ** 2).toFixed(0)} MiB, cache 5xx ${stats.cache5xx}, mismatched ${stats.mismatched}`,
+    ),
+  30_000,
+)
 await new Promise((resolve) => setTimeout(resolve, DURATION_MS))
 clearInterval(tick)
 while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 50))
@@ -328,7 +453,7 @@ const rows = [
   `| RSS growth after warm-up, end minus warm-up reading | ${endMinusWarmPer10Min.toFixed(1)} MiB per 10 min | for reference |`,
   `| trend after warm-up of RSS's anonymous / file-backed pages | ${(slope(anonAfterWarmUp) * 600).toFixed(1)} / ${(slope(fileAfterWarmUp) * 600).toFixed(1)} MiB per 10 min | for reference |`,
   `| trend after warm-up of V8's used heap / of external (ArrayBuffer) memory | ${(slope(heapAfterWarmUp) * 600).toFixed(1)} / ${(slope(externalAfterWarmUp) * 600).toFixed(1)} MiB per 10 min | for reference |`,
-  `| database + WAL + shm + value files, peak / end | ${(dbPeak / 1024 ** 2).toFixed(1)} / ${(dbEnd / 1024 ** 2).toFixed(1)} MiB | ≤ ${(MAX_BYTES * 1.1 / 1024 ** 2).toFixed(0)} MiB ${mark(dbPeak <= MAX_BYTES * 1.1)} |`,
+  `| database + WAL + shm + value files, peak / end | ${(dbPeak / 1024 ** 2).toFixed(1)} / ${(dbEnd / 1024 ** 2).toFixed(1)} MiB | ≤ ${((MAX_BYTES * 1.1) / 1024 ** 2).toFixed(0)} MiB ${mark(dbPeak <= MAX_BYTES * 1.1)} |`,
   `| expired KV entries served | ${stats.expiredServed} | 0 ${mark(stats.expiredServed === 0)} |`,
   ...(stats.examples.length ? ['', 'First problems seen:', ...stats.examples.map((e) => `- ${e}`)] : []),
 ]

@@ -10,8 +10,10 @@ const CANDIDATES: Record<string, string> = {
   'WAL, synchronous=NORMAL': 'PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;',
   'WAL, synchronous=OFF': 'PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;',
   'WAL, synchronous=OFF, mmap 64 MiB': 'PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA mmap_size=67108864;',
-  'WAL, synchronous=OFF, locking_mode=EXCLUSIVE': 'PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;',
-  'WAL, synchronous=OFF, locking_mode=EXCLUSIVE, mmap 64 MiB': 'PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA mmap_size=67108864;',
+  'WAL, synchronous=OFF, locking_mode=EXCLUSIVE':
+    'PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;',
+  'WAL, synchronous=OFF, locking_mode=EXCLUSIVE, mmap 64 MiB':
+    'PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA mmap_size=67108864;',
 }
 
 function measure(pragmas: string, valueBytes: number): { getUs: number; putUs: number } {
@@ -20,9 +22,12 @@ function measure(pragmas: string, valueBytes: number): { getUs: number; putUs: n
   const db = new DatabaseSync(path)
   db.exec(`PRAGMA auto_vacuum=INCREMENTAL; ${pragmas}`)
   db.exec(SCHEMA)
-  const upsert = db.prepare(`INSERT INTO entries (namespace, key, content_type, etag, tags, written_at, expires_at, last_access, size, value)
+  const upsert =
+    db.prepare(`INSERT INTO entries (namespace, key, content_type, etag, tags, written_at, expires_at, last_access, size, value)
     VALUES ('ns', ?, 'x', '"e"', NULL, 0, 9e15, 0, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, size = excluded.size RETURNING id`)
-  const select = db.prepare(`SELECT id, content_type, etag, tags, written_at, expires_at, size, value FROM entries WHERE namespace = 'ns' AND key = ? AND expires_at > 0`)
+  const select = db.prepare(
+    `SELECT id, content_type, etag, tags, written_at, expires_at, size, value FROM entries WHERE namespace = 'ns' AND key = ? AND expires_at > 0`,
+  )
   const begin = db.prepare('BEGIN IMMEDIATE')
   const commit = db.prepare('COMMIT')
   const value = new Uint8Array(valueBytes).fill(7)
@@ -47,5 +52,7 @@ console.log(`| pragmas | PUT 1 KiB µs | GET 1 KiB µs | PUT 64 KiB µs | GET 64
 for (const [name, pragmas] of Object.entries(CANDIDATES)) {
   const small = measure(pragmas, 1024)
   const large = measure(pragmas, 64 * 1024)
-  console.log(`| ${name} | ${small.putUs.toFixed(1)} | ${small.getUs.toFixed(1)} | ${large.putUs.toFixed(1)} | ${large.getUs.toFixed(1)} |`)
+  console.log(
+    `| ${name} | ${small.putUs.toFixed(1)} | ${small.getUs.toFixed(1)} | ${large.putUs.toFixed(1)} | ${large.getUs.toFixed(1)} |`,
+  )
 }

@@ -20,7 +20,12 @@ const body = Buffer.alloc(1024, 'x')
 
 const { env: runtimeEnv, nodeArgs } = startScript()
 async function start(root: string, name: string): Promise<Child> {
-  const env = { ...runtimeEnv, CACHECAR_DB_PATH: join(scratch, name, 'cachecar.db'), CACHECAR_UPSTREAMS: `api=${originUrl}`, CACHECAR_LOG_LEVEL: 'info' }
+  const env = {
+    ...runtimeEnv,
+    CACHECAR_DB_PATH: join(scratch, name, 'cachecar.db'),
+    CACHECAR_UPSTREAMS: `api=${originUrl}`,
+    CACHECAR_LOG_LEVEL: 'info',
+  }
   return startChild(env, { script: join(root, 'src', 'main.ts'), nodeArgs })
 }
 
@@ -44,7 +49,9 @@ const paths: [label: string, path: (side: string) => string][] = [
   ['key/value GET 1 KiB', () => '/v1/kv/app/k0'],
   ['session GET (1 KiB data)', (side) => `/v1/sessions/${sessionIds[side]}`],
 ]
-console.log(`versus ${commit}: ${DURATION_S}s × ${ROUNDS} rounds per side, ${CONNECTIONS} connections; ratios are this / ${commit}`)
+console.log(
+  `versus ${commit}: ${DURATION_S}s × ${ROUNDS} rounds per side, ${CONNECTIONS} connections; ratios are this / ${commit}`,
+)
 console.log('| path | req/s ratio (median) | CPU per request ratio (median) | per-round req/s ratios |')
 console.log('|---|---|---|---|')
 try {
@@ -63,7 +70,9 @@ try {
       rps.push(got.this!.rps / got[commit]!.rps)
       cpu.push(got.this!.cpuPerRequest / got[commit]!.cpuPerRequest)
     }
-    console.log(`| ${label} | **${median(rps).toFixed(3)}** | **${median(cpu).toFixed(3)}** | ${rps.map((r) => r.toFixed(2)).join(' ')} |`)
+    console.log(
+      `| ${label} | **${median(rps).toFixed(3)}** | **${median(cpu).toFixed(3)}** | ${rps.map((r) => r.toFixed(2)).join(' ')} |`,
+    )
   }
 } finally {
   for (const child of Object.values(sides)) child.process.kill('SIGTERM')

@@ -78,19 +78,34 @@ export type PurgeTarget =
 export interface CachecarClient {
   kv: {
     get(namespace: string, key: string): Promise<KvValue | undefined>
-    set(namespace: string, key: string, value: string | Uint8Array | object, options?: SetOptions): Promise<{ etag: string } | undefined>
+    set(
+      namespace: string,
+      key: string,
+      value: string | Uint8Array | object,
+      options?: SetOptions,
+    ): Promise<{ etag: string } | undefined>
     delete(namespace: string, key: string, options?: { ifMatch?: string }): Promise<boolean>
     incr(namespace: string, key: string, options?: { by?: number; ttl?: number }): Promise<number | undefined>
     getMany(namespace: string, keys: string[]): Promise<(BulkItem | undefined)[]>
-    setMany(namespace: string, items: { key: string; value: string | Uint8Array | object; ttl?: number; tags?: string[] }[]): Promise<{ key: string; etag: string; expiresAt: string }[] | undefined>
+    setMany(
+      namespace: string,
+      items: { key: string; value: string | Uint8Array | object; ttl?: number; tags?: string[] }[],
+    ): Promise<{ key: string; etag: string; expiresAt: string }[] | undefined>
     purgeTags(tags: string[]): Promise<number>
   }
   sessions: {
-    create<D = Record<string, unknown>>(data: D, options?: { subject?: string }): Promise<Pick<Session, 'id' | 'expiresAt' | 'absoluteExpiresAt' | 'etag'>>
+    create<D = Record<string, unknown>>(
+      data: D,
+      options?: { subject?: string },
+    ): Promise<Pick<Session, 'id' | 'expiresAt' | 'absoluteExpiresAt' | 'etag'>>
     get<D = Record<string, unknown>>(id: string, options?: { touch?: boolean }): Promise<Session<D> | undefined>
     replace<D = Record<string, unknown>>(id: string, data: D, options?: { ifMatch?: string }): Promise<Session<D>>
     /** JSON Merge Patch (RFC 7396) of the session data. */
-    patch<D = Record<string, unknown>>(id: string, patch: Record<string, unknown>, options?: { ifMatch?: string }): Promise<Session<D>>
+    patch<D = Record<string, unknown>>(
+      id: string,
+      patch: Record<string, unknown>,
+      options?: { ifMatch?: string },
+    ): Promise<Session<D>>
     rotate<D = Record<string, unknown>>(id: string): Promise<Session<D> | undefined>
     destroy(id: string): Promise<boolean>
     destroySubject(subject: string): Promise<number>

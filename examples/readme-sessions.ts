@@ -18,10 +18,11 @@ export function sessionApp(authenticate: (c: Context) => Promise<User>) {
   app.post('/login', async (c) => {
     const user = await authenticate(c) // your own check
     const res = await fetch(`${CACHECAR}/v1/sessions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ data: { userId: user.id, roles: user.roles }, subject: user.id }),
     })
-    const { id } = await res.json() as { id: string }
+    const { id } = (await res.json()) as { id: string }
     setCookie(c, 'sid', id, { httpOnly: true, secure: true, sameSite: 'Lax', path: '/' })
     return c.redirect('/')
   })
@@ -30,7 +31,7 @@ export function sessionApp(authenticate: (c: Context) => Promise<User>) {
     const url = sessionUrl(getCookie(c, 'sid'))
     const res = url ? await fetch(url) : undefined
     if (!res?.ok) return c.redirect('/login') // no session, unknown or expired: logged out
-    c.set('session', await res.json() as Session)
+    c.set('session', (await res.json()) as Session)
     await next()
   })
 

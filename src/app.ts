@@ -32,7 +32,16 @@ export interface AppDeps {
   readonly shared?: OpsDeps['shared']
 }
 
-export function createApp({ config, store, metrics, logger, now = Date.now, accepting = () => true, proxy, shared }: AppDeps): Hono {
+export function createApp({
+  config,
+  store,
+  metrics,
+  logger,
+  now = Date.now,
+  accepting = () => true,
+  proxy,
+  shared,
+}: AppDeps): Hono {
   const app = new Hono()
 
   const record = requestRecorder(metrics, logger)
@@ -48,24 +57,51 @@ export function createApp({ config, store, metrics, logger, now = Date.now, acce
 
   const lookups = labelledOnce((result) => metrics.kvLookups.labels(result))
   const kv: KvDeps = {
-    store, now, limits: config,
+    store,
+    now,
+    limits: config,
     onLookup: (hit) => lookups(hit ? 'hit' : 'miss').inc(),
   }
-  if (proxy) app.route('/', purgeRoutes({ cache: proxy.cache, upstreamNames: new Set(proxy.upstreams.keys()), maxBodyBytes: config.maxBulkBytes, maxJsonDepth: config.maxJsonDepth }))
-  const sessions = new Sessions(store, {
-    idleTtlMs: config.sessionIdleTtlMs, absoluteTtlMs: config.sessionAbsoluteTtlMs,
-    maxBytes: config.sessionMaxBytes, touchFraction: config.sessionTouchFraction,
-  }, now)
-  app.route('/v1/sessions', sessionRoutes({ sessions, maxBytes: config.sessionMaxBytes, maxJsonDepth: config.maxJsonDepth }))
+  if (proxy)
+    app.route(
+      '/',
+      purgeRoutes({
+        cache: proxy.cache,
+        upstreamNames: new Set(proxy.upstreams.keys()),
+        maxBodyBytes: config.maxBulkBytes,
+        maxJsonDepth: config.maxJsonDepth,
+      }),
+    )
+  const sessions = new Sessions(
+    store,
+    {
+      idleTtlMs: config.sessionIdleTtlMs,
+      absoluteTtlMs: config.sessionAbsoluteTtlMs,
+      maxBytes: config.sessionMaxBytes,
+      touchFraction: config.sessionTouchFraction,
+    },
+    now,
+  )
+  app.route(
+    '/v1/sessions',
+    sessionRoutes({ sessions, maxBytes: config.sessionMaxBytes, maxJsonDepth: config.maxJsonDepth }),
+  )
   app.route('/v1/kv', collectionRoutes(kv))
   app.route('/v1/kv', keyRoutes(kv))
   app.route('/', opsRoutes({ store, metrics, accepting, ...(shared && { shared }) }))
 
   app.notFound(function notFound(c) {
-    return problemResponse({ kind: 'not-found', status: 404, title: 'Not found', detail: `no route for ${c.req.method} ${c.req.path}` })
+    return problemResponse({
+      kind: 'not-found',
+      status: 404,
+      title: 'Not found',
+      detail: `no route for ${c.req.method} ${c.req.path}`,
+    })
   })
 
-  app.onError((error, c) => problemResponse(errorProblem(error, { method: c.req.method, path: c.req.path }, metrics, logger)))
+  app.onError((error, c) =>
+    problemResponse(errorProblem(error, { method: c.req.method, path: c.req.path }, metrics, logger)),
+  )
 
   return app
 }

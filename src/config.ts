@@ -35,7 +35,10 @@ export function loadConfig(processEnv: Record<string, string | undefined>): Conf
     }
     const result = setting.parse(input)
     if ('ok' in result) values[setting.key] = result.ok
-    else problems.push(`${setting.name} ${result.must}, got ${setting.quote && raw !== undefined ? setting.quote(raw) : JSON.stringify(raw)}`)
+    else
+      problems.push(
+        `${setting.name} ${result.must}, got ${setting.quote && raw !== undefined ? setting.quote(raw) : JSON.stringify(raw)}`,
+      )
   }
   values.upstreams = parseUpstreams(env, problems)
   problems.push(...unknownVariables(Object.keys(env), values.upstreams as UpstreamConfig[]))
@@ -58,17 +61,23 @@ const OTHER_VARIABLES = ['CACHECAR_UPSTREAMS', 'CACHECAR_CONFIG', 'CACHECAR_URL'
  */
 function unknownVariables(names: readonly string[], upstreams: readonly UpstreamConfig[]): string[] {
   const known = [
-    ...SETTINGS.map((s) => s.name), ...OTHER_VARIABLES,
+    ...SETTINGS.map((s) => s.name),
+    ...OTHER_VARIABLES,
     ...upstreams.flatMap((u) => UPSTREAM_OPTION_SUFFIXES.map((suffix) => upstreamPrefix(u.name) + suffix)),
   ]
   const knownSet = new Set(known)
-  return names.filter((name) => name.startsWith('CACHECAR_') && !knownSet.has(name)).map((name) => {
-    const [closest, distance] = known.map((candidate) => [candidate, editDistance(name, candidate)] as const)
-      .reduce((best, next) => (next[1] < best[1] ? next : best))
-    const hint = distance <= Math.max(2, Math.floor(name.length / 4)) ? `; did you mean ${closest}?` : ''
-    const upstream = name.startsWith('CACHECAR_UPSTREAM_') ? ' (per-upstream settings need the upstream in CACHECAR_UPSTREAMS)' : ''
-    return `unknown variable ${name}${hint}${upstream}`
-  })
+  return names
+    .filter((name) => name.startsWith('CACHECAR_') && !knownSet.has(name))
+    .map((name) => {
+      const [closest, distance] = known
+        .map((candidate) => [candidate, editDistance(name, candidate)] as const)
+        .reduce((best, next) => (next[1] < best[1] ? next : best))
+      const hint = distance <= Math.max(2, Math.floor(name.length / 4)) ? `; did you mean ${closest}?` : ''
+      const upstream = name.startsWith('CACHECAR_UPSTREAM_')
+        ? ' (per-upstream settings need the upstream in CACHECAR_UPSTREAMS)'
+        : ''
+      return `unknown variable ${name}${hint}${upstream}`
+    })
 }
 
 /** Levenshtein distance, for "did you mean". */
@@ -88,14 +97,20 @@ function editDistance(a: string, b: string): number {
 function crossChecks(config: Config): string[] {
   const problems: string[] = []
   if (config.defaultTtlMs > config.maxTtlMs) {
-    problems.push(`CACHECAR_DEFAULT_TTL must not exceed CACHECAR_MAX_TTL, got ${config.defaultTtlMs / 1000}s > ${config.maxTtlMs / 1000}s`)
+    problems.push(
+      `CACHECAR_DEFAULT_TTL must not exceed CACHECAR_MAX_TTL, got ${config.defaultTtlMs / 1000}s > ${config.maxTtlMs / 1000}s`,
+    )
   }
   // Eviction keeps the store between 80 % and 90 % of the budget: a value must fit in that margin many times over.
   if (config.maxValueBytes > config.maxBytes / 8) {
-    problems.push(`CACHECAR_MAX_VALUE_BYTES must be at most 1/8 of CACHECAR_MAX_BYTES (${formatSize(Math.floor(config.maxBytes / 8))}), got ${formatSize(config.maxValueBytes)}`)
+    problems.push(
+      `CACHECAR_MAX_VALUE_BYTES must be at most 1/8 of CACHECAR_MAX_BYTES (${formatSize(Math.floor(config.maxBytes / 8))}), got ${formatSize(config.maxValueBytes)}`,
+    )
   }
   if (config.sessionIdleTtlMs > config.sessionAbsoluteTtlMs) {
-    problems.push(`CACHECAR_SESSION_IDLE_TTL must not exceed CACHECAR_SESSION_ABSOLUTE_TTL, got ${config.sessionIdleTtlMs / 1000}s > ${config.sessionAbsoluteTtlMs / 1000}s`)
+    problems.push(
+      `CACHECAR_SESSION_IDLE_TTL must not exceed CACHECAR_SESSION_ABSOLUTE_TTL, got ${config.sessionIdleTtlMs / 1000}s > ${config.sessionAbsoluteTtlMs / 1000}s`,
+    )
   }
   return problems
 }

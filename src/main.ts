@@ -10,7 +10,9 @@ if (args.includes('--help') || args.includes('-h')) {
   process.exit(0)
 }
 if (args.length > 0) {
-  console.error(`cachecar: unknown argument ${JSON.stringify(args[0])}; configuration comes from CACHECAR_* variables (see --help)`)
+  console.error(
+    `cachecar: unknown argument ${JSON.stringify(args[0])}; configuration comes from CACHECAR_* variables (see --help)`,
+  )
   process.exit(2)
 }
 
@@ -33,10 +35,13 @@ try {
       process.exit(1)
     }
     logger.info({ event: 'shutdown', signal, graceMs: config.shutdownGraceMs }, 'draining')
-    running.shutdown().then(() => process.exit(0), (error: unknown) => {
-      logger.fatal({ event: 'shutdown_failed', err: error }, 'shutdown failed')
-      process.exit(1)
-    })
+    running.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.fatal({ event: 'shutdown_failed', err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)

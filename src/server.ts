@@ -42,7 +42,10 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const stack = createStoreStack(config, metrics, logger, options)
   store = stack.store
   if (stack.ready && !(await stack.ready())) {
-    logger.warn({ event: 'shared_tier_down', url: stack.shared?.().url }, 'shared tier not reachable at start: starting on the local store; reconnecting in the background')
+    logger.warn(
+      { event: 'shared_tier_down', url: stack.shared?.().url },
+      'shared tier not reachable at start: starting on the local store; reconnecting in the background',
+    )
   }
   const sweeper = new Sweeper({
     store,
@@ -59,14 +62,34 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const upstreams = new Map(config.upstreams.map((u) => [u.name, new Upstream(u)]))
   const proxyEvent = labelledOnce((upstream, event) => metrics.proxyEvents.labels(upstream, event))
   const upstreamTimer = labelledOnce((upstream) => metrics.upstreamDuration.labels(upstream))
-  const proxy = upstreams.size === 0 ? undefined : {
-    upstreams, cache: new ResponseCache(store, now), flights: createFlights(), now, logger,
-    onEvent: (upstream: string, event: string) => proxyEvent(upstream, event).inc(),
-    onUpstreamTiming: (upstream: string, seconds: number) => upstreamTimer(upstream).observe(seconds),
-  }
+  const proxy =
+    upstreams.size === 0
+      ? undefined
+      : {
+          upstreams,
+          cache: new ResponseCache(store, now),
+          flights: createFlights(),
+          now,
+          logger,
+          onEvent: (upstream: string, event: string) => proxyEvent(upstream, event).inc(),
+          onUpstreamTiming: (upstream: string, seconds: number) => upstreamTimer(upstream).observe(seconds),
+        }
   let accepting = true
-  const app = createApp({ config, store, metrics, logger, now, accepting: () => accepting, ...(proxy && { proxy }), ...(stack.shared && { shared: stack.shared }) })
-  const answerProxy = proxy && proxyListener(proxy, requestRecorder(metrics, logger), (error, request) => errorProblem(error, request, metrics, logger))
+  const app = createApp({
+    config,
+    store,
+    metrics,
+    logger,
+    now,
+    accepting: () => accepting,
+    ...(proxy && { proxy }),
+    ...(stack.shared && { shared: stack.shared }),
+  })
+  const answerProxy =
+    proxy &&
+    proxyListener(proxy, requestRecorder(metrics, logger), (error, request) =>
+      errorProblem(error, request, metrics, logger),
+    )
   const server = await listen(app.fetch, answerProxy, config, logger)
   watchDroppedConnections(server, metrics.connectionsDropped, logger)
   const inFlight = trackInFlight(server)
@@ -75,11 +98,19 @@ export async function start(config: Config, logger: Logger, options: StartOption
   const stopSampling = sampleEventLoopDelay(metrics.eventLoopDelay)
   const port = (server.address() as AddressInfo).port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
-  logger.info({
-    event: 'listening', host: config.host, port, dbPath: config.dbPath, maxBytes: config.maxBytes, auth: config.token !== undefined,
-    upstreams: config.upstreams.map((u) => `${u.name}=${u.origin}${u.basePath}`),
-    ...(stack.shared && { shared: stack.shared().url }),
-  }, 'cachecar is ready')
+  logger.info(
+    {
+      event: 'listening',
+      host: config.host,
+      port,
+      dbPath: config.dbPath,
+      maxBytes: config.maxBytes,
+      auth: config.token !== undefined,
+      upstreams: config.upstreams.map((u) => `${u.name}=${u.origin}${u.basePath}`),
+      ...(stack.shared && { shared: stack.shared().url }),
+    },
+    'cachecar is ready',
+  )
 
   const openStore = store
   let shuttingDown: Promise<{ forced: boolean }> | undefined
@@ -91,11 +122,18 @@ export async function start(config: Config, logger: Logger, options: StartOption
     stopSampling()
     await Promise.all([...upstreams.values()].map((u) => u.close()))
     await openStore.close()
-    logger.info({ event: 'stopped', forced }, forced ? 'grace period over: open connections were cut' : 'drained cleanly')
+    logger.info(
+      { event: 'stopped', forced },
+      forced ? 'grace period over: open connections were cut' : 'drained cleanly',
+    )
     return { forced }
   }
   return {
-    url: `http://${host}:${port}`, port, server, store, sweeper,
+    url: `http://${host}:${port}`,
+    port,
+    server,
+    store,
+    sweeper,
     shutdown: () => (shuttingDown ??= shutdown()),
   }
 }
@@ -103,32 +141,50 @@ export async function start(config: Config, logger: Logger, options: StartOption
 type FetchHandler = Parameters<typeof getRequestListener>[0]
 
 const HTTP_09_REFUSED: ProblemInit = {
-  kind: 'malformed-request', status: 400, title: 'Bad request', detail: 'HTTP/0.9 request lines are not accepted; send HTTP/1.1',
+  kind: 'malformed-request',
+  status: 400,
+  title: 'Bad request',
+  detail: 'HTTP/0.9 request lines are not accepted; send HTTP/1.1',
   headers: { connection: 'close' },
 }
 
-function listen(fetch: FetchHandler, answerProxy: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined, config: Config, logger: Logger): Promise<Server> {
+function listen(
+  fetch: FetchHandler,
+  answerProxy: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined,
+  config: Config,
+  logger: Logger,
+): Promise<Server> {
   return new Promise((resolve, reject) => {
     // serve() does not pass an errorHandler through, and without one a request the adapter cannot turn into a
     // Request (a backslash in the path, a bad Host) gets a bare 400 with no body.
-    const hono = getRequestListener(fetch, { hostname: config.host, errorHandler: (error) => requestError(error, logger) })
+    const hono = getRequestListener(fetch, {
+      hostname: config.host,
+      errorHandler: (error) => requestError(error, logger),
+    })
     // The proxy streams request bodies to the upstream; the API's routes read theirs whole, within one budget.
     const largestBody = Math.max(config.maxValueBytes, config.maxBulkBytes, sessionBodyLimit(config.sessionMaxBytes))
     const api = withinBodyBudget((req, res) => void hono(req, res), new BodyBudget(config.bodyMemoryBytes), largestBody)
-    const routed = answerProxy ? (req: IncomingMessage, res: ServerResponse) => { if (!answerProxy(req, res)) api(req, res) } : api
+    const routed = answerProxy
+      ? (req: IncomingMessage, res: ServerResponse) => {
+          if (!answerProxy(req, res)) api(req, res)
+        }
+      : api
     const listener = oneAnswerAtATime((req: IncomingMessage, res: ServerResponse) => {
       // An HTTP/0.9 request line (no version, hence no fields at all) is refused: nothing else in the path expects one.
       if (req.httpVersionMajor === 0) writeProblem(res, HTTP_09_REFUSED)
       else void routed(req, res)
     })
-    const server = createServer({
-      maxHeaderSize: config.maxHeaderBytes,
-      headersTimeout: config.headersTimeoutMs,
-      requestTimeout: config.requestTimeoutMs,
-      keepAliveTimeout: config.keepAliveTimeoutMs,
-      // Node enforces the timeouts above only when it checks, every 30 s by default: check often enough.
-      connectionsCheckingInterval: Math.min(1000, Math.max(50, config.headersTimeoutMs / 4)),
-    }, listener)
+    const server = createServer(
+      {
+        maxHeaderSize: config.maxHeaderBytes,
+        headersTimeout: config.headersTimeoutMs,
+        requestTimeout: config.requestTimeoutMs,
+        keepAliveTimeout: config.keepAliveTimeoutMs,
+        // Node enforces the timeouts above only when it checks, every 30 s by default: check often enough.
+        connectionsCheckingInterval: Math.min(1000, Math.max(50, config.headersTimeoutMs / 4)),
+      },
+      listener,
+    )
     // Everything cachecar holds for a client is per connection (one answer at a time, a slice of it queued, a body
     // within the shared budget): capping connections caps the sum.
     server.maxConnections = config.maxConnections
@@ -147,17 +203,30 @@ function watchDroppedConnections(server: Server, dropped: { inc(): void }, logge
     dropped.inc()
     if (performance.now() - warnedAt < 60_000) return
     warnedAt = performance.now()
-    logger.warn({ event: 'connections_dropped', maxConnections: server.maxConnections }, 'connection limit reached: new connections are closed')
+    logger.warn(
+      { event: 'connections_dropped', maxConnections: server.maxConnections },
+      'connection limit reached: new connections are closed',
+    )
   })
 }
 
 /** The adapter's errors: a request it could not build is the client's fault (400); anything else is ours. */
 function requestError(error: unknown, logger: Logger): Response {
   if (error instanceof RequestError) {
-    return problemResponse({ kind: 'malformed-request', status: 400, title: 'Bad request', detail: `the request target or Host is not acceptable: ${error.message}` })
+    return problemResponse({
+      kind: 'malformed-request',
+      status: 400,
+      title: 'Bad request',
+      detail: `the request target or Host is not acceptable: ${error.message}`,
+    })
   }
   logger.error({ event: 'adapter_error', err: error }, 'the HTTP adapter failed to handle a request')
-  return problemResponse({ kind: 'internal', status: 500, title: 'Internal error', detail: 'cachecar failed to handle this request; see its logs' })
+  return problemResponse({
+    kind: 'internal',
+    status: 500,
+    title: 'Internal error',
+    detail: 'cachecar failed to handle this request; see its logs',
+  })
 }
 
 /**
@@ -170,13 +239,18 @@ const IDLE_LINGER_MS = 250
 
 function drain(server: Server, graceMs: number, inFlight: ReadonlySet<ServerResponse>): Promise<boolean> {
   return new Promise((resolve) => {
-    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => res.setHeader('connection', 'close'))
+    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) =>
+      res.setHeader('connection', 'close'),
+    )
     for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
     let sweepIdle: NodeJS.Timeout | undefined
-    const linger = setTimeout(() => {
-      server.closeIdleConnections()
-      sweepIdle = setInterval(() => server.closeIdleConnections(), 25)
-    }, Math.min(IDLE_LINGER_MS, graceMs / 2))
+    const linger = setTimeout(
+      () => {
+        server.closeIdleConnections()
+        sweepIdle = setInterval(() => server.closeIdleConnections(), 25)
+      },
+      Math.min(IDLE_LINGER_MS, graceMs / 2),
+    )
     const deadline = setTimeout(() => {
       clearTimeout(linger)
       clearInterval(sweepIdle)

@@ -14,10 +14,21 @@ test.after.each(async () => {
 })
 
 test('unkeyed override headers never poison the cache for clean requests', async () => {
-  const reflected = ['x-forwarded-host', 'x-forwarded-scheme', 'x-original-url', 'x-rewrite-url', 'x-http-method-override', 'forwarded', 'x-host']
+  const reflected = [
+    'x-forwarded-host',
+    'x-forwarded-scheme',
+    'x-original-url',
+    'x-rewrite-url',
+    'x-http-method-override',
+    'forwarded',
+    'x-host',
+  ]
   // An upstream that lets those headers shape the page (links, redirects, method), as real frameworks do.
   const upstream = await fakeUpstream((req, res) => {
-    const shaped = reflected.map((name) => req.headers[name]).filter(Boolean).join(' ')
+    const shaped = reflected
+      .map((name) => req.headers[name])
+      .filter(Boolean)
+      .join(' ')
     res.writeHead(200, { 'cache-control': 'max-age=600' }).end(shaped ? `page for ${shaped}` : 'clean page')
   })
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
@@ -27,7 +38,11 @@ test('unkeyed override headers never poison the cache for clean requests', async
     assert.match(String(poisoned.headers['cache-status']), 'fwd=bypass; fwd-status=200; detail=unkeyed-header')
     const clean = await car.raw('GET', `/u/api/page${i}`)
     assert.is(clean.body, 'clean page', `${name} poisoned the stored page`)
-    assert.match(String((await car.raw('GET', `/u/api/page${i}`)).headers['cache-status']), /^cachecar; hit/, 'clean requests are still cached')
+    assert.match(
+      String((await car.raw('GET', `/u/api/page${i}`)).headers['cache-status']),
+      /^cachecar; hit/,
+      'clean requests are still cached',
+    )
   }
   await upstream.close()
 })
@@ -36,7 +51,10 @@ test('cache deception: a personal page behind a static-looking URL is never stor
   // The upstream ignores everything after /account and answers with the caller's page, as a framework route might.
   const upstream = await fakeUpstream((req, res) => {
     const user = /sid=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? 'anonymous'
-    const headers: Record<string, string> = { 'last-modified': new Date(Date.now() - 86_400_000).toUTCString(), 'content-type': 'text/css' }
+    const headers: Record<string, string> = {
+      'last-modified': new Date(Date.now() - 86_400_000).toUTCString(),
+      'content-type': 'text/css',
+    }
     res.writeHead(200, headers).end(`account of ${user}`)
   })
   // Even with the operator's default TTL for upstreams that send no freshness at all.
@@ -56,24 +74,62 @@ test('request smuggling probes are refused, and the upstream sees exactly the on
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
   const smuggled = 'GET /u/api/smuggled HTTP/1.1\r\nHost: x\r\n\r\n'
   const probes: [string, string][] = [
-    ['CL.TE', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['TE.CL', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n`],
-    ['double Content-Length', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
-    ['Content-Length list', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0, ${smuggled.length}\r\n\r\n${smuggled}`],
-    ['signed Content-Length', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: +${smuggled.length}\r\n\r\n${smuggled}`],
-    ['TE twice', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['TE list', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['TE obfuscated name', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['TE obfuscated value', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['TE vertical tab', `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\u000bchunked\r\n\r\n0\r\n\r\n${smuggled}`],
-    ['folded header', `GET /u/api/x HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n Transfer-Encoding: chunked\r\n\r\n${smuggled}`],
-    ['bare LF line ends', `POST /u/api/x HTTP/1.1\nHost: x\nContent-Length: 0\nTransfer-Encoding: chunked\n\n0\n\n${smuggled}`],
+    [
+      'CL.TE',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
+    [
+      'TE.CL',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n`,
+    ],
+    [
+      'double Content-Length',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    ],
+    [
+      'Content-Length list',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0, ${smuggled.length}\r\n\r\n${smuggled}`,
+    ],
+    [
+      'signed Content-Length',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: +${smuggled.length}\r\n\r\n${smuggled}`,
+    ],
+    [
+      'TE twice',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
+    [
+      'TE list',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
+    [
+      'TE obfuscated name',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
+    [
+      'TE obfuscated value',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
+    [
+      'TE vertical tab',
+      `POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\u000bchunked\r\n\r\n0\r\n\r\n${smuggled}`,
+    ],
+    [
+      'folded header',
+      `GET /u/api/x HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n Transfer-Encoding: chunked\r\n\r\n${smuggled}`,
+    ],
+    [
+      'bare LF line ends',
+      `POST /u/api/x HTTP/1.1\nHost: x\nContent-Length: 0\nTransfer-Encoding: chunked\n\n0\n\n${smuggled}`,
+    ],
   ]
   for (const [name, probe] of probes) {
     upstream.received.length = 0
     // One keep-alive connection: an honest request, its answer, then the probe with a request hidden in it.
     const answer = await new Promise<string>((resolve) => {
-      const socket = connect(car!.port, '127.0.0.1', () => socket.write('GET /u/api/honest HTTP/1.1\r\nHost: x\r\n\r\n'))
+      const socket = connect(car!.port, '127.0.0.1', () =>
+        socket.write('GET /u/api/honest HTTP/1.1\r\nHost: x\r\n\r\n'),
+      )
       let text = ''
       socket.on('data', (chunk) => {
         text += chunk
@@ -85,8 +141,16 @@ test('request smuggling probes are refused, and the upstream sees exactly the on
     })
     assert.match(answer, /^HTTP\/1\.1 200 /, `${name}: the honest request was answered`)
     assert.match(answer, /HTTP\/1\.1 400 /, `${name}: the probe was refused`)
-    assert.not.match(answer.slice(answer.indexOf('HTTP/1.1 400')), /HTTP\/1\.1 200/, `${name}: nothing answered after the refusal`)
-    assert.equal(upstream.received.map((r) => `${r.method} ${r.url}`), ['GET /honest'], name)
+    assert.not.match(
+      answer.slice(answer.indexOf('HTTP/1.1 400')),
+      /HTTP\/1\.1 200/,
+      `${name}: nothing answered after the refusal`,
+    )
+    assert.equal(
+      upstream.received.map((r) => `${r.method} ${r.url}`),
+      ['GET /honest'],
+      name,
+    )
   }
   await upstream.close()
 })
@@ -97,14 +161,22 @@ test('SSRF: no path, Host or absolute-form trick reaches another host, link-loca
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
   const trapHost = new URL(trap.url).host
   const paths = [
-    `//${trapHost}/x`, `/\\${trapHost}/x`, `/\\\\${trapHost}/x`, `/%5C%5C${trapHost}/x`, `/..//${trapHost}/x`,
-    `/http://${trapHost}/x`, `/http:%2F%2F${trapHost}/x`, `//169.254.169.254/latest/meta-data/`, `/http://[fd00:ec2::254]/latest/`,
+    `//${trapHost}/x`,
+    `/\\${trapHost}/x`,
+    `/\\\\${trapHost}/x`,
+    `/%5C%5C${trapHost}/x`,
+    `/..//${trapHost}/x`,
+    `/http://${trapHost}/x`,
+    `/http:%2F%2F${trapHost}/x`,
+    `//169.254.169.254/latest/meta-data/`,
+    `/http://[fd00:ec2::254]/latest/`,
   ]
   for (const path of paths) {
     const before = upstream.received.length
     const answer = await car.raw('GET', `/u/api${path}`)
     // Either forwarded as a path on the configured upstream, or refused (400 malformed, 404 no such upstream).
-    if (answer.status === 200) assert.is(upstream.received.at(-1)?.url, path, `${path} stayed a path on the configured upstream`)
+    if (answer.status === 200)
+      assert.is(upstream.received.at(-1)?.url, path, `${path} stayed a path on the configured upstream`)
     else {
       assert.ok(answer.status === 400 || answer.status === 404, `${path}: ${answer.status}`)
       assert.match(answer.body, 'urn:cachecar:problem:', path)
@@ -114,7 +186,12 @@ test('SSRF: no path, Host or absolute-form trick reaches another host, link-loca
   for (const name of [`api@${trapHost}`, `api:80@${trapHost}`, `api.${trapHost}`, `${trapHost}`]) {
     assert.is((await car.raw('GET', `/u/${name}/x`)).status, 404, `upstream name ${name}`)
   }
-  for (const headers of [{ host: trapHost }, { 'x-forwarded-host': trapHost }, { host: '169.254.169.254' }, { forwarded: `host=${trapHost}` }]) {
+  for (const headers of [
+    { host: trapHost },
+    { 'x-forwarded-host': trapHost },
+    { host: '169.254.169.254' },
+    { forwarded: `host=${trapHost}` },
+  ]) {
     assert.is((await car.raw('GET', '/u/api/x', headers)).status, 200)
   }
   for (const target of [`http://${trapHost}/u/api/x`, `http://169.254.169.254/latest/meta-data/`, `${trapHost}:80`]) {
@@ -141,7 +218,10 @@ test('slowloris: idle header senders are cut off within the headers timeout, whi
   for (let i = 0; i < 200; i++) {
     const socket = connect(port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n'))
     const drip = setInterval(() => socket.writable && socket.write('X'), 100)
-    socket.on('close', () => { clearInterval(drip); closedAfter.push(performance.now() - opened) })
+    socket.on('close', () => {
+      clearInterval(drip)
+      closedAfter.push(performance.now() - opened)
+    })
     socket.on('error', () => {})
     slow.push(socket)
   }
@@ -153,12 +233,19 @@ test('slowloris: idle header senders are cut off within the headers timeout, whi
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   const deadline = performance.now() + 3000
-  while (closedAfter.length < 200 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  while (closedAfter.length < 200 && performance.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 50))
   for (const socket of slow) socket.destroy()
   const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)]!
   assert.is(closedAfter.length, 200, 'every slow sender was cut off')
-  assert.ok(Math.max(...closedAfter) < 2000, `the last was cut after ${Math.max(...closedAfter).toFixed(0)} ms (headers timeout 600 ms)`)
-  assert.ok(p95(busy) < Math.max(50, p95(quiet) * 10), `p95 ${p95(busy).toFixed(1)} ms under slowloris vs ${p95(quiet).toFixed(1)} ms quiet`)
+  assert.ok(
+    Math.max(...closedAfter) < 2000,
+    `the last was cut after ${Math.max(...closedAfter).toFixed(0)} ms (headers timeout 600 ms)`,
+  )
+  assert.ok(
+    p95(busy) < Math.max(50, p95(quiet) * 10),
+    `p95 ${p95(busy).toFixed(1)} ms under slowloris vs ${p95(quiet).toFixed(1)} ms quiet`,
+  )
 })
 
 test.run()

@@ -6,7 +6,9 @@ import { BodyBudget } from '../src/http/body-budget.ts'
 
 const settled = async (promise: Promise<unknown>) => {
   let done = false
-  void promise.then(() => { done = true })
+  void promise.then(() => {
+    done = true
+  })
   await new Promise((resolve) => setImmediate(resolve))
   return done
 }
@@ -30,7 +32,11 @@ test('waiters are served in arrival order: a small body does not overtake a larg
   const held = await budget.take(50)
   const large = budget.take(80)
   const small = budget.take(10)
-  assert.is(await settled(small), false, 'the small body jumped the queue (a stream of them would starve the large one)')
+  assert.is(
+    await settled(small),
+    false,
+    'the small body jumped the queue (a stream of them would starve the large one)',
+  )
   held!()
   assert.is(await settled(large), true)
   assert.is(await settled(small), true)
@@ -53,7 +59,9 @@ test('a waiter whose client leaves is withdrawn, and those behind it move up', a
   const budget = new BodyBudget(100)
   const held = await budget.take(50)
   let leave!: () => void
-  const left = new Promise<void>((resolve) => { leave = resolve })
+  const left = new Promise<void>((resolve) => {
+    leave = resolve
+  })
   const large = budget.take(80, left)
   const small = budget.take(40)
   leave()

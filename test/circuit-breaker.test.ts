@@ -4,7 +4,8 @@ import * as assert from 'uvu/assert'
 import { CircuitBreaker } from '../src/store/circuit-breaker.ts'
 import { ManualClock } from './helpers/clock.ts'
 
-const breaker = (clock: ManualClock) => new CircuitBreaker({ failuresToOpen: 3, firstOpenMs: 250, maxOpenMs: 1000, now: clock.now })
+const breaker = (clock: ManualClock) =>
+  new CircuitBreaker({ failuresToOpen: 3, firstOpenMs: 250, maxOpenMs: 1000, now: clock.now })
 
 test('opens on the third failure in a row, and reports that once', () => {
   const clock = new ManualClock()

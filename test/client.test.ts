@@ -25,10 +25,21 @@ test('KV: set with TTL and tags, get, compare-and-set, incr, bulk, delete, purge
     assert.ok(await client.kv.set('app', 'user/1', 'v2', { ifMatch: etag }))
     assert.is(await client.kv.incr('app', 'hits', { by: 2, ttl: 60 }), 2)
     assert.is(await client.kv.incr('app', 'hits'), 3)
-    await client.kv.setMany('app', [{ key: 'a', value: 'A' }, { key: 'b', value: new Uint8Array([0xff, 0]) }])
+    await client.kv.setMany('app', [
+      { key: 'a', value: 'A' },
+      { key: 'b', value: new Uint8Array([0xff, 0]) },
+    ])
     const many = await client.kv.getMany('app', ['a', 'b', 'nope', 'a'])
     // cachecar answers a repeated key once; the client still gives one result per key asked for.
-    assert.equal(many.map((item) => [item?.value, item?.encoding]), [['A', 'utf8'], ['/wA=', 'base64'], [undefined, undefined], ['A', 'utf8']])
+    assert.equal(
+      many.map((item) => [item?.value, item?.encoding]),
+      [
+        ['A', 'utf8'],
+        ['/wA=', 'base64'],
+        [undefined, undefined],
+        ['A', 'utf8'],
+      ],
+    )
     assert.is(await client.kv.delete('app', 'a'), true)
     assert.is(await client.kv.delete('app', 'a'), false)
     assert.is(await client.kv.get('app', 'a'), undefined)
@@ -49,7 +60,10 @@ test('sessions: create, get, patch with ETag, rotate, destroy', async () => {
     assert.is(session.data.userId, 7)
     const patched = await client.sessions.patch(created.id, { role: 'admin' }, { ifMatch: session.etag })
     assert.equal(patched.data, { userId: 7, role: 'admin' })
-    const conflict = await rejectsWith(() => client.sessions.patch(created.id, { role: 'x' }, { ifMatch: session.etag }), CachecarError)
+    const conflict = await rejectsWith(
+      () => client.sessions.patch(created.id, { role: 'x' }, { ifMatch: session.etag }),
+      CachecarError,
+    )
     assert.is(conflict.status, 412)
     const rotated = (await client.sessions.rotate(created.id))!
     assert.is.not(rotated.id, created.id)
@@ -86,7 +100,11 @@ test('fail-open: a dead sidecar makes KV reads misses and drops writes with a wa
   const port = (dead.address() as AddressInfo).port
   await new Promise((resolve) => dead.close(resolve))
   const warnings: string[] = []
-  const client = createClient({ url: `http://127.0.0.1:${port}`, failOpen: true, logger: { warn: (m) => warnings.push(m) } })
+  const client = createClient({
+    url: `http://127.0.0.1:${port}`,
+    failOpen: true,
+    logger: { warn: (m) => warnings.push(m) },
+  })
   try {
     assert.is(await client.kv.get('app', 'k'), undefined)
     assert.is(await client.kv.set('app', 'k', 'v'), undefined)
@@ -104,9 +122,16 @@ test('fail-open: a dead sidecar makes KV reads misses and drops writes with a wa
 
 test('fail-open: a hanging sidecar costs at most the timeout', async () => {
   const sockets: import('node:net').Socket[] = []
-  const hang = createServer((socket) => { sockets.push(socket) })
+  const hang = createServer((socket) => {
+    sockets.push(socket)
+  })
   await new Promise<void>((resolve) => hang.listen(0, '127.0.0.1', resolve))
-  const client = createClient({ url: `http://127.0.0.1:${(hang.address() as AddressInfo).port}`, failOpen: true, timeoutMs: 200, logger: {} })
+  const client = createClient({
+    url: `http://127.0.0.1:${(hang.address() as AddressInfo).port}`,
+    failOpen: true,
+    timeoutMs: 200,
+    logger: {},
+  })
   const started = performance.now()
   assert.is(await client.kv.get('app', 'k'), undefined)
   const elapsed = performance.now() - started

@@ -22,7 +22,7 @@ test('defaults: loopback, port 8787, a database in the OS temp folder, 1 GiB bud
   assert.ok(Object.isFrozen(config))
 })
 
-test('sizes and durations accept units; bare durations use the variable\'s unit', () => {
+test("sizes and durations accept units; bare durations use the variable's unit", () => {
   assert.is(parseSize('64MiB'), 64 * 1024 ** 2)
   assert.is(parseSize('1GB'), 1e9)
   assert.is(parseSize('1.5KiB'), 1536)
@@ -35,7 +35,12 @@ test('sizes and durations accept units; bare durations use the variable\'s unit'
   assert.is(parseDuration('60', 's'), 60_000)
   assert.is(parseDuration('500', 'ms'), 500)
   assert.is(parseDuration('soon', 'ms'), undefined)
-  const config = loadConfig({ CACHECAR_MAX_BYTES: '64MiB', CACHECAR_DEFAULT_TTL: '90', CACHECAR_SWEEP_INTERVAL_MS: '2s', CACHECAR_MAX_VALUE_BYTES: '1MiB' })
+  const config = loadConfig({
+    CACHECAR_MAX_BYTES: '64MiB',
+    CACHECAR_DEFAULT_TTL: '90',
+    CACHECAR_SWEEP_INTERVAL_MS: '2s',
+    CACHECAR_MAX_VALUE_BYTES: '1MiB',
+  })
   assert.is(config.maxBytes, 64 * 1024 ** 2)
   assert.is(config.defaultTtlMs, 90_000)
   assert.is(config.sweepIntervalMs, 2000)
@@ -43,7 +48,13 @@ test('sizes and durations accept units; bare durations use the variable\'s unit'
 
 test('every bad variable is named with its value and the accepted form, all at once', () => {
   try {
-    loadConfig({ CACHECAR_PORT: '99999', CACHECAR_MAX_BYTES: '1x', CACHECAR_LOG_LEVEL: 'loud', CACHECAR_TOKEN: 'short', CACHECAR_DEFAULT_TTL: 'soon' })
+    loadConfig({
+      CACHECAR_PORT: '99999',
+      CACHECAR_MAX_BYTES: '1x',
+      CACHECAR_LOG_LEVEL: 'loud',
+      CACHECAR_TOKEN: 'short',
+      CACHECAR_DEFAULT_TTL: 'soon',
+    })
     assert.unreachable('bad configuration was accepted')
   } catch (error) {
     assert.instance(error, ConfigError)
@@ -58,10 +69,13 @@ test('every bad variable is named with its value and the accepted form, all at o
   }
 })
 
-test('secrets in rejected values are never echoed: the token is not shown, a URL\'s password is masked', () => {
+test("secrets in rejected values are never echoed: the token is not shown, a URL's password is masked", () => {
   const problems = (() => {
     try {
-      loadConfig({ CACHECAR_TOKEN: 'short secret', CACHECAR_SHARED_URL: 'http://svc:hunter2hunter2@cache.internal:6379' })
+      loadConfig({
+        CACHECAR_TOKEN: 'short secret',
+        CACHECAR_SHARED_URL: 'http://svc:hunter2hunter2@cache.internal:6379',
+      })
     } catch (error) {
       return (error as ConfigError).problems
     }
@@ -70,14 +84,21 @@ test('secrets in rejected values are never echoed: the token is not shown, a URL
   const text = problems.join('\n')
   assert.not.match(text, /short secret|hunter2/)
   assert.match(text, /CACHECAR_TOKEN must be at least 16 .* got a value of 12 characters \(not shown\)/)
-  assert.match(text, /CACHECAR_SHARED_URL must be a redis:\/\/ or rediss:\/\/ URL .* got "http:\/\/svc:\*\*\*@cache\.internal:6379/)
+  assert.match(
+    text,
+    /CACHECAR_SHARED_URL must be a redis:\/\/ or rediss:\/\/ URL .* got "http:\/\/svc:\*\*\*@cache\.internal:6379/,
+  )
 })
 
 test('the shared tier: off by default; redis:// and rediss:// URLs with a prefix and timeout', () => {
   const off = loadConfig({})
   assert.is(off.sharedUrl, undefined)
   assert.is(off.sharedPrefix, 'cachecar:')
-  const on = loadConfig({ CACHECAR_SHARED_URL: 'rediss://app:pw@my-cache.abc.use1.cache.amazonaws.com:6379', CACHECAR_SHARED_PREFIX: 'orders:', CACHECAR_SHARED_TIMEOUT_MS: '50' })
+  const on = loadConfig({
+    CACHECAR_SHARED_URL: 'rediss://app:pw@my-cache.abc.use1.cache.amazonaws.com:6379',
+    CACHECAR_SHARED_PREFIX: 'orders:',
+    CACHECAR_SHARED_TIMEOUT_MS: '50',
+  })
   assert.is(on.sharedUrl, 'rediss://app:pw@my-cache.abc.use1.cache.amazonaws.com:6379')
   assert.is(on.sharedPrefix, 'orders:')
   assert.is(on.sharedTimeoutMs, 50)
@@ -86,8 +107,14 @@ test('the shared tier: off by default; redis:// and rediss:// URLs with a prefix
 })
 
 test('settings that contradict each other are refused', () => {
-  assert.throws(() => loadConfig({ CACHECAR_DEFAULT_TTL: '2h', CACHECAR_MAX_TTL: '1h' }), /DEFAULT_TTL must not exceed CACHECAR_MAX_TTL/)
-  assert.throws(() => loadConfig({ CACHECAR_MAX_BYTES: '16MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB' }), /MAX_VALUE_BYTES must be at most 1\/8/)
+  assert.throws(
+    () => loadConfig({ CACHECAR_DEFAULT_TTL: '2h', CACHECAR_MAX_TTL: '1h' }),
+    /DEFAULT_TTL must not exceed CACHECAR_MAX_TTL/,
+  )
+  assert.throws(
+    () => loadConfig({ CACHECAR_MAX_BYTES: '16MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB' }),
+    /MAX_VALUE_BYTES must be at most 1\/8/,
+  )
 })
 
 test('bad configuration exits 2 before listening, one stderr line per problem', async () => {

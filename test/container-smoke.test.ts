@@ -11,15 +11,20 @@ import { startChild } from './helpers/process.ts'
 import { tempDir } from './helpers/tmp.ts'
 import { fakeUpstream } from './helpers/upstream.ts'
 
-test('the image\'s files, installed with npm ci --omit=dev, start, pass the health check, cache, and stop cleanly', async () => {
+test("the image's files, installed with npm ci --omit=dev, start, pass the health check, cache, and stop cleanly", async () => {
   const image = dockerfile()
   const dir = tempDir('cachecar-image-')
   const app = join(dir.path, 'app')
   mkdirSync(app)
   // The deps stage copies the manifests; the final stage copies package.json and src.
   for (const file of ['package.json', 'package-lock.json']) cpSync(join(ROOT, file), join(app, file))
-  for (const [source] of image.copies.filter((c) => !c[0]!.startsWith('--from'))) cpSync(join(ROOT, source!), join(app, source!), { recursive: true })
-  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app, stdio: 'ignore', timeout: 240_000 })
+  for (const [source] of image.copies.filter((c) => !c[0]!.startsWith('--from')))
+    cpSync(join(ROOT, source!), join(app, source!), { recursive: true })
+  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], {
+    cwd: app,
+    stdio: 'ignore',
+    timeout: 240_000,
+  })
 
   const upstream = await fakeUpstream((_req, res) => {
     res.writeHead(200, { 'cache-control': 'max-age=60' })
@@ -29,13 +34,22 @@ test('the image\'s files, installed with npm ci --omit=dev, start, pass the heal
   mkdirSync(dataDir)
   const [command, ...args] = image.cmd
   assert.is(command, 'node')
-  const child = await startChild({
-    ...image.env, CACHECAR_PORT: '0', CACHECAR_DB_PATH: join(dataDir, 'cachecar.db'), CACHECAR_UPSTREAMS: `origin=${upstream.url}`,
-  }, { script: join(app, args.at(-1)!), nodeArgs: args.slice(0, -1) })
+  const child = await startChild(
+    {
+      ...image.env,
+      CACHECAR_PORT: '0',
+      CACHECAR_DB_PATH: join(dataDir, 'cachecar.db'),
+      CACHECAR_UPSTREAMS: `origin=${upstream.url}`,
+    },
+    { script: join(app, args.at(-1)!), nodeArgs: args.slice(0, -1) },
+  )
   try {
     const port = new URL(child.url).port
     const [, healthScript] = image.healthcheck
-    const health = spawn(process.execPath, [join(app, healthScript!)], { env: { PATH: process.env.PATH ?? '', CACHECAR_PORT: port }, stdio: 'ignore' })
+    const health = spawn(process.execPath, [join(app, healthScript!)], {
+      env: { PATH: process.env.PATH ?? '', CACHECAR_PORT: port },
+      stdio: 'ignore',
+    })
     assert.equal(await once(health, 'exit'), [0, null])
     assert.is(await (await fetch(`${child.url}/u/origin/hello`)).text(), 'from the origin')
     const second = await fetch(`${child.url}/u/origin/hello`)

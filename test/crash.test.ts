@@ -20,7 +20,11 @@ function writeLoad(url: string, writers: number): { stop: () => Promise<number> 
   const loops = Array.from({ length: writers }, async (_, w) => {
     for (let i = 0; running; i++) {
       try {
-        const response = await request(`${url}/v1/kv/load/w${w}-${i % 50}`, { method: 'PUT', body: 'x'.repeat(2048), dispatcher: client })
+        const response = await request(`${url}/v1/kv/load/w${w}-${i % 50}`, {
+          method: 'PUT',
+          body: 'x'.repeat(2048),
+          dispatcher: client,
+        })
         await response.body.dump()
         if (response.statusCode === 201 || response.statusCode === 200) written++
       } catch {
@@ -64,9 +68,13 @@ test('SIGKILL under write load, 20 times in a row, once over a garbage file: eve
 })
 
 test('SIGTERM under steady load: no request fails, in-flight requests complete, exit 0 within the grace period', async () => {
-  const upstream = await fakeUpstream((_req, res) => setTimeout(() => res.writeHead(200, { 'cache-control': 'no-store' }).end('slow answer'), 400))
+  const upstream = await fakeUpstream((_req, res) =>
+    setTimeout(() => res.writeHead(200, { 'cache-control': 'no-store' }).end('slow answer'), 400),
+  )
   const child = await startChild({
-    CACHECAR_DB_PATH: join(dir.path, 'drain-load.db'), CACHECAR_SHUTDOWN_GRACE_MS: '5s', CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_DB_PATH: join(dir.path, 'drain-load.db'),
+    CACHECAR_SHUTDOWN_GRACE_MS: '5s',
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
   })
   await fetch(`${child.url}/v1/kv/app/k`, { method: 'PUT', body: 'steady' })
   const client = new Agent({ connections: 16 })

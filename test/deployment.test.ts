@@ -15,9 +15,27 @@ function typecheckTaskDefinition(json: string): { ok: boolean; output: string } 
   const dir = join(ROOT, '.tmp', `taskdef-${process.pid}`)
   mkdirSync(dir, { recursive: true })
   const file = join(dir, 'check.ts')
-  writeFileSync(file, `import type { RegisterTaskDefinitionCommandInput } from '@aws-sdk/client-ecs'\nexport const definition: RegisterTaskDefinitionCommandInput = ${json}\n`)
-  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--skipLibCheck',
-    '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', file], { encoding: 'utf8', cwd: ROOT })
+  writeFileSync(
+    file,
+    `import type { RegisterTaskDefinitionCommandInput } from '@aws-sdk/client-ecs'\nexport const definition: RegisterTaskDefinitionCommandInput = ${json}\n`,
+  )
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '--noEmit',
+      '--strict',
+      '--skipLibCheck',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      file,
+    ],
+    { encoding: 'utf8', cwd: ROOT },
+  )
   rmSync(dir, { recursive: true, force: true })
   return { ok: tsc.status === 0, output: tsc.stdout + tsc.stderr }
 }
@@ -25,7 +43,9 @@ function typecheckTaskDefinition(json: string): { ok: boolean; output: string } 
 test('task-definition.json typechecks against the ECS API types, and a misspelled key would fail', () => {
   const good = typecheckTaskDefinition(taskDefinitionText())
   assert.ok(good.ok, good.output)
-  const misspelled = typecheckTaskDefinition(taskDefinitionText().replace('"readonlyRootFilesystem"', '"readOnlyRootFilesystem"'))
+  const misspelled = typecheckTaskDefinition(
+    taskDefinitionText().replace('"readonlyRootFilesystem"', '"readOnlyRootFilesystem"'),
+  )
   assert.not.ok(misspelled.ok, 'a misspelled key must fail the check')
   const wrongType = typecheckTaskDefinition(taskDefinitionText().replace('"stopTimeout": 30', '"stopTimeout": "30"'))
   assert.not.ok(wrongType.ok, 'a wrong type must fail the check')
@@ -65,20 +85,29 @@ test('ports, paths and timeouts agree across the Dockerfile, the task definition
   assert.is(new URL(appUrl).hostname, '127.0.0.1')
   // The task volume is mounted where the image keeps its database, which the image declares as a VOLUME.
   const dataDir = dirname(config.dbPath)
-  assert.equal(car.mountPoints?.map((m) => m.containerPath), [dataDir])
+  assert.equal(
+    car.mountPoints?.map((m) => m.containerPath),
+    [dataDir],
+  )
   assert.ok(image.volumes.includes(dataDir))
   assert.is(dirname(image.env.CACHECAR_DB_PATH!), dataDir)
   assert.match(image.text, `chown node:node ${dataDir}`)
   assert.ok(taskDefinition().volumes?.some((v) => v.name === car.mountPoints![0]!.sourceVolume))
   // ECS waits stopTimeout before SIGKILL: the drain must end well before it.
-  assert.ok(car.stopTimeout! * 1000 > config.shutdownGraceMs, `stopTimeout ${car.stopTimeout}s vs grace ${config.shutdownGraceMs} ms`)
+  assert.ok(
+    car.stopTimeout! * 1000 > config.shutdownGraceMs,
+    `stopTimeout ${car.stopTimeout}s vs grace ${config.shutdownGraceMs} ms`,
+  )
   // The ephemeral disk holds the whole byte budget with room to spare.
   assert.ok(taskDefinition().ephemeralStorage!.sizeInGiB * 1024 ** 3 > config.maxBytes)
   // Containers fit in the task.
   const containers = taskDefinition().containerDefinitions
   assert.ok(containers.reduce((s, c) => s + (c.cpu ?? 0), 0) <= Number(taskDefinition().cpu))
   assert.ok(containers.reduce((s, c) => s + (c.memory ?? 0), 0) <= Number(taskDefinition().memory))
-  assert.ok((parseSize(carEnv.CACHECAR_MEMORY_BYTES ?? '16MiB') ?? 0) < (car.memory ?? 0) * 1024 ** 2 / 2, 'the hot tier leaves room in the container memory')
+  assert.ok(
+    (parseSize(carEnv.CACHECAR_MEMORY_BYTES ?? '16MiB') ?? 0) < ((car.memory ?? 0) * 1024 ** 2) / 2,
+    'the hot tier leaves room in the container memory',
+  )
 })
 
 test('the sidecar runs hardened: non-root, read-only root, init process, awslogs, app waits for HEALTHY', () => {
@@ -97,13 +126,22 @@ test('the health check, run as written, passes against a running cachecar and fa
   const ecs = container('cachecar').healthCheck!.command
   assert.is(ecs[0], 'CMD')
   // Both name the same script: the ECS path is the image's WORKDIR plus the Dockerfile's relative path.
-  assert.is(ecs.slice(2).join(' '), image.healthcheck.slice(1).map((arg) => (arg.startsWith('src/') ? `${image.workdir}/${arg}` : arg)).join(' '))
+  assert.is(
+    ecs.slice(2).join(' '),
+    image.healthcheck
+      .slice(1)
+      .map((arg) => (arg.startsWith('src/') ? `${image.workdir}/${arg}` : arg))
+      .join(' '),
+  )
   assert.ok(image.copies.some((c) => c.join(' ') === 'src ./src'))
   const script = join(ROOT, image.healthcheck[1]!)
   const car = await startCachecar({})
   // Asynchronous: cachecar runs in this process and must keep answering while the check runs.
   const run = async (port: number) => {
-    const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', CACHECAR_PORT: String(port) }, stdio: 'ignore' })
+    const child = spawn(process.execPath, [script], {
+      env: { PATH: process.env.PATH ?? '', CACHECAR_PORT: String(port) },
+      stdio: 'ignore',
+    })
     const [code] = await once(child, 'exit')
     return code as number
   }

@@ -14,7 +14,9 @@ function manualTimer(): SamplerClock & { fireAt(t: number): void; stopped: boole
     now: () => now,
     every(_ms: number, run: () => void) {
       tick = run
-      return () => { timer.stopped = true }
+      return () => {
+        timer.stopped = true
+      }
     },
     fireAt(t: number) {
       now = t
@@ -40,8 +42,12 @@ test('each sample is how late the timer fired, measured from when it was due', (
 test('a running cachecar samples its own loop into cachecar_event_loop_delay_seconds at /metrics', async () => {
   const car = await startCachecar({})
   try {
-    const count = async () => Number(/^cachecar_event_loop_delay_seconds_count (\d+)/m.exec(await (await fetch(`${car.url}/metrics`)).text())?.[1] ?? 0)
-    assert.ok(await eventually(async () => await count() >= 3), 'samples accumulate while the loop runs')
+    const count = async () =>
+      Number(
+        /^cachecar_event_loop_delay_seconds_count (\d+)/m.exec(await (await fetch(`${car.url}/metrics`)).text())?.[1] ??
+          0,
+      )
+    assert.ok(await eventually(async () => (await count()) >= 3), 'samples accumulate while the loop runs')
     const text = await (await fetch(`${car.url}/metrics`)).text()
     assert.match(text, 'cachecar_event_loop_delay_seconds_bucket{le="0.05"}')
   } finally {

@@ -13,7 +13,10 @@ test('the example app logs in with a cookie session, memoises in the KV cache an
     res.end(`sunny in ${req.url?.split('/').pop()}`)
   })
   const car = await startCachecar({ CACHECAR_UPSTREAMS: `weather=${weather.url}` })
-  const app = await startChild({ CACHECAR_URL: car.url, PORT: '0' }, { script: join(ROOT, 'examples', 'app', 'server.ts') })
+  const app = await startChild(
+    { CACHECAR_URL: car.url, PORT: '0' },
+    { script: join(ROOT, 'examples', 'app', 'server.ts') },
+  )
   try {
     const login = await fetch(`${app.url}/login?user=ada`, { method: 'POST' })
     const cookie = login.headers.get('set-cookie') ?? ''
@@ -22,13 +25,19 @@ test('the example app logs in with a cookie session, memoises in the KV cache an
     assert.match(cookie, 'Secure')
     assert.match(cookie, 'SameSite=Lax')
     const sid = cookie.split(';')[0]!
-    assert.is((await (await fetch(`${app.url}/me`, { headers: { cookie: sid } })).json() as { user: string }).user, 'ada')
+    assert.is(
+      ((await (await fetch(`${app.url}/me`, { headers: { cookie: sid } })).json()) as { user: string }).user,
+      'ada',
+    )
     assert.is((await fetch(`${app.url}/me`)).status, 401)
-    const first = await (await fetch(`${app.url}/primes/10000`)).json() as { count: number; cached: boolean }
-    const second = await (await fetch(`${app.url}/primes/10000`)).json() as { count: number; cached: boolean }
+    const first = (await (await fetch(`${app.url}/primes/10000`)).json()) as { count: number; cached: boolean }
+    const second = (await (await fetch(`${app.url}/primes/10000`)).json()) as { count: number; cached: boolean }
     assert.equal([first.count, first.cached, second.count, second.cached], [1229, false, 1229, true])
     await fetch(`${app.url}/weather/Lisbon`)
-    const cached = await (await fetch(`${app.url}/weather/Lisbon`)).json() as { forecast: string; cacheStatus: string }
+    const cached = (await (await fetch(`${app.url}/weather/Lisbon`)).json()) as {
+      forecast: string
+      cacheStatus: string
+    }
     assert.is(cached.forecast, 'sunny in Lisbon')
     assert.match(cached.cacheStatus, 'hit')
     assert.is(weather.received.length, 1)

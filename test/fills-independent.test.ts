@@ -30,10 +30,14 @@ function stalledClient(port: number, path: string): Promise<Socket> {
   })
 }
 
-test('a leader that never reads does not hold the requests collapsed on its fill: they get the stored copy at the upstream\'s pace', async () => {
+test("a leader that never reads does not hold the requests collapsed on its fill: they get the stored copy at the upstream's pace", async () => {
   const size = 6 * 1024 ** 2
   origin = await fakeUpstream((_req, res) => {
-    res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': String(size), 'content-type': 'application/octet-stream' })
+    res.writeHead(200, {
+      'cache-control': 'max-age=600',
+      'content-length': String(size),
+      'content-type': 'application/octet-stream',
+    })
     // Half now, half a moment later, so the others arrive while the fill is in flight.
     res.write(Buffer.alloc(size / 2, 1))
     setTimeout(() => res.end(Buffer.alloc(size / 2, 2)), 200)
@@ -42,9 +46,18 @@ test('a leader that never reads does not hold the requests collapsed on its fill
   await stalledClient(car.port, '/u/api/big')
   assert.ok(await eventually(() => origin!.received.length === 1))
   const started = performance.now()
-  const others = await Promise.all([1, 2, 3].map(() => fetch(`${car!.url}/u/api/big`, { signal: AbortSignal.timeout(10_000) })
-    .then(async (r) => ({ status: r.status, bytes: (await r.arrayBuffer()).byteLength }))))
-  assert.equal(others, [1, 2, 3].map(() => ({ status: 200, bytes: size })))
+  const others = await Promise.all(
+    [1, 2, 3].map(() =>
+      fetch(`${car!.url}/u/api/big`, { signal: AbortSignal.timeout(10_000) }).then(async (r) => ({
+        status: r.status,
+        bytes: (await r.arrayBuffer()).byteLength,
+      })),
+    ),
+  )
+  assert.equal(
+    others,
+    [1, 2, 3].map(() => ({ status: 200, bytes: size })),
+  )
   assert.ok(performance.now() - started < 5000, 'the others waited on the stalled leader')
   assert.is(origin.received.length, 1, 'one upstream request for all four')
 })
@@ -52,7 +65,9 @@ test('a leader that never reads does not hold the requests collapsed on its fill
 test('a leader that leaves a response too large to keep fails no one collapsed on it: they fetch on their own', async () => {
   const piece = Buffer.alloc(256 * 1024, 7)
   let release: () => void = () => {}
-  const held = new Promise<void>((resolve) => { release = resolve })
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
   origin = await fakeUpstream((_req, res) => {
     // Chunked (no Content-Length), so its size shows only as it streams: 3 MiB against a 1 MiB object limit.
     res.writeHead(200, { 'cache-control': 'max-age=600', 'content-type': 'application/octet-stream' })
@@ -80,12 +95,19 @@ test('a leader that leaves a response too large to keep fails no one collapsed o
     sockets.push(socket)
   })
   assert.ok(await eventually(() => origin!.received.length === 1))
-  const others = [1, 2].map(() => fetch(`${car!.url}/u/api/huge`, { signal: AbortSignal.timeout(10_000) })
-    .then(async (r) => ({ status: r.status, bytes: (await r.arrayBuffer()).byteLength })))
+  const others = [1, 2].map(() =>
+    fetch(`${car!.url}/u/api/huge`, { signal: AbortSignal.timeout(10_000) }).then(async (r) => ({
+      status: r.status,
+      bytes: (await r.arrayBuffer()).byteLength,
+    })),
+  )
   await new Promise((resolve) => setTimeout(resolve, 200)) // the others reach cachecar and wait on the leader's fill
   release()
   await leader
-  assert.equal(await Promise.all(others), [1, 2].map(() => ({ status: 200, bytes: 12 * piece.byteLength })))
+  assert.equal(
+    await Promise.all(others),
+    [1, 2].map(() => ({ status: 200, bytes: 12 * piece.byteLength })),
+  )
 })
 
 test.run()

@@ -19,16 +19,24 @@ test.after.each(async () => {
 })
 
 /** How a fetch ended: the body read to its end, or the error that cut it. */
-const outcomeOf = (url: string, init?: RequestInit) => fetch(url, init).then(async (r) => ({ status: r.status, body: await r.text() }))
-  .then((r) => ({ ...r, complete: true }), () => ({ status: 0, body: '', complete: false }))
+const outcomeOf = (url: string, init?: RequestInit) =>
+  fetch(url, init)
+    .then(async (r) => ({ status: r.status, body: await r.text() }))
+    .then(
+      (r) => ({ ...r, complete: true }),
+      () => ({ status: 0, body: '', complete: false }),
+    )
 
 test('a body trickling slower than the body timeout: the client response is aborted, nothing stored, the socket freed', async () => {
   const upstream = await rawUpstream((socket) => {
     socket.write(headersOf(200, 'cache-control: max-age=60\r\ncontent-length: 100\r\n'))
-    const drip = setInterval(() => socket.writable ? socket.write('x') : clearInterval(drip), 1000)
+    const drip = setInterval(() => (socket.writable ? socket.write('x') : clearInterval(drip)), 1000)
     socket.on('close', () => clearInterval(drip))
   })
-  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}`, CACHECAR_UPSTREAM_API_BODY_TIMEOUT_MS: '300ms' })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_BODY_TIMEOUT_MS: '300ms',
+  })
   const started = performance.now()
   const first = await outcomeOf(`${car.url}/u/api/slow`)
   const elapsed = performance.now() - started
@@ -42,7 +50,10 @@ test('a body trickling slower than the body timeout: the client response is abor
 
 test('an upstream hanging before headers: 504 within the headers timeout, and the socket is freed', async () => {
   const upstream = await rawUpstream(() => {})
-  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}`, CACHECAR_UPSTREAM_API_HEADERS_TIMEOUT_MS: '250ms' })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_HEADERS_TIMEOUT_MS: '250ms',
+  })
   for (let i = 0; i < 3; i++) assert.is((await car.get(`/u/api/hang${i}`)).status, 504)
   assert.ok(await eventually(() => upstream.open() === 0), `${upstream.open()} upstream sockets still open`)
   await upstream.close()
@@ -52,8 +63,15 @@ test('an upstream hanging before headers: 504 within the headers timeout, and th
 async function herd(url: string): Promise<{ status: number; body: string; cacheStatus: string }[]> {
   const client = new Agent({ connections: 1000 })
   try {
-    return await Promise.all(Array.from({ length: 1000 }, () => undiciFetch(url, { dispatcher: client })
-      .then(async (r) => ({ status: r.status, body: await r.text(), cacheStatus: r.headers.get('cache-status') ?? '' }))))
+    return await Promise.all(
+      Array.from({ length: 1000 }, () =>
+        undiciFetch(url, { dispatcher: client }).then(async (r) => ({
+          status: r.status,
+          body: await r.text(),
+          cacheStatus: r.headers.get('cache-status') ?? '',
+        })),
+      ),
+    )
   } finally {
     await client.close()
   }
@@ -76,7 +94,14 @@ test('a herd of 1,000 on a stale key whose upstream fails: one upstream request,
   let failing = false
   const upstream = await fakeUpstream((_req, res) => {
     if (failing) setTimeout(() => res.socket?.destroy(), 1500)
-    else res.writeHead(200, { 'cache-control': 'max-age=1, stale-if-error=600', etag: '"v1"', date: new Date(car!.clock.now()).toUTCString() }).end('the stale copy')
+    else
+      res
+        .writeHead(200, {
+          'cache-control': 'max-age=1, stale-if-error=600',
+          etag: '"v1"',
+          date: new Date(car!.clock.now()).toUTCString(),
+        })
+        .end('the stale copy')
   })
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
   assert.is((await car.get('/u/api/page')).body, 'the stale copy')
@@ -85,7 +110,10 @@ test('a herd of 1,000 on a stale key whose upstream fails: one upstream request,
   const answers = await herd(`${car.url}/u/api/page`)
   assert.is(upstream.received.length, 2, 'the fill, then one revalidation for the whole herd')
   assert.equal([...new Set(answers.map((a) => `${a.status} ${a.body}`))], ['200 the stale copy'])
-  assert.ok(answers.every((a) => a.cacheStatus.includes('fwd=stale') && a.cacheStatus.includes('detail=stale-if-error')), answers[0]!.cacheStatus)
+  assert.ok(
+    answers.every((a) => a.cacheStatus.includes('fwd=stale') && a.cacheStatus.includes('detail=stale-if-error')),
+    answers[0]!.cacheStatus,
+  )
   await upstream.close()
 })
 
@@ -111,7 +139,10 @@ function smallDisk(dir: string): { path: string; sqlite?: { maxPages: number }; 
   try {
     if (process.getuid?.() !== 0) throw new Error('not root')
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mount], { stdio: 'ignore' })
-    return { path: join(mount, 'cachecar.db'), release: () => execFileSync('umount', ['-l', mount], { stdio: 'ignore' }) }
+    return {
+      path: join(mount, 'cachecar.db'),
+      release: () => execFileSync('umount', ['-l', mount], { stdio: 'ignore' }),
+    }
   } catch {
     return { path: join(dir, 'cachecar.db'), sqlite: { maxPages: 64 }, release: () => {} }
   }
@@ -124,16 +155,31 @@ test('a full disk: KV writes evict or get 507, reads keep working, the proxy kee
     const body = 'p'.repeat(200 * 1024)
     const upstream = await fakeUpstream((_req, res) => res.writeHead(200, { 'cache-control': 'max-age=600' }).end(body))
     // The budget says 64 MiB; the disk holds 1 MiB: SQLite meets the disk's end long before the budget.
-    car = await startCachecar({ CACHECAR_DB_PATH: disk.path, CACHECAR_MAX_BYTES: '64MiB', CACHECAR_MEMORY_BYTES: '0', CACHECAR_UPSTREAMS: `api=${upstream.url}` }, undefined, disk.sqlite)
+    car = await startCachecar(
+      {
+        CACHECAR_DB_PATH: disk.path,
+        CACHECAR_MAX_BYTES: '64MiB',
+        CACHECAR_MEMORY_BYTES: '0',
+        CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+      },
+      undefined,
+      disk.sqlite,
+    )
     assert.is((await fetch(`${car.url}/v1/kv/app/kept`, { method: 'PUT', body: 'small and early' })).status, 201)
     const statuses = new Set<number>()
     for (let i = 0; i < 30; i++) {
       // 100 KiB values live in the database, 150 KiB ones in value files beside it: both meet the full disk.
-      const response = await fetch(`${car.url}/v1/kv/app/big${i}`, { method: 'PUT', body: 'b'.repeat((i % 2 ? 150 : 100) * 1024) })
+      const response = await fetch(`${car.url}/v1/kv/app/big${i}`, {
+        method: 'PUT',
+        body: 'b'.repeat((i % 2 ? 150 : 100) * 1024),
+      })
       statuses.add(response.status)
       if (response.status !== 201) assert.is(response.headers.get('content-type'), 'application/problem+json')
     }
-    assert.ok([...statuses].every((s) => s === 201 || s === 507), `statuses ${[...statuses]}`)
+    assert.ok(
+      [...statuses].every((s) => s === 201 || s === 507),
+      `statuses ${[...statuses]}`,
+    )
     const last = await fetch(`${car.url}/v1/kv/app/big29`)
     assert.ok(last.status === 200 || last.status === 404, 'reads keep working')
     for (let i = 0; i < 8; i++) {
@@ -154,9 +200,13 @@ test('a full disk: KV writes evict or get 507, reads keep working, the proxy kee
 test('a second connection holding the write lock: KV writes get 503 with Retry-After, the proxy serves without storing', async () => {
   const dir = tempDir()
   const path = join(dir.path, 'locked.db')
-  const upstream = await fakeUpstream((_req, res) => res.writeHead(200, { 'cache-control': 'max-age=600' }).end('fresh'))
-  car = await startCachecar({ CACHECAR_DB_PATH: path, CACHECAR_UPSTREAMS: `api=${upstream.url}` }, undefined,
-    { lockingMode: 'normal', retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 } })
+  const upstream = await fakeUpstream((_req, res) =>
+    res.writeHead(200, { 'cache-control': 'max-age=600' }).end('fresh'),
+  )
+  car = await startCachecar({ CACHECAR_DB_PATH: path, CACHECAR_UPSTREAMS: `api=${upstream.url}` }, undefined, {
+    lockingMode: 'normal',
+    retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
+  })
   await fetch(`${car.url}/v1/kv/app/before`, { method: 'PUT', body: 'written before the lock' })
   const other = new DatabaseSync(path)
   other.exec('PRAGMA busy_timeout = 0; BEGIN IMMEDIATE')
@@ -167,9 +217,16 @@ test('a second connection holding the write lock: KV writes get 503 with Retry-A
     assert.is(write.status, 503)
     assert.is(write.headers.get('retry-after'), '1')
     assert.match(await write.text(), 'urn:cachecar:problem:store-busy')
-    assert.is(await (await fetch(`${car.url}/v1/kv/app/before`)).text(), 'written before the lock', 'reads keep working')
+    assert.is(
+      await (await fetch(`${car.url}/v1/kv/app/before`)).text(),
+      'written before the lock',
+      'reads keep working',
+    )
     assert.is((await car.get('/u/api/page')).body, 'fresh')
-    assert.ok(await eventually(() => car!.logs.some((line) => line.includes('"event":"proxy_store_failed"'))), 'the failed store is logged')
+    assert.ok(
+      await eventually(() => car!.logs.some((line) => line.includes('"event":"proxy_store_failed"'))),
+      'the failed store is logged',
+    )
     const again = await car.get('/u/api/page')
     assert.is(again.body, 'fresh')
     assert.match(again.headers.get('cache-status') ?? '', 'fwd=uri-miss')
@@ -178,7 +235,11 @@ test('a second connection holding the write lock: KV writes get 503 with Retry-A
     other.exec('ROLLBACK')
     other.close()
   }
-  assert.is((await fetch(`${car.url}/v1/kv/app/k`, { method: 'PUT', body: 'v' })).status, 201, 'writes resume once the lock is gone')
+  assert.is(
+    (await fetch(`${car.url}/v1/kv/app/k`, { method: 'PUT', body: 'v' })).status,
+    201,
+    'writes resume once the lock is gone',
+  )
   await upstream.close()
   await car.shutdown()
   car = undefined

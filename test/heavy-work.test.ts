@@ -14,8 +14,13 @@ function fakeLoop(lags: number[]) {
   const work = new HeavyWork({
     ...HEAVY_WORK_DEFAULTS,
     now: () => clock,
-    nextTurn: async () => { clock += lags.length > 1 ? lags.shift()! : lags[0]! },
-    sleep: async (ms) => { slept.push(ms); clock += ms },
+    nextTurn: async () => {
+      clock += lags.length > 1 ? lags.shift()! : lags[0]!
+    },
+    sleep: async (ms) => {
+      slept.push(ms)
+      clock += ms
+    },
   })
   return { work, slept }
 }
@@ -57,7 +62,10 @@ test('measured on the real event loop: turns pause while it is congested, not wh
   try {
     const busy = await timeTurns()
     assert.ok(idle < 20, `20 turns on an idle loop took ${idle.toFixed(1)} ms`)
-    assert.ok(busy > 20 * (3 + HEAVY_WORK_DEFAULTS.pauseMs), `20 turns on a congested loop took ${busy.toFixed(1)} ms (idle: ${idle.toFixed(1)} ms)`)
+    assert.ok(
+      busy > 20 * (3 + HEAVY_WORK_DEFAULTS.pauseMs),
+      `20 turns on a congested loop took ${busy.toFixed(1)} ms (idle: ${idle.toFixed(1)} ms)`,
+    )
   } finally {
     burning = false
   }
@@ -65,10 +73,17 @@ test('measured on the real event loop: turns pause while it is congested, not wh
 
 test('every kind of large-body work takes turns: upload, hashing, large GET, bulk answer', async () => {
   const dir = tempDir()
-  const car = await startCachecar({ CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'), CACHECAR_MAX_BYTES: '64MiB', CACHECAR_MEMORY_BYTES: '0' })
+  const car = await startCachecar({
+    CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'),
+    CACHECAR_MAX_BYTES: '64MiB',
+    CACHECAR_MEMORY_BYTES: '0',
+  })
   const counted = { turns: 0 }
   const original = heavyWork.turn.bind(heavyWork)
-  heavyWork.turn = () => { counted.turns++; return original() }
+  heavyWork.turn = () => {
+    counted.turns++
+    return original()
+  }
   try {
     const count = async (work: () => Promise<unknown>) => {
       counted.turns = 0
@@ -76,12 +91,20 @@ test('every kind of large-body work takes turns: upload, hashing, large GET, bul
       return counted.turns
     }
     const value = Buffer.alloc(1024 ** 2, 'a')
-    const put = await count(async () => assert.is((await fetch(`${car.url}/v1/kv/app/big`, { method: 'PUT', body: value })).status, 201))
+    const put = await count(async () =>
+      assert.is((await fetch(`${car.url}/v1/kv/app/big`, { method: 'PUT', body: value })).status, 201),
+    )
     assert.ok(put >= 18, `a 1 MiB PUT (taken in a turn per 256 KiB, hashed a turn per 64 KiB) took ${put} turns`)
-    const get = await count(async () => assert.is((await (await fetch(`${car.url}/v1/kv/app/big`)).arrayBuffer()).byteLength, 1024 ** 2))
+    const get = await count(async () =>
+      assert.is((await (await fetch(`${car.url}/v1/kv/app/big`)).arrayBuffer()).byteLength, 1024 ** 2),
+    )
     assert.ok(get >= 16, `a 1 MiB GET (sent in 64 KiB slices) took ${get} turns`)
     const bulk = await count(async () => {
-      const response = await fetch(`${car.url}/v1/kv/app/_bulk`, { method: 'POST', body: JSON.stringify({ get: ['big'] }), headers: { 'content-type': 'application/json' } })
+      const response = await fetch(`${car.url}/v1/kv/app/_bulk`, {
+        method: 'POST',
+        body: JSON.stringify({ get: ['big'] }),
+        headers: { 'content-type': 'application/json' },
+      })
       await response.arrayBuffer()
     })
     assert.ok(bulk >= 16, `a 1 MiB bulk answer took ${bulk} turns`)

@@ -7,7 +7,12 @@ import type { Entry, SetInput } from '../src/store/types.ts'
 import { ManualClock } from './helpers/clock.ts'
 
 const input = (key: string, value: string, extra: Partial<SetInput> = {}): SetInput => ({
-  namespace: 'ns', key, value: Buffer.from(value), contentType: 'text/plain', ttlMs: 60_000, ...extra,
+  namespace: 'ns',
+  key,
+  value: Buffer.from(value),
+  contentType: 'text/plain',
+  ttlMs: 60_000,
+  ...extra,
 })
 const text = (entry: Entry | undefined) => (entry ? Buffer.from(entry.value).toString() : undefined)
 /** Reads twice: a value enters memory on its second read. */
@@ -65,7 +70,11 @@ test('every key read in a repeating cycle ends up in memory, none is starved by 
 
 test('a hot entry stops being served at its expiry', async () => {
   const clock = new ManualClock()
-  const hot = new HotTier(new MemoryStore({ maxBytes: 1e6, now: clock.now }), { maxBytes: 1e6, maxEntryBytes: 1e5, now: clock.now })
+  const hot = new HotTier(new MemoryStore({ maxBytes: 1e6, now: clock.now }), {
+    maxBytes: 1e6,
+    maxEntryBytes: 1e5,
+    now: clock.now,
+  })
   await hot.set(input('k', 'v', { ttlMs: 1000 }))
   assert.ok(await hot.get('ns', 'k'))
   clock.advance(1000)
@@ -74,7 +83,11 @@ test('a hot entry stops being served at its expiry', async () => {
 
 test('writes, increments, deletes and purges are seen at once', async () => {
   const clock = new ManualClock()
-  const hot = new HotTier(new MemoryStore({ maxBytes: 1e6, now: clock.now }), { maxBytes: 1e6, maxEntryBytes: 1e5, now: clock.now })
+  const hot = new HotTier(new MemoryStore({ maxBytes: 1e6, now: clock.now }), {
+    maxBytes: 1e6,
+    maxEntryBytes: 1e5,
+    now: clock.now,
+  })
   await hot.set(input('k', '1'))
   await warm(hot, 'k')
   await hot.set(input('k', '2'))
@@ -101,7 +114,9 @@ test('a read that overlaps a write never caches the old value', async () => {
   class SlowReads extends MemoryStore {
     override async get(namespace: string, key: string): Promise<Entry | undefined> {
       const entry = await super.get(namespace, key)
-      await new Promise<void>((resolve) => { release = resolve })
+      await new Promise<void>((resolve) => {
+        release = resolve
+      })
       return entry
     }
   }

@@ -3,7 +3,11 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { problemOf, testApp } from './helpers/app.ts'
 
-const put = (body: NonNullable<RequestInit['body']>, headers: Record<string, string> = {}) => ({ method: 'PUT', body, headers })
+const put = (body: NonNullable<RequestInit['body']>, headers: Record<string, string> = {}) => ({
+  method: 'PUT',
+  body,
+  headers,
+})
 
 test('PUT stores bytes with their content type; GET returns them with ETag, max-age and Age', async () => {
   const { request, clock } = testApp()
@@ -129,7 +133,7 @@ test('keys may hold any UTF-8, slashes percent-encoded; each encoding names one 
   assert.is(await (await request('/v1/kv/app/a%2Fb')).text(), 'slash')
   assert.is(await (await request('/v1/kv/app/café')).text(), 'accent')
   assert.is(await (await request('/v1/kv/app/%25E0')).text(), 'percent')
-  const list = await (await request('/v1/kv/app')).json() as { items: { key: string }[] }
+  const list = (await (await request('/v1/kv/app')).json()) as { items: { key: string }[] }
   assert.equal(list.items.map((i) => i.key).sort(), ['%E0', 'a/b', 'café'])
 })
 
@@ -185,12 +189,14 @@ test('POST .../incr counts atomically, keeps the first TTL and refuses non-count
   const { request, clock } = testApp()
   const first = await request('/v1/kv/limits/user1/incr?ttl=60', { method: 'POST' })
   assert.is(first.status, 200)
-  const body = await first.json() as { value: number; expiresAt: string }
+  const body = (await first.json()) as { value: number; expiresAt: string }
   assert.is(body.value, 1)
   assert.is(body.expiresAt, new Date(clock.now() + 60_000).toISOString())
   clock.advance(30_000)
-  const results = await Promise.all(Array.from({ length: 50 }, () => request('/v1/kv/limits/user1/incr?by=2', { method: 'POST' })))
-  const values = await Promise.all(results.map(async (r) => (await r.json() as { value: number }).value))
+  const results = await Promise.all(
+    Array.from({ length: 50 }, () => request('/v1/kv/limits/user1/incr?by=2', { method: 'POST' })),
+  )
+  const values = await Promise.all(results.map(async (r) => ((await r.json()) as { value: number }).value))
   assert.is(Math.max(...values), 101)
   assert.is(new Set(values).size, 50, 'every increment saw a distinct value')
   assert.is(await (await request('/v1/kv/limits/user1')).text(), '101')
@@ -212,17 +218,38 @@ test('GET /v1/kv/{namespace} lists live keys with size and expiry, paginated by 
   await request('/v1/kv/app/gone?ttl=1', put('v'))
   await request('/v1/kv/app/x:1', put('v'))
   clock.advance(1000)
-  const page1 = await (await request('/v1/kv/app?limit=2')).json() as { items: { key: string; size: number; expiresAt: string }[]; cursor: string }
-  assert.equal(page1.items.map((i) => i.key), ['a', 'b'])
+  const page1 = (await (await request('/v1/kv/app?limit=2')).json()) as {
+    items: { key: string; size: number; expiresAt: string }[]
+    cursor: string
+  }
+  assert.equal(
+    page1.items.map((i) => i.key),
+    ['a', 'b'],
+  )
   assert.is(page1.items[0]!.size, 3)
   assert.is(page1.items[0]!.expiresAt, new Date(clock.now() + 59_000).toISOString())
-  const page2 = await (await request(`/v1/kv/app?limit=2&cursor=${page1.cursor}`)).json() as { items: { key: string }[]; cursor: string }
-  assert.equal(page2.items.map((i) => i.key), ['c', 'd'])
-  const page3 = await (await request(`/v1/kv/app?limit=2&cursor=${page2.cursor}`)).json() as { items: { key: string }[]; cursor: string | null }
-  assert.equal(page3.items.map((i) => i.key), ['e', 'x:1'])
+  const page2 = (await (await request(`/v1/kv/app?limit=2&cursor=${page1.cursor}`)).json()) as {
+    items: { key: string }[]
+    cursor: string
+  }
+  assert.equal(
+    page2.items.map((i) => i.key),
+    ['c', 'd'],
+  )
+  const page3 = (await (await request(`/v1/kv/app?limit=2&cursor=${page2.cursor}`)).json()) as {
+    items: { key: string }[]
+    cursor: string | null
+  }
+  assert.equal(
+    page3.items.map((i) => i.key),
+    ['e', 'x:1'],
+  )
   assert.is(page3.cursor, null)
-  const prefixed = await (await request('/v1/kv/app?prefix=x%3A')).json() as { items: { key: string }[] }
-  assert.equal(prefixed.items.map((i) => i.key), ['x:1'])
+  const prefixed = (await (await request('/v1/kv/app?prefix=x%3A')).json()) as { items: { key: string }[] }
+  assert.equal(
+    prefixed.items.map((i) => i.key),
+    ['x:1'],
+  )
   for (const query of ['limit=0', 'limit=1001', 'limit=x', 'cursor=%%%']) {
     assert.is((await request(`/v1/kv/app?${query}`)).status, 400, query)
   }
@@ -232,19 +259,32 @@ test('bulk set writes every item in one transaction; bulk get returns text or ba
   const { request } = testApp()
   const set = await request('/v1/kv/app/_bulk', {
     method: 'POST',
-    body: JSON.stringify({ set: [
-      { key: 'a', value: '{"n":1}', contentType: 'application/json', ttl: 60, tags: ['t'] },
-      { key: 'b', value: Buffer.from([0xff, 0x00]).toString('base64'), encoding: 'base64' },
-    ] }),
+    body: JSON.stringify({
+      set: [
+        { key: 'a', value: '{"n":1}', contentType: 'application/json', ttl: 60, tags: ['t'] },
+        { key: 'b', value: Buffer.from([0xff, 0x00]).toString('base64'), encoding: 'base64' },
+      ],
+    }),
   })
   assert.is(set.status, 200)
-  const written = await set.json() as { items: { key: string; etag: string }[] }
-  assert.equal(written.items.map((i) => i.key), ['a', 'b'])
-  const got = await request('/v1/kv/app/_bulk', { method: 'POST', body: JSON.stringify({ get: ['a', 'b', 'missing'] }) })
-  const items = (await got.json() as { items: Record<string, unknown>[] }).items
-  assert.equal(items.map((i) => [i.key, i.found, i.value, i.encoding]), [
-    ['a', true, '{"n":1}', 'utf8'], ['b', true, '/wA=', 'base64'], ['missing', false, undefined, undefined],
-  ])
+  const written = (await set.json()) as { items: { key: string; etag: string }[] }
+  assert.equal(
+    written.items.map((i) => i.key),
+    ['a', 'b'],
+  )
+  const got = await request('/v1/kv/app/_bulk', {
+    method: 'POST',
+    body: JSON.stringify({ get: ['a', 'b', 'missing'] }),
+  })
+  const items = ((await got.json()) as { items: Record<string, unknown>[] }).items
+  assert.equal(
+    items.map((i) => [i.key, i.found, i.value, i.encoding]),
+    [
+      ['a', true, '{"n":1}', 'utf8'],
+      ['b', true, '/wA=', 'base64'],
+      ['missing', false, undefined, undefined],
+    ],
+  )
   assert.is(items[0]!.etag, written.items[0]!.etag)
 })
 
@@ -252,7 +292,12 @@ test('a bulk set with one bad item writes nothing and names the item', async () 
   const { request } = testApp()
   const response = await request('/v1/kv/app/_bulk', {
     method: 'POST',
-    body: JSON.stringify({ set: [{ key: 'good', value: 'v' }, { key: 'bad', value: 'v', ttl: -5 }] }),
+    body: JSON.stringify({
+      set: [
+        { key: 'good', value: 'v' },
+        { key: 'bad', value: 'v', ttl: -5 },
+      ],
+    }),
   })
   assert.is(response.status, 400)
   assert.is((await problemOf(response)).field, 'set[1].ttl')
@@ -281,7 +326,10 @@ test('bad bulk bodies are 400 problems', async () => {
 
 test('a bulk value over MAX_VALUE_BYTES is 413 naming the item', async () => {
   const { request } = testApp({ CACHECAR_MAX_VALUE_BYTES: '1KiB' })
-  const response = await request('/v1/kv/app/_bulk', { method: 'POST', body: JSON.stringify({ set: [{ key: 'k', value: 'x'.repeat(1025) }] }) })
+  const response = await request('/v1/kv/app/_bulk', {
+    method: 'POST',
+    body: JSON.stringify({ set: [{ key: 'k', value: 'x'.repeat(1025) }] }),
+  })
   assert.is(response.status, 413)
   assert.is((await problemOf(response)).field, 'set[0].value')
 })

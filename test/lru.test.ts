@@ -13,7 +13,10 @@ test('the least recently used entry leaves first, and a read counts as a use', (
   assert.is(lru.get('a'), 'A')
   lru.set('d', 'D', 10, (key) => evicted.push(key))
   assert.equal(evicted, ['b'])
-  assert.equal([...lru.entries()].map(([key]) => key), ['c', 'a', 'd'])
+  assert.equal(
+    [...lru.entries()].map(([key]) => key),
+    ['c', 'a', 'd'],
+  )
   assert.is(lru.bytes, 30)
 })
 
@@ -41,7 +44,10 @@ test('the entry just stored stays even if it alone is over the bound; everything
   const lru = new ByteLru<string>(10)
   lru.set('a', 'A', 5)
   lru.set('big', 'B', 50)
-  assert.equal([...lru.entries()].map(([key]) => key), ['big'])
+  assert.equal(
+    [...lru.entries()].map(([key]) => key),
+    ['big'],
+  )
   assert.is(lru.bytes, 50)
 })
 
@@ -62,36 +68,47 @@ test('deleting each entry while iterating visits every entry once', () => {
 test('any sequence of operations matches a plain recency list (property)', () => {
   const op = fc.oneof(
     fc.record({ kind: fc.constant('set' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e'), size: fc.nat(12) }),
-    fc.record({ kind: fc.constantFrom('get' as const, 'delete' as const, 'peek' as const), key: fc.constantFrom('a', 'b', 'c', 'd', 'e') }),
+    fc.record({
+      kind: fc.constantFrom('get' as const, 'delete' as const, 'peek' as const),
+      key: fc.constantFrom('a', 'b', 'c', 'd', 'e'),
+    }),
   )
-  fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-    const lru = new ByteLru<number>(20)
-    let model: { key: string; size: number }[] = []
-    ops.forEach((o, n) => {
-      const at = model.findIndex((e) => e.key === o.key)
-      if (o.kind === 'set') {
-        const evicted: string[] = []
-        lru.set(o.key, n, o.size, (key) => evicted.push(key))
-        if (at >= 0) model.splice(at, 1)
-        model.push({ key: o.key, size: o.size })
-        const expected: string[] = []
-        while (model.reduce((sum, e) => sum + e.size, 0) > 20 && model.length > 1) expected.push(model.shift()!.key)
-        assert.equal(evicted, expected)
-      } else if (o.kind === 'get' && at >= 0) {
-        lru.get(o.key)
-        model.push(...model.splice(at, 1))
-      } else if (o.kind === 'delete') {
-        lru.delete(o.key)
-        if (at >= 0) model.splice(at, 1)
-      } else {
-        lru.peek(o.key)
-      }
-      assert.equal([...lru.entries()].map(([key]) => key), model.map((e) => e.key))
-      assert.is(lru.bytes, model.reduce((sum, e) => sum + e.size, 0))
-      assert.is(lru.size, model.length)
-    })
-    model = []
-  }))
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      const lru = new ByteLru<number>(20)
+      let model: { key: string; size: number }[] = []
+      ops.forEach((o, n) => {
+        const at = model.findIndex((e) => e.key === o.key)
+        if (o.kind === 'set') {
+          const evicted: string[] = []
+          lru.set(o.key, n, o.size, (key) => evicted.push(key))
+          if (at >= 0) model.splice(at, 1)
+          model.push({ key: o.key, size: o.size })
+          const expected: string[] = []
+          while (model.reduce((sum, e) => sum + e.size, 0) > 20 && model.length > 1) expected.push(model.shift()!.key)
+          assert.equal(evicted, expected)
+        } else if (o.kind === 'get' && at >= 0) {
+          lru.get(o.key)
+          model.push(...model.splice(at, 1))
+        } else if (o.kind === 'delete') {
+          lru.delete(o.key)
+          if (at >= 0) model.splice(at, 1)
+        } else {
+          lru.peek(o.key)
+        }
+        assert.equal(
+          [...lru.entries()].map(([key]) => key),
+          model.map((e) => e.key),
+        )
+        assert.is(
+          lru.bytes,
+          model.reduce((sum, e) => sum + e.size, 0),
+        )
+        assert.is(lru.size, model.length)
+      })
+      model = []
+    }),
+  )
 })
 
 test.run()

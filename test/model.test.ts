@@ -33,12 +33,24 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constant('set' as const), key: valueKey, value: fc.string({ maxLength: 20 }), ttlS }),
   fc.record({ op: fc.constant('get' as const), key: anyKey }),
   fc.record({ op: fc.constant('touch' as const), key: anyKey, ttlS }),
-  fc.record({ op: fc.constant('incr' as const), key: counterKey, by: fc.integer({ min: -3, max: 5 }), ttlS, concurrent: fc.integer({ min: 1, max: 6 }) }),
+  fc.record({
+    op: fc.constant('incr' as const),
+    key: counterKey,
+    by: fc.integer({ min: -3, max: 5 }),
+    ttlS,
+    concurrent: fc.integer({ min: 1, max: 6 }),
+  }),
   fc.record({ op: fc.constant('delete' as const), key: anyKey }),
-  fc.record({ op: fc.constant('advance' as const), ms: fc.oneof(fc.integer({ min: 0, max: 40_000 }), fc.constantFrom(999, 1000, 1001, 2000)) }),
+  fc.record({
+    op: fc.constant('advance' as const),
+    ms: fc.oneof(fc.integer({ min: 0, max: 40_000 }), fc.constantFrom(999, 1000, 1001, 2000)),
+  }),
 )
 
-interface Modelled { value: string; expiresAt: number }
+interface Modelled {
+  value: string
+  expiresAt: number
+}
 
 async function check(makeStore: (clock: ManualClock) => Store | Promise<Store>, steps: Step[]): Promise<void> {
   const clock = new ManualClock()
@@ -53,32 +65,51 @@ async function check(makeStore: (clock: ManualClock) => Store | Promise<Store>, 
       const now = clock.now()
       switch (s.op) {
         case 'set':
-          await store.set({ namespace: NS, key: s.key, value: Buffer.from(s.value), contentType: 'text/plain', ttlMs: s.ttlS * 1000 })
+          await store.set({
+            namespace: NS,
+            key: s.key,
+            value: Buffer.from(s.value),
+            contentType: 'text/plain',
+            ttlMs: s.ttlS * 1000,
+          })
           model.set(s.key, { value: s.value, expiresAt: now + s.ttlS * 1000 })
           break
         case 'get': {
           const entry = await store.get(NS, s.key)
           const expected = live(s.key)
           if (entry) assert.ok(entry.expiresAt > now, `read ${s.key} past its expiry`)
-          assert.is(entry === undefined ? undefined : Buffer.from(entry.value).toString(), expected?.value, `get ${s.key}`)
+          assert.is(
+            entry === undefined ? undefined : Buffer.from(entry.value).toString(),
+            expected?.value,
+            `get ${s.key}`,
+          )
           break
         }
         case 'touch': {
-          const result = await store.update(NS, s.key, (current) => ({ value: current.value, contentType: current.contentType, ttlMs: s.ttlS * 1000 }))
+          const result = await store.update(NS, s.key, (current) => ({
+            value: current.value,
+            contentType: current.contentType,
+            ttlMs: s.ttlS * 1000,
+          }))
           const expected = live(s.key)
           assert.is(result.status === 'not-found', expected === undefined, `touch ${s.key}: ${result.status}`)
           if (expected) expected.expiresAt = now + s.ttlS * 1000
           break
         }
         case 'incr': {
-          const results = await Promise.all(Array.from({ length: s.concurrent }, () => store.incr(NS, s.key, s.by, s.ttlS * 1000)))
+          const results = await Promise.all(
+            Array.from({ length: s.concurrent }, () => store.incr(NS, s.key, s.by, s.ttlS * 1000)),
+          )
           const before = live(s.key)
           const start = before ? Number(before.value) : 0
           // Concurrent increments apply one after another: each sees the ones before it, none is lost.
           const seen = results.map((r) => (r.status === 'ok' ? r.value : NaN)).sort((a, b) => a - b)
           const expected = Array.from({ length: s.concurrent }, (_, i) => start + s.by * (i + 1)).sort((a, b) => a - b)
           assert.equal(seen, expected, `incr ${s.key} by ${s.by} × ${s.concurrent}`)
-          model.set(s.key, { value: String(start + s.by * s.concurrent), expiresAt: before ? before.expiresAt : now + s.ttlS * 1000 })
+          model.set(s.key, {
+            value: String(start + s.by * s.concurrent),
+            expiresAt: before ? before.expiresAt : now + s.ttlS * 1000,
+          })
           break
         }
         case 'delete': {
@@ -105,24 +136,46 @@ async function check(makeStore: (clock: ManualClock) => Store | Promise<Store>, 
 const stores: [string, (clock: ManualClock) => Store | Promise<Store>][] = [
   ['MemoryStore', (clock) => new MemoryStore({ maxBytes: 64 * MiB, now: clock.now })],
   ['SqliteStore', (clock) => new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now })],
-  ['HotTier over SqliteStore (as served)', (clock) => new HotTier(new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now }),
-    { maxBytes: MiB, maxEntryBytes: 64 * 1024, now: clock.now })],
+  [
+    'HotTier over SqliteStore (as served)',
+    (clock) =>
+      new HotTier(new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, now: clock.now }), {
+        maxBytes: MiB,
+        maxEntryBytes: 64 * 1024,
+        now: clock.now,
+      }),
+  ],
 ]
 
 // The shared tier over a real redis-server, in both roles; every run gets a key prefix of its own.
 const redis = await startRedis()
 let runs = 0
 for (const role of ['near', 'authoritative'] as const) {
-  stores.push([`TieredStore (${role}) over MemoryStore + redis-server`, async (clock) => {
-    const shared = new SharedTier({ url: redis.url, prefix: `model-${runs++}:`, timeoutMs: 1000, instanceId: 'model' })
-    if (!(await shared.waitUntilUp(5000))) throw new Error('redis-server did not accept a connection')
-    return new TieredStore(new MemoryStore({ maxBytes: 64 * MiB, now: clock.now }), shared, { roleOf: () => role, maxSharedValueBytes: MiB, now: clock.now })
-  }])
+  stores.push([
+    `TieredStore (${role}) over MemoryStore + redis-server`,
+    async (clock) => {
+      const shared = new SharedTier({
+        url: redis.url,
+        prefix: `model-${runs++}:`,
+        timeoutMs: 1000,
+        instanceId: 'model',
+      })
+      if (!(await shared.waitUntilUp(5000))) throw new Error('redis-server did not accept a connection')
+      return new TieredStore(new MemoryStore({ maxBytes: 64 * MiB, now: clock.now }), shared, {
+        roleOf: () => role,
+        maxSharedValueBytes: MiB,
+        now: clock.now,
+      })
+    },
+  ])
 }
 
 for (const [name, makeStore] of stores) {
   test(`${name}: no read past expiry, no lost increment, over random command sequences`, async () => {
-    await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => check(makeStore, steps)), { numRuns: RUNS })
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => check(makeStore, steps)),
+      { numRuns: RUNS },
+    )
   })
 }
 

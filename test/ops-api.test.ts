@@ -31,7 +31,10 @@ test('the token never appears in logs', async () => {
 })
 
 test('a write that cannot fit even after eviction is 507, and the store keeps serving', async () => {
-  const { request } = testApp({}, (clock, config) => new SqliteStore({ path: ':memory:', maxBytes: config.maxBytes, maxPages: 32, now: clock.now }))
+  const { request } = testApp(
+    {},
+    (clock, config) => new SqliteStore({ path: ':memory:', maxBytes: config.maxBytes, maxPages: 32, now: clock.now }),
+  )
   const full = await request('/v1/kv/app/huge', { method: 'PUT', body: new Uint8Array(512 * 1024) })
   assert.is(full.status, 507)
   assert.is((await problemOf(full)).type, 'urn:cachecar:problem:insufficient-storage')

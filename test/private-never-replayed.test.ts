@@ -37,7 +37,10 @@ async function setup(cacheControl: string, on304: Record<string, string | string
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
 }
 
-const COOKIE_304 = { 'set-cookie': ['sid=alice-session; HttpOnly', 'AWSALB=sticky-alice'], 'cache-control': 'max-age=60' }
+const COOKIE_304 = {
+  'set-cookie': ['sid=alice-session; HttpOnly', 'AWSALB=sticky-alice'],
+  'cache-control': 'max-age=60',
+}
 
 test('a 304 that sets a cookie reaches the client that drew it and is never replayed to the next user', async () => {
   await setup('max-age=10', COOKIE_304)
@@ -45,7 +48,11 @@ test('a 304 that sets a cookie reaches the client that drew it and is never repl
   car.clock.advance(11_000)
   const alice = await car.get('/u/api/page')
   assert.is(alice.body, 'shared page')
-  assert.equal(alice.headers.getSetCookie(), ['sid=alice-session; HttpOnly', 'AWSALB=sticky-alice'], 'each cookie on its own line')
+  assert.equal(
+    alice.headers.getSetCookie(),
+    ['sid=alice-session; HttpOnly', 'AWSALB=sticky-alice'],
+    'each cookie on its own line',
+  )
   for (let i = 0; i < 3; i++) {
     const next = await car.get('/u/api/page')
     assert.is(next.status, 200)
@@ -53,7 +60,7 @@ test('a 304 that sets a cookie reaches the client that drew it and is never repl
   }
 })
 
-test('a 304 answered to a conditional client request still carries that client\'s cookie, and nobody else gets it', async () => {
+test("a 304 answered to a conditional client request still carries that client's cookie, and nobody else gets it", async () => {
   await setup('max-age=10', COOKIE_304)
   await car.get('/u/api/page')
   car.clock.advance(11_000)
@@ -100,7 +107,11 @@ test('the store write itself refuses a response with Set-Cookie or Cache-Control
   for (const headers of [[['set-cookie', 'sid=x']], [['cache-control', 'private, max-age=60']]] as HeaderList[]) {
     const facts = responseFacts(200, getter(headers), Date.now(), Date.now(), 0)
     let refused = false
-    await cache.save('api', '/x', () => null, { facts, headers, body: Buffer.from('secret') }, 60_000, cache.fillStart()).catch(() => { refused = true })
+    await cache
+      .save('api', '/x', () => null, { facts, headers, body: Buffer.from('secret') }, 60_000, cache.fillStart())
+      .catch(() => {
+        refused = true
+      })
     assert.ok(refused)
     assert.is((await cache.lookup('api', '/x', () => null)).kind, 'uri-miss')
   }
@@ -111,7 +122,10 @@ test('the store write itself refuses a response with Set-Cookie or Cache-Control
 function withHints(path: string): Promise<{ status: number; hints: Record<string, string | string[] | undefined>[] }> {
   return new Promise((resolve, reject) => {
     const hints: Record<string, string | string[] | undefined>[] = []
-    const req = request({ host: '127.0.0.1', port: car.port, path }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode ?? 0, hints })) })
+    const req = request({ host: '127.0.0.1', port: car.port, path }, (res) => {
+      res.resume()
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, hints }))
+    })
     req.on('information', (info) => hints.push(info.headers))
     req.on('error', reject)
     req.end()
@@ -121,8 +135,10 @@ function withHints(path: string): Promise<{ status: number; hints: Record<string
 test('103 Early Hints relay end-to-end fields only (no cookie, no hop-by-hop); several Links on one line all arrive', async () => {
   upstream = await fakeUpstream((_req, res) => {
     // Written raw: Node's own writeEarlyHints would refuse the joined Link line that real upstreams send.
-    res.socket!.write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload; as=style, </b.js>; rel=preload; as=script\r\n' +
-      'Set-Cookie: sid=alice\r\nConnection: x-secret\r\nX-Secret: internal\r\nX-Hint: yes\r\n\r\n')
+    res.socket!.write(
+      'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload; as=style, </b.js>; rel=preload; as=script\r\n' +
+        'Set-Cookie: sid=alice\r\nConnection: x-secret\r\nX-Secret: internal\r\nX-Hint: yes\r\n\r\n',
+    )
     setTimeout(() => {
       res.writeHead(200, { 'cache-control': 'max-age=60', date: new Date(car.clock.now()).toUTCString() })
       res.end('page')
@@ -136,7 +152,11 @@ test('103 Early Hints relay end-to-end fields only (no cookie, no hop-by-hop); s
   assert.is(hints[0]!['x-hint'], 'yes')
   assert.is(hints[0]!['set-cookie'], undefined)
   assert.is(hints[0]!['x-secret'], undefined)
-  assert.match((await car.get('/u/api/page')).headers.get('cache-status') ?? '', 'hit', 'the final response was still stored')
+  assert.match(
+    (await car.get('/u/api/page')).headers.get('cache-status') ?? '',
+    'hit',
+    'the final response was still stored',
+  )
 })
 
 test.run()

@@ -26,7 +26,10 @@ test('a refused connection is a 502 problem, quickly', async () => {
 
 test('an upstream that never answers is a 504 after the headers timeout', async () => {
   const hang = await rawUpstream(() => {})
-  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${hang.url}`, CACHECAR_UPSTREAM_API_HEADERS_TIMEOUT_MS: '300ms' })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${hang.url}`,
+    CACHECAR_UPSTREAM_API_HEADERS_TIMEOUT_MS: '300ms',
+  })
   const started = performance.now()
   const response = await car.get('/u/api/x')
   const elapsed = performance.now() - started
@@ -38,14 +41,27 @@ test('an upstream that never answers is a 504 after the headers timeout', async 
 
 test('a body cut short (short Content-Length, cut chunked) aborts the client response and is never stored', async () => {
   for (const cut of [
-    (s: Socket) => { s.write(`${headersOf(200, 'cache-control: max-age=60\r\ncontent-length: 100\r\n')}only part`); s.destroy() },
-    (s: Socket) => { s.write(`${headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n')}5\r\nhello\r\n`); s.destroy() },
+    (s: Socket) => {
+      s.write(`${headersOf(200, 'cache-control: max-age=60\r\ncontent-length: 100\r\n')}only part`)
+      s.destroy()
+    },
+    (s: Socket) => {
+      s.write(`${headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n')}5\r\nhello\r\n`)
+      s.destroy()
+    },
   ]) {
     const upstream = await rawUpstream(cut)
     car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
-    const first = await fetch(`${car.url}/u/api/x`).then((r) => r.text()).then(() => 'complete', () => 'aborted')
+    const first = await fetch(`${car.url}/u/api/x`)
+      .then((r) => r.text())
+      .then(
+        () => 'complete',
+        () => 'aborted',
+      )
     assert.is(first, 'aborted', 'the client saw the cut')
-    await fetch(`${car.url}/u/api/x`).then((r) => r.text()).catch(() => {})
+    await fetch(`${car.url}/u/api/x`)
+      .then((r) => r.text())
+      .catch(() => {})
     assert.is(upstream.connections(), 2, 'nothing was stored, so the second request went upstream again')
     await car.shutdown()
     car = undefined
@@ -54,20 +70,31 @@ test('a body cut short (short Content-Length, cut chunked) aborts the client res
 })
 
 test('5xx responses pass through and are never stored', async () => {
-  const upstream = await rawUpstream((s) => s.end(`${headersOf(503, 'cache-control: max-age=60\r\ncontent-length: 4\r\n')}down`))
+  const upstream = await rawUpstream((s) =>
+    s.end(`${headersOf(503, 'cache-control: max-age=60\r\ncontent-length: 4\r\n')}down`),
+  )
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
   assert.is((await car.get('/u/api/x')).status, 503)
   assert.is((await car.get('/u/api/x')).status, 503)
   assert.is(upstream.connections(), 2)
   const metrics = await (await fetch(`${car.url}/metrics`)).text()
-  assert.match(metrics, 'cachecar_http_requests_total{method="GET",route="/u/:name/*",status="503"} 2', 'streamed answers are counted with the status sent')
+  assert.match(
+    metrics,
+    'cachecar_http_requests_total{method="GET",route="/u/:name/*",status="503"} 2',
+    'streamed answers are counted with the status sent',
+  )
   await upstream.close()
 })
 
 test('a response over the maximum object size streams through whole and is not stored', async () => {
   const big = 'y'.repeat(200_000)
-  const upstream = await rawUpstream((s) => s.end(headersOf(200, `cache-control: max-age=60\r\ncontent-length: ${big.length}\r\n`) + big))
-  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}`, CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB' })
+  const upstream = await rawUpstream((s) =>
+    s.end(headersOf(200, `cache-control: max-age=60\r\ncontent-length: ${big.length}\r\n`) + big),
+  )
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB',
+  })
   const first = await car.get('/u/api/big')
   assert.is(first.body.length, big.length)
   assert.match(first.headers.get('cache-status') ?? '', 'detail=too-large')
@@ -83,7 +110,10 @@ test('a chunked response that grows past the maximum object size is served whole
     for (let i = 0; i < 5; i++) s.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`)
     s.end('0\r\n\r\n')
   })
-  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}`, CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB' })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB',
+  })
   assert.is((await car.get('/u/api/big')).body.length, 150_000)
   await car.get('/u/api/big')
   assert.is(upstream.connections(), 2)
@@ -95,7 +125,8 @@ test('a trap listener on another loopback address never gets a connection', asyn
   const upstream = await rawUpstream((s) => s.end(`${headersOf(200, 'content-length: 2\r\n')}ok`))
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
   const trapHost = new URL(trap.url).host
-  for (const path of [`//${trapHost}/x`, `/http://${trapHost}/x`, `/@${trapHost}/x`, `/%2F%2F${trapHost}/x`]) await car.raw('GET', `/u/api${path}`)
+  for (const path of [`//${trapHost}/x`, `/http://${trapHost}/x`, `/@${trapHost}/x`, `/%2F%2F${trapHost}/x`])
+    await car.raw('GET', `/u/api${path}`)
   await car.raw('GET', `/u/api/x`, { host: trapHost, 'x-forwarded-host': trapHost })
   await car.raw('GET', `http://${trapHost}/u/api/x`).catch(() => {})
   assert.is(trap.connections(), 0)

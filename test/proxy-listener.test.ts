@@ -14,20 +14,41 @@ import { createLogger } from '../src/ops/logger.ts'
 import { createMetrics } from '../src/ops/metrics.ts'
 import { StoreBusyError, type Store } from '../src/store/types.ts'
 
-interface Harness { server: Server; port: number; logs: string[]; recorded: string[]; passedOn: string[]; upstream: Upstream }
+interface Harness {
+  server: Server
+  port: number
+  logs: string[]
+  recorded: string[]
+  passedOn: string[]
+  upstream: Upstream
+}
 
 /** The listener over a store whose every read throws `failure`; requests it does not take are answered 299. */
 async function harness(failure: Error): Promise<Harness> {
   const config = loadConfig({ CACHECAR_UPSTREAMS: 'api=http://127.0.0.1:9', CACHECAR_DB_PATH: ':memory:' })
   const logs: string[] = []
-  const logger = createLogger('warn', new Writable({ write(chunk, _e, done) { logs.push(String(chunk)); done() } }))
+  const logger = createLogger(
+    'warn',
+    new Writable({
+      write(chunk, _e, done) {
+        logs.push(String(chunk))
+        done()
+      },
+    }),
+  )
   const metrics = createMetrics(() => undefined)
   const failing = { get: () => Promise.reject(failure) } as unknown as Store
   const upstream = new Upstream(config.upstreams[0]!)
   const recorded: string[] = []
   const passedOn: string[] = []
   const listener = proxyListener(
-    { upstreams: new Map([['api', upstream]]), cache: new ResponseCache(failing), flights: createFlights(), now: Date.now, logger },
+    {
+      upstreams: new Map([['api', upstream]]),
+      cache: new ResponseCache(failing),
+      flights: createFlights(),
+      now: Date.now,
+      logger,
+    },
     (method, route, status) => recorded.push(`${method} ${route} ${status}`),
     (error, req) => errorProblem(error, req, metrics, logger),
   )
@@ -41,12 +62,20 @@ async function harness(failure: Error): Promise<Harness> {
   return current
 }
 
-function send(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; body: string; headers: Record<string, unknown> }> {
+function send(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
       let body = ''
-      res.on('data', (c: Buffer) => { body += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body, headers: res.headers }))
+      res.on('data', (c: Buffer) => {
+        body += c
+      })
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body, headers: res.headers }),
+      )
     })
     req.on('error', reject)
     req.end()
@@ -71,8 +100,14 @@ test('an unexpected error inside the proxy is a 500 problem, logged once and cou
   assert.match(answer.body, 'urn:cachecar:problem:internal')
   assert.not.match(answer.body, 'disk on fire', 'internal details stay in the log')
   assert.is(h.logs.filter((line) => line.includes('"unhandled_error"') && line.includes('disk on fire')).length, 1)
-  assert.ok(h.logs.some((line) => line.includes('"path":"/u/api/items"')), 'the path is logged')
-  assert.not.ok(h.logs.some((line) => line.includes('s3cret')), 'the query string is not: it may carry a secret')
+  assert.ok(
+    h.logs.some((line) => line.includes('"path":"/u/api/items"')),
+    'the path is logged',
+  )
+  assert.not.ok(
+    h.logs.some((line) => line.includes('s3cret')),
+    'the query string is not: it may carry a secret',
+  )
   assert.equal(h.recorded, ['GET /u/:name/* 500'])
 })
 

@@ -47,7 +47,10 @@ test('the key is the path and query as received: a different query is a differen
   await car.get('/u/api/items?x=1')
   await car.get('/u/api/items?x=2')
   await car.get('/u/api/items?x=1')
-  assert.equal(upstream.received.map((r) => r.url), ['/items?x=1', '/items?x=2'])
+  assert.equal(
+    upstream.received.map((r) => r.url),
+    ['/items?x=1', '/items?x=2'],
+  )
 })
 
 test('an unknown upstream is a 404 problem', async () => {
@@ -58,7 +61,11 @@ test('an unknown upstream is a 404 problem', async () => {
 })
 
 test('no-store, private and Set-Cookie responses are never stored', async () => {
-  for (const headers of [{ 'cache-control': 'no-store, max-age=60' }, { 'cache-control': 'private, max-age=60' }, { 'cache-control': 'max-age=60', 'set-cookie': 'a=1' }]) {
+  for (const headers of [
+    { 'cache-control': 'no-store, max-age=60' },
+    { 'cache-control': 'private, max-age=60' },
+    { 'cache-control': 'max-age=60', 'set-cookie': 'a=1' },
+  ]) {
     await setup(answer(headers))
     await car.get('/u/api/a')
     const second = await car.get('/u/api/a')
@@ -71,7 +78,11 @@ test('no-store, private and Set-Cookie responses are never stored', async () => 
 
 test('Vary keeps several variants of one URL; Vary: * is never stored', async () => {
   await setup((req, res) => {
-    res.writeHead(200, { 'cache-control': 'max-age=60', vary: 'Accept-Language', date: new Date(car.clock.now()).toUTCString() })
+    res.writeHead(200, {
+      'cache-control': 'max-age=60',
+      vary: 'Accept-Language',
+      date: new Date(car.clock.now()).toUTCString(),
+    })
     res.end(`hello in ${req.headers['accept-language']}`)
   })
   assert.is((await car.get('/u/api/greet', { 'accept-language': 'fr' })).body, 'hello in fr')
@@ -136,16 +147,25 @@ test('HEAD is answered from a stored GET', async () => {
 test('stale-while-revalidate serves the stale copy at once and refreshes it once in the background', async () => {
   let version = 1
   await setup((_req, res) => {
-    res.writeHead(200, { 'cache-control': 'max-age=10, stale-while-revalidate=60', date: new Date(car.clock.now()).toUTCString() })
+    res.writeHead(200, {
+      'cache-control': 'max-age=10, stale-while-revalidate=60',
+      date: new Date(car.clock.now()).toUTCString(),
+    })
     res.end(`v${version++}`)
   })
   await car.get('/u/api/feed')
   car.clock.advance(20_000)
   const stale = await Promise.all([car.get('/u/api/feed'), car.get('/u/api/feed'), car.get('/u/api/feed')])
-  assert.equal(stale.map((r) => r.body), ['v1', 'v1', 'v1'])
+  assert.equal(
+    stale.map((r) => r.body),
+    ['v1', 'v1', 'v1'],
+  )
   assert.match(stale[0]!.headers.get('cache-status') ?? '', 'detail=stale-while-revalidate')
   // Requests while the refresh is in flight still get v1 and start no second refresh; once it is stored, v2.
-  assert.ok(await eventually(async () => (await car.get('/u/api/feed')).body === 'v2', 5000), 'the refreshed copy is served')
+  assert.ok(
+    await eventually(async () => (await car.get('/u/api/feed')).body === 'v2', 5000),
+    'the refreshed copy is served',
+  )
   assert.is(upstream.received.length, 2, 'exactly one background refresh')
 })
 
@@ -157,7 +177,10 @@ test('stale-if-error serves the stale copy when the upstream fails; must-revalid
       res.end('down')
       return
     }
-    res.writeHead(200, { 'cache-control': 'max-age=10, stale-if-error=300', date: new Date(car.clock.now()).toUTCString() })
+    res.writeHead(200, {
+      'cache-control': 'max-age=10, stale-if-error=300',
+      date: new Date(car.clock.now()).toUTCString(),
+    })
     res.end('good')
   })
   await car.get('/u/api/x')
@@ -192,12 +215,19 @@ test('a successful POST invalidates the target URI and a same-origin Location', 
   })
   await car.get('/u/api/items')
   await car.get('/u/api/items/7')
-  const post = await fetch(`${car.url}/u/api/items`, { method: 'POST', body: '{"n":7}', headers: { 'content-type': 'application/json' } })
+  const post = await fetch(`${car.url}/u/api/items`, {
+    method: 'POST',
+    body: '{"n":7}',
+    headers: { 'content-type': 'application/json' },
+  })
   assert.is(post.status, 201)
   assert.is(upstream.received.at(-1)!.body, '{"n":7}', 'the body streamed through')
   await car.get('/u/api/items')
   await car.get('/u/api/items/7')
-  assert.equal(upstream.received.map((r) => `${r.method} ${r.url}`), ['GET /items', 'GET /items/7', 'POST /items', 'GET /items', 'GET /items/7'])
+  assert.equal(
+    upstream.received.map((r) => `${r.method} ${r.url}`),
+    ['GET /items', 'GET /items/7', 'POST /items', 'GET /items', 'GET /items/7'],
+  )
 })
 
 test('concurrent misses for one key make exactly one upstream request and get the same bytes', async () => {
@@ -213,14 +243,23 @@ test('concurrent misses for one key make exactly one upstream request and get th
   // On a loaded machine some requests only arrive once the answer is stored: those are plain hits, not waiters.
   const kinds = responses.map((r) => {
     const status = r.headers.get('cache-status') ?? ''
-    return status.includes('collapsed') ? 'collapsed' : status.includes('stored') ? 'fetched' : status.endsWith('; hit') || status.includes('; hit;') ? 'hit' : status
+    return status.includes('collapsed')
+      ? 'collapsed'
+      : status.includes('stored')
+        ? 'fetched'
+        : status.endsWith('; hit') || status.includes('; hit;')
+          ? 'hit'
+          : status
   })
   assert.is(kinds.filter((k) => k === 'fetched').length, 1, 'one request went upstream')
   assert.ok(kinds.includes('collapsed'), 'requests that came while it was in flight waited for it')
-  assert.ok(kinds.every((k) => ['fetched', 'collapsed', 'hit'].includes(k)), kinds.join(', '))
+  assert.ok(
+    kinds.every((k) => ['fetched', 'collapsed', 'hit'].includes(k)),
+    kinds.join(', '),
+  )
 })
 
-test('hop-by-hop headers are stripped both ways; X-Forwarded-For is added; Host is the upstream\'s', async () => {
+test("hop-by-hop headers are stripped both ways; X-Forwarded-For is added; Host is the upstream's", async () => {
   await setup((_req, res) => {
     res.writeHead(200, { connection: 'x-secret-hop', 'x-secret-hop': '1', 'keep-alive': 'timeout=5', 'x-end': 'kept' })
     res.end('ok')
@@ -242,7 +281,10 @@ test('paths that look like other hosts stay on the configured upstream, or are r
     const response = await car.raw('GET', `/u/api${path}`)
     assert.is(response.status, 200, path)
   }
-  assert.equal(upstream.received.map((r) => r.url), ['//evil.example/x', '/%2F%2Fevil.example/x'])
+  assert.equal(
+    upstream.received.map((r) => r.url),
+    ['//evil.example/x', '/%2F%2Fevil.example/x'],
+  )
   const backslash = await car.raw('GET', '/u/api/\\evil.example/x')
   assert.is(backslash.status, 400, 'a backslash is not a valid request target')
   const dots = await car.raw('GET', '/u/api/..//evil.example/x')
@@ -256,11 +298,21 @@ test('a request body over the upstream limit is 413, declared or streamed', asyn
   assert.is(declared.status, 413)
   const chunks = [new Uint8Array(700), new Uint8Array(700)]
   const streamed = await fetch(`${car.url}/u/api/upload`, {
-    method: 'POST', duplex: 'half',
-    body: new ReadableStream({ pull(c) { const next = chunks.shift(); if (next) c.enqueue(next); else c.close() } }),
+    method: 'POST',
+    duplex: 'half',
+    body: new ReadableStream({
+      pull(c) {
+        const next = chunks.shift()
+        if (next) c.enqueue(next)
+        else c.close()
+      },
+    }),
   } as RequestInit)
   assert.is(streamed.status, 413)
-  assert.ok(upstream.received.every((r) => r.body.length <= 1024), 'no body over the limit reached the upstream whole')
+  assert.ok(
+    upstream.received.every((r) => r.body.length <= 1024),
+    'no body over the limit reached the upstream whole',
+  )
   const fine = await fetch(`${car.url}/u/api/upload`, { method: 'POST', body: 'x'.repeat(1024) })
   assert.is(fine.status, 200)
 })
@@ -283,8 +335,10 @@ const purge = (body: unknown) => fetch(`${car.url}/v1/cache/purge`, { method: 'P
 test('purge by URL, by path prefix and by surrogate key', async () => {
   await setup((req, res) => {
     res.writeHead(200, {
-      'cache-control': 'max-age=600', date: new Date(car.clock.now()).toUTCString(),
-      'surrogate-key': req.url!.startsWith('/products') ? 'products' : 'other', 'cache-tag': `path:${req.url}`,
+      'cache-control': 'max-age=600',
+      date: new Date(car.clock.now()).toUTCString(),
+      'surrogate-key': req.url!.startsWith('/products') ? 'products' : 'other',
+      'cache-tag': `path:${req.url}`,
     })
     res.end(`#${upstream.received.length}`)
   })
@@ -320,9 +374,14 @@ test('soft purge marks an entry stale: the next request revalidates instead of r
 test('bad purge requests are 4xx problems', async () => {
   await setup(answer({}))
   const cases: [unknown, number][] = [
-    [{}, 400], [{ upstream: 'api', path: '/a', prefix: '/b' }, 400], [{ upstream: 'api', path: 'no-slash' }, 400],
-    [{ upstream: 'nope', path: '/a' }, 404], [{ surrogateKeys: [] }, 400], [{ surrogateKeys: ['k'], soft: true }, 400],
-    [{ upstream: 'api', path: '/a', soft: 'yes' }, 400], [[], 400],
+    [{}, 400],
+    [{ upstream: 'api', path: '/a', prefix: '/b' }, 400],
+    [{ upstream: 'api', path: 'no-slash' }, 400],
+    [{ upstream: 'nope', path: '/a' }, 404],
+    [{ surrogateKeys: [] }, 400],
+    [{ surrogateKeys: ['k'], soft: true }, 400],
+    [{ upstream: 'api', path: '/a', soft: 'yes' }, 400],
+    [[], 400],
   ]
   for (const [body, status] of cases) assert.is((await purge(body)).status, status, JSON.stringify(body))
 })
@@ -349,7 +408,10 @@ test('103 Early Hints from the upstream reach the client before the final respon
   const { request } = await import('node:http')
   const hints: string[] = []
   const status = await new Promise<number>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: car.port, path: '/u/api/page' }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+    const req = request({ host: '127.0.0.1', port: car.port, path: '/u/api/page' }, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    })
     req.on('information', (info) => hints.push(`${info.statusCode} ${info.headers.link}`))
     req.on('error', reject)
     req.end()

@@ -11,7 +11,10 @@ const SNIPPET = join(ROOT, 'examples', 'readme-sessions.ts')
 
 test('the README shows examples/readme-sessions.ts verbatim', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  assert.ok(readme.includes(`\`\`\`ts\n${readFileSync(SNIPPET, 'utf8')}\`\`\``), 'README.md and examples/readme-sessions.ts differ')
+  assert.ok(
+    readme.includes(`\`\`\`ts\n${readFileSync(SNIPPET, 'utf8')}\`\`\``),
+    'README.md and examples/readme-sessions.ts differ',
+  )
 })
 
 test('hostile session cookies never reach another cachecar route through the README example', async () => {
@@ -20,22 +23,42 @@ test('hostile session cookies never reach another cachecar route through the REA
   try {
     const { sessionApp } = await import('../examples/readme-sessions.ts')
     const app = sessionApp(async (c) => ({ id: c.req.query('user') ?? 'nobody', roles: ['reader'] }))
-    for (const key of ['a', 'b']) assert.is((await fetch(`${car.url}/v1/kv/app/${key}`, { method: 'PUT', body: 'kept' })).status, 201)
+    for (const key of ['a', 'b'])
+      assert.is((await fetch(`${car.url}/v1/kv/app/${key}`, { method: 'PUT', body: 'kept' })).status, 201)
     const login = await app.request('/login?user=ada', { method: 'POST' })
     const sid = /sid=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')![1]!
-    assert.is((await app.request('/app/home', { headers: { cookie: `sid=${sid}` } })).status, 404, 'a real session passes the guard')
-    const hostile = ['../kv/app?prefix=', '..%2Fkv%2Fapp%3Fprefix%3D', '../../v1/kv/app?prefix=', `${sid}/../../kv/app?prefix=`,
-      '%2e%2e/kv/app?prefix=', `${'a'.repeat(42)}/`, `${sid}?touch=false`, `../sessions?subject=ada`]
+    assert.is(
+      (await app.request('/app/home', { headers: { cookie: `sid=${sid}` } })).status,
+      404,
+      'a real session passes the guard',
+    )
+    const hostile = [
+      '../kv/app?prefix=',
+      '..%2Fkv%2Fapp%3Fprefix%3D',
+      '../../v1/kv/app?prefix=',
+      `${sid}/../../kv/app?prefix=`,
+      '%2e%2e/kv/app?prefix=',
+      `${'a'.repeat(42)}/`,
+      `${sid}?touch=false`,
+      `../sessions?subject=ada`,
+    ]
     for (const cookie of hostile) {
       for (const path of ['/logout', '/app/home']) {
-        const answer = await app.request(path, { method: path === '/logout' ? 'POST' : 'GET', headers: { cookie: `sid=${encodeURIComponent(cookie)}` } })
+        const answer = await app.request(path, {
+          method: path === '/logout' ? 'POST' : 'GET',
+          headers: { cookie: `sid=${encodeURIComponent(cookie)}` },
+        })
         assert.is(answer.status, 302, `${path} with sid=${cookie}`)
         assert.is(answer.headers.get('location'), '/login')
       }
     }
-    const listing = await (await fetch(`${car.url}/v1/kv/app?prefix=`)).json() as { items: unknown[] }
+    const listing = (await (await fetch(`${car.url}/v1/kv/app?prefix=`)).json()) as { items: unknown[] }
     assert.is(listing.items.length, 2, 'a hostile cookie emptied the namespace')
-    assert.is((await fetch(`${car.url}/v1/sessions/${sid}?touch=false`)).status, 200, 'a hostile cookie ended the real session')
+    assert.is(
+      (await fetch(`${car.url}/v1/sessions/${sid}?touch=false`)).status,
+      200,
+      'a hostile cookie ended the real session',
+    )
     assert.is((await app.request('/logout', { method: 'POST', headers: { cookie: `sid=${sid}` } })).status, 302)
     assert.is((await fetch(`${car.url}/v1/sessions/${sid}`)).status, 404, 'logout ends the real session')
   } finally {

@@ -14,10 +14,17 @@ const TTL = 60_000
 
 function stored(clock: ManualClock, body: string, headers: HeaderList = []): StoredResponse {
   const list: HeaderList = [['cache-control', 'max-age=60'], ...headers]
-  return { facts: responseFacts(200, getter(list), clock.now(), clock.now(), TTL), headers: list, body: Buffer.from(body) }
+  return {
+    facts: responseFacts(200, getter(list), clock.now(), clock.now(), TTL),
+    headers: list,
+    body: Buffer.from(body),
+  }
 }
 
-const request = (fields: Record<string, string> = {}) => (name: string) => fields[name]
+const request =
+  (fields: Record<string, string> = {}) =>
+  (name: string) =>
+    fields[name]
 
 function setup() {
   const clock = new ManualClock()
@@ -38,31 +45,66 @@ test('a response without Vary answers every request for its URL; other URLs and 
 
 test('with Vary, each request finds the variant its fields select, and a new combination misses with its variant key', async () => {
   const { clock, cache } = setup()
-  await cache.save('api', '/a', request({ 'accept-language': 'de' }), stored(clock, 'DE', [['vary', 'Accept-Language']]), TTL, cache.fillStart())
-  await cache.save('api', '/a', request({ 'accept-language': 'fr' }), stored(clock, 'FR', [['vary', 'Accept-Language']]), TTL, cache.fillStart())
+  await cache.save(
+    'api',
+    '/a',
+    request({ 'accept-language': 'de' }),
+    stored(clock, 'DE', [['vary', 'Accept-Language']]),
+    TTL,
+    cache.fillStart(),
+  )
+  await cache.save(
+    'api',
+    '/a',
+    request({ 'accept-language': 'fr' }),
+    stored(clock, 'FR', [['vary', 'Accept-Language']]),
+    TTL,
+    cache.fillStart(),
+  )
   assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'de' }))), 'DE')
   assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'fr' }))), 'FR')
   const miss = await cache.lookup('api', '/a', request({ 'accept-language': 'it' }))
   assert.is(miss.kind, 'vary-miss')
   const other = await cache.lookup('api', '/a', request({ 'accept-language': 'es' }))
-  assert.ok(miss.kind === 'vary-miss' && other.kind === 'vary-miss' && miss.variantKey !== other.variantKey, 'distinct variants, distinct keys')
+  assert.ok(
+    miss.kind === 'vary-miss' && other.kind === 'vary-miss' && miss.variantKey !== other.variantKey,
+    'distinct variants, distinct keys',
+  )
 })
 
 test('a response without Vary replaces every variant stored before it', async () => {
   const { clock, cache, store } = setup()
   for (const lang of ['de', 'fr']) {
-    await cache.save('api', '/a', request({ 'accept-language': lang }), stored(clock, lang, [['vary', 'Accept-Language']]), TTL, cache.fillStart())
+    await cache.save(
+      'api',
+      '/a',
+      request({ 'accept-language': lang }),
+      stored(clock, lang, [['vary', 'Accept-Language']]),
+      TTL,
+      cache.fillStart(),
+    )
   }
   await cache.save('api', '/a', request({ 'accept-language': 'de' }), stored(clock, 'ONE'), TTL, cache.fillStart())
   assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'fr' }))), 'ONE')
   const left = await store.list(ResponseCache.namespace('api'), { prefix: '/a', limit: 10 })
-  assert.equal(left.map((info) => info.key), ['/a'], 'the variants are deleted, not just unreachable')
+  assert.equal(
+    left.map((info) => info.key),
+    ['/a'],
+    'the variants are deleted, not just unreachable',
+  )
 })
 
 test('invalidate removes a URL with all its variants and counts them', async () => {
   const { clock, cache } = setup()
   for (const lang of ['de', 'fr']) {
-    await cache.save('api', '/a', request({ 'accept-language': lang }), stored(clock, lang, [['vary', 'Accept-Language']]), TTL, cache.fillStart())
+    await cache.save(
+      'api',
+      '/a',
+      request({ 'accept-language': lang }),
+      stored(clock, lang, [['vary', 'Accept-Language']]),
+      TTL,
+      cache.fillStart(),
+    )
   }
   await cache.save('api', '/ab', request(), stored(clock, 'AB'), TTL, cache.fillStart(), false)
   assert.is(await cache.invalidate('api', '/a'), 3, 'the Vary spec and two variants')
@@ -89,10 +131,26 @@ test('a purge by surrogate key overtakes only the fills carrying that key', asyn
   const { clock, cache } = setup()
   const before = cache.fillStart()
   await cache.purgeSurrogateKeys(['product-1'])
-  await cache.save('api', '/other', request(), stored(clock, 'kept', [['surrogate-key', 'product-2']]), TTL, before, false)
+  await cache.save(
+    'api',
+    '/other',
+    request(),
+    stored(clock, 'kept', [['surrogate-key', 'product-2']]),
+    TTL,
+    before,
+    false,
+  )
   assert.is(bodyOf(await cache.lookup('api', '/other', request())), 'kept')
   try {
-    await cache.save('api', '/p1', request(), stored(clock, 'x', [['surrogate-key', 'product-1 list']]), TTL, before, false)
+    await cache.save(
+      'api',
+      '/p1',
+      request(),
+      stored(clock, 'x', [['surrogate-key', 'product-1 list']]),
+      TTL,
+      before,
+      false,
+    )
     assert.unreachable('the overtaken fill was stored')
   } catch (error) {
     assert.instance(error, OvertakenByPurgeError)

@@ -29,10 +29,16 @@ test('an upstream URL with credentials is refused without printing them', () => 
 })
 
 test('Redis URLs are masked wherever they appear, a ?password= query included: config errors, /readyz, logs', async () => {
-  assert.is(maskedUrl('redis://cache.internal:6379/0?password=hunter2hunter2&db=1'), 'redis://cache.internal:6379/0?password=***&db=1')
+  assert.is(
+    maskedUrl('redis://cache.internal:6379/0?password=hunter2hunter2&db=1'),
+    'redis://cache.internal:6379/0?password=***&db=1',
+  )
   assert.not.match(problemsOf({ CACHECAR_SHARED_URL: 'http://cache.internal:6379?password=hunter2hunter2' }), 'hunter2')
   // A shared tier that is not there: cachecar starts on its local store and reports the tier down, masked.
-  const car = await startCachecar({ CACHECAR_SHARED_URL: 'redis://user:hunter2hunter2@127.0.0.1:1/?password=hunter3hunter3', CACHECAR_SHARED_TIMEOUT_MS: '50ms' })
+  const car = await startCachecar({
+    CACHECAR_SHARED_URL: 'redis://user:hunter2hunter2@127.0.0.1:1/?password=hunter3hunter3',
+    CACHECAR_SHARED_TIMEOUT_MS: '50ms',
+  })
   try {
     const readyz = await (await fetch(`${car.url}/readyz`)).text()
     assert.match(readyz, 'redis://user:***@127.0.0.1:1/?password=***')
@@ -59,11 +65,20 @@ test('an unknown CACHECAR_ variable stops cachecar with exit 2 and a "did you me
   const { code, stderr } = await runMain([], { CACHECAR_DB_PATH: ':memory:', CACHECAR_MAXBYTES: '1GiB' })
   assert.is(code, 2)
   assert.match(stderr, 'cachecar: unknown variable CACHECAR_MAXBYTES; did you mean CACHECAR_MAX_BYTES?')
-  assert.match(problemsOf({ CACHECAR_UPSTREAM_NOPE_CONNECTIONS: '4' }), 'per-upstream settings need the upstream in CACHECAR_UPSTREAMS')
-  assert.not.throws(() => loadConfig({ CACHECAR_URL: 'http://127.0.0.1:8787', CACHECAR_UPSTREAMS: 'api=http://x', CACHECAR_UPSTREAM_API_CONNECTIONS: '4' }))
+  assert.match(
+    problemsOf({ CACHECAR_UPSTREAM_NOPE_CONNECTIONS: '4' }),
+    'per-upstream settings need the upstream in CACHECAR_UPSTREAMS',
+  )
+  assert.not.throws(() =>
+    loadConfig({
+      CACHECAR_URL: 'http://127.0.0.1:8787',
+      CACHECAR_UPSTREAMS: 'api=http://x',
+      CACHECAR_UPSTREAM_API_CONNECTIONS: '4',
+    }),
+  )
 })
 
-test('a second cachecar on the same database path refuses to start and leaves the first one\'s files alone', async () => {
+test("a second cachecar on the same database path refuses to start and leaves the first one's files alone", async () => {
   const dir = tempDir()
   const env = { CACHECAR_DB_PATH: join(dir.path, 'cachecar.db'), CACHECAR_MAX_BYTES: '64MiB' }
   const first = await startChild(env)
@@ -89,11 +104,28 @@ test('a second cachecar on the same database path refuses to start and leaves th
 
 test('the client refuses a malformed namespace or key with a CachecarError, even fail-open, and sends nothing', async () => {
   const car = await startCachecar({})
-  const client = createClient({ url: car.url, failOpen: true, logger: { warn: () => { throw new Error('treated as unavailable') } } })
+  const client = createClient({
+    url: car.url,
+    failOpen: true,
+    logger: {
+      warn: () => {
+        throw new Error('treated as unavailable')
+      },
+    },
+  })
   try {
-    for (const call of [() => client.kv.get('../sessions', 'k'), () => client.kv.set('a b', 'k', 'v'), () => client.kv.get('app', '_bulk'),
-      () => client.kv.delete('app', 'x\ny'), () => client.kv.getMany('#sessions', ['k']), () => client.kv.get('app', '')]) {
-      const error = await call().then(() => undefined, (e: unknown) => e)
+    for (const call of [
+      () => client.kv.get('../sessions', 'k'),
+      () => client.kv.set('a b', 'k', 'v'),
+      () => client.kv.get('app', '_bulk'),
+      () => client.kv.delete('app', 'x\ny'),
+      () => client.kv.getMany('#sessions', ['k']),
+      () => client.kv.get('app', ''),
+    ]) {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      )
       assert.instance(error, CachecarError)
       assert.is((error as CachecarError).status, 400)
       assert.is((error as CachecarError).type, 'urn:cachecar:problem:invalid-request')

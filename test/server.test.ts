@@ -12,12 +12,19 @@ const dir = tempDir()
 test.after(() => dir.remove())
 
 /** Opens a raw TCP connection, sends `data`, resolves with everything received until the server closes. */
-function rawExchange(port: number, host: string, data: string, timeoutMs: number): Promise<{ text: string; closedAfterMs: number }> {
+function rawExchange(
+  port: number,
+  host: string,
+  data: string,
+  timeoutMs: number,
+): Promise<{ text: string; closedAfterMs: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const socket = connect(port, host, () => socket.write(data))
     let text = ''
-    socket.on('data', (chunk) => { text += chunk })
+    socket.on('data', (chunk) => {
+      text += chunk
+    })
     socket.on('close', () => resolve({ text, closedAfterMs: performance.now() - started }))
     socket.on('error', reject)
     socket.setTimeout(timeoutMs, () => {
@@ -29,7 +36,13 @@ function rawExchange(port: number, host: string, data: string, timeoutMs: number
 
 /** A PUT that sends 1 of its 10 body bytes and then waits: a request in flight for as long as the test likes. */
 async function startSlowPut(url: string): Promise<ReturnType<typeof httpRequest>> {
-  const req = httpRequest({ host: '127.0.0.1', port: new URL(url).port, method: 'PUT', path: '/v1/kv/app/slow', headers: { 'content-length': '10' } })
+  const req = httpRequest({
+    host: '127.0.0.1',
+    port: new URL(url).port,
+    method: 'PUT',
+    path: '/v1/kv/app/slow',
+    headers: { 'content-length': '10' },
+  })
   req.on('error', () => {})
   req.write('x')
   await new Promise((r) => setTimeout(r, 100))
@@ -47,7 +60,10 @@ test('by default it listens on 127.0.0.1 only, and starts over a garbage databas
     const port = Number(new URL(child.url).port)
     const other = await new Promise<string>((resolve) => {
       const socket = connect(port, '127.0.0.2')
-      socket.on('connect', () => { socket.destroy(); resolve('connected') })
+      socket.on('connect', () => {
+        socket.destroy()
+        resolve('connected')
+      })
       socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'))
     })
     assert.is(other, 'ECONNREFUSED', 'another loopback address is not served')
@@ -58,13 +74,25 @@ test('by default it listens on 127.0.0.1 only, and starts over a garbage databas
 })
 
 test('headers over MAX_HEADER_BYTES get 431; a client dribbling headers is cut off after HEADERS_TIMEOUT_MS', async () => {
-  const child = await startChild({ CACHECAR_DB_PATH: ':memory:', CACHECAR_MAX_HEADER_BYTES: '4KiB', CACHECAR_HEADERS_TIMEOUT_MS: '300ms' })
+  const child = await startChild({
+    CACHECAR_DB_PATH: ':memory:',
+    CACHECAR_MAX_HEADER_BYTES: '4KiB',
+    CACHECAR_HEADERS_TIMEOUT_MS: '300ms',
+  })
   try {
     const port = Number(new URL(child.url).port)
-    const big = await rawExchange(port, '127.0.0.1', `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(5000)}\r\n\r\n`, 5000)
+    const big = await rawExchange(
+      port,
+      '127.0.0.1',
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(5000)}\r\n\r\n`,
+      5000,
+    )
     assert.match(big.text, /^HTTP\/1\.1 431 /)
     const slow = await rawExchange(port, '127.0.0.1', 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 5000)
-    assert.ok(slow.closedAfterMs >= 250 && slow.closedAfterMs < 3000, `closed after ${slow.closedAfterMs.toFixed(0)} ms`)
+    assert.ok(
+      slow.closedAfterMs >= 250 && slow.closedAfterMs < 3000,
+      `closed after ${slow.closedAfterMs.toFixed(0)} ms`,
+    )
     assert.is((await fetch(`${child.url}/healthz`)).status, 200, 'normal requests still work')
   } finally {
     child.process.kill('SIGKILL')
@@ -79,7 +107,10 @@ test('a connection that sends nothing is closed after HEADERS_TIMEOUT_MS without
     const port = Number(new URL(child.url).port)
     const idle = await rawExchange(port, '127.0.0.1', '', 5000)
     assert.is(idle.text, '', 'nothing was written to a connection that never sent a request')
-    assert.ok(idle.closedAfterMs >= 250 && idle.closedAfterMs < 3000, `closed after ${idle.closedAfterMs.toFixed(0)} ms`)
+    assert.ok(
+      idle.closedAfterMs >= 250 && idle.closedAfterMs < 3000,
+      `closed after ${idle.closedAfterMs.toFixed(0)} ms`,
+    )
     const half = await rawExchange(port, '127.0.0.1', 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 5000)
     assert.match(half.text, /^HTTP\/1\.1 408 /)
     assert.match(half.text, /"request-timeout"|request-timeout/)
@@ -131,11 +162,16 @@ test('SIGTERM: in-flight requests complete, new connections are refused, exit co
   const { port } = new URL(child.url)
   // A PUT whose body arrives in two parts, with SIGTERM in between.
   const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method: 'PUT', path: '/v1/kv/app/inflight', headers: { 'content-length': '10' } }, (res) => {
-      let body = ''
-      res.on('data', (c) => { body += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: 'PUT', path: '/v1/kv/app/inflight', headers: { 'content-length': '10' } },
+      (res) => {
+        let body = ''
+        res.on('data', (c) => {
+          body += c
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      },
+    )
     req.on('error', reject)
     req.write('hello')
     setTimeout(() => {
@@ -146,7 +182,10 @@ test('SIGTERM: in-flight requests complete, new connections are refused, exit co
   await new Promise((r) => setTimeout(r, 200))
   const late = await new Promise<string>((resolve) => {
     const socket = connect(Number(port), '127.0.0.1')
-    socket.on('connect', () => { socket.destroy(); resolve('connected') })
+    socket.on('connect', () => {
+      socket.destroy()
+      resolve('connected')
+    })
     socket.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'))
   })
   assert.is(late, 'ECONNREFUSED', 'the listener closed at SIGTERM')

@@ -10,20 +10,34 @@ import { eventually } from './helpers/raw-upstream.ts'
 import { startRedis, type TestRedis } from './helpers/redis.ts'
 import { fakeUpstream, type FakeUpstream } from './helpers/upstream.ts'
 
-interface Context { redis: TestRedis; origin: FakeUpstream; a: TestCachecar; b: TestCachecar; clock: ManualClock }
+interface Context {
+  redis: TestRedis
+  origin: FakeUpstream
+  a: TestCachecar
+  b: TestCachecar
+  clock: ManualClock
+}
 const test = suite<Context>('shared tier: two tasks on one redis-server')
 let prefixes = 0
 
 test.before.each(async (context) => {
   context.redis ??= await startRedis()
   context.origin = await fakeUpstream((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=600', 'surrogate-key': `item ${req.url?.split('/')[1] ?? ''}`, date: new Date(context.clock.now()).toUTCString() })
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'cache-control': 'max-age=600',
+      'surrogate-key': `item ${req.url?.split('/')[1] ?? ''}`,
+      date: new Date(context.clock.now()).toUTCString(),
+    })
     res.end(`origin body for ${req.url}`)
   })
   context.clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000)
   const env = {
-    CACHECAR_SHARED_URL: context.redis.url, CACHECAR_SHARED_PREFIX: `test${prefixes++}:`, CACHECAR_SHARED_TIMEOUT_MS: '200ms',
-    CACHECAR_SHARED_MAX_VALUE_BYTES: '4KiB', CACHECAR_UPSTREAMS: `api=${context.origin.url}`,
+    CACHECAR_SHARED_URL: context.redis.url,
+    CACHECAR_SHARED_PREFIX: `test${prefixes++}:`,
+    CACHECAR_SHARED_TIMEOUT_MS: '200ms',
+    CACHECAR_SHARED_MAX_VALUE_BYTES: '4KiB',
+    CACHECAR_UPSTREAMS: `api=${context.origin.url}`,
   }
   context.a = await startCachecar(env, context.clock)
   context.b = await startCachecar(env, context.clock)
@@ -38,14 +52,24 @@ test.after(async ({ redis }) => {
   await redis.stop()
 })
 
-const put = (car: TestCachecar, path: string, body: string) => fetch(`${car.url}/v1/kv/${path}`, { method: 'PUT', body, headers: { 'content-type': 'text/plain' } })
+const put = (car: TestCachecar, path: string, body: string) =>
+  fetch(`${car.url}/v1/kv/${path}`, { method: 'PUT', body, headers: { 'content-type': 'text/plain' } })
 const kv = async (car: TestCachecar, path: string) => {
   const response = await fetch(`${car.url}/v1/kv/${path}`)
   return { status: response.status, etag: response.headers.get('etag'), body: await response.text() }
 }
-const json = async (response: Response) => ({ status: response.status, type: response.headers.get('content-type'), body: await response.json() as Record<string, unknown> })
+const json = async (response: Response) => ({
+  status: response.status,
+  type: response.headers.get('content-type'),
+  body: (await response.json()) as Record<string, unknown>,
+})
 
-test('a response one task fetched is a hit in the other, with one upstream request', async ({ a, b, origin, clock }) => {
+test('a response one task fetched is a hit in the other, with one upstream request', async ({
+  a,
+  b,
+  origin,
+  clock,
+}) => {
   const first = await fetchAndStore(a, '/u/api/items/1')
   assert.is(first.status, 200)
   assert.match(first.headers.get('cache-status') ?? '', /fwd=uri-miss/)
@@ -60,7 +84,10 @@ test('a response one task fetched is a hit in the other, with one upstream reque
   assert.is(origin.received.length, 1)
 })
 
-test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstream request', async ({ redis, clock }) => {
+test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstream request', async ({
+  redis,
+  clock,
+}) => {
   let requests = 0
   const slow = await fakeUpstream((req, res) => {
     requests++
@@ -73,8 +100,11 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     setTimeout(() => res.writeHead(status, { ...headers, date: new Date(clock.now()).toUTCString() }).end(body), 300)
   })
   const env = {
-    CACHECAR_SHARED_URL: redis.url, CACHECAR_SHARED_PREFIX: `coalesce${prefixes++}:`, CACHECAR_SHARED_COALESCE_MS: '4000ms',
-    CACHECAR_SHARED_MAX_VALUE_BYTES: '4KiB', CACHECAR_UPSTREAMS: `api=${slow.url}`,
+    CACHECAR_SHARED_URL: redis.url,
+    CACHECAR_SHARED_PREFIX: `coalesce${prefixes++}:`,
+    CACHECAR_SHARED_COALESCE_MS: '4000ms',
+    CACHECAR_SHARED_MAX_VALUE_BYTES: '4KiB',
+    CACHECAR_UPSTREAMS: `api=${slow.url}`,
   }
   const [c, d] = await Promise.all([startCachecar(env, clock), startCachecar(env, clock)])
   try {
@@ -97,7 +127,10 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     const before = await Promise.all([coalesceCounts(c), coalesceCounts(d)])
     requests = 0
     const again = await Promise.all([c.get('/u/api/private'), d.get('/u/api/private')])
-    assert.equal(again.map((a) => a.body), ['slow /private', 'slow /private'])
+    assert.equal(
+      again.map((a) => a.body),
+      ['slow /private', 'slow /private'],
+    )
     assert.is(requests, 2)
     const after = await Promise.all([coalesceCounts(c), coalesceCounts(d)])
     for (const i of [0, 1]) {
@@ -119,9 +152,15 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     const beforeBig = await coalesceCounts(d)
     assert.is((await d.get('/u/api/big')).body.length, 8192)
     const afterBig = await coalesceCounts(d)
-    assert.equal([afterBig.pass - beforeBig.pass, afterBig.wait - beforeBig.wait, afterBig.lead - beforeBig.lead], [1, 0, 0])
+    assert.equal(
+      [afterBig.pass - beforeBig.pass, afterBig.wait - beforeBig.wait, afterBig.lead - beforeBig.lead],
+      [1, 0, 0],
+    )
     // No marker when the reason was the request's own (a Cookie) or an upstream error: the other task still leads.
-    for (const [path, headers] of [['/u/api/heuristic', { cookie: 'session=1' }], ['/u/api/error', {}]] as const) {
+    for (const [path, headers] of [
+      ['/u/api/heuristic', { cookie: 'session=1' }],
+      ['/u/api/error', {}],
+    ] as const) {
       await c.get(path, headers)
       const before = await coalesceCounts(d)
       await d.get(path)
@@ -143,37 +182,64 @@ async function storedCount(car: TestCachecar): Promise<number> {
 /** cachecar_shared_coalesce_total by outcome, from the task's /metrics. */
 async function coalesceCounts(car: TestCachecar): Promise<Record<'lead' | 'wait' | 'pass', number>> {
   const text = await (await fetch(`${car.url}/metrics`)).text()
-  const count = (outcome: string) => Number(new RegExp(`^cachecar_shared_coalesce_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+  const count = (outcome: string) =>
+    Number(new RegExp(`^cachecar_shared_coalesce_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
   return { lead: count('lead'), wait: count('wait'), pass: count('pass') }
 }
 
-test('a purge in one task removes the entry from the other task\'s local store too', async ({ a, b, origin }) => {
+test("a purge in one task removes the entry from the other task's local store too", async ({ a, b, origin }) => {
   await fetchAndStore(a, '/u/api/items/2')
   await b.get('/u/api/items/2') // now in b's local store as well
-  const purge = await fetch(`${a.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify({ upstream: 'api', path: '/items/2' }) })
+  const purge = await fetch(`${a.url}/v1/cache/purge`, {
+    method: 'POST',
+    body: JSON.stringify({ upstream: 'api', path: '/items/2' }),
+  })
   assert.is(purge.status, 200)
   // b holds the response locally for ten minutes unless the invalidation reaches it.
-  assert.ok(await eventually(async () => /fwd=uri-miss/.test((await b.get('/u/api/items/2')).headers.get('cache-status') ?? '')), 'b dropped its copy')
+  assert.ok(
+    await eventually(async () =>
+      /fwd=uri-miss/.test((await b.get('/u/api/items/2')).headers.get('cache-status') ?? ''),
+    ),
+    'b dropped its copy',
+  )
   assert.is(origin.received.length, 2)
 })
 
-test('a soft purge in one task makes the other revalidate instead of serving its fresh copy', async ({ a, b, origin }) => {
+test('a soft purge in one task makes the other revalidate instead of serving its fresh copy', async ({
+  a,
+  b,
+  origin,
+}) => {
   await fetchAndStore(a, '/u/api/items/4')
   await b.get('/u/api/items/4')
-  const purge = await fetch(`${a.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify({ upstream: 'api', path: '/items/4', soft: true }) })
+  const purge = await fetch(`${a.url}/v1/cache/purge`, {
+    method: 'POST',
+    body: JSON.stringify({ upstream: 'api', path: '/items/4', soft: true }),
+  })
   assert.equal(await purge.json(), { purged: 1 })
-  assert.ok(await eventually(async () => /fwd=stale/.test((await b.get('/u/api/items/4')).headers.get('cache-status') ?? '')), 'b went upstream for its copy')
+  assert.ok(
+    await eventually(async () => /fwd=stale/.test((await b.get('/u/api/items/4')).headers.get('cache-status') ?? '')),
+    'b went upstream for its copy',
+  )
   assert.is(origin.received.length, 2)
 })
 
 test('a surrogate-key purge in one task reaches the other', async ({ a, b, origin }) => {
   await fetchAndStore(a, '/u/api/items/3')
   await b.get('/u/api/items/3')
-  const purge = await fetch(`${b.url}/v1/cache/purge`, { method: 'POST', body: JSON.stringify({ surrogateKeys: ['items'] }) })
+  const purge = await fetch(`${b.url}/v1/cache/purge`, {
+    method: 'POST',
+    body: JSON.stringify({ surrogateKeys: ['items'] }),
+  })
   assert.equal(await purge.json(), { purged: 1 })
-  assert.ok(await eventually(async () => /fwd=uri-miss/.test((await a.get('/u/api/items/3')).headers.get('cache-status') ?? '')), 'a dropped its copy')
+  assert.ok(
+    await eventually(async () =>
+      /fwd=uri-miss/.test((await a.get('/u/api/items/3')).headers.get('cache-status') ?? ''),
+    ),
+    'a dropped its copy',
+  )
   assert.is(origin.received.length, 2)
-  assert.ok(await metricValue(a, 'cachecar_shared_invalidations_received_total') >= 1)
+  assert.ok((await metricValue(a, 'cachecar_shared_invalidations_received_total')) >= 1)
 })
 
 test('key/value writes and deletes in one task are seen by the other', async ({ a, b }) => {
@@ -183,18 +249,36 @@ test('key/value writes and deletes in one task are seen by the other', async ({ 
   assert.is(read.etag, etagOf(Buffer.from('hello')), 'the same strong ETag in every task')
   assert.is((await put(a, 'app/greeting', 'bonjour')).status, 204)
   // b holds 'hello' locally for an hour unless the invalidation reaches it.
-  assert.ok(await eventually(async () => (await kv(b, 'app/greeting')).body === 'bonjour'), 'b dropped its old copy when a replaced the value')
+  assert.ok(
+    await eventually(async () => (await kv(b, 'app/greeting')).body === 'bonjour'),
+    'b dropped its old copy when a replaced the value',
+  )
   assert.is((await fetch(`${b.url}/v1/kv/app/greeting`, { method: 'DELETE' })).status, 204)
-  assert.ok(await eventually(async () => (await kv(a, 'app/greeting')).status === 404), 'a dropped its copy when b deleted the key')
+  assert.ok(
+    await eventually(async () => (await kv(a, 'app/greeting')).status === 404),
+    'a dropped its copy when b deleted the key',
+  )
 })
 
 test('listing a namespace shows keys written in every task, pages included', async ({ a, b }) => {
   for (const key of ['k1', 'k3']) await put(a, `list/${key}`, 'a')
   for (const key of ['k2', 'k4']) await put(b, `list/${key}`, 'b')
-  const first = await (await fetch(`${a.url}/v1/kv/list?limit=3`)).json() as { items: { key: string }[]; cursor: string }
-  assert.equal(first.items.map((i) => i.key), ['k1', 'k2', 'k3'])
-  const second = await (await fetch(`${a.url}/v1/kv/list?limit=3&cursor=${first.cursor}`)).json() as { items: { key: string }[]; cursor: string | null }
-  assert.equal(second.items.map((i) => i.key), ['k4'])
+  const first = (await (await fetch(`${a.url}/v1/kv/list?limit=3`)).json()) as {
+    items: { key: string }[]
+    cursor: string
+  }
+  assert.equal(
+    first.items.map((i) => i.key),
+    ['k1', 'k2', 'k3'],
+  )
+  const second = (await (await fetch(`${a.url}/v1/kv/list?limit=3&cursor=${first.cursor}`)).json()) as {
+    items: { key: string }[]
+    cursor: string | null
+  }
+  assert.equal(
+    second.items.map((i) => i.key),
+    ['k4'],
+  )
   assert.is(second.cursor, null)
 })
 
@@ -207,7 +291,9 @@ test('If-Match is checked against the shared copy: a write from another task is 
 })
 
 test('counters incremented from two tasks count every increment', async ({ a, b }) => {
-  await Promise.all(Array.from({ length: 100 }, (_, i) => fetch(`${(i % 2 ? a : b).url}/v1/kv/app/hits/incr`, { method: 'POST' })))
+  await Promise.all(
+    Array.from({ length: 100 }, (_, i) => fetch(`${(i % 2 ? a : b).url}/v1/kv/app/hits/incr`, { method: 'POST' })),
+  )
   assert.is((await kv(a, 'app/hits')).body, '100')
   const read = await kv(b, 'app/hits')
   assert.is(read.body, '100')
@@ -221,43 +307,86 @@ test('values above the shared size limit stay in the task that wrote them', asyn
 })
 
 test('a session created in one task is read, changed and ended in the other', async ({ a, b, redis }) => {
-  const created = await json(await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { cart: 1 }, subject: 'user\nwith a newline' }) }))
+  const created = await json(
+    await fetch(`${a.url}/v1/sessions`, {
+      method: 'POST',
+      body: JSON.stringify({ data: { cart: 1 }, subject: 'user\nwith a newline' }),
+    }),
+  )
   assert.is(created.status, 201)
   const id = created.body.id as string
   const read = await json(await fetch(`${b.url}/v1/sessions/${id}`))
   assert.equal((read.body as { data: unknown }).data, { cart: 1 })
   await fetch(`${b.url}/v1/sessions/${id}`, { method: 'PATCH', body: JSON.stringify({ cart: 2 }) })
-  assert.equal(((await json(await fetch(`${a.url}/v1/sessions/${id}`))).body as { data: unknown }).data, { cart: 2 }, 'no wait: sessions are read from the shared tier')
+  assert.equal(
+    ((await json(await fetch(`${a.url}/v1/sessions/${id}`))).body as { data: unknown }).data,
+    { cart: 2 },
+    'no wait: sessions are read from the shared tier',
+  )
   // Session IDs are secrets: the engine holds only their digests.
   const client = new Redis(redis.url)
   const keys = await client.keys('*')
   await client.quit()
   assert.ok(keys.length > 0)
-  assert.not.ok(keys.some((key) => key.includes(id)), 'no key holds the session ID')
+  assert.not.ok(
+    keys.some((key) => key.includes(id)),
+    'no key holds the session ID',
+  )
   assert.is((await fetch(`${b.url}/v1/sessions/${id}`, { method: 'DELETE' })).status, 204)
   assert.is((await fetch(`${a.url}/v1/sessions/${id}`)).status, 404, 'ended everywhere at once')
 })
 
-test('log out everywhere: a subject\'s sessions created in both tasks end from either', async ({ a, b }) => {
+test("log out everywhere: a subject's sessions created in both tasks end from either", async ({ a, b }) => {
   const ids: string[] = []
   for (const car of [a, b, a]) {
-    ids.push((await json(await fetch(`${car.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {}, subject: 'alice' }) }))).body.id as string)
+    ids.push(
+      (
+        await json(
+          await fetch(`${car.url}/v1/sessions`, {
+            method: 'POST',
+            body: JSON.stringify({ data: {}, subject: 'alice' }),
+          }),
+        )
+      ).body.id as string,
+    )
   }
-  assert.equal((await json(await fetch(`${b.url}/v1/sessions?subject=alice`, { method: 'DELETE' }))).body, { deleted: 3 })
+  assert.equal((await json(await fetch(`${b.url}/v1/sessions?subject=alice`, { method: 'DELETE' }))).body, {
+    deleted: 3,
+  })
   for (const id of ids) assert.is((await fetch(`${a.url}/v1/sessions/${id}`)).status, 404)
 })
 
-test('the shared tier going down fails nothing but sessions (503 problem); it comes back by itself', async ({ a, b, redis, origin }) => {
+test('the shared tier going down fails nothing but sessions (503 problem); it comes back by itself', async ({
+  a,
+  b,
+  redis,
+  origin,
+}) => {
   const announced = (await metricValue(b, 'cachecar_shared_invalidations_received_total')) || 0
   await put(a, 'app/kept', 'local copy')
   // a announces the write (the namespace announces every write); once b has applied that, the copy it reads next
   // stays. Reading first raced the announcement, which then dropped b's fresh copy (seen once in CI).
-  assert.ok(await eventually(async () => await metricValue(b, 'cachecar_shared_invalidations_received_total') > announced, 5000), 'b heard of the write')
+  assert.ok(
+    await eventually(
+      async () => (await metricValue(b, 'cachecar_shared_invalidations_received_total')) > announced,
+      5000,
+    ),
+    'b heard of the write',
+  )
   await kv(b, 'app/kept') // b holds a local copy now
   await fetchAndStore(b, '/u/api/items/9')
-  const session = (await json(await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { n: 1 } }) }))).body.id as string
+  const session = (
+    await json(await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { n: 1 } }) }))
+  ).body.id as string
   await redis.kill()
-  assert.ok(await eventually(async () => await metricValue(b, 'cachecar_shared_up') === 0 && await metricValue(a, 'cachecar_shared_up') === 0, 5000), 'both report the outage')
+  assert.ok(
+    await eventually(
+      async () =>
+        (await metricValue(b, 'cachecar_shared_up')) === 0 && (await metricValue(a, 'cachecar_shared_up')) === 0,
+      5000,
+    ),
+    'both report the outage',
+  )
 
   const started = performance.now()
   assert.is((await kv(b, 'app/kept')).body, 'local copy', 'local copies keep serving')
@@ -269,7 +398,11 @@ test('the shared tier going down fails nothing but sessions (503 problem); it co
   assert.is(down.status, 503)
   assert.is(down.type, 'application/problem+json')
   assert.match(String(down.body.type), /shared-tier-unavailable/)
-  assert.is((await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {} }) })).status, 503, 'no session is created that other tasks could not see')
+  assert.is(
+    (await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {} }) })).status,
+    503,
+    'no session is created that other tasks could not see',
+  )
   const ready = await json(await fetch(`${a.url}/readyz`))
   assert.is(ready.status, 200, 'degraded, not unready: the task keeps serving')
   assert.is((ready.body.shared as { state: string }).state, 'down')
@@ -278,14 +411,26 @@ test('the shared tier going down fails nothing but sessions (503 problem); it co
   assert.ok(origin.received.length >= 2)
 
   await redis.restart()
-  assert.ok(await eventually(async () => await metricValue(a, 'cachecar_shared_up') === 1 && await metricValue(b, 'cachecar_shared_up') === 1, 10_000), 'both reconnect')
-  const again = await json(await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { back: true } }) }))
+  assert.ok(
+    await eventually(
+      async () =>
+        (await metricValue(a, 'cachecar_shared_up')) === 1 && (await metricValue(b, 'cachecar_shared_up')) === 1,
+      10_000,
+    ),
+    'both reconnect',
+  )
+  const again = await json(
+    await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: { back: true } }) }),
+  )
   assert.is(again.status, 201)
   assert.is((await fetch(`${b.url}/v1/sessions/${again.body.id as string}`)).status, 200)
   assert.is(((await json(await fetch(`${a.url}/readyz`))).body.shared as { state: string }).state, 'up')
 })
 
-test('a shared tier that stops answering costs each request at most its timeout, then nothing', async ({ a, redis }) => {
+test('a shared tier that stops answering costs each request at most its timeout, then nothing', async ({
+  a,
+  redis,
+}) => {
   await put(a, 'app/warm', 'w') // a holds it locally
   redis.pause()
   try {
@@ -295,8 +440,14 @@ test('a shared tier that stops answering costs each request at most its timeout,
       assert.is((await kv(a, `app/missing${i}`)).status, 404, 'a read that misses locally degrades to a miss')
       times.push(performance.now() - started)
     }
-    assert.ok(times.slice(0, 3).every((ms) => ms >= 150 && ms < 1000), `the first reads wait out the 200 ms timeout: ${times.map(Math.round)}`)
-    assert.ok(times.slice(3).every((ms) => ms < 150), `then the circuit is open and reads do not wait: ${times.map(Math.round)}`)
+    assert.ok(
+      times.slice(0, 3).every((ms) => ms >= 150 && ms < 1000),
+      `the first reads wait out the 200 ms timeout: ${times.map(Math.round)}`,
+    )
+    assert.ok(
+      times.slice(3).every((ms) => ms < 150),
+      `then the circuit is open and reads do not wait: ${times.map(Math.round)}`,
+    )
     assert.is((await kv(a, 'app/warm')).body, 'w')
     assert.is(await metricValue(a, 'cachecar_shared_up'), 0, 'an open circuit counts as down')
     const session = await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {} }) })
@@ -304,7 +455,14 @@ test('a shared tier that stops answering costs each request at most its timeout,
   } finally {
     redis.resume()
   }
-  assert.ok(await eventually(async () => (await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {} }) })).status === 201, 5000), 'sessions work again once it answers')
+  assert.ok(
+    await eventually(
+      async () =>
+        (await fetch(`${a.url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ data: {} }) })).status === 201,
+      5000,
+    ),
+    'sessions work again once it answers',
+  )
   assert.is(await metricValue(a, 'cachecar_shared_up'), 1, 'the closed circuit is reported')
 })
 
@@ -313,7 +471,12 @@ test('a shared tier that stops answering costs each request at most its timeout,
  * another task comes later anyway; without the wait, that request could race the store.
  */
 async function fetchAndStore(car: TestCachecar, path: string): Promise<Awaited<ReturnType<TestCachecar['get']>>> {
-  const stored = async () => Number(/cachecar_proxy_events_total\{upstream="api",event="stored"\} (\d+)/.exec(await (await fetch(`${car.url}/metrics`)).text())?.[1] ?? 0)
+  const stored = async () =>
+    Number(
+      /cachecar_proxy_events_total\{upstream="api",event="stored"\} (\d+)/.exec(
+        await (await fetch(`${car.url}/metrics`)).text(),
+      )?.[1] ?? 0,
+    )
   const before = await stored()
   const response = await car.get(path)
   assert.ok(await eventually(async () => (await stored()) > before), `${path} was stored`)

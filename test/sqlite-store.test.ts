@@ -17,7 +17,11 @@ const dir = tempDir()
 test.after(() => dir.remove())
 
 const entry = (key: string, bytes: number, ttlMs = 3_600_000): SetInput => ({
-  namespace: 'ns', key, value: new Uint8Array(bytes).fill(7), contentType: 'application/octet-stream', ttlMs,
+  namespace: 'ns',
+  key,
+  value: new Uint8Array(bytes).fill(7),
+  contentType: 'application/octet-stream',
+  ttlMs,
 })
 
 function filesSize(path: string): number {
@@ -64,7 +68,8 @@ test('writes far beyond the budget keep database + WAL + shm within it and keep 
   const clock = new ManualClock()
   const store = new SqliteStore({ path, maxBytes, now: clock.now })
   let peak = 0
-  for (let i = 0; i < 400; i++) { // 400 × 32 KiB = 12.5 MiB written into a 4 MiB budget
+  for (let i = 0; i < 400; i++) {
+    // 400 × 32 KiB = 12.5 MiB written into a 4 MiB budget
     clock.advance(1)
     await store.set(entry(`k${i}`, 32 * KiB))
     await store.maintain()
@@ -81,7 +86,12 @@ test('writes far beyond the budget keep database + WAL + shm within it and keep 
 test('eviction removes least recently read entries first', async () => {
   const clock = new ManualClock()
   const evicted: string[] = []
-  const store = new SqliteStore({ path: ':memory:', maxBytes: 2 * MiB, now: clock.now, events: { evicted: (reason) => evicted.push(reason) } })
+  const store = new SqliteStore({
+    path: ':memory:',
+    maxBytes: 2 * MiB,
+    now: clock.now,
+    events: { evicted: (reason) => evicted.push(reason) },
+  })
   for (let i = 0; i < 20; i++) {
     clock.advance(1)
     await store.set(entry(`k${i}`, 32 * KiB))
@@ -136,7 +146,10 @@ test('SQLITE_BUSY from another connection is retried, then reported as StoreBusy
   const path = join(dir.path, 'busy.db')
   let retries = 0
   const store = new SqliteStore({
-    path, maxBytes: 64 * MiB, lockingMode: 'normal', retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+    path,
+    maxBytes: 64 * MiB,
+    lockingMode: 'normal',
+    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
     events: { busyRetry: () => retries++ },
   })
   await store.set(entry('k', 10))
@@ -154,7 +167,12 @@ test('SQLITE_BUSY from another connection is retried, then reported as StoreBusy
 
 test('a lock released during the backoff lets the write through', async () => {
   const path = join(dir.path, 'busy-brief.db')
-  const store = new SqliteStore({ path, maxBytes: 64 * MiB, lockingMode: 'normal', retry: { attempts: 20, baseDelayMs: 2, maxDelayMs: 10 } })
+  const store = new SqliteStore({
+    path,
+    maxBytes: 64 * MiB,
+    lockingMode: 'normal',
+    retry: { attempts: 20, baseDelayMs: 2, maxDelayMs: 10 },
+  })
   const other = new DatabaseSync(path)
   other.exec('BEGIN IMMEDIATE')
   setTimeout(() => other.exec('ROLLBACK'), 20)
@@ -167,7 +185,9 @@ test('a lock released during the backoff lets the write through', async () => {
 test('writes issued together share a commit, yet one that cannot fit fails alone', async () => {
   const store = new SqliteStore({ path: ':memory:', maxBytes: 64 * MiB, maxPages: (256 * KiB) / PAGE_SIZE })
   const [small1, huge, small2] = await Promise.allSettled([
-    store.set(entry('small1', 100)), store.set(entry('huge', MiB)), store.set(entry('small2', 100)),
+    store.set(entry('small1', 100)),
+    store.set(entry('huge', MiB)),
+    store.set(entry('small2', 100)),
   ])
   assert.is(small1.status, 'fulfilled')
   assert.is(small2.status, 'fulfilled')

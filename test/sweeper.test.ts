@@ -10,9 +10,14 @@ const MiB = 1024 ** 2
 async function filled(clock: ManualClock, expired: number, live: number): Promise<SqliteStore> {
   const store = new SqliteStore({ path: ':memory:', maxBytes: 512 * MiB, now: clock.now })
   const value = new Uint8Array(16)
-  const batch = (prefix: string, n: number, ttlMs: number) => Array.from({ length: n }, (_, i) => ({
-    namespace: 'ns', key: `${prefix}${i}`, value, contentType: 'x/y', ttlMs,
-  }))
+  const batch = (prefix: string, n: number, ttlMs: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      namespace: 'ns',
+      key: `${prefix}${i}`,
+      value,
+      contentType: 'x/y',
+      ttlMs,
+    }))
   for (let i = 0; i < expired; i += 10_000) await store.setMany(batch(`old${i}-`, Math.min(10_000, expired - i), 1000))
   await store.setMany(batch('live', live, 60_000))
   clock.advance(1000)

@@ -34,7 +34,12 @@ test('dot segments that climb from one upstream into another are refused before 
   const admin = await fakeUpstream((_req, res) => res.end('admin secret'))
   upstreams.push(api, admin)
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${api.url},admin=${admin.url}` })
-  for (const target of ['/u/api/../admin/secret', '/u/api/%2e%2e/admin/secret', '/u/api/%2E%2E/admin/secret', '/u/api/..%2fadmin/secret']) {
+  for (const target of [
+    '/u/api/../admin/secret',
+    '/u/api/%2e%2e/admin/secret',
+    '/u/api/%2E%2E/admin/secret',
+    '/u/api/..%2fadmin/secret',
+  ]) {
     const answer = await car.raw('GET', target)
     assert.not.match(answer.body, 'admin secret', target)
     if (!target.includes('%2f')) {
@@ -54,7 +59,10 @@ test('a fragment is neither sent upstream nor part of the cache key', async () =
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${origin.url}` })
   await car.raw('GET', '/u/api/page?x=1#section')
   const second = await car.raw('GET', '/u/api/page?x=1#other')
-  assert.equal(origin.received.map((r) => r.url), ['/page?x=1'])
+  assert.equal(
+    origin.received.map((r) => r.url),
+    ['/page?x=1'],
+  )
   assert.match(String(second.headers['cache-status']), 'hit')
 })
 

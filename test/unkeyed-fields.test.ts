@@ -15,7 +15,9 @@ async function setup(headers: Record<string, string>, env: Record<string, string
   upstream = await fakeUpstream((req, res) => {
     res.writeHead(200, { date: new Date(car.clock.now()).toUTCString(), ...headers })
     // The answer depends on the field, as a poisonable upstream's does.
-    res.end(`page for ${String(req.headers['x-forwarded-host'] ?? req.headers.x_forwarded_host ?? req.headers['x-api-key'] ?? 'everyone')} #${upstream.received.length}`)
+    res.end(
+      `page for ${String(req.headers['x-forwarded-host'] ?? req.headers.x_forwarded_host ?? req.headers['x-api-key'] ?? 'everyone')} #${upstream.received.length}`,
+    )
   })
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}`, ...env })
 }
@@ -26,12 +28,31 @@ test.after.each(async () => {
 })
 
 /** "x-forwarded-host" → the spellings that reach a CGI-style upstream as the same variable. */
-const spellings = (name: string) => [name, name.replaceAll('-', '_'), name.toUpperCase().replaceAll('-', '_'), name.split('-').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('_')]
+const spellings = (name: string) => [
+  name,
+  name.replaceAll('-', '_'),
+  name.toUpperCase().replaceAll('-', '_'),
+  name
+    .split('-')
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('_'),
+]
 
 test('every known override, however spelled, bypasses the cache: its answer is not stored, nor is a stored one served to it', async () => {
   await setup({ 'cache-control': 'max-age=600' })
-  const named = ['x-forwarded-host', 'x-forwarded-ssl', 'front-end-https', 'x-forwarded-protocol', 'x-url-scheme', 'x-original-uri',
-    'x-forwarded-uri', 'x-real-ip', 'true-client-ip', 'x-proxyuser-ip', 'x-forwarded-server']
+  const named = [
+    'x-forwarded-host',
+    'x-forwarded-ssl',
+    'front-end-https',
+    'x-forwarded-protocol',
+    'x-url-scheme',
+    'x-original-uri',
+    'x-forwarded-uri',
+    'x-real-ip',
+    'true-client-ip',
+    'x-proxyuser-ip',
+    'x-forwarded-server',
+  ]
   for (const name of named) assert.ok(UNKEYED_OVERRIDES.includes(name), `${name} is on the list`)
   await car.get('/u/api/page') // stored for everyone
   for (const name of UNKEYED_OVERRIDES) {
@@ -51,15 +72,25 @@ test('an upstream adds its own unkeyed field names; a bad list is a configuratio
   await setup({ 'cache-control': 'max-age=600' }, { CACHECAR_UPSTREAM_API_UNKEYED_FIELDS: 'X-Tenant-Hint, x-theme' })
   await car.get('/u/api/page')
   for (const field of ['x-tenant-hint', 'X_Tenant_Hint', 'x-theme']) {
-    assert.match(String((await car.raw('GET', '/u/api/page', { [field]: 'other' })).headers['cache-status']), 'detail=unkeyed-header')
+    assert.match(
+      String((await car.raw('GET', '/u/api/page', { [field]: 'other' })).headers['cache-status']),
+      'detail=unkeyed-header',
+    )
   }
   assert.match((await car.get('/u/api/page')).headers.get('cache-status') ?? '', 'hit')
-  assert.throws(() => loadConfig({ CACHECAR_UPSTREAMS: 'api=http://x', CACHECAR_UPSTREAM_API_UNKEYED_FIELDS: 'x-ok, bad field' }), /CACHECAR_UPSTREAM_API_UNKEYED_FIELDS must be a comma-separated list/)
+  assert.throws(
+    () => loadConfig({ CACHECAR_UPSTREAMS: 'api=http://x', CACHECAR_UPSTREAM_API_UNKEYED_FIELDS: 'x-ok, bad field' }),
+    /CACHECAR_UPSTREAM_API_UNKEYED_FIELDS must be a comma-separated list/,
+  )
 })
 
 test('X-Forwarded-For and -Proto reach the upstream as cachecar sets them, whatever spelling the client used', async () => {
   await setup({ 'cache-control': 'no-store' })
-  await car.raw('GET', '/u/api/page', { 'X_Forwarded_Proto': 'https', 'x_forwarded_for': '6.6.6.6', 'x-forwarded-for': '10.0.0.1' })
+  await car.raw('GET', '/u/api/page', {
+    X_Forwarded_Proto: 'https',
+    x_forwarded_for: '6.6.6.6',
+    'x-forwarded-for': '10.0.0.1',
+  })
   const seen = upstream.received[0]!.headers
   assert.is(seen['x-forwarded-proto'], 'http')
   assert.is(seen.x_forwarded_proto, undefined)
@@ -68,8 +99,17 @@ test('X-Forwarded-For and -Proto reach the upstream as cachecar sets them, whate
 })
 
 test('with a default TTL, a credential-like field counts as Authorization: stored only when the response says public', async () => {
-  await setup({}, { CACHECAR_UPSTREAM_API_DEFAULT_TTL: '60', CACHECAR_UPSTREAM_API_CREDENTIAL_FIELDS: 'x-partner-secret' })
-  for (const [field, path] of [['x-api-key', '/a'], ['X_Api_Key', '/b'], ['x-auth-token', '/c'], ['x-amz-security-token', '/d'], ['x-partner-secret', '/e']] as const) {
+  await setup(
+    {},
+    { CACHECAR_UPSTREAM_API_DEFAULT_TTL: '60', CACHECAR_UPSTREAM_API_CREDENTIAL_FIELDS: 'x-partner-secret' },
+  )
+  for (const [field, path] of [
+    ['x-api-key', '/a'],
+    ['X_Api_Key', '/b'],
+    ['x-auth-token', '/c'],
+    ['x-amz-security-token', '/d'],
+    ['x-partner-secret', '/e'],
+  ] as const) {
     const first = await car.raw('GET', `/u/api${path}`, { [field]: 'alice-key' })
     assert.match(String(first.headers['cache-status']), 'detail=authorization', `${field}'s answer was stored`)
     const other = await car.get(`/u/api${path}`)

@@ -22,10 +22,17 @@ test.after(() => dir.remove())
 let n = 0
 
 const large = (key: string, fill: number, bytes = FILE_VALUE_BYTES + 1, ttlMs = 3_600_000): SetInput => ({
-  namespace: 'ns', key, value: new Uint8Array(bytes).fill(fill), contentType: 'application/octet-stream', ttlMs,
+  namespace: 'ns',
+  key,
+  value: new Uint8Array(bytes).fill(fill),
+  contentType: 'application/octet-stream',
+  ttlMs,
 })
 
-function open(clock = new ManualClock(), maxBytes = 64 * MiB): { store: SqliteStore; path: string; files: () => string[] } {
+function open(
+  clock = new ManualClock(),
+  maxBytes = 64 * MiB,
+): { store: SqliteStore; path: string; files: () => string[] } {
   const path = join(dir.path, `values-${n++}.db`)
   const store = new SqliteStore({ path, maxBytes, now: clock.now })
   return { store, path, files: () => readdirSync(`${path}.values`) }
@@ -55,7 +62,12 @@ test('large values are hashed in slices: other work runs meanwhile, and the ETag
   // A callback that runs once per turn of the event loop, however fast the machine: it must run between slices.
   let turns = 0
   let counting = true
-  const tick = () => { if (counting) { turns++; setImmediate(tick) } }
+  const tick = () => {
+    if (counting) {
+      turns++
+      setImmediate(tick)
+    }
+  }
   setImmediate(tick)
   await etagInSlices(new Uint8Array(4 * MiB))
   counting = false
@@ -100,7 +112,7 @@ test('a start wipes value files left by the previous process', async () => {
   await store.close()
 })
 
-test('a file deleted behind the store\'s back reads as a miss, never an error', async () => {
+test("a file deleted behind the store's back reads as a miss, never an error", async () => {
   const { store, path, files } = open()
   await store.set(large('k', 9))
   rmSync(join(`${path}.values`, files()[0]!))
@@ -112,11 +124,16 @@ test('value files count in the byte budget: eviction keeps database + WAL + shm 
   const clock = new ManualClock()
   const maxBytes = 8 * MiB
   const { store, path, files } = open(clock, maxBytes)
-  const onDisk = () => ['', '-wal', '-shm'].reduce((sum, s) => sum + (existsSync(path + s) ? statSync(path + s).size : 0), 0)
+  const onDisk = () =>
+    ['', '-wal', '-shm'].reduce((sum, s) => sum + (existsSync(path + s) ? statSync(path + s).size : 0), 0) +
     // A file evicted between the listing and its stat is gone: it counts for nothing.
-    + files().reduce((sum, name) => sum + (statSync(join(`${path}.values`, name), { throwIfNoEntry: false })?.size ?? 0), 0)
+    files().reduce(
+      (sum, name) => sum + (statSync(join(`${path}.values`, name), { throwIfNoEntry: false })?.size ?? 0),
+      0,
+    )
   let peak = 0
-  for (let i = 0; i < 120; i++) { // 120 × 256 KiB = 30 MiB written into an 8 MiB budget
+  for (let i = 0; i < 120; i++) {
+    // 120 × 256 KiB = 30 MiB written into an 8 MiB budget
     clock.advance(1)
     await store.set(large(`k${i}`, i % 250, 256 * KiB))
     await store.maintain()
@@ -132,14 +149,23 @@ test('value files count in the byte budget: eviction keeps database + WAL + shm 
 test('through the proxy: a 300 KiB response is stored as a file and served again byte for byte', async () => {
   const body = Buffer.alloc(300 * KiB)
   for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) & 0xff
-  const upstream = await fakeUpstream((_req, res) => res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': String(body.length) }).end(body))
+  const upstream = await fakeUpstream((_req, res) =>
+    res.writeHead(200, { 'cache-control': 'max-age=600', 'content-length': String(body.length) }).end(body),
+  )
   const path = join(dir.path, `proxy-${n++}.db`)
-  const car = await startCachecar({ CACHECAR_DB_PATH: path, CACHECAR_MEMORY_BYTES: '0', CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+  const car = await startCachecar({
+    CACHECAR_DB_PATH: path,
+    CACHECAR_MEMORY_BYTES: '0',
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+  })
   try {
     const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
     const first = await fetch(`${car.url}/u/api/big`)
     assert.is(sha(new Uint8Array(await first.arrayBuffer())), sha(body))
-    const stored = async () => /cachecar_proxy_events_total\{upstream="api",event="stored"\} 1/.test(await (await fetch(`${car.url}/metrics`)).text())
+    const stored = async () =>
+      /cachecar_proxy_events_total\{upstream="api",event="stored"\} 1/.test(
+        await (await fetch(`${car.url}/metrics`)).text(),
+      )
     assert.ok(await eventually(stored), 'stored (after the body went out)')
     assert.is(readdirSync(`${path}.values`).length, 1, 'as a value file')
     const second = await fetch(`${car.url}/u/api/big`)

@@ -39,7 +39,11 @@ app.get('/primes/:n', async (c) => {
   let count = 0
   for (let i = 2; i <= n; i++) {
     let prime = true
-    for (let d = 2; d * d <= i; d++) if (i % d === 0) { prime = false; break }
+    for (let d = 2; d * d <= i; d++)
+      if (i % d === 0) {
+        prime = false
+        break
+      }
     if (prime) count++
   }
   await cachecar.kv.set('primes', String(n), String(count), { ttl: 300 })
@@ -52,7 +56,10 @@ app.get('/weather/:city', async (c) => {
   return c.json({ forecast: await response.text(), cacheStatus: response.headers.get('cache-status') })
 })
 
-const server = serve({ fetch: app.fetch, port: Number(process.env.PORT ?? 8080), hostname: process.env.HOST ?? '127.0.0.1' }, (info) => {
-  console.log(JSON.stringify({ event: 'listening', host: '127.0.0.1', port: info.port }))
-})
+const server = serve(
+  { fetch: app.fetch, port: Number(process.env.PORT ?? 8080), hostname: process.env.HOST ?? '127.0.0.1' },
+  (info) => {
+    console.log(JSON.stringify({ event: 'listening', host: '127.0.0.1', port: info.port }))
+  },
+)
 process.on('SIGTERM', () => server.close(() => process.exit(0)))

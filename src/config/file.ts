@@ -17,7 +17,9 @@ export function variablesFromFile(path: string | undefined, problems: string[]):
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'))
   } catch (error) {
-    problems.push(`CACHECAR_CONFIG must name a readable JSON file, got ${JSON.stringify(path)} (${(error as Error).message})`)
+    problems.push(
+      `CACHECAR_CONFIG must name a readable JSON file, got ${JSON.stringify(path)} (${(error as Error).message})`,
+    )
     return {}
   }
   const upstreams = (parsed as { upstreams?: unknown })?.upstreams
@@ -39,7 +41,9 @@ export function variablesFromFile(path: string | undefined, problems: string[]):
       // A list option (unkeyedFields, credentialFields) may also be given as an array of strings.
       const list = Array.isArray(value) && value.every((v) => typeof v === 'string')
       if (!suffix || (typeof value !== 'string' && typeof value !== 'number' && !list)) {
-        problems.push(`CACHECAR_CONFIG: upstream "${name}" has an unknown or non-scalar option "${key}" (known: ${UPSTREAM_OPTION_SUFFIXES.map(jsonOptionName).join(', ')})`)
+        problems.push(
+          `CACHECAR_CONFIG: upstream "${name}" has an unknown or non-scalar option "${key}" (known: ${UPSTREAM_OPTION_SUFFIXES.map(jsonOptionName).join(', ')})`,
+        )
         continue
       }
       variables[upstreamPrefix(name) + suffix] = list ? (value as string[]).join(',') : String(value)

@@ -63,7 +63,8 @@ function size(min: number, max = Number.MAX_SAFE_INTEGER): Parse<number> {
 }
 
 function duration(bareUnit: 'ms' | 's', min: number, max: number): Parse<number> {
-  const must = `must be a duration between ${formatDuration(min)} and ${formatDuration(max)} ` +
+  const must =
+    `must be a duration between ${formatDuration(min)} and ${formatDuration(max)} ` +
     `(e.g. ${bareUnit === 'ms' ? '500 (ms), ' : '60 (s), '}250ms, 30s, 5m, 1h)`
   return (raw) => {
     const ms = parseDuration(raw, bareUnit)
@@ -101,7 +102,8 @@ const logLevel: Parse<LogLevel> = (raw) =>
 
 /** A Valkey/Redis URL; the error repeats it with any password masked, never in the clear. */
 const sharedUrl: Parse<string | undefined> = (raw) => {
-  const must = 'must be a redis:// or rediss:// URL with a host (e.g. rediss://user:password@my-cache.xxxx.cache.amazonaws.com:6379)'
+  const must =
+    'must be a redis:// or rediss:// URL with a host (e.g. rediss://user:password@my-cache.xxxx.cache.amazonaws.com:6379)'
   try {
     const url = new URL(raw)
     return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' ? { ok: raw } : { must }
@@ -111,10 +113,17 @@ const sharedUrl: Parse<string | undefined> = (raw) => {
 }
 
 const keyPrefix: Parse<string> = (raw) =>
-  /^[\x21-\x7e]{1,64}$/.test(raw) ? { ok: raw } : { must: 'must be 1-64 printable ASCII characters without spaces (e.g. myservice:)' }
+  /^[\x21-\x7e]{1,64}$/.test(raw)
+    ? { ok: raw }
+    : { must: 'must be 1-64 printable ASCII characters without spaces (e.g. myservice:)' }
 
 function setting<K extends keyof Config>(
-  name: string, key: K, defaultValue: string | undefined, parse: Parse<Config[K]>, help: string, quote?: (raw: string) => string,
+  name: string,
+  key: K,
+  defaultValue: string | undefined,
+  parse: Parse<Config[K]>,
+  help: string,
+  quote?: (raw: string) => string,
 ): Setting<K> {
   return { name: `CACHECAR_${name}`, key, default: defaultValue, parse, help, ...(quote && { quote }) }
 }
@@ -140,43 +149,180 @@ const DAY = 86_400_000
 
 export const SETTINGS: readonly Setting[] = [
   setting('PORT', 'port', '8787', integer(0, 65535), 'TCP port to listen on (0 picks a free one)'),
-  setting('HOST', 'host', '127.0.0.1', text, 'Address to bind. Keep loopback: the app shares the task\'s localhost'),
-  setting('DB_PATH', 'dbPath', join(tmpdir(), 'cachecar', 'cachecar.db'), text,
-    'SQLite file (wiped at every start) or :memory:'),
-  setting('MAX_BYTES', 'maxBytes', '1GiB', size(1024 ** 2), 'Budget for the database + WAL + shm files; LRU eviction keeps below it'),
+  setting('HOST', 'host', '127.0.0.1', text, "Address to bind. Keep loopback: the app shares the task's localhost"),
+  setting(
+    'DB_PATH',
+    'dbPath',
+    join(tmpdir(), 'cachecar', 'cachecar.db'),
+    text,
+    'SQLite file (wiped at every start) or :memory:',
+  ),
+  setting(
+    'MAX_BYTES',
+    'maxBytes',
+    '1GiB',
+    size(1024 ** 2),
+    'Budget for the database + WAL + shm files; LRU eviction keeps below it',
+  ),
   setting('MAX_VALUE_BYTES', 'maxValueBytes', '8MiB', size(1, 1024 ** 3), 'Largest single value (413 above)'),
-  setting('MEMORY_BYTES', 'memoryBytes', '16MiB', size(0, 1024 ** 4), 'In-memory tier for recently read values (0 turns it off)'),
+  setting(
+    'MEMORY_BYTES',
+    'memoryBytes',
+    '16MiB',
+    size(0, 1024 ** 4),
+    'In-memory tier for recently read values (0 turns it off)',
+  ),
   setting('MAX_KEY_BYTES', 'maxKeyBytes', '512', integer(1, 4096), 'Longest key, in UTF-8 bytes'),
-  setting('DEFAULT_TTL', 'defaultTtlMs', '1h', duration('s', 1000, 365 * DAY), 'TTL when a write names none (bare numbers are seconds)'),
-  setting('MAX_TTL', 'maxTtlMs', '7d', duration('s', 1000, 365 * DAY), 'Longest TTL a write may ask for (bare numbers are seconds)'),
-  setting('SWEEP_INTERVAL_MS', 'sweepIntervalMs', '10s', duration('ms', 10, DAY), 'How often the sweeper deletes expired rows'),
+  setting(
+    'DEFAULT_TTL',
+    'defaultTtlMs',
+    '1h',
+    duration('s', 1000, 365 * DAY),
+    'TTL when a write names none (bare numbers are seconds)',
+  ),
+  setting(
+    'MAX_TTL',
+    'maxTtlMs',
+    '7d',
+    duration('s', 1000, 365 * DAY),
+    'Longest TTL a write may ask for (bare numbers are seconds)',
+  ),
+  setting(
+    'SWEEP_INTERVAL_MS',
+    'sweepIntervalMs',
+    '10s',
+    duration('ms', 10, DAY),
+    'How often the sweeper deletes expired rows',
+  ),
   setting('TOKEN', 'token', undefined, token, 'When set, /v1 routes require Authorization: Bearer <token>', hidden),
-  setting('MAX_HEADER_BYTES', 'maxHeaderBytes', '16KiB', size(1024, 1024 ** 2), 'Largest request header block (431 above)'),
-  setting('HEADERS_TIMEOUT_MS', 'headersTimeoutMs', '10s', duration('ms', 100, DAY), 'Time a client has to send its request headers'),
-  setting('REQUEST_TIMEOUT_MS', 'requestTimeoutMs', '60s', duration('ms', 100, DAY), 'Time a client has to send a whole request'),
-  setting('KEEP_ALIVE_TIMEOUT_MS', 'keepAliveTimeoutMs', '65s', duration('ms', 100, DAY), 'How long an idle keep-alive connection stays open'),
-  setting('MAX_CONNECTIONS', 'maxConnections', '1024', integer(1, 1_000_000),
-    'Most client connections open at once; further ones are closed on arrival (cachecar_connections_dropped_total)'),
-  setting('SEND_TIMEOUT_MS', 'sendTimeoutMs', '30s', duration('ms', 100, DAY), 'A response whose client reads nothing for this long is cut'),
-  setting('BODY_MEMORY_BYTES', 'bodyMemoryBytes', '32MiB', size(1024 ** 2, 1024 ** 4),
-    'Request bodies over 64 KiB held in memory at once, all clients together; a body without room waits, unread'),
+  setting(
+    'MAX_HEADER_BYTES',
+    'maxHeaderBytes',
+    '16KiB',
+    size(1024, 1024 ** 2),
+    'Largest request header block (431 above)',
+  ),
+  setting(
+    'HEADERS_TIMEOUT_MS',
+    'headersTimeoutMs',
+    '10s',
+    duration('ms', 100, DAY),
+    'Time a client has to send its request headers',
+  ),
+  setting(
+    'REQUEST_TIMEOUT_MS',
+    'requestTimeoutMs',
+    '60s',
+    duration('ms', 100, DAY),
+    'Time a client has to send a whole request',
+  ),
+  setting(
+    'KEEP_ALIVE_TIMEOUT_MS',
+    'keepAliveTimeoutMs',
+    '65s',
+    duration('ms', 100, DAY),
+    'How long an idle keep-alive connection stays open',
+  ),
+  setting(
+    'MAX_CONNECTIONS',
+    'maxConnections',
+    '1024',
+    integer(1, 1_000_000),
+    'Most client connections open at once; further ones are closed on arrival (cachecar_connections_dropped_total)',
+  ),
+  setting(
+    'SEND_TIMEOUT_MS',
+    'sendTimeoutMs',
+    '30s',
+    duration('ms', 100, DAY),
+    'A response whose client reads nothing for this long is cut',
+  ),
+  setting(
+    'BODY_MEMORY_BYTES',
+    'bodyMemoryBytes',
+    '32MiB',
+    size(1024 ** 2, 1024 ** 4),
+    'Request bodies over 64 KiB held in memory at once, all clients together; a body without room waits, unread',
+  ),
   setting('MAX_BULK_ITEMS', 'maxBulkItems', '1000', integer(1, 100_000), 'Most keys in one bulk request'),
   setting('MAX_BULK_BYTES', 'maxBulkBytes', '16MiB', size(1024, 1024 ** 3), 'Largest bulk request body'),
-  setting('MAX_JSON_DEPTH', 'maxJsonDepth', '64', integer(1, 1024), 'Deepest nesting of arrays and objects in a JSON request body'),
+  setting(
+    'MAX_JSON_DEPTH',
+    'maxJsonDepth',
+    '64',
+    integer(1, 1024),
+    'Deepest nesting of arrays and objects in a JSON request body',
+  ),
   setting('LOG_LEVEL', 'logLevel', 'info', logLevel, 'Structured JSON log level on stdout'),
-  setting('SESSION_IDLE_TTL', 'sessionIdleTtlMs', '30m', duration('s', 1000, DAY), 'A session ends after this long without use (sliding; bare numbers are seconds)'),
-  setting('SESSION_ABSOLUTE_TTL', 'sessionAbsoluteTtlMs', '12h', duration('s', 1000, 30 * DAY), 'A session ends this long after creation, however active'),
-  setting('SESSION_MAX_BYTES', 'sessionMaxBytes', '64KiB', size(2, 1024 ** 2), 'Largest session data, as JSON (413 above)'),
-  setting('SESSION_TOUCH_FRACTION', 'sessionTouchFraction', '0.1', fraction(0, 1),
-    'A read extends the idle expiry only once this share of the idle TTL has passed since the last write (0 = every read)'),
-  setting('SHARED_URL', 'sharedUrl', undefined, sharedUrl,
-    'Valkey/Redis shared tier (redis:// or rediss:// for TLS; AUTH as user:password@). Unset: this task\'s SQLite only',
-    (raw) => JSON.stringify(maskedUrl(raw))),
-  setting('SHARED_PREFIX', 'sharedPrefix', 'cachecar:', keyPrefix, 'Prefix of every shared-tier key and channel: one per service'),
-  setting('SHARED_TIMEOUT_MS', 'sharedTimeoutMs', '250ms', duration('ms', 5, 60_000), 'Deadline per shared-tier command; slower counts as down'),
-  setting('SHARED_COALESCE_MS', 'sharedCoalesceMs', '0', duration('ms', 0, 60_000),
-    'Cross-task coalescing: a cold URL is fetched by one task while the others wait up to this long for it (0 = off)'),
-  setting('SHARED_MAX_VALUE_BYTES', 'sharedMaxValueBytes', '512KiB', size(1, 512 * 1024 ** 2), 'Larger values stay in this task\'s SQLite only'),
-  setting('SHUTDOWN_GRACE_MS', 'shutdownGraceMs', '10s', duration('ms', 0, 10 * 60_000),
-    'Time in-flight requests get after SIGTERM (keep below ECS stopTimeout, 30 s by default)'),
+  setting(
+    'SESSION_IDLE_TTL',
+    'sessionIdleTtlMs',
+    '30m',
+    duration('s', 1000, DAY),
+    'A session ends after this long without use (sliding; bare numbers are seconds)',
+  ),
+  setting(
+    'SESSION_ABSOLUTE_TTL',
+    'sessionAbsoluteTtlMs',
+    '12h',
+    duration('s', 1000, 30 * DAY),
+    'A session ends this long after creation, however active',
+  ),
+  setting(
+    'SESSION_MAX_BYTES',
+    'sessionMaxBytes',
+    '64KiB',
+    size(2, 1024 ** 2),
+    'Largest session data, as JSON (413 above)',
+  ),
+  setting(
+    'SESSION_TOUCH_FRACTION',
+    'sessionTouchFraction',
+    '0.1',
+    fraction(0, 1),
+    'A read extends the idle expiry only once this share of the idle TTL has passed since the last write (0 = every read)',
+  ),
+  setting(
+    'SHARED_URL',
+    'sharedUrl',
+    undefined,
+    sharedUrl,
+    "Valkey/Redis shared tier (redis:// or rediss:// for TLS; AUTH as user:password@). Unset: this task's SQLite only",
+    (raw) => JSON.stringify(maskedUrl(raw)),
+  ),
+  setting(
+    'SHARED_PREFIX',
+    'sharedPrefix',
+    'cachecar:',
+    keyPrefix,
+    'Prefix of every shared-tier key and channel: one per service',
+  ),
+  setting(
+    'SHARED_TIMEOUT_MS',
+    'sharedTimeoutMs',
+    '250ms',
+    duration('ms', 5, 60_000),
+    'Deadline per shared-tier command; slower counts as down',
+  ),
+  setting(
+    'SHARED_COALESCE_MS',
+    'sharedCoalesceMs',
+    '0',
+    duration('ms', 0, 60_000),
+    'Cross-task coalescing: a cold URL is fetched by one task while the others wait up to this long for it (0 = off)',
+  ),
+  setting(
+    'SHARED_MAX_VALUE_BYTES',
+    'sharedMaxValueBytes',
+    '512KiB',
+    size(1, 512 * 1024 ** 2),
+    "Larger values stay in this task's SQLite only",
+  ),
+  setting(
+    'SHUTDOWN_GRACE_MS',
+    'shutdownGraceMs',
+    '10s',
+    duration('ms', 0, 10 * 60_000),
+    'Time in-flight requests get after SIGTERM (keep below ECS stopTimeout, 30 s by default)',
+  ),
 ]

@@ -42,21 +42,84 @@ const ms = (raw: string) => parseDuration(raw, 'ms')
 const FIELD_NAME_RE = /^[!#$%&'*+.^_`|~0-9a-z-]{1,64}$/
 /** A comma-separated list of field names, lower-cased; "" is an empty list. */
 const fieldNames = (raw: string): string[] | undefined => {
-  const names = raw.split(',').map((n) => n.trim().toLowerCase()).filter(Boolean)
+  const names = raw
+    .split(',')
+    .map((n) => n.trim().toLowerCase())
+    .filter(Boolean)
   return names.every((n) => FIELD_NAME_RE.test(n)) ? names : undefined
 }
 const option = <K extends OptionKey>(o: Option<K>): Option => o as unknown as Option
 const OPTIONS: readonly Option[] = [
-  option({ suffix: 'CONNECTIONS', key: 'connections', default: 64, parse: (r) => (/^\d+$/.test(r) && +r >= 1 && +r <= 4096 ? +r : undefined), must: 'must be an integer between 1 and 4096' }),
-  option({ suffix: 'CONNECT_TIMEOUT_MS', key: 'connectTimeoutMs', default: 2000, parse: ms, must: 'must be a duration such as 500, 2s' }),
-  option({ suffix: 'HEADERS_TIMEOUT_MS', key: 'headersTimeoutMs', default: 10_000, parse: ms, must: 'must be a duration such as 500, 10s' }),
-  option({ suffix: 'BODY_TIMEOUT_MS', key: 'bodyTimeoutMs', default: 30_000, parse: ms, must: 'must be a duration such as 500, 30s' }),
-  option({ suffix: 'DEFAULT_TTL', key: 'defaultTtlMs', default: 0, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 60 (s), 5m; 0 turns it off' }),
-  option({ suffix: 'MAX_OBJECT_BYTES', key: 'maxObjectBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' }),
-  option({ suffix: 'MAX_REQUEST_BYTES', key: 'maxRequestBytes', default: 8 * 1024 ** 2, parse: parseSize, must: 'must be a size such as 1048576, 8MiB' }),
-  option({ suffix: 'STALE_RETENTION', key: 'staleRetentionMs', default: 3_600_000, parse: (r) => parseDuration(r, 's'), must: 'must be a duration such as 600 (s), 1h' }),
-  option({ suffix: 'UNKEYED_FIELDS', key: 'unkeyedFields', default: [], parse: fieldNames, must: 'must be a comma-separated list of header field names' }),
-  option({ suffix: 'CREDENTIAL_FIELDS', key: 'credentialFields', default: [], parse: fieldNames, must: 'must be a comma-separated list of header field names' }),
+  option({
+    suffix: 'CONNECTIONS',
+    key: 'connections',
+    default: 64,
+    parse: (r) => (/^\d+$/.test(r) && +r >= 1 && +r <= 4096 ? +r : undefined),
+    must: 'must be an integer between 1 and 4096',
+  }),
+  option({
+    suffix: 'CONNECT_TIMEOUT_MS',
+    key: 'connectTimeoutMs',
+    default: 2000,
+    parse: ms,
+    must: 'must be a duration such as 500, 2s',
+  }),
+  option({
+    suffix: 'HEADERS_TIMEOUT_MS',
+    key: 'headersTimeoutMs',
+    default: 10_000,
+    parse: ms,
+    must: 'must be a duration such as 500, 10s',
+  }),
+  option({
+    suffix: 'BODY_TIMEOUT_MS',
+    key: 'bodyTimeoutMs',
+    default: 30_000,
+    parse: ms,
+    must: 'must be a duration such as 500, 30s',
+  }),
+  option({
+    suffix: 'DEFAULT_TTL',
+    key: 'defaultTtlMs',
+    default: 0,
+    parse: (r) => parseDuration(r, 's'),
+    must: 'must be a duration such as 60 (s), 5m; 0 turns it off',
+  }),
+  option({
+    suffix: 'MAX_OBJECT_BYTES',
+    key: 'maxObjectBytes',
+    default: 8 * 1024 ** 2,
+    parse: parseSize,
+    must: 'must be a size such as 1048576, 8MiB',
+  }),
+  option({
+    suffix: 'MAX_REQUEST_BYTES',
+    key: 'maxRequestBytes',
+    default: 8 * 1024 ** 2,
+    parse: parseSize,
+    must: 'must be a size such as 1048576, 8MiB',
+  }),
+  option({
+    suffix: 'STALE_RETENTION',
+    key: 'staleRetentionMs',
+    default: 3_600_000,
+    parse: (r) => parseDuration(r, 's'),
+    must: 'must be a duration such as 600 (s), 1h',
+  }),
+  option({
+    suffix: 'UNKEYED_FIELDS',
+    key: 'unkeyedFields',
+    default: [],
+    parse: fieldNames,
+    must: 'must be a comma-separated list of header field names',
+  }),
+  option({
+    suffix: 'CREDENTIAL_FIELDS',
+    key: 'credentialFields',
+    default: [],
+    parse: fieldNames,
+    must: 'must be a comma-separated list of header field names',
+  }),
 ]
 
 export const UPSTREAM_OPTION_SUFFIXES: readonly string[] = OPTIONS.map((o) => o.suffix)
@@ -70,12 +133,17 @@ export function parseUpstreams(env: Record<string, string | undefined>, problems
   const raw = env.CACHECAR_UPSTREAMS?.trim()
   if (!raw) return []
   const upstreams: UpstreamConfig[] = []
-  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const eq = item.indexOf('=')
     const name = eq === -1 ? '' : item.slice(0, eq).trim()
     const target = eq === -1 ? '' : item.slice(eq + 1).trim()
     if (!NAME_RE.test(name)) {
-      problems.push(`CACHECAR_UPSTREAMS entries must be name=url with a name of 1-32 characters a-z 0-9 -, got ${JSON.stringify(item)}`)
+      problems.push(
+        `CACHECAR_UPSTREAMS entries must be name=url with a name of 1-32 characters a-z 0-9 -, got ${JSON.stringify(item)}`,
+      )
       continue
     }
     if (upstreams.some((u) => u.name === name)) {

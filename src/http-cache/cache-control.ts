@@ -47,7 +47,10 @@ const SF_KEY = /^[a-z*][a-z0-9_\-.*]*$/
  * RFC 9213 §2.2: the first targeted field with a valid, non-empty value decides the policy, and Cache-Control and
  * Expires are then ignored. Targeted fields are structured-field dictionaries; an invalid one is skipped.
  */
-export function targetedDirectives(get: (name: string) => string | null | undefined, fields: readonly string[]): Directives | undefined {
+export function targetedDirectives(
+  get: (name: string) => string | null | undefined,
+  fields: readonly string[],
+): Directives | undefined {
   for (const field of fields) {
     const value = get(field)
     if (!value?.trim()) continue

@@ -6,7 +6,14 @@ import type { Logger } from '../ops/logger.ts'
 import { SENT } from './answer.ts'
 import type { CacheStatus } from './cache-status.ts'
 import { earlyHints, endToEnd, type HeaderList } from './headers.ts'
-import { UpstreamFailure, forward, pipeToClient, upstreamResponseHeaders, type BodyOutcome, type Forwarded } from './forward.ts'
+import {
+  UpstreamFailure,
+  forward,
+  pipeToClient,
+  upstreamResponseHeaders,
+  type BodyOutcome,
+  type Forwarded,
+} from './forward.ts'
 import type { Directives } from './cache-control.ts'
 import { requestDirectives, type GetHeader } from './policy.ts'
 import type { AbandonReason } from '../store/types.ts'
@@ -26,7 +33,14 @@ export interface ProxyServices {
 }
 
 export type ProxyEvent =
-  | 'hit' | 'miss' | 'stale' | 'revalidated-304' | 'revalidated-200' | 'collapsed' | 'bypass' | 'stored'
+  | 'hit'
+  | 'miss'
+  | 'stale'
+  | 'revalidated-304'
+  | 'revalidated-200'
+  | 'collapsed'
+  | 'bypass'
+  | 'stored'
   /** A response not stored because a purge arrived while it was being fetched. */
   | 'overtaken'
   | `error:${string}`
@@ -51,7 +65,14 @@ export class Exchange {
   readonly #incoming: IncomingMessage
   readonly #outgoing: ServerResponse
 
-  constructor(upstream: Upstream, method: string, key: string, incoming: IncomingMessage, outgoing: ServerResponse, services: ProxyServices) {
+  constructor(
+    upstream: Upstream,
+    method: string,
+    key: string,
+    incoming: IncomingMessage,
+    outgoing: ServerResponse,
+    services: ProxyServices,
+  ) {
     this.upstream = upstream
     this.method = method
     this.key = key
@@ -61,7 +82,7 @@ export class Exchange {
     this.services = services
     this.request = (name) => {
       const value = incoming.headers[name]
-      return Array.isArray(value) ? value.join(', ') : value ?? null
+      return Array.isArray(value) ? value.join(', ') : (value ?? null)
     }
     this.directives = requestDirectives(this.request)
   }
@@ -151,18 +172,25 @@ export class Exchange {
 
   #forward(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
     const outgoing = this.#outgoing
-    return forward(this.upstream, {
-      method, path: this.key, headers,
-      ...(withBody && { body: this.#requestBody() }),
-      onInfo: ({ statusCode, headers: hints }) => {
-        if (statusCode !== 103 || outgoing.headersSent) return
-        try {
-          outgoing.writeEarlyHints(earlyHints(hints))
-        } catch {
-          // Hints are advice: one Node will not write is dropped, and the final response goes on.
-        }
+    return forward(
+      this.upstream,
+      {
+        method,
+        path: this.key,
+        headers,
+        ...(withBody && { body: this.#requestBody() }),
+        onInfo: ({ statusCode, headers: hints }) => {
+          if (statusCode !== 103 || outgoing.headersSent) return
+          try {
+            outgoing.writeEarlyHints(earlyHints(hints))
+          } catch {
+            // Hints are advice: one Node will not write is dropped, and the final response goes on.
+          }
+        },
       },
-    }, { get: this.request, credential: this.carriesCredential }, this.services.now)
+      { get: this.request, credential: this.carriesCredential },
+      this.services.now,
+    )
   }
 
   /**
@@ -170,7 +198,9 @@ export class Exchange {
    * ended with an error text appended), optionally collecting the body for the cache.
    */
   reply(
-    status: number, headers: HeaderList, body: Readable,
+    status: number,
+    headers: HeaderList,
+    body: Readable,
     collect?: { limit: number; done: (outcome: BodyOutcome) => void; into?: Uint8Array; onOverflow?: () => void },
   ): typeof SENT {
     const outgoing = this.#outgoing
@@ -179,7 +209,14 @@ export class Exchange {
     outgoing.writeHead(status, raw)
     const bodyless = this.method === 'HEAD' || status === 204 || status === 304
     if (bodyless) outgoing.end()
-    pipeToClient(body, bodyless ? undefined : outgoing, collect?.limit ?? -1, collect?.done ?? (() => {}), collect?.into, collect?.onOverflow)
+    pipeToClient(
+      body,
+      bodyless ? undefined : outgoing,
+      collect?.limit ?? -1,
+      collect?.done ?? (() => {}),
+      collect?.into,
+      collect?.onOverflow,
+    )
     return SENT
   }
 

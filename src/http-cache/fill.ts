@@ -5,15 +5,27 @@ import { OvertakenByPurgeError, type AbandonReason } from '../store/types.ts'
 import type { Forward } from './cache-status.ts'
 import type { Exchange } from './exchange.ts'
 import type { MissOutcome } from './flights.ts'
-import { UpstreamFailure, collectBody, storedFrom, storedHead, upstreamResponseHeaders, type BodyOutcome, type Forwarded } from './forward.ts'
+import {
+  UpstreamFailure,
+  collectBody,
+  storedFrom,
+  storedHead,
+  upstreamResponseHeaders,
+  type BodyOutcome,
+  type Forwarded,
+} from './forward.ts'
 import { getter, type HeaderList } from './headers.ts'
 import { notStorable, responseFacts, retentionMs, staleIfError, varyKey, type NotStorable } from './policy.ts'
 import { preallocate, type StoredResponse } from './record.ts'
 import { serveStored } from './serve.ts'
 
-const bodyFailed = (upstream: string) => new Problem({
-  kind: 'upstream-body-failed', status: 502, title: 'Bad gateway', detail: `upstream "${upstream}" cut the response body short`,
-})
+const bodyFailed = (upstream: string) =>
+  new Problem({
+    kind: 'upstream-body-failed',
+    status: 502,
+    title: 'Bad gateway',
+    detail: `upstream "${upstream}" cut the response body short`,
+  })
 
 /** A miss: concurrent misses for one URL make one upstream request and share its stored bytes or its error. */
 export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Promise<Answer> {
@@ -29,7 +41,8 @@ export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Pr
   try {
     forwarded = await ex.send('GET', ex.upstreamHeaders({ conditionals: 'drop' }), false)
   } catch (error) {
-    const problem = error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
+    const problem =
+      error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
     settle({ kind: 'failed', problem })
     ex.abandon('not-stored')
     throw problem
@@ -40,15 +53,27 @@ export async function fetchMiss(ex: Exchange, fwd: Forward, collapse = true): Pr
 /** Registers this request as the one that goes upstream for its URL; waiters get what `settle` is given. */
 function lead(ex: Exchange, collapse: boolean): (outcome: MissOutcome) => void {
   let settle: (outcome: MissOutcome) => void = () => {}
-  if (collapse) void ex.services.flights.misses.run(ex.flightKey, () => new Promise<MissOutcome>((resolve) => { settle = resolve }))
+  if (collapse)
+    void ex.services.flights.misses.run(
+      ex.flightKey,
+      () =>
+        new Promise<MissOutcome>((resolve) => {
+          settle = resolve
+        }),
+    )
   return settle
 }
 
 /** A waiter's answer from the leader's stored response, if it stored one for this request's variant. */
 function serveCollapsed(ex: Exchange, outcome: MissOutcome, fwd: Forward): Reply | undefined {
-  if (outcome.kind !== 'stored' || outcome.varyKey !== varyKey(outcome.response.facts.vary, ex.request)) return undefined
+  if (outcome.kind !== 'stored' || outcome.varyKey !== varyKey(outcome.response.facts.vary, ex.request))
+    return undefined
   ex.event('collapsed')
-  return serveStored(outcome.response, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: outcome.response.facts.status, collapsed: true })
+  return serveStored(outcome.response, ex.request, ex.method, ex.services.now(), {
+    fwd,
+    fwdStatus: outcome.response.facts.status,
+    collapsed: true,
+  })
 }
 
 /** Answers with a fresh upstream response, storing it on the way when it may be stored. */
@@ -60,7 +85,8 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   }
   // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record.
   const limit = ex.upstream.config.maxObjectBytes
-  const pending = forwarded.declaredLength !== undefined ? preallocate(storedHead(forwarded), forwarded.declaredLength) : undefined
+  const pending =
+    forwarded.declaredLength !== undefined ? preallocate(storedHead(forwarded), forwarded.declaredLength) : undefined
   // Too large to keep: waiters go upstream on their own at once, and whatever becomes of this client's copy (it may
   // leave, which ends its upstream body) is no failure of theirs.
   let released = false
@@ -72,20 +98,36 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   const onBody = (outcome: BodyOutcome) => {
     if (released) return
     if (!('complete' in outcome)) {
-      settle('failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' })
+      settle(
+        'failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' },
+      )
       ex.abandon('failed' in outcome ? 'not-stored' : 'uncacheable') // larger than the object size limit
       return
     }
     const stored = pending ? pending.finish() : storedFrom(forwarded, outcome.complete)
-    void save(ex, stored).finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
+    void save(ex, stored).finally(() =>
+      settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }),
+    )
   }
   const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
-  return ex.reply(forwarded.status, headers, forwarded.body, { limit, done: onBody, onOverflow, ...(pending && { into: pending.body }) })
+  return ex.reply(forwarded.status, headers, forwarded.body, {
+    limit,
+    done: onBody,
+    onOverflow,
+    ...(pending && { into: pending.body }),
+  })
 }
 
 /** Reasons that hold for the URL's answer whoever asks; the others are this request's own (its Cookie, say). */
 const UNCACHEABLE_ANSWER: ReadonlySet<Forwarded['notStorable']> = new Set([
-  'status', 'no-store', 'private', 'set-cookie', 'vary-star', 'not-reusable', 'too-large', 'close-delimited',
+  'status',
+  'no-store',
+  'private',
+  'set-cookie',
+  'vary-star',
+  'not-reusable',
+  'too-large',
+  'close-delimited',
 ] as const)
 
 /**
@@ -98,7 +140,15 @@ function abandonReason(forwarded: Forwarded): AbandonReason {
 
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
   try {
-    await ex.services.cache.save(ex.upstream.config.name, ex.key, ex.request, stored, retentionMs(stored.facts, ex.upstream.config.staleRetentionMs), ex.fillStart, ex.hadVariants)
+    await ex.services.cache.save(
+      ex.upstream.config.name,
+      ex.key,
+      ex.request,
+      stored,
+      retentionMs(stored.facts, ex.upstream.config.staleRetentionMs),
+      ex.fillStart,
+      ex.hadVariants,
+    )
     ex.event('stored')
     // A variant's miss answered without Vary is stored under the URL: the lock on the variant's key ends too.
     if (ex.missedKey !== ex.key) ex.abandon('not-stored')
@@ -110,7 +160,10 @@ async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
     }
     // Full or locked store: the response was served all the same; it just is not cached.
     ex.abandon('not-stored')
-    ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'response not stored')
+    ex.services.logger.warn(
+      { event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message },
+      'response not stored',
+    )
   }
 }
 
@@ -119,7 +172,12 @@ async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
  * Concurrent validations of one URL make one upstream request: waiters share its result, or on failure each
  * falls back to the same stale copy when stale-if-error allows it, else gets the same error.
  */
-export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'stale' | 'request', collapse = true): Promise<Answer> {
+export async function revalidate(
+  ex: Exchange,
+  stored: StoredResponse,
+  fwd: 'stale' | 'request',
+  collapse = true,
+): Promise<Answer> {
   const leader = collapse ? ex.services.flights.misses.inFlight(ex.flightKey) : undefined
   if (leader) {
     const outcome = await leader
@@ -135,7 +193,8 @@ export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'sta
   try {
     forwarded = await ex.send('GET', conditionalHeaders(ex, stored), false)
   } catch (error) {
-    const problem = error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
+    const problem =
+      error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
     settle({ kind: 'failed', problem })
     if (staleIfError(stored.facts, ex.directives, ex.services.now())) return serveStale(ex, stored, 'stale-if-error')
     throw problem
@@ -148,7 +207,11 @@ export async function revalidate(ex: Exchange, stored: StoredResponse, fwd: 'sta
       // The upstream's latest word makes the response unstorable: this client gets it (cookie included), nobody else.
       settle({ kind: 'not-stored' })
       await dropUnstorable(ex, merged.notStorable)
-      return serveStored(merged.forClient, ex.request, ex.method, ex.services.now(), { fwd, fwdStatus: 304, detail: merged.notStorable })
+      return serveStored(merged.forClient, ex.request, ex.method, ex.services.now(), {
+        fwd,
+        fwdStatus: 304,
+        detail: merged.notStorable,
+      })
     }
     await save(ex, merged.response)
     settle({ kind: 'stored', response: merged.response, varyKey: varyKey(merged.response.facts.vary, ex.request) })
@@ -181,14 +244,22 @@ export function refreshInBackground(ex: Exchange, stored: StoredResponse): void 
       const outcome = await collectBody(forwarded.body, ex.upstream.config.maxObjectBytes)
       if ('complete' in outcome) await save(ex, storedFrom(forwarded, outcome.complete))
     } catch (error) {
-      ex.services.logger.warn({ event: 'background_refresh_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'stale-while-revalidate refresh failed')
+      ex.services.logger.warn(
+        { event: 'background_refresh_failed', upstream: ex.upstream.config.name, err: (error as Error).message },
+        'stale-while-revalidate refresh failed',
+      )
     }
   })
 }
 
 function serveStale(ex: Exchange, stored: StoredResponse, detail: string, fwdStatus?: number): Reply {
   ex.event('stale')
-  return serveStored(stored, ex.request, ex.method, ex.services.now(), { hit: true, fwd: 'stale', detail, ...(fwdStatus !== undefined && { fwdStatus }) })
+  return serveStored(stored, ex.request, ex.method, ex.services.now(), {
+    hit: true,
+    fwd: 'stale',
+    detail,
+    ...(fwdStatus !== undefined && { fwdStatus }),
+  })
 }
 
 function conditionalHeaders(ex: Exchange, stored: StoredResponse): HeaderList {
@@ -213,14 +284,40 @@ interface Merged {
 /** RFC 9111 §4.3.4: the 304's fields replace the stored ones, and the result is judged as if it were a new response. */
 function mergeNotModified(ex: Exchange, stored: StoredResponse, notModified: Forwarded): Merged {
   const replaced = new Set(notModified.headers.map(([name]) => name).filter((name) => !NOT_MERGED.has(name)))
-  const headers: HeaderList = [...stored.headers.filter(([name]) => !replaced.has(name)), ...notModified.headers.filter(([name]) => replaced.has(name))]
+  const headers: HeaderList = [
+    ...stored.headers.filter(([name]) => !replaced.has(name)),
+    ...notModified.headers.filter(([name]) => replaced.has(name)),
+  ]
   const personal = notModified.headers.filter(([name]) => name === 'set-cookie')
-  const asReceived = getter([...headers, ...notModified.headers.filter(([name]) => name === 'age' || name === 'set-cookie')])
+  const asReceived = getter([
+    ...headers,
+    ...notModified.headers.filter(([name]) => name === 'age' || name === 'set-cookie'),
+  ])
   const { defaultTtlMs } = ex.upstream.config
-  const facts = responseFacts(stored.facts.status, asReceived, notModified.requestTime, notModified.facts.responseTime, defaultTtlMs)
+  const facts = responseFacts(
+    stored.facts.status,
+    asReceived,
+    notModified.requestTime,
+    notModified.facts.responseTime,
+    defaultTtlMs,
+  )
   const response = { facts, headers, body: stored.body }
-  const reason = notStorable({ method: 'GET', request: ex.request, credential: ex.carriesCredential, status: stored.facts.status, response: asReceived, defaultTtlMs }, facts)
-  return { response, forClient: personal.length > 0 ? { ...response, headers: [...headers, ...personal] } : response, notStorable: reason }
+  const reason = notStorable(
+    {
+      method: 'GET',
+      request: ex.request,
+      credential: ex.carriesCredential,
+      status: stored.facts.status,
+      response: asReceived,
+      defaultTtlMs,
+    },
+    facts,
+  )
+  return {
+    response,
+    forClient: personal.length > 0 ? { ...response, headers: [...headers, ...personal] } : response,
+    notStorable: reason,
+  }
 }
 
 /**
@@ -232,6 +329,9 @@ async function dropUnstorable(ex: Exchange, reason: NotStorable): Promise<void> 
   try {
     await ex.services.cache.invalidate(ex.upstream.config.name, ex.key)
   } catch (error) {
-    ex.services.logger.warn({ event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message }, 'unstorable response not removed')
+    ex.services.logger.warn(
+      { event: 'proxy_store_failed', upstream: ex.upstream.config.name, err: (error as Error).message },
+      'unstorable response not removed',
+    )
   }
 }

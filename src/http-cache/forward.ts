@@ -30,13 +30,16 @@ export class UpstreamFailure extends Error {
   /** 504 for timeouts, 502 for the rest (RFC 9110 §15.6.3, §15.6.5). */
   toProblem(upstream: string): Problem {
     const timeout = this.kind.endsWith('timeout')
-    return new Problem({
-      kind: timeout ? 'upstream-timeout' : 'upstream-unreachable',
-      status: timeout ? 504 : 502,
-      title: timeout ? 'Upstream timeout' : 'Bad gateway',
-      detail: `upstream "${upstream}" failed: ${this.kind}`,
-      extensions: { upstream, reason: this.kind },
-    }, { cause: this.cause })
+    return new Problem(
+      {
+        kind: timeout ? 'upstream-timeout' : 'upstream-unreachable',
+        status: timeout ? 504 : 502,
+        title: timeout ? 'Upstream timeout' : 'Bad gateway',
+        detail: `upstream "${upstream}" failed: ${this.kind}`,
+        extensions: { upstream, reason: this.kind },
+      },
+      { cause: this.cause },
+    )
   }
 }
 
@@ -50,7 +53,12 @@ export interface ClientRequest {
 }
 
 /** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
-export async function forward(upstream: Upstream, request: UpstreamRequest, clientRequest: ClientRequest, now: () => number): Promise<Forwarded> {
+export async function forward(
+  upstream: Upstream,
+  request: UpstreamRequest,
+  clientRequest: ClientRequest,
+  now: () => number,
+): Promise<Forwarded> {
   const requestTime = now()
   let response: Awaited<ReturnType<Upstream['request']>>
   try {
@@ -62,19 +70,35 @@ export async function forward(upstream: Upstream, request: UpstreamRequest, clie
   const headers = endToEnd(response.headers)
   const get = getter(headers)
   const facts = responseFacts(response.statusCode, get, requestTime, responseTime, upstream.config.defaultTtlMs)
-  const reason = notStorable({
-    method: request.method, request: clientRequest.get, credential: clientRequest.credential, status: response.statusCode, response: get,
-    defaultTtlMs: upstream.config.defaultTtlMs,
-  }, facts)
+  const reason = notStorable(
+    {
+      method: request.method,
+      request: clientRequest.get,
+      credential: clientRequest.credential,
+      status: response.statusCode,
+      response: get,
+      defaultTtlMs: upstream.config.defaultTtlMs,
+    },
+    facts,
+  )
   const declared = Number(get('content-length') ?? NaN)
   const declaredLength = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined
   const tooLarge = declaredLength !== undefined && declaredLength > upstream.config.maxObjectBytes
   // RFC 9112 §6.3: a body without Content-Length or chunked framing ends when the connection closes, so a cut one
   // cannot be told from a whole one: it is passed on, never stored.
-  const closeDelimited = declaredLength === undefined && !CHUNKED.test(String(response.headers['transfer-encoding'] ?? '')) &&
-    request.method !== 'HEAD' && response.statusCode !== 204 && response.statusCode !== 304
+  const closeDelimited =
+    declaredLength === undefined &&
+    !CHUNKED.test(String(response.headers['transfer-encoding'] ?? '')) &&
+    request.method !== 'HEAD' &&
+    response.statusCode !== 204 &&
+    response.statusCode !== 304
   return {
-    requestTime, status: response.statusCode, headers, facts, body: response.body, declaredLength,
+    requestTime,
+    status: response.statusCode,
+    headers,
+    facts,
+    body: response.body,
+    declaredLength,
     notStorable: reason ?? (tooLarge ? 'too-large' : closeDelimited ? 'close-delimited' : undefined),
   }
 }
@@ -92,7 +116,12 @@ export type BodyOutcome = { readonly complete: Buffer } | { readonly failed: unk
  * If the client goes away while bytes are being collected, the body is still read to the end for the cache.
  */
 export function pipeToClient(
-  body: Readable, client: Writable | undefined, limit: number, done: (outcome: BodyOutcome) => void, into?: Uint8Array, onOverflow?: () => void,
+  body: Readable,
+  client: Writable | undefined,
+  limit: number,
+  done: (outcome: BodyOutcome) => void,
+  into?: Uint8Array,
+  onOverflow?: () => void,
 ): void {
   // With `into` (sized from Content-Length), bytes land in their final place: no chunk list, no concatenation.
   if (into && into.byteLength <= limit) limit = into.byteLength
@@ -127,7 +156,10 @@ export function pipeToClient(
   body.on('end', () => {
     if (!detached) client?.end()
     if (overflow || (into && size !== into.byteLength)) done({ overflow: true })
-    else done({ complete: into ? Buffer.from(into.buffer, into.byteOffset, into.byteLength) : Buffer.concat(chunks, size) })
+    else
+      done({
+        complete: into ? Buffer.from(into.buffer, into.byteOffset, into.byteLength) : Buffer.concat(chunks, size),
+      })
   })
   body.on('error', (error) => {
     if (!detached) client?.destroy(error)

@@ -4,18 +4,33 @@ import type { IncomingHttpHeaders } from 'node:http'
 export type HeaderList = [name: string, value: string][]
 
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
-  'proxy-authenticate', 'proxy-authorization',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
 ])
 
 /** Names listed in Connection are hop-by-hop too. */
 function connectionListed(connection: string | string[] | undefined): Set<string> {
-  const value = Array.isArray(connection) ? connection.join(',') : connection ?? ''
-  return new Set(value.split(',').map((v) => v.trim().toLowerCase()).filter(Boolean))
+  const value = Array.isArray(connection) ? connection.join(',') : (connection ?? '')
+  return new Set(
+    value
+      .split(',')
+      .map((v) => v.trim().toLowerCase())
+      .filter(Boolean),
+  )
 }
 
 /** End-to-end fields of a Node/undici header object, as a list (repeated fields such as Set-Cookie stay separate). */
-export function endToEnd(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, drop: readonly string[] = []): HeaderList {
+export function endToEnd(
+  headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+  drop: readonly string[] = [],
+): HeaderList {
   const listed = connectionListed(headers.connection)
   const list: HeaderList = []
   for (const [rawName, value] of Object.entries(headers)) {

@@ -11,20 +11,39 @@ import { answerProxy, proxyTarget, type ProxyDeps, type ProxyTarget } from './pr
 export type ProblemFor = (error: unknown, request: { method: string; path: string }) => ProblemInit
 
 /** Returns a listener that answers proxy requests and returns true, or returns false for every other request. */
-export function proxyListener(deps: ProxyDeps, record: RecordRequest, problemFor: ProblemFor): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function proxyListener(
+  deps: ProxyDeps,
+  record: RecordRequest,
+  problemFor: ProblemFor,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const target = proxyTarget(req.url ?? '')
     if (!target) return false
     const started = performance.now()
     const method = req.method ?? 'GET'
     const refused = target instanceof Problem ? target : framingProblem(req.headers['transfer-encoding'])
-    const answer: Promise<Answer> = refused ? Promise.reject(refused) : answerProxy(deps, target as ProxyTarget, req, res)
+    const answer: Promise<Answer> = refused
+      ? Promise.reject(refused)
+      : answerProxy(deps, target as ProxyTarget, req, res)
     void answer
-      .then((answered) => { if (answered !== SENT) writeReply(res, answered) })
+      .then((answered) => {
+        if (answered !== SENT) writeReply(res, answered)
+      })
       // The path alone, as Hono's side logs it: a query string may carry a secret.
-      .catch((error: unknown) => answerProblem(res, problemFor(error, { method, path: (req.url ?? '').split('?')[0]! })))
-      .catch((error: unknown) => { res.destroy(error as Error) })
-      .finally(() => record(method, target instanceof Problem ? '/u/:name/*' : target.route, res.statusCode, (performance.now() - started) / 1000))
+      .catch((error: unknown) =>
+        answerProblem(res, problemFor(error, { method, path: (req.url ?? '').split('?')[0]! })),
+      )
+      .catch((error: unknown) => {
+        res.destroy(error as Error)
+      })
+      .finally(() =>
+        record(
+          method,
+          target instanceof Problem ? '/u/:name/*' : target.route,
+          res.statusCode,
+          (performance.now() - started) / 1000,
+        ),
+      )
     return true
   }
 }

@@ -22,7 +22,9 @@ export interface ResponseDirectives {
 
 export function responseDirectives(get: GetHeader): ResponseDirectives {
   const targeted = targetedDirectives(get, TARGETED_FIELDS)
-  return targeted ? { directives: targeted, expiresApplies: false } : { directives: parseCacheControl(get('cache-control')), expiresApplies: true }
+  return targeted
+    ? { directives: targeted, expiresApplies: false }
+    : { directives: parseCacheControl(get('cache-control')), expiresApplies: true }
 }
 
 /** Request directives; `Pragma: no-cache` counts as `no-cache` when there is no Cache-Control (RFC 9111 §5.4). */
@@ -33,8 +35,16 @@ export function requestDirectives(get: GetHeader): Directives {
 }
 
 export type NotStorable =
-  | 'method' | 'status' | 'request-no-store' | 'no-store' | 'private' | 'authorization' | 'set-cookie'
-  | 'cookie' | 'vary-star' | 'not-reusable'
+  | 'method'
+  | 'status'
+  | 'request-no-store'
+  | 'no-store'
+  | 'private'
+  | 'authorization'
+  | 'set-cookie'
+  | 'cookie'
+  | 'vary-star'
+  | 'not-reusable'
 
 export interface StorabilityInput {
   readonly method: string
@@ -52,7 +62,11 @@ export interface StorabilityInput {
  * 304's fields merged in, a background refresh, a soft purge), so a later answer can never turn a stored response
  * into one that replays something private.
  */
-export function neverStored(status: number, response: GetHeader, cc: Directives = responseDirectives(response).directives): NotStorable | undefined {
+export function neverStored(
+  status: number,
+  response: GetHeader,
+  cc: Directives = responseDirectives(response).directives,
+): NotStorable | undefined {
   if (!UNDERSTOOD.has(status)) return 'status'
   // §5.2.2.3: must-understand lets a cache that understands the status ignore no-store.
   if (cc.has('no-store') && !cc.has('must-understand')) return 'no-store'
@@ -71,7 +85,13 @@ export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotS
   const never = neverStored(input.status, input.response, cc)
   if (never) return never
   // §3.5: a shared cache stores answers to authorized requests only when the response allows it explicitly.
-  if ((input.request('authorization') || input.credential) && !cc.has('public') && !cc.has('s-maxage') && !cc.has('must-revalidate')) return 'authorization'
+  if (
+    (input.request('authorization') || input.credential) &&
+    !cc.has('public') &&
+    !cc.has('s-maxage') &&
+    !cc.has('must-revalidate')
+  )
+    return 'authorization'
   if (facts.vary.includes('*')) return 'vary-star'
   const explicit = cc.has('s-maxage') || cc.has('max-age') || (expiresApplies && input.response('expires') != null)
   // Cache deception: the answer to a request with a Cookie may be one user's page behind an innocent-looking URL
@@ -80,7 +100,8 @@ export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotS
   if (input.request('cookie') && !explicit && !cc.has('public')) return 'cookie'
   if (!explicit && !cc.has('public') && !HEURISTIC.has(input.status) && input.defaultTtlMs <= 0) return 'status'
   // Never reusable: no freshness, no validator to revalidate with, no stale window.
-  if (facts.freshnessMs <= 0 && !facts.etag && !facts.lastModified && facts.swrMs <= 0 && facts.sieMs <= 0) return 'not-reusable'
+  if (facts.freshnessMs <= 0 && !facts.etag && !facts.lastModified && facts.swrMs <= 0 && facts.sieMs <= 0)
+    return 'not-reusable'
   return undefined
 }
 
@@ -112,7 +133,13 @@ function httpDate(value: string | null | undefined): number | undefined {
   return Number.isNaN(ms) ? undefined : ms
 }
 
-export function responseFacts(status: number, get: GetHeader, requestTime: number, responseTime: number, defaultTtlMs: number): ResponseFacts {
+export function responseFacts(
+  status: number,
+  get: GetHeader,
+  requestTime: number,
+  responseTime: number,
+  defaultTtlMs: number,
+): ResponseFacts {
   const { directives: cc, expiresApplies } = responseDirectives(get)
   const date = httpDate(get('date')) ?? responseTime
   // §4.2.3: Age calculation.
@@ -121,7 +148,9 @@ export function responseFacts(status: number, get: GetHeader, requestTime: numbe
   const correctedAgeValue = ageValue + (responseTime - requestTime)
   const initialAgeMs = Math.max(apparentAge, correctedAgeValue)
   return {
-    status, responseTime, initialAgeMs,
+    status,
+    responseTime,
+    initialAgeMs,
     freshnessMs: freshnessLifetime(status, cc, expiresApplies, get, date, defaultTtlMs),
     swrMs: (deltaSeconds(cc.get('stale-while-revalidate')) ?? 0) * 1000,
     sieMs: (deltaSeconds(cc.get('stale-if-error')) ?? 0) * 1000,
@@ -129,16 +158,26 @@ export function responseFacts(status: number, get: GetHeader, requestTime: numbe
     noCache: cc.has('no-cache'),
     etag: get('etag') ?? undefined,
     lastModified: get('last-modified') ?? undefined,
-    vary: (get('vary') ?? '').split(',').map((v) => v.trim().toLowerCase()).filter(Boolean).sort(),
-    surrogateKeys: [
-      ...(get('surrogate-key') ?? '').split(/\s+/),
-      ...(get('cache-tag') ?? '').split(','),
-    ].map((k) => k.trim()).filter(Boolean),
+    vary: (get('vary') ?? '')
+      .split(',')
+      .map((v) => v.trim().toLowerCase())
+      .filter(Boolean)
+      .sort(),
+    surrogateKeys: [...(get('surrogate-key') ?? '').split(/\s+/), ...(get('cache-tag') ?? '').split(',')]
+      .map((k) => k.trim())
+      .filter(Boolean),
   }
 }
 
 /** §4.2.1: s-maxage, then max-age, then Expires − Date, then the upstream's opt-in default, then heuristics. */
-function freshnessLifetime(status: number, cc: Directives, expiresApplies: boolean, get: GetHeader, date: number, defaultTtlMs: number): number {
+function freshnessLifetime(
+  status: number,
+  cc: Directives,
+  expiresApplies: boolean,
+  get: GetHeader,
+  date: number,
+  defaultTtlMs: number,
+): number {
   for (const name of ['s-maxage', 'max-age']) {
     const arg = cc.get(name)
     if (arg === undefined) continue
@@ -175,7 +214,8 @@ export function reuse(facts: ResponseFacts, request: Directives, now: number): R
   if (facts.noStale) return 'revalidate'
   const staleness = age - facts.freshnessMs
   const maxStale = request.get('max-stale') // §5.2.1.2: without an argument any staleness is accepted
-  if (maxStale === true || (maxStale !== undefined && staleness <= (deltaSeconds(maxStale) ?? -1) * 1000)) return 'stale-allowed'
+  if (maxStale === true || (maxStale !== undefined && staleness <= (deltaSeconds(maxStale) ?? -1) * 1000))
+    return 'stale-allowed'
   if (staleness < facts.swrMs) return 'stale-while-revalidate' // RFC 5861 §3
   return 'revalidate'
 }

@@ -77,7 +77,9 @@ function climbsOut(url: string, resolved: string): boolean {
 
 function climbing(url: string): Problem {
   return new Problem({
-    kind: 'invalid-target', status: 400, title: 'Bad request target',
+    kind: 'invalid-target',
+    status: 400,
+    title: 'Bad request target',
     detail: `dot segments in ${JSON.stringify(url.split('?')[0]!.slice(0, 200))} climb out of the upstream the target names`,
   })
 }
@@ -98,10 +100,20 @@ function normalisedPath(url: string): string | undefined {
 }
 
 /** Answers one proxied request: looks up the cache, then serves, revalidates or goes upstream. */
-export async function answerProxy(deps: ProxyDeps, target: ProxyTarget, incoming: IncomingMessage, outgoing: ServerResponse): Promise<Answer> {
+export async function answerProxy(
+  deps: ProxyDeps,
+  target: ProxyTarget,
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+): Promise<Answer> {
   const upstream = deps.upstreams.get(target.name)
   if (!upstream) {
-    throw new Problem({ kind: 'unknown-upstream', status: 404, title: 'Unknown upstream', detail: `no upstream is configured under the name ${JSON.stringify(target.name)}` })
+    throw new Problem({
+      kind: 'unknown-upstream',
+      status: 404,
+      title: 'Unknown upstream',
+      detail: `no upstream is configured under the name ${JSON.stringify(target.name)}`,
+    })
   }
   const ex = new Exchange(upstream, incoming.method ?? 'GET', target.key, incoming, outgoing, deps)
   if (ex.method !== 'GET' && ex.method !== 'HEAD') return passThrough(ex, 'method')
@@ -117,12 +129,19 @@ export async function answerProxy(deps: ProxyDeps, target: ProxyTarget, incoming
     const decision = reuse(stored.facts, ex.directives, deps.now())
     if (decision === 'fresh' || decision === 'stale-allowed') {
       ex.event(decision === 'fresh' ? 'hit' : 'stale')
-      return serveStored(stored, ex.request, ex.method, deps.now(), { hit: true, ...(decision !== 'fresh' && { fwd: 'stale', detail: 'max-stale' }) })
+      return serveStored(stored, ex.request, ex.method, deps.now(), {
+        hit: true,
+        ...(decision !== 'fresh' && { fwd: 'stale', detail: 'max-stale' }),
+      })
     }
     if (decision === 'stale-while-revalidate') {
       refreshInBackground(ex, stored)
       ex.event('stale')
-      return serveStored(stored, ex.request, ex.method, deps.now(), { hit: true, fwd: 'stale', detail: 'stale-while-revalidate' })
+      return serveStored(stored, ex.request, ex.method, deps.now(), {
+        hit: true,
+        fwd: 'stale',
+        detail: 'stale-while-revalidate',
+      })
     }
     if (ex.directives.has('only-if-cached')) throw notCached(ex)
     // Cache-Status says whether the request's own directives forced the trip (fwd=request) or staleness did.
@@ -138,15 +157,28 @@ export async function answerProxy(deps: ProxyDeps, target: ProxyTarget, incoming
 }
 
 function notCached(ex: Exchange): Problem {
-  return new Problem({ kind: 'not-cached', status: 504, title: 'Not cached', detail: `only-if-cached, and nothing usable is stored for ${ex.key}` })
+  return new Problem({
+    kind: 'not-cached',
+    status: 504,
+    title: 'Not cached',
+    detail: `only-if-cached, and nothing usable is stored for ${ex.key}`,
+  })
 }
 
 /** Sends any request through uncached; a successful unsafe method invalidates what it may have changed (§4.4). */
-async function passThrough(ex: Exchange, fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss', detail?: string): Promise<Answer> {
+async function passThrough(
+  ex: Exchange,
+  fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss',
+  detail?: string,
+): Promise<Answer> {
   ex.event('bypass')
   let forwarded: Forwarded
   try {
-    forwarded = await ex.send(ex.method, ex.upstreamHeaders({ conditionals: 'keep' }), ex.method !== 'GET' && ex.method !== 'HEAD')
+    forwarded = await ex.send(
+      ex.method,
+      ex.upstreamHeaders({ conditionals: 'keep' }),
+      ex.method !== 'GET' && ex.method !== 'HEAD',
+    )
   } catch (error) {
     throw error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : error
   }

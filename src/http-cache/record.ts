@@ -48,7 +48,10 @@ const encoded = new WeakMap<StoredResponse, Buffer>()
  * Allocates the stored record for a body of `bodyLength` bytes with its head written; the body's bytes are then
  * written straight into `body`, and `finish` names the complete response (a 1 MiB miss is copied once, not thrice).
  */
-export function preallocate(head: Omit<StoredResponse, 'body'>, bodyLength: number): { body: Uint8Array; finish(): StoredResponse } {
+export function preallocate(
+  head: Omit<StoredResponse, 'body'>,
+  bodyLength: number,
+): { body: Uint8Array; finish(): StoredResponse } {
   const headBytes = Buffer.from(JSON.stringify({ facts: head.facts, headers: head.headers }))
   const record = Buffer.allocUnsafe(4 + headBytes.byteLength + bodyLength)
   record.writeUInt32BE(headBytes.byteLength, 0)

@@ -22,7 +22,8 @@ export const UNKEYED_OVERRIDES: readonly string[] = [
   'forwarded', // RFC 7239: Spring, Undertow, Express-forwarded
   'x-host', // Rails/Rack and others (PortSwigger Param Miner's list)
   'x-original-host', // IIS ARR, Azure Front Door
-  'x-original-url', 'x-rewrite-url', // IIS URL Rewrite; Symfony and Zend read them as the request URI
+  'x-original-url',
+  'x-rewrite-url', // IIS URL Rewrite; Symfony and Zend read them as the request URI
   'x-original-uri', // nginx auth_request setups, Apache; frameworks read it as the request URI
   // Scheme overrides
   'x-forwarded-scheme', // nginx ingress, Rack
@@ -39,7 +40,9 @@ export const UNKEYED_OVERRIDES: readonly string[] = [
   'cf-connecting-ip', // Cloudflare
   'fastly-client-ip', // Fastly
   // Method overrides
-  'x-http-method-override', 'x-http-method', 'x-method-override', // Google APIs, ASP.NET, Express method-override
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override', // Google APIs, ASP.NET, Express method-override
 ]
 
 /**

@@ -64,7 +64,15 @@ export class ResponseCache {
    * began: a matching purge since then means it is not stored (OvertakenByPurgeError). The store runs a purge after
    * the writes issued before it, so checking when each write is issued is enough.
    */
-  async save(upstream: string, key: string, request: GetHeader, response: StoredResponse, ttlMs: number, since: FillStart, replacesVariants = true): Promise<void> {
+  async save(
+    upstream: string,
+    key: string,
+    request: GetHeader,
+    response: StoredResponse,
+    ttlMs: number,
+    since: FillStart,
+    replacesVariants = true,
+  ): Promise<void> {
     const ns = ResponseCache.namespace(upstream)
     const never = neverStoredAsIs(response)
     if (never) throw new Error(`refused to store a response no shared cache may keep (${never})`)
@@ -85,7 +93,15 @@ export class ResponseCache {
     const specTtl = spec?.contentType === VARY_TYPE ? Math.max(ttlMs, spec.expiresAt - this.#now()) : ttlMs
     await this.#store.setMany([
       { namespace: ns, key, value: Buffer.from(JSON.stringify(vary)), contentType: VARY_TYPE, ttlMs: specTtl },
-      { namespace: ns, key: key + VARIANT + varyKey(vary, request), value, contentType: RESPONSE_TYPE, ttlMs, tags, unlessPurgedSince },
+      {
+        namespace: ns,
+        key: key + VARIANT + varyKey(vary, request),
+        value,
+        contentType: RESPONSE_TYPE,
+        ttlMs,
+        tags,
+        unlessPurgedSince,
+      },
     ])
   }
 
@@ -118,7 +134,10 @@ export class ResponseCache {
    */
   async markStale(upstream: string, key: string, prefix: boolean): Promise<number> {
     const ns = ResponseCache.namespace(upstream)
-    await this.#notePurge((u, k) => u === upstream && (prefix ? k.startsWith(key) : k === key), prefix ? { namespace: ns, prefix: key } : { namespace: ns, key })
+    await this.#notePurge(
+      (u, k) => u === upstream && (prefix ? k.startsWith(key) : k === key),
+      prefix ? { namespace: ns, prefix: key } : { namespace: ns, key },
+    )
     const now = this.#now()
     let marked = 0
     let after: string | undefined
@@ -135,8 +154,15 @@ export class ResponseCache {
           await this.#store.delete(ns, info.key)
           continue
         }
-        const facts = { ...stored.facts, freshnessMs: Math.min(stored.facts.freshnessMs, currentAgeMs(stored.facts, now)) }
-        await this.#store.set({ ...entry, ttlMs: Math.max(1000, entry.expiresAt - now), value: encodeResponse({ ...stored, facts }) })
+        const facts = {
+          ...stored.facts,
+          freshnessMs: Math.min(stored.facts.freshnessMs, currentAgeMs(stored.facts, now)),
+        }
+        await this.#store.set({
+          ...entry,
+          ttlMs: Math.max(1000, entry.expiresAt - now),
+          value: encodeResponse({ ...stored, facts }),
+        })
         marked++
       }
       if (page.length < 500) return marked

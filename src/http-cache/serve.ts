@@ -10,7 +10,16 @@ import { headerObject, replayHeaders, type StoredResponse } from './record.ts'
  * Fields a 304 carries (RFC 9110 §15.4.5), and Set-Cookie: a stored response never holds one, so it is there only when
  * the upstream's own 304 set a cookie for this very client.
  */
-const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'set-cookie'])
+const NOT_MODIFIED_FIELDS = new Set([
+  'cache-control',
+  'content-location',
+  'date',
+  'etag',
+  'expires',
+  'vary',
+  'last-modified',
+  'set-cookie',
+])
 /** Fields recomputed on every reuse. */
 const RECOMPUTED = new Set(['age', 'content-length', 'cache-status'])
 
@@ -19,7 +28,13 @@ function responseHeaders(list: HeaderList, extra: Record<string, string>): Recor
   return Object.assign(headerObject(list, RECOMPUTED), extra)
 }
 
-export function serveStored(stored: StoredResponse, request: GetHeader, method: string, now: number, status: CacheStatus): Reply {
+export function serveStored(
+  stored: StoredResponse,
+  request: GetHeader,
+  method: string,
+  now: number,
+  status: CacheStatus,
+): Reply {
   const age = currentAgeMs(stored.facts, now)
   const dynamic = {
     age: String(Math.floor(age / 1000)), // RFC 9111 §5.1: sent on every reuse

@@ -15,7 +15,9 @@ export function bearerAuth(token: string): MiddlewareHandler {
     const match = /^Bearer +(\S+) *$/i.exec(header)
     if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
       throw new Problem({
-        kind: 'unauthorized', status: 401, title: 'Unauthorized',
+        kind: 'unauthorized',
+        status: 401,
+        title: 'Unauthorized',
         detail: match ? 'the bearer token is wrong' : 'this route requires Authorization: Bearer <token>',
         headers: { 'www-authenticate': 'Bearer realm="cachecar"' },
       })

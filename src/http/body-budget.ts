@@ -69,7 +69,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void
 export function withinBodyBudget(listener: Listener, budget: BodyBudget, largestBody: number): Listener {
   return function waitForRoom(req, res) {
     const declared = req.headers['content-length']
-    const bytes = declared !== undefined ? Number(declared) : req.headers['transfer-encoding'] !== undefined ? largestBody : 0
+    const bytes =
+      declared !== undefined ? Number(declared) : req.headers['transfer-encoding'] !== undefined ? largestBody : 0
     if (!(bytes > SMALL_BODY_BYTES && bytes <= largestBody)) {
       listener(req, res)
       return

@@ -6,15 +6,21 @@ import { Problem } from './problem.ts'
 
 export function tooLarge(limit: number, field = 'body'): Problem {
   return new Problem({
-    kind: 'payload-too-large', status: 413, title: 'Payload too large',
+    kind: 'payload-too-large',
+    status: 413,
+    title: 'Payload too large',
     detail: `the ${field} exceeds the limit of ${limit} bytes`,
     extensions: { field, limit },
   })
 }
 
-const incompleteBody = () => new Problem({
-  kind: 'incomplete-body', status: 400, title: 'Incomplete body', detail: 'the client stopped sending before the body was complete',
-})
+const incompleteBody = () =>
+  new Problem({
+    kind: 'incomplete-body',
+    status: 400,
+    title: 'Incomplete body',
+    detail: 'the client stopped sending before the body was complete',
+  })
 
 /**
  * The body of the request in `c`, at most `limit` bytes. Under @hono/node-server it reads the Node stream
@@ -51,7 +57,10 @@ export function lingerThenClose(incoming: IncomingMessage, outgoing: ServerRespo
 const PREALLOCATED_BODY_BYTES = 64 * 1024
 
 function readIncoming(
-  incoming: IncomingMessage, outgoing: ServerResponse | undefined, limit: number, declared: number,
+  incoming: IncomingMessage,
+  outgoing: ServerResponse | undefined,
+  limit: number,
+  declared: number,
 ): Promise<Uint8Array> {
   if (declared >= PREALLOCATED_BODY_BYTES) return readInto(Buffer.allocUnsafe(declared), incoming, outgoing)
   return readChunks(incoming, outgoing, limit)
@@ -93,7 +102,11 @@ function readInto(body: Buffer, incoming: IncomingMessage, outgoing: ServerRespo
   })
 }
 
-function readChunks(incoming: IncomingMessage, outgoing: ServerResponse | undefined, limit: number): Promise<Uint8Array> {
+function readChunks(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse | undefined,
+  limit: number,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let total = 0
@@ -157,7 +170,9 @@ export async function readJson(c: Context, limits: JsonLimits): Promise<unknown>
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
   if (jsonDepth(text) > limits.maxDepth) {
     throw new Problem({
-      kind: 'json-too-deep', status: 400, title: 'JSON nested too deeply',
+      kind: 'json-too-deep',
+      status: 400,
+      title: 'JSON nested too deeply',
       detail: `the request body nests arrays and objects more than ${limits.maxDepth} levels deep (CACHECAR_MAX_JSON_DEPTH)`,
       extensions: { limit: limits.maxDepth },
     })
@@ -166,7 +181,9 @@ export async function readJson(c: Context, limits: JsonLimits): Promise<unknown>
     return JSON.parse(text)
   } catch (error) {
     throw new Problem({
-      kind: 'invalid-json', status: 400, title: 'Invalid JSON',
+      kind: 'invalid-json',
+      status: 400,
+      title: 'Invalid JSON',
       detail: `the request body is not valid JSON: ${(error as Error).message}`,
     })
   }
@@ -180,7 +197,8 @@ export function jsonDepth(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i)
     if (inString) {
-      if (ch === 0x5c) i++ // backslash: the next character is escaped
+      if (ch === 0x5c)
+        i++ // backslash: the next character is escaped
       else if (ch === 0x22) inString = false
     } else if (ch === 0x22) inString = true
     else if (ch === 0x5b || ch === 0x7b) deepest = Math.max(deepest, ++depth)

@@ -10,12 +10,27 @@ interface ParserError extends Error {
 
 function classify(code: string | undefined): { status: number; kind: string; title: string; detail: string } {
   if (code === 'HPE_HEADER_OVERFLOW') {
-    return { status: 431, kind: 'headers-too-large', title: 'Request header fields too large', detail: 'the request line and header fields exceed CACHECAR_MAX_HEADER_BYTES' }
+    return {
+      status: 431,
+      kind: 'headers-too-large',
+      title: 'Request header fields too large',
+      detail: 'the request line and header fields exceed CACHECAR_MAX_HEADER_BYTES',
+    }
   }
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return { status: 408, kind: 'request-timeout', title: 'Request timeout', detail: 'the request did not arrive within the configured timeout' }
+    return {
+      status: 408,
+      kind: 'request-timeout',
+      title: 'Request timeout',
+      detail: 'the request did not arrive within the configured timeout',
+    }
   }
-  return { status: 400, kind: 'malformed-request', title: 'Bad request', detail: `the request could not be parsed as HTTP/1.1 (${code ?? 'parse error'})` }
+  return {
+    status: 400,
+    kind: 'malformed-request',
+    title: 'Bad request',
+    detail: `the request could not be parsed as HTTP/1.1 (${code ?? 'parse error'})`,
+  }
 }
 
 /**
@@ -34,7 +49,9 @@ export function answerClientError(error: ParserError, socket: Duplex): void {
   if (error.code !== 'ECONNRESET' && socket.writable && !inFlight?.headersSent) {
     const problem = classify(error.code)
     const body = problemBody(problem)
-    socket.write(`HTTP/1.1 ${problem.status} ${problem.title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${problem.title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    )
   }
   socket.destroy()
 }
@@ -42,7 +59,9 @@ export function answerClientError(error: ParserError, socket: Duplex): void {
 /** The 'checkExpectation' listener: an Expect other than 100-continue (RFC 9110 §10.1.1) is a 417 problem. */
 export function answerExpectationFailed(req: IncomingMessage, res: ServerResponse): void {
   writeProblem(res, {
-    kind: 'expectation-failed', title: 'Expectation failed', status: 417,
+    kind: 'expectation-failed',
+    title: 'Expectation failed',
+    status: 417,
     detail: `only "Expect: 100-continue" is supported, not ${JSON.stringify(req.headers.expect ?? '')}`,
   })
 }

@@ -24,21 +24,28 @@ export function oneAnswerAtATime(listener: Listener): Listener {
  * keep-alive timeouts do not cover a response in progress, so a client that never reads held its answer forever.
  * Checked every `timeoutMs / 4` (at most every second) over the responses in flight.
  */
-export function cutStalledSends(inFlight: ReadonlySet<ServerResponse>, timeoutMs: number, now: () => number = Date.now): () => void {
+export function cutStalledSends(
+  inFlight: ReadonlySet<ServerResponse>,
+  timeoutMs: number,
+  now: () => number = Date.now,
+): () => void {
   const progress = new WeakMap<Socket, { written: number; since: number }>()
-  const timer = setInterval(() => {
-    const at = now()
-    for (const res of inFlight) {
-      const socket = res.socket
-      if (!socket || socket.destroyed) continue
-      const seen = progress.get(socket)
-      if (socket.writableLength === 0 || !seen || seen.written !== socket.bytesWritten) {
-        progress.set(socket, { written: socket.bytesWritten, since: at })
-      } else if (at - seen.since >= timeoutMs) {
-        socket.destroy()
+  const timer = setInterval(
+    () => {
+      const at = now()
+      for (const res of inFlight) {
+        const socket = res.socket
+        if (!socket || socket.destroyed) continue
+        const seen = progress.get(socket)
+        if (socket.writableLength === 0 || !seen || seen.written !== socket.bytesWritten) {
+          progress.set(socket, { written: socket.bytesWritten, since: at })
+        } else if (at - seen.since >= timeoutMs) {
+          socket.destroy()
+        }
       }
-    }
-  }, Math.max(10, Math.min(1000, timeoutMs / 4)))
+    },
+    Math.max(10, Math.min(1000, timeoutMs / 4)),
+  )
   timer.unref()
   return () => clearInterval(timer)
 }

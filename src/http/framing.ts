@@ -17,7 +17,10 @@ export const rejectAmbiguousFraming: MiddlewareHandler = async function rejectAm
 export function framingProblem(transferEncoding: string | undefined): Problem | undefined {
   if (transferEncoding === undefined || transferEncoding.trim().toLowerCase() === 'chunked') return undefined
   return new Problem({
-    kind: 'bad-framing', status: 400, title: 'Bad request framing',
-    detail: `Transfer-Encoding must be "chunked" alone, got ${JSON.stringify(transferEncoding)}`, headers: { connection: 'close' },
+    kind: 'bad-framing',
+    status: 400,
+    title: 'Bad request framing',
+    detail: `Transfer-Encoding must be "chunked" alone, got ${JSON.stringify(transferEncoding)}`,
+    headers: { connection: 'close' },
   })
 }

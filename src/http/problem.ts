@@ -44,7 +44,13 @@ export function problemBody(problem: Omit<ProblemInit, 'headers'>): string {
 /** Writes `problem` to a Node response, for answers given outside Hono. */
 export function writeProblem(res: ServerResponse, problem: ProblemInit): void {
   const body = problemBody(problem)
-  res.writeHead(problem.status, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), ...problem.headers }).end(body)
+  res
+    .writeHead(problem.status, {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+      ...problem.headers,
+    })
+    .end(body)
 }
 
 export function problemResponse(problem: ProblemInit): Response {

@@ -33,7 +33,8 @@ export function endInSlices(res: ServerResponse, body: Uint8Array): void {
 
 /** The slices of `body`, without copying it. */
 export function* slicesOf(body: Uint8Array): Generator<Uint8Array> {
-  for (let offset = 0; offset < body.byteLength; offset += SLICE_BYTES) yield body.subarray(offset, offset + SLICE_BYTES)
+  for (let offset = 0; offset < body.byteLength; offset += SLICE_BYTES)
+    yield body.subarray(offset, offset + SLICE_BYTES)
 }
 
 /**
@@ -42,15 +43,18 @@ export function* slicesOf(body: Uint8Array): Generator<Uint8Array> {
  * the client.
  */
 export function pulledStream(pieces: Iterator<Uint8Array>): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      await heavyWork.turn()
-      const piece = pieces.next()
-      if (piece.done) controller.close()
-      else controller.enqueue(piece.value)
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        await heavyWork.turn()
+        const piece = pieces.next()
+        if (piece.done) controller.close()
+        else controller.enqueue(piece.value)
+      },
+      cancel() {
+        pieces.return?.()
+      },
     },
-    cancel() {
-      pieces.return?.()
-    },
-  }, { highWaterMark: 0 })
+    { highWaterMark: 0 },
+  )
 }

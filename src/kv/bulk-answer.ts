@@ -24,7 +24,9 @@ export interface BulkAnswer {
 
 /** Plans the answer for `keys` (each asked once) and the entries found for them; undefined when over `limit` bytes. */
 export async function planBulkAnswer(
-  keys: readonly string[], entries: readonly (Entry | undefined)[], limit: number,
+  keys: readonly string[],
+  entries: readonly (Entry | undefined)[],
+  limit: number,
 ): Promise<BulkAnswer | undefined> {
   const items: Planned[] = []
   let bytes = '{"items":[]}'.length + Math.max(0, keys.length - 1)
@@ -37,7 +39,8 @@ export async function planBulkAnswer(
     } else {
       const encoding = isUtf8(entry.value) ? 'utf8' : 'base64'
       const head = `{"key":${key},"found":true,"value":"`
-      const tail = `","encoding":"${encoding}","contentType":${JSON.stringify(entry.contentType)},` +
+      const tail =
+        `","encoding":"${encoding}","contentType":${JSON.stringify(entry.contentType)},` +
         `"etag":${JSON.stringify(entry.etag)},"expiresAt":"${iso(entry.expiresAt)}"}`
       items.push({ head, value: entry.value, encoding, tail })
       bytes += Buffer.byteLength(head) + Buffer.byteLength(tail)
@@ -70,7 +73,7 @@ function* piecesOf(items: readonly Planned[]): Generator<Uint8Array> {
 function* encodedSlices(value: Uint8Array, encoding: 'utf8' | 'base64'): Generator<string> {
   const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
   const step = encoding === 'base64' ? SLICE_BYTES - (SLICE_BYTES % 3) : SLICE_BYTES
-  for (let start = 0; start < bytes.byteLength;) {
+  for (let start = 0; start < bytes.byteLength; ) {
     let end = Math.min(start + step, bytes.byteLength)
     if (encoding === 'base64') yield bytes.toString('base64', start, end)
     else {
@@ -101,7 +104,8 @@ export async function jsonTextBytes(value: Uint8Array): Promise<number> {
     for (let i = start; i < end; i++) {
       const byte = value[i]!
       if (byte === 0x22 || byte === 0x5c) bytes += 1
-      else if (byte < 0x20) bytes += byte === 0x08 || byte === 0x09 || byte === 0x0a || byte === 0x0c || byte === 0x0d ? 1 : 5
+      else if (byte < 0x20)
+        bytes += byte === 0x08 || byte === 0x09 || byte === 0x0a || byte === 0x0c || byte === 0x0d ? 1 : 5
     }
   }
   scanned.set(value, bytes)

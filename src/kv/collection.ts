@@ -8,7 +8,16 @@ import type { SetInput } from '../store/types.ts'
 import { planBulkAnswer } from './bulk-answer.ts'
 import { infoJson, iso } from './responses.ts'
 import type { KvDeps } from './routes.ts'
-import { contentTypeOf, decodeSegment, integerOf, keyOf, namespaceOf, tagsOf, ttlOf, type KvLimits } from './validate.ts'
+import {
+  contentTypeOf,
+  decodeSegment,
+  integerOf,
+  keyOf,
+  namespaceOf,
+  tagsOf,
+  ttlOf,
+  type KvLimits,
+} from './validate.ts'
 
 const MAX_LIST_LIMIT = 1000
 
@@ -23,7 +32,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function cursorOf(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined
   const key = Buffer.from(raw, 'base64url').toString('utf8')
-  if (key.length === 0 || Buffer.from(key).toString('base64url') !== raw) throw invalid('cursor', 'cursor is not one this API returned')
+  if (key.length === 0 || Buffer.from(key).toString('base64url') !== raw)
+    throw invalid('cursor', 'cursor is not one this API returned')
   return key
 }
 
@@ -42,7 +52,11 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
     const namespace = namespaceFrom(c.req.url)
     const limit = integerOf(c.req.query('limit'), 'limit', 100, 1, MAX_LIST_LIMIT)
     const after = cursorOf(c.req.query('cursor'))
-    const page = await store.list(namespace, { prefix: c.req.query('prefix') ?? '', limit: limit + 1, ...(after !== undefined && { after }) })
+    const page = await store.list(namespace, {
+      prefix: c.req.query('prefix') ?? '',
+      limit: limit + 1,
+      ...(after !== undefined && { after }),
+    })
     const items = page.slice(0, limit)
     const last = items.at(-1)
     const cursor = page.length > limit && last ? Buffer.from(last.key).toString('base64url') : null
@@ -61,7 +75,7 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
   app.post('/:namespace/_bulk', async function bulk(c) {
     const namespace = namespaceFrom(c.req.url)
     const body = await readJson(c, { maxBytes: limits.maxBulkBytes, maxDepth: limits.maxJsonDepth })
-    if (!isObject(body) || ('get' in body) === ('set' in body)) {
+    if (!isObject(body) || 'get' in body === 'set' in body) {
       throw invalid('body', 'the body must be {"get": [keys]} or {"set": [items]}, exactly one of them')
     }
     const items = body.get ?? body.set
@@ -75,40 +89,54 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
       const answer = await planBulkAnswer(keys, await store.getMany(namespace, keys), limits.maxBulkBytes)
       if (!answer) {
         throw new Problem({
-          kind: 'payload-too-large', status: 413, title: 'Answer too large',
-          detail: `the values asked for add up to more than ${limits.maxBulkBytes} bytes (CACHECAR_MAX_BULK_BYTES); ` +
+          kind: 'payload-too-large',
+          status: 413,
+          title: 'Answer too large',
+          detail:
+            `the values asked for add up to more than ${limits.maxBulkBytes} bytes (CACHECAR_MAX_BULK_BYTES); ` +
             'ask for fewer keys at a time',
           extensions: { field: 'get', limit: limits.maxBulkBytes },
         })
       }
-      return c.body(pulledStream(answer.pieces()), 200, { 'content-type': 'application/json', 'content-length': String(answer.bytes) })
+      return c.body(pulledStream(answer.pieces()), 200, {
+        'content-type': 'application/json',
+        'content-length': String(answer.bytes),
+      })
     }
     const inputs = items.map((item, i) => bulkSetItem(namespace, item, `set[${i}]`, limits))
     const written = await store.setMany(inputs)
-    return c.json({ items: written.map((w, i) => ({ key: inputs[i]!.key, etag: w.etag, expiresAt: iso(w.expiresAt) })) })
+    return c.json({
+      items: written.map((w, i) => ({ key: inputs[i]!.key, etag: w.etag, expiresAt: iso(w.expiresAt) })),
+    })
   })
 
   return app
 }
 
 function bulkSetItem(namespace: string, item: unknown, field: string, limits: KvLimits): SetInput {
-  if (!isObject(item)) throw invalid(field, `${field} must be an object {key, value, encoding?, contentType?, ttl?, tags?}`)
+  if (!isObject(item))
+    throw invalid(field, `${field} must be an object {key, value, encoding?, contentType?, ttl?, tags?}`)
   const key = keyOf(typeof item.key === 'string' ? item.key : '', limits, `${field}.key`)
   if (typeof item.value !== 'string') throw invalid(`${field}.value`, `${field}.value must be a string`)
   const encoding = item.encoding ?? 'utf8'
-  if (encoding !== 'utf8' && encoding !== 'base64') throw invalid(`${field}.encoding`, `${field}.encoding must be "utf8" or "base64"`)
+  if (encoding !== 'utf8' && encoding !== 'base64')
+    throw invalid(`${field}.encoding`, `${field}.encoding must be "utf8" or "base64"`)
   if (encoding === 'base64' && !/^[A-Za-z0-9+/]*={0,2}$/.test(item.value)) {
     throw invalid(`${field}.value`, `${field}.value is not valid base64`)
   }
   const value = Buffer.from(item.value, encoding)
   if (value.byteLength > limits.maxValueBytes) throw tooLarge(limits.maxValueBytes, `${field}.value`)
-  if (item.tags !== undefined && !Array.isArray(item.tags)) throw invalid(`${field}.tags`, `${field}.tags must be an array of strings`)
+  if (item.tags !== undefined && !Array.isArray(item.tags))
+    throw invalid(`${field}.tags`, `${field}.tags must be an array of strings`)
   if (item.contentType !== undefined && typeof item.contentType !== 'string') {
     throw invalid(`${field}.contentType`, `${field}.contentType must be a string`)
   }
-  if (item.ttl !== undefined && typeof item.ttl !== 'number') throw invalid(`${field}.ttl`, `${field}.ttl must be a number of seconds`)
+  if (item.ttl !== undefined && typeof item.ttl !== 'number')
+    throw invalid(`${field}.ttl`, `${field}.ttl must be a number of seconds`)
   return {
-    namespace, key, value,
+    namespace,
+    key,
+    value,
     contentType: contentTypeOf(item.contentType, `${field}.contentType`),
     ttlMs: ttlOf(item.ttl, limits, `${field}.ttl`),
     tags: tagsOf(item.tags ?? [], `${field}.tags`),

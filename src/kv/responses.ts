@@ -6,7 +6,10 @@ export function iso(epochMs: number): string {
 }
 
 /** Freshness headers for a stored entry: remaining lifetime and age, in whole seconds. */
-export function freshnessHeaders(entry: Pick<EntryInfo, 'etag' | 'writtenAt' | 'expiresAt'>, now: number): Record<string, string> {
+export function freshnessHeaders(
+  entry: Pick<EntryInfo, 'etag' | 'writtenAt' | 'expiresAt'>,
+  now: number,
+): Record<string, string> {
   return {
     etag: entry.etag,
     'cache-control': `max-age=${Math.max(0, Math.floor((entry.expiresAt - now) / 1000))}`,
@@ -16,8 +19,13 @@ export function freshnessHeaders(entry: Pick<EntryInfo, 'etag' | 'writtenAt' | '
 
 export function infoJson(entry: EntryInfo): Record<string, unknown> {
   return {
-    key: entry.key, size: entry.size, contentType: entry.contentType, etag: entry.etag, tags: entry.tags,
+    key: entry.key,
+    size: entry.size,
+    contentType: entry.contentType,
+    etag: entry.etag,
+    tags: entry.tags,
     // The API's name since its first release, kept: it means when the value was last written.
-    createdAt: iso(entry.writtenAt), expiresAt: iso(entry.expiresAt),
+    createdAt: iso(entry.writtenAt),
+    expiresAt: iso(entry.expiresAt),
   }
 }

@@ -8,7 +8,14 @@ import { SLICED_BODY_BYTES, pulledStream, slicesOf } from '../http/slices.ts'
 import type { Precondition, Store } from '../store/types.ts'
 import { freshnessHeaders, iso } from './responses.ts'
 import {
-  contentTypeOf, decodeSegment, integerOf, keyOf, namespaceOf, tagsFromHeader, ttlOf, type KvLimits,
+  contentTypeOf,
+  decodeSegment,
+  integerOf,
+  keyOf,
+  namespaceOf,
+  tagsFromHeader,
+  ttlOf,
+  type KvLimits,
 } from './validate.ts'
 
 export interface KvDeps {
@@ -32,17 +39,24 @@ export function preconditionFrom(c: Context): Precondition | undefined {
   const ifNoneMatch = c.req.header('if-none-match')
   if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') {
     throw new Problem({
-      kind: 'invalid-request', status: 400, title: 'Invalid request',
-      detail: 'writes accept only If-None-Match: * (create only)', extensions: { field: 'if-none-match' },
+      kind: 'invalid-request',
+      status: 400,
+      title: 'Invalid request',
+      detail: 'writes accept only If-None-Match: * (create only)',
+      extensions: { field: 'if-none-match' },
     })
   }
   if (!ifMatch && ifNoneMatch === undefined) return undefined
   return { ...(ifMatch && { ifMatch }), ...(ifNoneMatch !== undefined && { ifNoneMatchAny: true }) }
 }
 
-export const preconditionFailed = (detail: string) => new Problem({
-  kind: 'precondition-failed', status: 412, title: 'Precondition failed', detail,
-})
+export const preconditionFailed = (detail: string) =>
+  new Problem({
+    kind: 'precondition-failed',
+    status: 412,
+    title: 'Precondition failed',
+    detail,
+  })
 
 export function keyRoutes({ store, limits, now, onLookup }: KvDeps): Hono {
   const app = new Hono()
@@ -52,7 +66,12 @@ export function keyRoutes({ store, limits, now, onLookup }: KvDeps): Hono {
     const entry = await store.get(namespace, key)
     onLookup?.(entry !== undefined)
     if (!entry) {
-      throw new Problem({ kind: 'not-found', status: 404, title: 'Not found', detail: `no live entry for ${namespace}/${key}` })
+      throw new Problem({
+        kind: 'not-found',
+        status: 404,
+        title: 'Not found',
+        detail: `no live entry for ${namespace}/${key}`,
+      })
     }
     const headers = freshnessHeaders(entry, now())
     if (noneMatchHits(parseEtagList(c.req.header('if-none-match')), entry.etag)) return c.body(null, 304, headers)
@@ -70,19 +89,27 @@ export function keyRoutes({ store, limits, now, onLookup }: KvDeps): Hono {
     const precondition = preconditionFrom(c)
     const value = await readBody(c, limits.maxValueBytes)
     const result = await store.set({ namespace, key, value, contentType, ttlMs, tags }, precondition)
-    if (result.status === 'precondition-failed') throw preconditionFailed(`the entry ${namespace}/${key} does not match the request's preconditions`)
+    if (result.status === 'precondition-failed')
+      throw preconditionFailed(`the entry ${namespace}/${key} does not match the request's preconditions`)
     return c.body(null, result.status === 'created' ? 201 : 204, {
       ...(result.status === 'created' && { 'content-length': '0' }),
-      etag: result.etag, 'cachecar-expires-at': iso(result.expiresAt),
+      etag: result.etag,
+      'cachecar-expires-at': iso(result.expiresAt),
     })
   })
 
   app.delete('/:namespace/:key', async function deleteValue(c) {
     const { namespace, key } = addressOf(c, limits)
     const result = await store.delete(namespace, key, preconditionFrom(c))
-    if (result === 'precondition-failed') throw preconditionFailed(`the entry ${namespace}/${key} does not match If-Match`)
+    if (result === 'precondition-failed')
+      throw preconditionFailed(`the entry ${namespace}/${key} does not match If-Match`)
     if (result === 'not-found') {
-      throw new Problem({ kind: 'not-found', status: 404, title: 'Not found', detail: `no live entry for ${namespace}/${key}` })
+      throw new Problem({
+        kind: 'not-found',
+        status: 404,
+        title: 'Not found',
+        detail: `no live entry for ${namespace}/${key}`,
+      })
     }
     return c.body(null, 204)
   })
@@ -94,8 +121,18 @@ export function keyRoutes({ store, limits, now, onLookup }: KvDeps): Hono {
     const result = await store.incr(namespace, key, by, ttlMs)
     if (result.status !== 'ok') {
       throw result.status === 'not-a-counter'
-        ? new Problem({ kind: 'not-a-counter', status: 409, title: 'Not a counter', detail: `the value of ${namespace}/${key} is not a decimal integer` })
-        : new Problem({ kind: 'counter-overflow', status: 409, title: 'Counter overflow', detail: `the counter ${namespace}/${key} would leave the safe integer range (±2^53-1)` })
+        ? new Problem({
+            kind: 'not-a-counter',
+            status: 409,
+            title: 'Not a counter',
+            detail: `the value of ${namespace}/${key} is not a decimal integer`,
+          })
+        : new Problem({
+            kind: 'counter-overflow',
+            status: 409,
+            title: 'Counter overflow',
+            detail: `the counter ${namespace}/${key} would leave the safe integer range (±2^53-1)`,
+          })
     }
     return c.json({ value: result.value, expiresAt: iso(result.expiresAt) }, 200, { etag: result.etag })
   })

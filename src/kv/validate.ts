@@ -20,7 +20,10 @@ export const MAX_TAGS = 32
 
 export function namespaceOf(raw: string): string {
   if (!NAMESPACE_RE.test(raw)) {
-    throw invalid('namespace', `namespace must be 1-64 characters of A-Z a-z 0-9 _ . - and start with a letter or digit, got ${JSON.stringify(raw)}`)
+    throw invalid(
+      'namespace',
+      `namespace must be 1-64 characters of A-Z a-z 0-9 _ . - and start with a letter or digit, got ${JSON.stringify(raw)}`,
+    )
   }
   return raw
 }
@@ -70,7 +73,10 @@ export function tagsOf(raw: readonly unknown[], field = 'tags'): string[] {
 /** Tags from the comma-separated Cachecar-Tags header. */
 export function tagsFromHeader(header: string | undefined): string[] {
   if (header === undefined || header.trim() === '') return []
-  return tagsOf(header.split(',').map((tag) => tag.trim()), 'Cachecar-Tags')
+  return tagsOf(
+    header.split(',').map((tag) => tag.trim()),
+    'Cachecar-Tags',
+  )
 }
 
 export function contentTypeOf(raw: string | undefined, field = 'content-type'): string {
@@ -79,7 +85,13 @@ export function contentTypeOf(raw: string | undefined, field = 'content-type'): 
   return raw
 }
 
-export function integerOf(raw: string | number | undefined, field: string, fallback: number, min: number, max: number): number {
+export function integerOf(
+  raw: string | number | undefined,
+  field: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (raw === undefined) return fallback
   const n = typeof raw === 'number' ? raw : /^-?\d{1,16}$/.test(raw) ? Number(raw) : NaN
   if (!Number.isSafeInteger(n) || n < min || n > max) {

@@ -26,7 +26,11 @@ const realClock: SamplerClock = {
  * (perf_hooks.monitorEventLoopDelay records the whole interval, the period included: an idle loop reads 10 ms.)
  * Returns a function that stops sampling.
  */
-export function sampleEventLoopDelay(histogram: DelayHistogram, resolutionMs = 10, clock: SamplerClock = realClock): () => void {
+export function sampleEventLoopDelay(
+  histogram: DelayHistogram,
+  resolutionMs = 10,
+  clock: SamplerClock = realClock,
+): () => void {
   let expected = clock.now() + resolutionMs
   return clock.every(resolutionMs, () => {
     const now = clock.now()

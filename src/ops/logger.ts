@@ -10,7 +10,10 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     base: { service: 'cachecar' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    redact: { paths: ['token', 'config.token', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['token', 'config.token', 'headers.authorization', '*.headers.authorization'],
+      censor: '[redacted]',
+    },
   }
   return destination ? pino(options, destination) : pino(options)
 }

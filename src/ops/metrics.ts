@@ -32,61 +32,148 @@ export function createMetrics(store: () => Store | undefined): Metrics {
   // The store gauges of one scrape are collected together: they share one stats() (pragmas and file sizes), instead
   // of reading it once per gauge.
   let reading: Promise<StoreStats | undefined> | undefined
-  const storeStats = () => (reading ??= Promise.resolve(store()?.stats()).finally(() => { reading = undefined }))
+  const storeStats = () =>
+    (reading ??= Promise.resolve(store()?.stats()).finally(() => {
+      reading = undefined
+    }))
   // One store figure per gauge, read at scrape time; a store that does not report a figure leaves its gauge out.
-  const storeGauge = (name: string, help: string, pick: (stats: StoreStats) => number | undefined) => new Gauge({
-    name, help, registers,
-    async collect() {
-      const stats = await storeStats()
-      const value = stats && pick(stats)
-      if (value !== undefined) this.set(value)
-    },
-  })
-  storeGauge('cachecar_store_entries', 'Entries in the store, expired ones not yet swept included', (stats) => stats.entries)
-  storeGauge('cachecar_store_bytes', 'Bytes the store occupies on disk (database + WAL + shm + value files)', (stats) => stats.bytes)
-  storeGauge('cachecar_store_data_bytes', 'Bytes the cached entries use (pages in use and value files; eviction keeps this within the budget)',
-    (stats) => stats.dataBytes)
-  storeGauge('cachecar_store_wal_bytes', 'Bytes of SQLite\'s write-ahead log, part of cachecar_store_bytes', (stats) => stats.walBytes)
+  const storeGauge = (name: string, help: string, pick: (stats: StoreStats) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const stats = await storeStats()
+        const value = stats && pick(stats)
+        if (value !== undefined) this.set(value)
+      },
+    })
+  storeGauge(
+    'cachecar_store_entries',
+    'Entries in the store, expired ones not yet swept included',
+    (stats) => stats.entries,
+  )
+  storeGauge(
+    'cachecar_store_bytes',
+    'Bytes the store occupies on disk (database + WAL + shm + value files)',
+    (stats) => stats.bytes,
+  )
+  storeGauge(
+    'cachecar_store_data_bytes',
+    'Bytes the cached entries use (pages in use and value files; eviction keeps this within the budget)',
+    (stats) => stats.dataBytes,
+  )
+  storeGauge(
+    'cachecar_store_wal_bytes',
+    "Bytes of SQLite's write-ahead log, part of cachecar_store_bytes",
+    (stats) => stats.walBytes,
+  )
   return {
     registry,
-    requests: new Counter({ name: 'cachecar_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers }),
+    requests: new Counter({
+      name: 'cachecar_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
     requestDuration: new Histogram({
-      name: 'cachecar_http_request_duration_seconds', help: 'Time to the response headers, by route', labelNames: ['method', 'route'], registers,
+      name: 'cachecar_http_request_duration_seconds',
+      help: 'Time to the response headers, by route',
+      labelNames: ['method', 'route'],
+      registers,
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     }),
-    kvLookups: new Counter({ name: 'cachecar_kv_lookups_total', help: 'Key/value reads by result (hit or miss)', labelNames: ['result'], registers }),
-    evictions: new Counter({ name: 'cachecar_evictions_total', help: 'Rows evicted to stay in the byte budget, by reason', labelNames: ['reason'], registers }),
-    sweptRows: new Counter({ name: 'cachecar_swept_rows_total', help: 'Expired rows deleted by the TTL sweeper', registers }),
+    kvLookups: new Counter({
+      name: 'cachecar_kv_lookups_total',
+      help: 'Key/value reads by result (hit or miss)',
+      labelNames: ['result'],
+      registers,
+    }),
+    evictions: new Counter({
+      name: 'cachecar_evictions_total',
+      help: 'Rows evicted to stay in the byte budget, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    sweptRows: new Counter({
+      name: 'cachecar_swept_rows_total',
+      help: 'Expired rows deleted by the TTL sweeper',
+      registers,
+    }),
     sweepDuration: new Histogram({
-      name: 'cachecar_sweep_duration_seconds', help: 'Time one sweeper pass took', registers,
+      name: 'cachecar_sweep_duration_seconds',
+      help: 'Time one sweeper pass took',
+      registers,
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     }),
-    busyRetries: new Counter({ name: 'cachecar_store_busy_retries_total', help: 'Writes retried because the database was locked', registers }),
+    busyRetries: new Counter({
+      name: 'cachecar_store_busy_retries_total',
+      help: 'Writes retried because the database was locked',
+      registers,
+    }),
     proxyEvents: new Counter({
-      name: 'cachecar_proxy_events_total', labelNames: ['upstream', 'event'], registers,
+      name: 'cachecar_proxy_events_total',
+      labelNames: ['upstream', 'event'],
+      registers,
       help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, overtaken (a purge arrived while fetching: not stored), error:<kind>',
     }),
     upstreamDuration: new Histogram({
-      name: 'cachecar_upstream_duration_seconds', help: 'Time from sending a request upstream to its response headers', labelNames: ['upstream'], registers,
+      name: 'cachecar_upstream_duration_seconds',
+      help: 'Time from sending a request upstream to its response headers',
+      labelNames: ['upstream'],
+      registers,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     }),
-    sharedUp: new Gauge({ name: 'cachecar_shared_up', help: '1 while the shared tier (Valkey/Redis) is connected and its circuit closed', registers }),
-    sharedErrors: new Counter({ name: 'cachecar_shared_errors_total', help: 'Failed shared-tier commands and connection attempts, by operation', labelNames: ['operation'], registers }),
-    tierReads: new Counter({ name: 'cachecar_tier_reads_total', help: 'Near-cached reads by where they were answered: local, shared or miss', labelNames: ['tier'], registers }),
+    sharedUp: new Gauge({
+      name: 'cachecar_shared_up',
+      help: '1 while the shared tier (Valkey/Redis) is connected and its circuit closed',
+      registers,
+    }),
+    sharedErrors: new Counter({
+      name: 'cachecar_shared_errors_total',
+      help: 'Failed shared-tier commands and connection attempts, by operation',
+      labelNames: ['operation'],
+      registers,
+    }),
+    tierReads: new Counter({
+      name: 'cachecar_tier_reads_total',
+      help: 'Near-cached reads by where they were answered: local, shared or miss',
+      labelNames: ['tier'],
+      registers,
+    }),
     sharedCoalesce: new Counter({
-      name: 'cachecar_shared_coalesce_total', labelNames: ['outcome'], registers,
+      name: 'cachecar_shared_coalesce_total',
+      labelNames: ['outcome'],
+      registers,
       help: 'Cross-task coalescing on a miss in both tiers: lead (this task goes upstream), wait (for another task), pass (not storable last time: upstream at once)',
     }),
-    sharedDegraded: new Counter({ name: 'cachecar_shared_degraded_total', help: 'Operations that ran on the local store alone because the shared tier was down', labelNames: ['operation'], registers }),
-    invalidationsReceived: new Counter({ name: 'cachecar_shared_invalidations_received_total', help: 'Invalidation messages from other instances applied to the local store', registers }),
+    sharedDegraded: new Counter({
+      name: 'cachecar_shared_degraded_total',
+      help: 'Operations that ran on the local store alone because the shared tier was down',
+      labelNames: ['operation'],
+      registers,
+    }),
+    invalidationsReceived: new Counter({
+      name: 'cachecar_shared_invalidations_received_total',
+      help: 'Invalidation messages from other instances applied to the local store',
+      registers,
+    }),
     connectionsDropped: new Counter({
-      name: 'cachecar_connections_dropped_total', registers,
+      name: 'cachecar_connections_dropped_total',
+      registers,
       help: 'Connections closed on arrival because CACHECAR_MAX_CONNECTIONS were open',
     }),
-    storeErrors: new Counter({ name: 'cachecar_store_errors_total', help: 'Store failures answered 503/507, by kind', labelNames: ['kind'], registers }),
+    storeErrors: new Counter({
+      name: 'cachecar_store_errors_total',
+      help: 'Store failures answered 503/507, by kind',
+      labelNames: ['kind'],
+      registers,
+    }),
     // Cumulative, unlike nodejs_eventloop_lag_*: histogram_quantile(0.99, rate(...[5m])) gives a p99 for any window.
     eventLoopDelay: new Histogram({
-      name: 'cachecar_event_loop_delay_seconds', help: 'How late a 10 ms timer fired: time the event loop spent busy, sampled every 10 ms', registers,
+      name: 'cachecar_event_loop_delay_seconds',
+      help: 'How late a 10 ms timer fired: time the event loop spent busy, sampled every 10 ms',
+      registers,
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
     }),
   }

@@ -22,15 +22,27 @@ export function opsRoutes({ store, metrics, accepting, shared }: OpsDeps): Hono 
 
   app.get('/readyz', async function readyz(c) {
     if (!accepting()) {
-      throw new Problem({ kind: 'shutting-down', status: 503, title: 'Shutting down', detail: 'cachecar is draining and takes no new work', headers: { 'retry-after': '1' } })
+      throw new Problem({
+        kind: 'shutting-down',
+        status: 503,
+        title: 'Shutting down',
+        detail: 'cachecar is draining and takes no new work',
+        headers: { 'retry-after': '1' },
+      })
     }
     try {
       await store.ping()
     } catch (error) {
-      throw new Problem({
-        kind: 'store-unavailable', status: 503, title: 'Store unavailable',
-        detail: `the store failed a read/write check: ${(error as Error).message}`, headers: { 'retry-after': '1' },
-      }, { cause: error })
+      throw new Problem(
+        {
+          kind: 'store-unavailable',
+          status: 503,
+          title: 'Store unavailable',
+          detail: `the store failed a read/write check: ${(error as Error).message}`,
+          headers: { 'retry-after': '1' },
+        },
+        { cause: error },
+      )
     }
     if (!shared) return c.json({ status: 'ready' })
     const state = shared()

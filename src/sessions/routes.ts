@@ -18,9 +18,14 @@ export interface SessionRouteDeps {
 /** One body for malformed and unknown IDs alike, so a probe learns nothing from the difference. */
 const notFound = () => new Problem({ kind: 'not-found', status: 404, title: 'Not found', detail: 'no such session' })
 
-const tooLarge = (maxBytes: number) => new Problem({
-  kind: 'payload-too-large', status: 413, title: 'Payload too large', detail: `session data exceeds ${maxBytes} bytes as JSON`, extensions: { field: 'data', limit: maxBytes },
-})
+const tooLarge = (maxBytes: number) =>
+  new Problem({
+    kind: 'payload-too-large',
+    status: 413,
+    title: 'Payload too large',
+    detail: `session data exceeds ${maxBytes} bytes as JSON`,
+    extensions: { field: 'data', limit: maxBytes },
+  })
 
 function idOf(c: Context): string {
   const raw = rawPathSegments(c.req.url)[3] ?? ''
@@ -31,14 +36,17 @@ function idOf(c: Context): string {
 function ifMatchOf(c: Context): string[] | undefined {
   const header = c.req.header('if-match')
   const list = parseEtagList(header)
-  if (header !== undefined && list?.length === 0) throw invalid('if-match', 'If-Match must be "*" or a list of quoted entity tags')
+  if (header !== undefined && list?.length === 0)
+    throw invalid('if-match', 'If-Match must be "*" or a list of quoted entity tags')
   return list
 }
 
 /** The session as JSON text, the stored data text spliced in as is (it was produced by JSON.stringify). */
 function sessionJson(session: Session): string {
-  return `{"id":${JSON.stringify(session.id)},"data":${session.dataJson},"subject":${JSON.stringify(session.subject)},` +
+  return (
+    `{"id":${JSON.stringify(session.id)},"data":${session.dataJson},"subject":${JSON.stringify(session.subject)},` +
     `"expiresAt":"${iso(session.expiresAt)}","absoluteExpiresAt":"${iso(session.absoluteExpiresAt)}"}`
+  )
 }
 
 const JSON_TYPE = { 'content-type': 'application/json' }
@@ -63,7 +71,13 @@ export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRoute
   }
   const answer = (c: Context, result: Update | 'not-an-object') => {
     if (result === 'not-found') throw notFound()
-    if (result === 'precondition-failed') throw new Problem({ kind: 'precondition-failed', status: 412, title: 'Precondition failed', detail: 'the session changed since the ETag in If-Match' })
+    if (result === 'precondition-failed')
+      throw new Problem({
+        kind: 'precondition-failed',
+        status: 412,
+        title: 'Precondition failed',
+        detail: 'the session changed since the ETag in If-Match',
+      })
     if (result === 'not-an-object') throw invalid('data', 'the merge patch must leave data a JSON object')
     return c.body(sessionJson(result), 200, { etag: result.etag, ...NO_STORE, ...JSON_TYPE })
   }
@@ -71,15 +85,25 @@ export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRoute
 
   app.post('/', async function createSession(c) {
     const input = await body(c)
-    if (!isJsonObject(input) || !isJsonObject(input.data)) throw invalid('data', 'the body must be {"data": {…}, "subject"?: "…"} with data a JSON object')
+    if (!isJsonObject(input) || !isJsonObject(input.data))
+      throw invalid('data', 'the body must be {"data": {…}, "subject"?: "…"} with data a JSON object')
     const subject = input.subject ?? null
-    if (subject !== null && (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH)) {
+    if (
+      subject !== null &&
+      (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH)
+    ) {
       throw invalid('subject', `subject must be a string of 1-${MAX_SUBJECT_LENGTH} characters`)
     }
     const session = await guard(() => sessions.create(input.data as { [key: string]: Json }, subject))
-    return c.json({ id: session.id, expiresAt: iso(session.expiresAt), absoluteExpiresAt: iso(session.absoluteExpiresAt) }, 201, {
-      etag: session.etag, location: `/v1/sessions/${session.id}`, ...NO_STORE,
-    })
+    return c.json(
+      { id: session.id, expiresAt: iso(session.expiresAt), absoluteExpiresAt: iso(session.absoluteExpiresAt) },
+      201,
+      {
+        etag: session.etag,
+        location: `/v1/sessions/${session.id}`,
+        ...NO_STORE,
+      },
+    )
   })
 
   app.delete('/', async function endSubjectSessions(c) {
@@ -90,7 +114,8 @@ export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRoute
 
   app.get('/:id', async function readSession(c) {
     const touch = c.req.query('touch')
-    if (touch !== undefined && touch !== 'true' && touch !== 'false') throw invalid('touch', 'touch must be true or false')
+    if (touch !== undefined && touch !== 'true' && touch !== 'false')
+      throw invalid('touch', 'touch must be true or false')
     const session = await sessions.get(idOf(c), touch !== 'false')
     if (!session) throw notFound()
     return c.body(sessionJson(session), 200, { etag: session.etag, ...NO_STORE, ...JSON_TYPE })
@@ -100,7 +125,8 @@ export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRoute
     const id = idOf(c)
     const ifMatch = ifMatchOf(c)
     const input = await body(c)
-    if (!isJsonObject(input) || !isJsonObject(input.data)) throw invalid('data', 'the body must be {"data": {…}} with data a JSON object')
+    if (!isJsonObject(input) || !isJsonObject(input.data))
+      throw invalid('data', 'the body must be {"data": {…}} with data a JSON object')
     return answer(c, await guard(() => sessions.replace(id, input.data as { [key: string]: Json }, ifMatch)))
   })
 
@@ -120,7 +146,12 @@ export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRoute
   app.post('/:id/rotate', async function rotateSession(c) {
     const session = await sessions.rotate(idOf(c))
     if (!session) throw notFound()
-    return c.body(sessionJson(session), 200, { etag: session.etag, location: `/v1/sessions/${session.id}`, ...NO_STORE, ...JSON_TYPE })
+    return c.body(sessionJson(session), 200, {
+      etag: session.etag,
+      location: `/v1/sessions/${session.id}`,
+      ...NO_STORE,
+      ...JSON_TYPE,
+    })
   })
 
   return app

@@ -5,7 +5,6 @@ import type { Entry, SetInput, Store } from '../store/types.ts'
 import { newSessionId } from './ids.ts'
 import { isJsonObject, mergePatch, type Json } from './merge-patch.ts'
 
-
 export interface SessionSettings {
   readonly idleTtlMs: number
   readonly absoluteTtlMs: number
@@ -90,7 +89,14 @@ function decodeRaw(entry: Entry): RawRecord | undefined {
 }
 
 function toSession(id: string, entry: Entry, raw: RawRecord): Session {
-  return { id, dataJson: raw.dataJson, subject: raw.s, expiresAt: entry.expiresAt, absoluteExpiresAt: raw.a, etag: entry.etag }
+  return {
+    id,
+    dataJson: raw.dataJson,
+    subject: raw.s,
+    expiresAt: entry.expiresAt,
+    absoluteExpiresAt: raw.a,
+    etag: entry.etag,
+  }
 }
 
 /** The session an entry holds, or undefined when the entry is not a record cachecar wrote. */
@@ -116,9 +122,19 @@ export class Sessions {
     // 256 random bits never collide in practice; create-only still guards the impossible.
     for (;;) {
       const id = newSessionId()
-      const result = await this.#store.set({ namespace: SESSIONS, key: id, ...this.#input(record) }, { ifNoneMatchAny: true })
+      const result = await this.#store.set(
+        { namespace: SESSIONS, key: id, ...this.#input(record) },
+        { ifNoneMatchAny: true },
+      )
       if (result.status !== 'precondition-failed') {
-        return { id, dataJson: JSON.stringify(data), subject, expiresAt: result.expiresAt, absoluteExpiresAt: record.a, etag: result.etag }
+        return {
+          id,
+          dataJson: JSON.stringify(data),
+          subject,
+          expiresAt: result.expiresAt,
+          absoluteExpiresAt: record.a,
+          etag: result.etag,
+        }
       }
     }
   }
@@ -132,11 +148,19 @@ export class Sessions {
     const now = this.#now()
     // Amortised: rewrite the expiry only once a share of the idle TTL has passed since the last write.
     const due = now - entry.writtenAt >= this.#settings.idleTtlMs * this.#settings.touchFraction
-    if (!due || Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt) return toSession(id, entry, record)
+    if (!due || Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt)
+      return toSession(id, entry, record)
     // The same bytes again with a new expiry: nothing to parse or re-serialise.
     const touched = await this.#store.update(SESSIONS, id, (current) => {
       const currentRecord = decodeRaw(current)
-      return currentRecord && { value: current.value, contentType: current.contentType, tags: current.tags, ttlMs: this.#ttlUntil(currentRecord.a) }
+      return (
+        currentRecord && {
+          value: current.value,
+          contentType: current.contentType,
+          tags: current.tags,
+          ttlMs: this.#ttlUntil(currentRecord.a),
+        }
+      )
     })
     return touched.status === 'updated' || touched.status === 'unchanged' ? sessionOf(id, touched.entry) : undefined
   }
@@ -161,25 +185,35 @@ export class Sessions {
     return notAnObject ? 'not-an-object' : result
   }
 
-  async #modify(id: string, ifMatch: readonly string[] | undefined, change: (record: SessionRecord) => SessionRecord | undefined): Promise<Update> {
+  async #modify(
+    id: string,
+    ifMatch: readonly string[] | undefined,
+    change: (record: SessionRecord) => SessionRecord | undefined,
+  ): Promise<Update> {
     let foreign = false
-    const result = await this.#store.update(SESSIONS, id, (current) => {
-      const record = decodeRaw(current)
-      if (!record) {
-        foreign = true
-        return undefined
-      }
-      const next = change(record)
-      return next && this.#input(next)
-    }, ifMatch ? { ifMatch } : undefined)
+    const result = await this.#store.update(
+      SESSIONS,
+      id,
+      (current) => {
+        const record = decodeRaw(current)
+        if (!record) {
+          foreign = true
+          return undefined
+        }
+        const next = change(record)
+        return next && this.#input(next)
+      },
+      ifMatch ? { ifMatch } : undefined,
+    )
     if (foreign) return 'not-found'
-    return 'entry' in result ? sessionOf(id, result.entry) ?? 'not-found' : result.status
+    return 'entry' in result ? (sessionOf(id, result.entry) ?? 'not-found') : result.status
   }
 
   /** The store write for a record: idle TTL from now, never past the absolute lifetime. */
   #input(record: SessionRecord): Omit<SetInput, 'namespace' | 'key'> {
     return {
-      value: encode(record), contentType: RECORD_TYPE,
+      value: encode(record),
+      contentType: RECORD_TYPE,
       ttlMs: this.#ttlUntil(record.a),
       tags: record.s === null ? [] : [subjectTag(record.s)],
     }

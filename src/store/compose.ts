@@ -28,7 +28,12 @@ export interface StoreStackOptions {
   readonly sqlite?: Pick<SqliteStoreOptions, 'lockingMode' | 'retry' | 'maxPages'>
 }
 
-export function createStoreStack(config: Config, metrics: Metrics, logger: Logger, options: StoreStackOptions = {}): StoreStack {
+export function createStoreStack(
+  config: Config,
+  metrics: Metrics,
+  logger: Logger,
+  options: StoreStackOptions = {},
+): StoreStack {
   const sqlite = new SqliteStore({
     path: config.dbPath,
     maxBytes: config.maxBytes,
@@ -37,15 +42,19 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
     events: {
       evicted: (reason, rows) => metrics.evictions.inc({ reason }, rows),
       busyRetry: () => metrics.busyRetries.inc(),
-      maintenanceFailed: (error) => logger.warn({ event: 'maintenance_failed', err: error }, 'eviction or vacuum failed; retrying next pass'),
+      maintenanceFailed: (error) =>
+        logger.warn({ event: 'maintenance_failed', err: error }, 'eviction or vacuum failed; retrying next pass'),
     },
   })
-  const local = config.memoryBytes > 0
-    ? new HotTier(sqlite, {
-      maxBytes: config.memoryBytes, maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16),
-      secretKeys: new Set([SESSIONS]), ...(options.now && { now: options.now }),
-    })
-    : sqlite
+  const local =
+    config.memoryBytes > 0
+      ? new HotTier(sqlite, {
+          maxBytes: config.memoryBytes,
+          maxEntryBytes: Math.min(1024 ** 2, config.memoryBytes / 16),
+          secretKeys: new Set([SESSIONS]),
+          ...(options.now && { now: options.now }),
+        })
+      : sqlite
   if (!config.sharedUrl) return { store: local }
 
   const url = maskedUrl(config.sharedUrl)
@@ -60,11 +69,19 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
     onStateChange: (up, reason) => {
       metrics.sharedUp.set(up ? 1 : 0)
       if (up) logger.info({ event: 'shared_tier_up', url, reason }, 'shared tier connected')
-      else logger.warn({ event: 'shared_tier_down', url, reason }, 'shared tier unavailable: near caches serve alone, sessions answer 503')
+      else
+        logger.warn(
+          { event: 'shared_tier_down', url, reason },
+          'shared tier unavailable: near caches serve alone, sessions answer 503',
+        )
     },
     onInvalidation: (message) => {
       metrics.invalidationsReceived.inc()
-      tiered?.applyInvalidation(message).catch((error: unknown) => logger.warn({ event: 'invalidation_failed', err: error }, 'could not apply an invalidation locally'))
+      tiered
+        ?.applyInvalidation(message)
+        .catch((error: unknown) =>
+          logger.warn({ event: 'invalidation_failed', err: error }, 'could not apply an invalidation locally'),
+        )
     },
     onError: (operation) => metrics.sharedErrors.inc({ operation }),
   })
@@ -72,7 +89,8 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
   tiered = new TieredStore(local, shared, {
     // Sessions live in the shared tier alone; cachecar's other data (stored responses) is a near cache that does
     // not announce its writes; the app's key/value data is a near cache that does.
-    roleOf: (namespace): NamespaceRole => namespace === SESSIONS ? 'authoritative' : isInternal(namespace) ? 'near-quiet' : 'near',
+    roleOf: (namespace): NamespaceRole =>
+      namespace === SESSIONS ? 'authoritative' : isInternal(namespace) ? 'near-quiet' : 'near',
     authoritativeTag: isSubjectTag,
     maxSharedValueBytes: config.sharedMaxValueBytes,
     coalesceMs: config.sharedCoalesceMs,
@@ -83,5 +101,9 @@ export function createStoreStack(config: Config, metrics: Metrics, logger: Logge
       degraded: (operation) => metrics.sharedDegraded.inc({ operation }),
     },
   })
-  return { store: tiered, shared: () => ({ url, ...shared.state }), ready: () => shared.waitUntilUp(SHARED_START_WAIT_MS) }
+  return {
+    store: tiered,
+    shared: () => ({ url, ...shared.state }),
+    ready: () => shared.waitUntilUp(SHARED_START_WAIT_MS),
+  }
 }

@@ -8,8 +8,18 @@ import { createHash } from 'node:crypto'
 import { fnv1a } from './keys.ts'
 import { ByteLru } from './lru.ts'
 import type {
-  DeleteResult, Entry, EntryInfo, IncrResult, ListOptions, Precondition, SetInput, SetResult, Store, StoreStats,
-  SweepResult, UpdateResult,
+  DeleteResult,
+  Entry,
+  EntryInfo,
+  IncrResult,
+  ListOptions,
+  Precondition,
+  SetInput,
+  SetResult,
+  Store,
+  StoreStats,
+  SweepResult,
+  UpdateResult,
 } from './types.ts'
 
 export interface HotTierOptions {
@@ -72,38 +82,72 @@ export class HotTier implements Store {
   // (group commit), and a read between the two could otherwise cache the value being replaced.
 
   set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
-    return this.#around(() => this.#forget(input.namespace, input.key), () => this.#inner.set(input, precondition))
+    return this.#around(
+      () => this.#forget(input.namespace, input.key),
+      () => this.#inner.set(input, precondition),
+    )
   }
 
   setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
-    return this.#around(() => { for (const input of inputs) this.#forget(input.namespace, input.key) }, () => this.#inner.setMany(inputs))
+    return this.#around(
+      () => {
+        for (const input of inputs) this.#forget(input.namespace, input.key)
+      },
+      () => this.#inner.setMany(inputs),
+    )
   }
 
   delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
-    return this.#around(() => this.#forget(namespace, key), () => this.#inner.delete(namespace, key, precondition))
+    return this.#around(
+      () => this.#forget(namespace, key),
+      () => this.#inner.delete(namespace, key, precondition),
+    )
   }
 
   deletePrefix(namespace: string, prefix: string): Promise<number> {
     const matches = (entry: Entry) => entry.namespace === namespace && entry.key.startsWith(prefix)
-    return this.#around(() => this.#forgetWhere(matches), () => this.#inner.deletePrefix(namespace, prefix))
+    return this.#around(
+      () => this.#forgetWhere(matches),
+      () => this.#inner.deletePrefix(namespace, prefix),
+    )
   }
 
   deleteTags(tags: readonly string[]): Promise<number> {
     const wanted = new Set(tags)
     const matches = (entry: Entry) => entry.tags.some((tag) => wanted.has(tag))
-    return this.#around(() => this.#forgetWhere(matches), () => this.#inner.deleteTags(tags))
+    return this.#around(
+      () => this.#forgetWhere(matches),
+      () => this.#inner.deleteTags(tags),
+    )
   }
 
-  update(namespace: string, key: string, mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined, precondition?: Precondition): Promise<UpdateResult> {
-    return this.#around(() => this.#forget(namespace, key), () => this.#inner.update(namespace, key, mutate, precondition))
+  update(
+    namespace: string,
+    key: string,
+    mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined,
+    precondition?: Precondition,
+  ): Promise<UpdateResult> {
+    return this.#around(
+      () => this.#forget(namespace, key),
+      () => this.#inner.update(namespace, key, mutate, precondition),
+    )
   }
 
   rename(namespace: string, from: string, to: string): Promise<boolean> {
-    return this.#around(() => { this.#forget(namespace, from); this.#forget(namespace, to) }, () => this.#inner.rename(namespace, from, to))
+    return this.#around(
+      () => {
+        this.#forget(namespace, from)
+        this.#forget(namespace, to)
+      },
+      () => this.#inner.rename(namespace, from, to),
+    )
   }
 
   incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
-    return this.#around(() => this.#forget(namespace, key), () => this.#inner.incr(namespace, key, by, ttlMs))
+    return this.#around(
+      () => this.#forget(namespace, key),
+      () => this.#inner.incr(namespace, key, by, ttlMs),
+    )
   }
 
   async #around<T>(forget: () => void, write: () => Promise<T>): Promise<T> {
@@ -143,7 +187,8 @@ export class HotTier implements Store {
   }
 
   #add(id: string, entry: Entry): void {
-    if (entry.size > this.#options.maxEntryBytes || entry.size > this.#options.maxBytes || this.#readOnce.firstRead(id)) return
+    if (entry.size > this.#options.maxEntryBytes || entry.size > this.#options.maxBytes || this.#readOnce.firstRead(id))
+      return
     this.#entries.set(id, entry, entry.size)
   }
 

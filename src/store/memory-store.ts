@@ -4,8 +4,19 @@ import { etagOf, prefixUpperBound } from './keys.ts'
 import { ByteLru } from './lru.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
 import type {
-  DeleteResult, Entry, EntryInfo, IncrResult, ListOptions, Precondition, SetInput, SetResult, Store, StoreEvents,
-  StoreStats, SweepResult, UpdateResult,
+  DeleteResult,
+  Entry,
+  EntryInfo,
+  IncrResult,
+  ListOptions,
+  Precondition,
+  SetInput,
+  SetResult,
+  Store,
+  StoreEvents,
+  StoreStats,
+  SweepResult,
+  UpdateResult,
 } from './types.ts'
 
 export interface MemoryStoreOptions {
@@ -64,7 +75,12 @@ export class MemoryStore implements Store {
     return this.#removeWhere((entry) => entry.tags.some((tag) => wanted.has(tag)))
   }
 
-  async update(namespace: string, key: string, mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined, precondition?: Precondition): Promise<UpdateResult> {
+  async update(
+    namespace: string,
+    key: string,
+    mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined,
+    precondition?: Precondition,
+  ): Promise<UpdateResult> {
     const current = this.#peekLive(namespace, key)
     if (!current) return { status: 'not-found' }
     if (!preconditionHolds(precondition, current.etag)) return { status: 'precondition-failed' }
@@ -149,8 +165,15 @@ export class MemoryStore implements Store {
     const etag = etagOf(input.value)
     const expiresAt = now + input.ttlMs
     this.#store({
-      namespace: input.namespace, key: input.key, value: input.value, contentType: input.contentType, etag,
-      tags: [...new Set(input.tags ?? [])], writtenAt: now, expiresAt, size: input.value.byteLength,
+      namespace: input.namespace,
+      key: input.key,
+      value: input.value,
+      contentType: input.contentType,
+      etag,
+      tags: [...new Set(input.tags ?? [])],
+      writtenAt: now,
+      expiresAt,
+      size: input.value.byteLength,
     })
     return { etag, expiresAt }
   }

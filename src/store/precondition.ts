@@ -15,7 +15,10 @@ export function preconditionHolds(precondition: Precondition | undefined, curren
 }
 
 /** The next value of a counter stored as decimal bytes, or why there is none. */
-export function addToCounter(value: Uint8Array, by: number):
+export function addToCounter(
+  value: Uint8Array,
+  by: number,
+):
   | { readonly status: 'ok'; readonly next: number; readonly bytes: Buffer; readonly etag: string }
   | { readonly status: 'not-a-counter' | 'overflow' } {
   const previous = parseCounter(value)

@@ -312,8 +312,14 @@ export class SharedTier {
   async waitUntilUp(timeoutMs: number): Promise<boolean> {
     if (this.#connected) return true
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.#client.off('ready', onReady); resolve(false) }, timeoutMs)
-      const onReady = () => { clearTimeout(timer); resolve(true) }
+      const timer = setTimeout(() => {
+        this.#client.off('ready', onReady)
+        resolve(false)
+      }, timeoutMs)
+      const onReady = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
       this.#client.once('ready', onReady)
     })
   }
@@ -327,7 +333,12 @@ export class SharedTier {
    * Writes `entry` (expiry = entry.expiresAt); with `expected`, only if the current etag is that one or ABSENT holds.
    * Says whether it wrote, and whether a live entry was there before.
    */
-  async write(entry: Entry, expected: string, now: number, since = 0): Promise<'created' | 'replaced' | 'not-written' | 'overtaken'> {
+  async write(
+    entry: Entry,
+    expected: string,
+    now: number,
+    since = 0,
+  ): Promise<'created' | 'replaced' | 'not-written' | 'overtaken'> {
     const written = await this.#call('write', (c) => c.cachecarWrite(...this.#writeArgs(entry, expected, now, since)))
     return written === 2 ? 'replaced' : written === 1 ? 'created' : written === -2 ? 'overtaken' : 'not-written'
   }
@@ -338,7 +349,10 @@ export class SharedTier {
    */
   async writeAll(entries: readonly Entry[], now: number, since = 0): Promise<string[]> {
     return await this.#call('write', async (c) => {
-      const multi = c.multi() as unknown as { cachecarWrite(...args: unknown[]): void; exec(): Promise<[Error | null, unknown][] | null> }
+      const multi = c.multi() as unknown as {
+        cachecarWrite(...args: unknown[]): void
+        exec(): Promise<[Error | null, unknown][] | null>
+      }
       for (const entry of entries) multi.cachecarWrite(...this.#writeArgs(entry, '', now, since))
       const results = await multi.exec()
       const failed = results?.find(([error]) => error)
@@ -348,31 +362,57 @@ export class SharedTier {
   }
 
   /** Whether a purge noted since `since` reaches this entry (for values kept in one task's store only). */
-  async overtaken(namespace: string, key: string, tags: readonly string[], since: number, now: number): Promise<boolean> {
-    return (await this.#call('read', (c) => c.cachecarOvertaken(...this.#purgeArgs(namespace, key, since, now), ...tags))) === 1
+  async overtaken(
+    namespace: string,
+    key: string,
+    tags: readonly string[],
+    since: number,
+    now: number,
+  ): Promise<boolean> {
+    return (
+      (await this.#call('read', (c) =>
+        c.cachecarOvertaken(...this.#purgeArgs(namespace, key, since, now), ...tags),
+      )) === 1
+    )
   }
 
   /** Notes a purge before it runs, so values fetched before it are refused by every task's later writes. */
   async notePurge(scope: PurgeScope, now: number): Promise<void> {
-    const [kind, namespace, items] = 'tags' in scope ? ['t', '', scope.tags] : 'prefix' in scope ? ['n', scope.namespace, [scope.prefix]] : ['k', scope.namespace, [scope.key]]
+    const [kind, namespace, items] =
+      'tags' in scope
+        ? ['t', '', scope.tags]
+        : 'prefix' in scope
+          ? ['n', scope.namespace, [scope.prefix]]
+          : ['k', scope.namespace, [scope.key]]
     if (items.length === 0) return
-    await this.#call('delete', (c) => c.cachecarNotePurge(this.#purgeNotes(), now, PURGE_MEMORY_MS, kind, namespace, ...items))
+    await this.#call('delete', (c) =>
+      c.cachecarNotePurge(this.#purgeNotes(), now, PURGE_MEMORY_MS, kind, namespace, ...items),
+    )
   }
 
-  async remove(namespace: string, key: string, expected: string, now: number): Promise<'deleted' | 'not-found' | 'precondition-failed'> {
+  async remove(
+    namespace: string,
+    key: string,
+    expected: string,
+    now: number,
+  ): Promise<'deleted' | 'not-found' | 'precondition-failed'> {
     const result = await this.#call('delete', (c) => c.cachecarRemove(this.#entryKey(namespace, key), expected, now))
     return result === 1 ? 'deleted' : result === 0 ? 'not-found' : 'precondition-failed'
   }
 
   /** Adds `by` to a decimal counter atomically in the engine (no compare-and-set rounds under contention). */
   async incr(namespace: string, key: string, by: number, ttlMs: number, now: number): Promise<IncrResult> {
-    const [status, value, etag, expiresAt] = await this.#call('incr', (c) => c.cachecarIncr(this.#entryKey(namespace, key), by, now, ttlMs))
+    const [status, value, etag, expiresAt] = await this.#call('incr', (c) =>
+      c.cachecarIncr(this.#entryKey(namespace, key), by, now, ttlMs),
+    )
     if (status === 'not-a-counter' || status === 'overflow') return { status }
     return { status: 'ok', value: Number(value), etag: etag!, expiresAt: Number(expiresAt) }
   }
 
   async rename(namespace: string, from: string, to: string, now: number): Promise<boolean> {
-    const moved = await this.#call('rename', (c) => c.cachecarRename(this.#entryKey(namespace, from), this.#entryKey(namespace, to), this.#tagPrefix(), now))
+    const moved = await this.#call('rename', (c) =>
+      c.cachecarRename(this.#entryKey(namespace, from), this.#entryKey(namespace, to), this.#tagPrefix(), now),
+    )
     return moved === 1
   }
 
@@ -387,7 +427,8 @@ export class SharedTier {
 
   async removeTags(tags: readonly string[]): Promise<number> {
     let removed = 0
-    for (const tag of new Set(tags)) removed += await this.#call('delete', (c) => c.cachecarRemoveTag(this.#tagPrefix() + tag, tag))
+    for (const tag of new Set(tags))
+      removed += await this.#call('delete', (c) => c.cachecarRemoveTag(this.#tagPrefix() + tag, tag))
     return removed
   }
 
@@ -399,7 +440,9 @@ export class SharedTier {
     const page = [...new Set(keys)].filter((key) => key > after).sort()
     const infos: EntryInfo[] = []
     for (const key of page) {
-      const fields = await this.#call('read', (c) => c.hmgetBuffer(this.#entryKey(namespace, key), 't', 'e', 'g', 'c', 'x', 'v'))
+      const fields = await this.#call('read', (c) =>
+        c.hmgetBuffer(this.#entryKey(namespace, key), 't', 'e', 'g', 'c', 'x', 'v'),
+      )
       const [t, e, g, c, x, v] = fields
       if (!t || !e || !c || !x || !v) continue
       const entry = entryFrom(namespace, key, { t, e, g: g ?? Buffer.alloc(0), c, x, v }, now)
@@ -413,7 +456,9 @@ export class SharedTier {
 
   /** Takes the fleet-wide coalescing lock on one key for `ttlMs`, unless another instance holds it or marked a pass. */
   async tryLock(namespace: string, key: string, ttlMs: number): Promise<LockState> {
-    return await this.#call('lock', (c) => c.cachecarLock(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs))
+    return await this.#call('lock', (c) =>
+      c.cachecarLock(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs),
+    )
   }
 
   /** Turns this task's lock on the key into a pass marker for `ttlMs`: other tasks stop waiting on the key. */
@@ -426,14 +471,22 @@ export class SharedTier {
   }
 
   /** The entry if it is there now, and whether someone still holds the key's lock (one round trip; a pass is not). */
-  async readOrLocked(namespace: string, key: string, now: number): Promise<{ entry: Entry | undefined; locked: boolean }> {
-    const [fields, lock] = await this.#call('read', (c) => Promise.all([c.hgetallBuffer(this.#entryKey(namespace, key)), c.get(this.#lockKey(namespace, key))]))
+  async readOrLocked(
+    namespace: string,
+    key: string,
+    now: number,
+  ): Promise<{ entry: Entry | undefined; locked: boolean }> {
+    const [fields, lock] = await this.#call('read', (c) =>
+      Promise.all([c.hgetallBuffer(this.#entryKey(namespace, key)), c.get(this.#lockKey(namespace, key))]),
+    )
     return { entry: entryFrom(namespace, key, fields, now), locked: lock !== null && lock !== PASS_MARK }
   }
 
   /** Tells every other instance to drop its near copies. Best effort: a lost message leaves copies until their TTL. */
   async publish(message: Invalidation): Promise<void> {
-    await this.#call('publish', (c) => c.publish(this.#channel, JSON.stringify({ from: this.#options.instanceId, ...message })))
+    await this.#call('publish', (c) =>
+      c.publish(this.#channel, JSON.stringify({ from: this.#options.instanceId, ...message })),
+    )
   }
 
   async ping(): Promise<void> {
@@ -447,17 +500,26 @@ export class SharedTier {
   }
 
   async #call<T>(operation: string, run: (client: Client) => Promise<T>): Promise<T> {
-    if (!this.up) throw new SharedTierUnavailableError(this.#connected ? 'shared tier circuit open after repeated failures' : 'shared tier not connected')
+    if (!this.up)
+      throw new SharedTierUnavailableError(
+        this.#connected ? 'shared tier circuit open after repeated failures' : 'shared tier not connected',
+      )
     try {
       const result = await run(this.#client)
-      if (this.#circuit.succeeded()) this.#options.onStateChange?.(true, 'circuit closed: the shared tier answered again')
+      if (this.#circuit.succeeded())
+        this.#options.onStateChange?.(true, 'circuit closed: the shared tier answered again')
       return result
     } catch (error) {
       this.#options.onError?.(operation, error as Error)
       if (this.#circuit.failed()) {
-        this.#options.onStateChange?.(false, `circuit open after ${FAILURES_TO_OPEN} failures: ${(error as Error).message}`)
+        this.#options.onStateChange?.(
+          false,
+          `circuit open after ${FAILURES_TO_OPEN} failures: ${(error as Error).message}`,
+        )
       }
-      throw new SharedTierUnavailableError(`shared tier ${operation} failed: ${(error as Error).message}`, { cause: error })
+      throw new SharedTierUnavailableError(`shared tier ${operation} failed: ${(error as Error).message}`, {
+        cause: error,
+      })
     }
   }
 
@@ -482,9 +544,19 @@ export class SharedTier {
 
   #writeArgs(entry: Entry, expected: string, now: number, since: number): (string | Buffer | number)[] {
     return [
-      this.#entryKey(entry.namespace, entry.key), expected, Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
-      entry.contentType, entry.etag, tagField(entry.tags), entry.writtenAt, entry.expiresAt, now, Math.max(1, Math.ceil(entry.expiresAt - now)),
-      this.#tagPrefix(), ...this.#purgeArgs(entry.namespace, entry.key, since, now), ...entry.tags,
+      this.#entryKey(entry.namespace, entry.key),
+      expected,
+      Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
+      entry.contentType,
+      entry.etag,
+      tagField(entry.tags),
+      entry.writtenAt,
+      entry.expiresAt,
+      now,
+      Math.max(1, Math.ceil(entry.expiresAt - now)),
+      this.#tagPrefix(),
+      ...this.#purgeArgs(entry.namespace, entry.key, since, now),
+      ...entry.tags,
     ]
   }
 
@@ -545,8 +617,15 @@ function entryFrom(namespace: string, key: string, fields: Record<string, Buffer
   // The engine's clock expires the key; ours decides what counts as live, as everywhere else.
   if (!(expiresAt > now)) return undefined
   return {
-    namespace, key, value: v, contentType: t.toString('utf8'), etag: e.toString('latin1'),
-    tags: tagsFrom(g), writtenAt: Number(c.toString('latin1')), expiresAt, size: v.byteLength,
+    namespace,
+    key,
+    value: v,
+    contentType: t.toString('utf8'),
+    etag: e.toString('latin1'),
+    tags: tagsFrom(g),
+    writtenAt: Number(c.toString('latin1')),
+    expiresAt,
+    size: v.byteLength,
   }
 }
 

@@ -34,7 +34,9 @@ export class Sweeper {
 
   /** One full pass: every expired row, then store upkeep. A pass already running is joined, not doubled. */
   runOnce(): Promise<SweepReport> {
-    this.#running ??= this.#sweep().finally(() => { this.#running = undefined })
+    this.#running ??= this.#sweep().finally(() => {
+      this.#running = undefined
+    })
     return this.#running
   }
 

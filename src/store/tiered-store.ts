@@ -5,9 +5,23 @@ import { etagOf } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
 import { ABSENT, SharedTierUnavailableError, type Invalidation, type SharedTier } from './shared-tier.ts'
 import {
-  OvertakenByPurgeError, StoreBusyError, StoreFullError, type AbandonReason, type DeleteResult, type Entry, type EntryInfo,
-  type IncrResult, type ListOptions, type Precondition, type PurgeScope, type SetInput, type SetResult, type Store,
-  type StoreStats, type SweepResult, type UpdateResult,
+  OvertakenByPurgeError,
+  StoreBusyError,
+  StoreFullError,
+  type AbandonReason,
+  type DeleteResult,
+  type Entry,
+  type EntryInfo,
+  type IncrResult,
+  type ListOptions,
+  type Precondition,
+  type PurgeScope,
+  type SetInput,
+  type SetResult,
+  type Store,
+  type StoreStats,
+  type SweepResult,
+  type UpdateResult,
 } from './types.ts'
 import { WriteFence } from './write-fence.ts'
 
@@ -100,8 +114,13 @@ export class TieredStore implements Store {
       return local
     }
     const generation = this.#generation
-    let shared = await this.#near('read', () => this.#shared.read(namespace, key, this.#now()), async () => undefined)
-    if (!shared && this.#options.coalesceMs && this.#role(namespace) === 'near-quiet' && this.#shared.up) shared = await this.#leadOrWait(namespace, key)
+    let shared = await this.#near(
+      'read',
+      () => this.#shared.read(namespace, key, this.#now()),
+      async () => undefined,
+    )
+    if (!shared && this.#options.coalesceMs && this.#role(namespace) === 'near-quiet' && this.#shared.up)
+      shared = await this.#leadOrWait(namespace, key)
     this.#options.events?.read?.(shared ? 'shared' : 'miss')
     if (shared && generation === this.#generation) await this.#fillLocal(shared)
     return shared
@@ -123,10 +142,12 @@ export class TieredStore implements Store {
     if (this.#locks.has(id)) return Promise.resolve(undefined)
     let wait = this.#waits.get(id)
     if (!wait) {
-      wait = this.#lockOrPoll(namespace, key, id).catch((error: unknown) => {
-        if (error instanceof SharedTierUnavailableError) return undefined
-        throw error
-      }).finally(() => this.#waits.delete(id))
+      wait = this.#lockOrPoll(namespace, key, id)
+        .catch((error: unknown) => {
+          if (error instanceof SharedTierUnavailableError) return undefined
+          throw error
+        })
+        .finally(() => this.#waits.delete(id))
       this.#waits.set(id, wait)
     }
     return wait
@@ -186,25 +207,36 @@ export class TieredStore implements Store {
       if (result.status !== 'precondition-failed') await this.#dropShared(input.namespace, [input.key])
       return result
     }
-    return this.#tiered(input.namespace, 'write', async () => {
-      for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-        // Without a precondition one round trip does it; with one, read the current ETag and compare-and-set on it.
-        const current = precondition ? await this.#shared.read(input.namespace, input.key, this.#now()) : undefined
-        if (precondition && !preconditionHolds(precondition, current?.etag)) return { status: 'precondition-failed' } as const
-        const entry = this.#entry(input)
-        const written = await this.#shared.write(entry, precondition ? current?.etag ?? ABSENT : '', this.#now(), input.unlessPurgedSince)
-        if (written === 'overtaken') throw new OvertakenByPurgeError()
-        if (written === 'not-written') {
-          await lostRound()
-          continue
+    return this.#tiered(
+      input.namespace,
+      'write',
+      async () => {
+        for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+          // Without a precondition one round trip does it; with one, read the current ETag and compare-and-set on it.
+          const current = precondition ? await this.#shared.read(input.namespace, input.key, this.#now()) : undefined
+          if (precondition && !preconditionHolds(precondition, current?.etag))
+            return { status: 'precondition-failed' } as const
+          const entry = this.#entry(input)
+          const written = await this.#shared.write(
+            entry,
+            precondition ? (current?.etag ?? ABSENT) : '',
+            this.#now(),
+            input.unlessPurgedSince,
+          )
+          if (written === 'overtaken') throw new OvertakenByPurgeError()
+          if (written === 'not-written') {
+            await lostRound()
+            continue
+          }
+          // A new entry can have no copy in another task's L1; a replaced one (a refresh, a soft purge) can.
+          await this.#mirror(input.namespace, [input.key], [input], written === 'replaced')
+          await this.#release(input.namespace, [input.key])
+          return { status: written, etag: entry.etag, expiresAt: entry.expiresAt } as const
         }
-        // A new entry can have no copy in another task's L1; a replaced one (a refresh, a soft purge) can.
-        await this.#mirror(input.namespace, [input.key], [input], written === 'replaced')
-        await this.#release(input.namespace, [input.key])
-        return { status: written, etag: entry.etag, expiresAt: entry.expiresAt } as const
-      }
-      throw contended(input.key)
-    }, () => this.#local.set(input, precondition))
+        throw contended(input.key)
+      },
+      () => this.#local.set(input, precondition),
+    )
   }
 
   setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
@@ -217,59 +249,86 @@ export class TieredStore implements Store {
     if (inputs.some((input) => input.namespace !== namespace)) throw new Error('setMany takes one namespace at a time')
     const shared = inputs.filter((input) => input.value.byteLength <= this.#options.maxSharedValueBytes)
     const since = Math.min(...inputs.map((input) => input.unlessPurgedSince ?? Infinity))
-    return this.#tiered(namespace, 'write', async () => {
-      if (shared.length < inputs.length && await this.#overtaken(inputs)) throw new OvertakenByPurgeError()
-      const entries = shared.map((input) => this.#entry(input))
-      const overtaken = await this.#shared.writeAll(entries, this.#now(), Number.isFinite(since) ? since : 0)
-      if (overtaken.length > 0) {
-        // What the MULTI did write (a Vary spec, say) stays shared; this task's L1 takes nothing of it.
-        await this.#release(namespace, shared.map((input) => input.key))
-        throw new OvertakenByPurgeError()
-      }
-      if (this.#role(namespace) === 'authoritative') return entries.map(({ etag, expiresAt }) => ({ etag, expiresAt }))
-      await this.#release(namespace, shared.map((input) => input.key))
-      const results = await this.#local.setMany(inputs)
-      if (this.#role(namespace) === 'near') await this.#publish({ namespace, keys: inputs.map((input) => input.key) })
-      return results
-    }, () => this.#local.setMany(inputs))
+    return this.#tiered(
+      namespace,
+      'write',
+      async () => {
+        if (shared.length < inputs.length && (await this.#overtaken(inputs))) throw new OvertakenByPurgeError()
+        const entries = shared.map((input) => this.#entry(input))
+        const overtaken = await this.#shared.writeAll(entries, this.#now(), Number.isFinite(since) ? since : 0)
+        if (overtaken.length > 0) {
+          // What the MULTI did write (a Vary spec, say) stays shared; this task's L1 takes nothing of it.
+          await this.#release(
+            namespace,
+            shared.map((input) => input.key),
+          )
+          throw new OvertakenByPurgeError()
+        }
+        if (this.#role(namespace) === 'authoritative')
+          return entries.map(({ etag, expiresAt }) => ({ etag, expiresAt }))
+        await this.#release(
+          namespace,
+          shared.map((input) => input.key),
+        )
+        const results = await this.#local.setMany(inputs)
+        if (this.#role(namespace) === 'near') await this.#publish({ namespace, keys: inputs.map((input) => input.key) })
+        return results
+      },
+      () => this.#local.setMany(inputs),
+    )
   }
 
   async delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
     await this.#fence.passed()
-    return this.#tiered(namespace, 'delete', async () => {
-      const current = precondition ? await this.#shared.read(namespace, key, this.#now()) : undefined
-      if (precondition && !preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
-      const shared = await this.#shared.remove(namespace, key, current?.etag ?? '', this.#now())
-      if (shared === 'precondition-failed') return shared
-      if (this.#role(namespace) === 'authoritative') return shared
-      this.#generation++
-      const local = await this.#local.delete(namespace, key)
-      await this.#publish({ namespace, keys: [key] })
-      return shared === 'deleted' || local === 'deleted' ? 'deleted' : local
-    }, () => this.#local.delete(namespace, key, precondition))
+    return this.#tiered(
+      namespace,
+      'delete',
+      async () => {
+        const current = precondition ? await this.#shared.read(namespace, key, this.#now()) : undefined
+        if (precondition && !preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
+        const shared = await this.#shared.remove(namespace, key, current?.etag ?? '', this.#now())
+        if (shared === 'precondition-failed') return shared
+        if (this.#role(namespace) === 'authoritative') return shared
+        this.#generation++
+        const local = await this.#local.delete(namespace, key)
+        await this.#publish({ namespace, keys: [key] })
+        return shared === 'deleted' || local === 'deleted' ? 'deleted' : local
+      },
+      () => this.#local.delete(namespace, key, precondition),
+    )
   }
 
   async deletePrefix(namespace: string, prefix: string): Promise<number> {
     await this.#fence.passed()
-    return this.#tiered(namespace, 'delete', async () => {
-      const shared = await this.#shared.removePrefix(namespace, prefix)
-      if (this.#role(namespace) === 'authoritative') return shared
-      const local = await this.#local.deletePrefix(namespace, prefix)
-      await this.#publish({ namespace, prefix })
-      return Math.max(shared, local)
-    }, () => this.#local.deletePrefix(namespace, prefix))
+    return this.#tiered(
+      namespace,
+      'delete',
+      async () => {
+        const shared = await this.#shared.removePrefix(namespace, prefix)
+        if (this.#role(namespace) === 'authoritative') return shared
+        const local = await this.#local.deletePrefix(namespace, prefix)
+        await this.#publish({ namespace, prefix })
+        return Math.max(shared, local)
+      },
+      () => this.#local.deletePrefix(namespace, prefix),
+    )
   }
 
   /** Notes a purge in the shared tier, so no task stores a value fetched before it; while the tier is down, nothing to note. */
   async notePurge(scope: PurgeScope): Promise<void> {
-    await this.#near('delete', () => this.#shared.notePurge(scope, this.#now()), async () => {})
+    await this.#near(
+      'delete',
+      () => this.#shared.notePurge(scope, this.#now()),
+      async () => {},
+    )
   }
 
   /** Whether a purge noted in the shared tier reaches any of `inputs` (values this task keeps in L1 alone). */
   async #overtaken(inputs: readonly SetInput[]): Promise<boolean> {
     for (const input of inputs) {
       if (input.unlessPurgedSince === undefined) continue
-      const check = () => this.#shared.overtaken(input.namespace, input.key, input.tags ?? [], input.unlessPurgedSince!, this.#now())
+      const check = () =>
+        this.#shared.overtaken(input.namespace, input.key, input.tags ?? [], input.unlessPurgedSince!, this.#now())
       if (await this.#near('read', check, async () => false)) return true
     }
     return false
@@ -293,51 +352,77 @@ export class TieredStore implements Store {
     return Math.max(shared, local)
   }
 
-  async update(namespace: string, key: string, mutate: (current: Entry) => Mutation | undefined, precondition?: Precondition): Promise<UpdateResult> {
-    return this.#tiered(namespace, 'write', async () => {
-      for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-        const current = await this.#shared.read(namespace, key, this.#now())
-        if (!current) {
-          // Near-cached entries too large for the shared tier, or written while it was down, live in L1 alone.
-          return this.#role(namespace) === 'authoritative' ? { status: 'not-found' } as const : this.#local.update(namespace, key, mutate, precondition)
+  async update(
+    namespace: string,
+    key: string,
+    mutate: (current: Entry) => Mutation | undefined,
+    precondition?: Precondition,
+  ): Promise<UpdateResult> {
+    return this.#tiered(
+      namespace,
+      'write',
+      async () => {
+        for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+          const current = await this.#shared.read(namespace, key, this.#now())
+          if (!current) {
+            // Near-cached entries too large for the shared tier, or written while it was down, live in L1 alone.
+            return this.#role(namespace) === 'authoritative'
+              ? ({ status: 'not-found' } as const)
+              : this.#local.update(namespace, key, mutate, precondition)
+          }
+          if (!preconditionHolds(precondition, current.etag)) return { status: 'precondition-failed' } as const
+          const next = mutate(current)
+          if (!next) return { status: 'unchanged', entry: current } as const
+          const entry = this.#entry({ ...next, namespace, key })
+          if ((await this.#shared.write(entry, current.etag, this.#now())) === 'not-written') {
+            await lostRound()
+            continue
+          }
+          await this.#mirror(namespace, [key], [], true)
+          return { status: 'updated', entry } as const
         }
-        if (!preconditionHolds(precondition, current.etag)) return { status: 'precondition-failed' } as const
-        const next = mutate(current)
-        if (!next) return { status: 'unchanged', entry: current } as const
-        const entry = this.#entry({ ...next, namespace, key })
-        if ((await this.#shared.write(entry, current.etag, this.#now())) === 'not-written') {
-          await lostRound()
-          continue
-        }
-        await this.#mirror(namespace, [key], [], true)
-        return { status: 'updated', entry } as const
-      }
-      throw contended(key)
-    }, () => this.#local.update(namespace, key, mutate, precondition))
+        throw contended(key)
+      },
+      () => this.#local.update(namespace, key, mutate, precondition),
+    )
   }
 
   async rename(namespace: string, from: string, to: string): Promise<boolean> {
-    return this.#tiered(namespace, 'write', async () => {
-      const moved = await this.#shared.rename(namespace, from, to, this.#now())
-      if (this.#role(namespace) === 'authoritative') return moved
-      const movedLocally = moved ? false : await this.#local.rename(namespace, from, to)
-      await this.#mirror(namespace, [from, to], [], true)
-      return moved || movedLocally
-    }, () => this.#local.rename(namespace, from, to))
+    return this.#tiered(
+      namespace,
+      'write',
+      async () => {
+        const moved = await this.#shared.rename(namespace, from, to, this.#now())
+        if (this.#role(namespace) === 'authoritative') return moved
+        const movedLocally = moved ? false : await this.#local.rename(namespace, from, to)
+        await this.#mirror(namespace, [from, to], [], true)
+        return moved || movedLocally
+      },
+      () => this.#local.rename(namespace, from, to),
+    )
   }
 
   async incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
-    return this.#tiered(namespace, 'write', async () => {
-      const result = await this.#shared.incr(namespace, key, by, ttlMs, this.#now())
-      if (result.status === 'ok') await this.#mirror(namespace, [key], [], true)
-      return result
-    }, () => this.#local.incr(namespace, key, by, ttlMs))
+    return this.#tiered(
+      namespace,
+      'write',
+      async () => {
+        const result = await this.#shared.incr(namespace, key, by, ttlMs, this.#now())
+        if (result.status === 'ok') await this.#mirror(namespace, [key], [], true)
+        return result
+      },
+      () => this.#local.incr(namespace, key, by, ttlMs),
+    )
   }
 
   async list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {
     if (this.#role(namespace) === 'authoritative') return this.#shared.list(namespace, options, this.#now())
     const local = await this.#local.list(namespace, options)
-    const shared = await this.#near('read', () => this.#shared.list(namespace, options, this.#now()), async () => [])
+    const shared = await this.#near(
+      'read',
+      () => this.#shared.list(namespace, options, this.#now()),
+      async () => [],
+    )
     const merged = new Map<string, EntryInfo>()
     for (const info of [...local, ...shared]) merged.set(info.key, info)
     return [...merged.values()].sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, options.limit)
@@ -372,8 +457,15 @@ export class TieredStore implements Store {
   #entry(input: SetInput): Entry {
     const now = this.#now()
     return {
-      namespace: input.namespace, key: input.key, value: input.value, contentType: input.contentType, etag: etagOf(input.value),
-      tags: [...new Set(input.tags ?? [])], writtenAt: now, expiresAt: now + input.ttlMs, size: input.value.byteLength,
+      namespace: input.namespace,
+      key: input.key,
+      value: input.value,
+      contentType: input.contentType,
+      etag: etagOf(input.value),
+      tags: [...new Set(input.tags ?? [])],
+      writtenAt: now,
+      expiresAt: now + input.ttlMs,
+      size: input.value.byteLength,
     }
   }
 
@@ -381,7 +473,12 @@ export class TieredStore implements Store {
    * Runs `shared` while the shared tier answers; on SharedTierUnavailableError, near-cached namespaces run `local`
    * instead and authoritative ones fail (503 at the HTTP layer).
    */
-  async #tiered<T>(namespace: string, operation: string, shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
+  async #tiered<T>(
+    namespace: string,
+    operation: string,
+    shared: () => Promise<T>,
+    local: () => Promise<T>,
+  ): Promise<T> {
     if (this.#role(namespace) === 'authoritative') return shared()
     return this.#near(operation, shared, local)
   }
@@ -404,7 +501,12 @@ export class TieredStore implements Store {
    * After a shared write: L1 gets the written values (or loses its copies of `keys`), and other tasks are told to
    * drop theirs when `replaced` says they may hold one or the namespace announces every write.
    */
-  async #mirror(namespace: string, keys: readonly string[], written: readonly SetInput[], replaced: boolean): Promise<void> {
+  async #mirror(
+    namespace: string,
+    keys: readonly string[],
+    written: readonly SetInput[],
+    replaced: boolean,
+  ): Promise<void> {
     if (this.#role(namespace) === 'authoritative') return
     this.#generation++
     for (const input of written) {
@@ -445,7 +547,14 @@ export class TieredStore implements Store {
     const ttlMs = entry.expiresAt - this.#now()
     if (ttlMs <= 0) return
     try {
-      await this.#local.set({ namespace: entry.namespace, key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs, tags: entry.tags })
+      await this.#local.set({
+        namespace: entry.namespace,
+        key: entry.key,
+        value: entry.value,
+        contentType: entry.contentType,
+        ttlMs,
+        tags: entry.tags,
+      })
     } catch (error) {
       if (!(error instanceof StoreFullError || error instanceof StoreBusyError)) throw error
     }

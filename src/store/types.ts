@@ -98,7 +98,12 @@ export interface Store {
    * Atomic read-modify-write of a live entry: `mutate` sees the current entry inside the write and returns its
    * replacement (value, content type, TTL, tags) or undefined to leave it. 'not-found' when there is no live entry.
    */
-  update(namespace: string, key: string, mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined, precondition?: Precondition): Promise<UpdateResult>
+  update(
+    namespace: string,
+    key: string,
+    mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined,
+    precondition?: Precondition,
+  ): Promise<UpdateResult>
   /** Moves a live entry to a new key atomically (value, tags and expiry kept); false if there was none or `to` exists. */
   rename(namespace: string, from: string, to: string): Promise<boolean>
   /** Adds `by` to a decimal counter, creating it with `ttlMs` if absent; an existing counter keeps its expiry. */

@@ -9,7 +9,9 @@ export class WriteFence {
 
   track<T>(write: Promise<T>): Promise<T> {
     this.#pending.add(write)
-    const settled = () => { this.#pending.delete(write) }
+    const settled = () => {
+      this.#pending.delete(write)
+    }
     write.then(settled, settled)
     return write
   }

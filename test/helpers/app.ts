@@ -17,25 +17,45 @@ export interface TestApp {
   metrics(): Promise<string>
 }
 
-export function testApp(env: Record<string, string> = {}, store?: (clock: ManualClock, config: Config) => Store): TestApp {
-  const config = loadConfig({ CACHECAR_DB_PATH: ':memory:', CACHECAR_MAX_BYTES: '64MiB', CACHECAR_MAX_VALUE_BYTES: '1MiB', ...env })
+export function testApp(
+  env: Record<string, string> = {},
+  store?: (clock: ManualClock, config: Config) => Store,
+): TestApp {
+  const config = loadConfig({
+    CACHECAR_DB_PATH: ':memory:',
+    CACHECAR_MAX_BYTES: '64MiB',
+    CACHECAR_MAX_VALUE_BYTES: '1MiB',
+    ...env,
+  })
   const clock = new ManualClock()
-  const theStore = store?.(clock, config) ?? new SqliteStore({ path: ':memory:', maxBytes: config.maxBytes, now: clock.now })
+  const theStore =
+    store?.(clock, config) ?? new SqliteStore({ path: ':memory:', maxBytes: config.maxBytes, now: clock.now })
   const logs: string[] = []
-  const sink = new Writable({ write(chunk, _encoding, done) { logs.push(String(chunk)); done() } })
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk))
+      done()
+    },
+  })
   const logger = createLogger('debug', sink)
   const metrics = createMetrics(() => theStore)
   const app = createApp({ config, store: theStore, metrics, logger, now: clock.now })
   return {
-    clock, store: theStore, config, logs,
+    clock,
+    store: theStore,
+    config,
+    logs,
     request: async (path, init) => app.request(path, init),
     metrics: () => metrics.registry.metrics(),
   }
 }
 
 /** Asserts nothing; returns the parsed problem body and checks its media type. */
-export async function problemOf(response: Response): Promise<{ type: string; title: string; status: number; detail: string; field?: string }> {
+export async function problemOf(
+  response: Response,
+): Promise<{ type: string; title: string; status: number; detail: string; field?: string }> {
   const type = response.headers.get('content-type')
-  if (type !== 'application/problem+json') throw new Error(`expected a problem, got ${response.status} ${type}: ${await response.text()}`)
+  if (type !== 'application/problem+json')
+    throw new Error(`expected a problem, got ${response.status} ${type}: ${await response.text()}`)
   return response.json() as Promise<{ type: string; title: string; status: number; detail: string; field?: string }>
 }

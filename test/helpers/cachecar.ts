@@ -11,32 +11,59 @@ export interface TestCachecar extends Running {
   readonly logs: string[]
   get(path: string, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: string }>
   /** A request sent exactly as written (fetch would normalise the path and drop fields such as Connection). */
-  raw(method: string, path: string, headers?: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>
+  raw(
+    method: string,
+    path: string,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>
 }
 
 /** The clock starts on a whole second, as HTTP dates do, so ages computed from Date come out exact. */
-export async function startCachecar(env: Record<string, string>, clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000), sqlite?: StartOptions['sqlite']): Promise<TestCachecar> {
-  const config = loadConfig({ CACHECAR_PORT: '0', CACHECAR_DB_PATH: ':memory:', CACHECAR_MAX_BYTES: '64MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB', ...env })
+export async function startCachecar(
+  env: Record<string, string>,
+  clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000),
+  sqlite?: StartOptions['sqlite'],
+): Promise<TestCachecar> {
+  const config = loadConfig({
+    CACHECAR_PORT: '0',
+    CACHECAR_DB_PATH: ':memory:',
+    CACHECAR_MAX_BYTES: '64MiB',
+    CACHECAR_MAX_VALUE_BYTES: '8MiB',
+    ...env,
+  })
   const logs: string[] = []
-  const logger = createLogger('warn', new Writable({ write(chunk, _e, done) { logs.push(String(chunk)); done() } }))
+  const logger = createLogger(
+    'warn',
+    new Writable({
+      write(chunk, _e, done) {
+        logs.push(String(chunk))
+        done()
+      },
+    }),
+  )
   const running = await start(config, logger, { now: clock.now, ...(sqlite && { sqlite }) })
   return Object.assign(running, {
-    clock, logs,
+    clock,
+    logs,
     async get(path: string, headers: Record<string, string> = {}) {
       const response = await fetch(running.url + path, { headers })
       return { status: response.status, headers: response.headers, body: await response.text() }
     },
     raw(method: string, path: string, headers: Record<string, string> = {}) {
-      return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: running.port, method, path, headers, agent: false }, (res) => {
-          let body = ''
-          res.on('data', (c: Buffer) => { body += c })
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
-          res.on('error', reject)
-        })
-        req.on('error', reject)
-        req.end()
-      })
+      return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>(
+        (resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port: running.port, method, path, headers, agent: false }, (res) => {
+            let body = ''
+            res.on('data', (c: Buffer) => {
+              body += c
+            })
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+            res.on('error', reject)
+          })
+          req.on('error', reject)
+          req.end()
+        },
+      )
     },
   })
 }

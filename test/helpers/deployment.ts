@@ -38,7 +38,8 @@ export const container = (name: string) => taskDefinition().containerDefinitions
  * flags before the script. Benchmarks start cachecar with them, and a test holds the Dockerfile to the same.
  */
 export function startScript(): { env: Record<string, string>; nodeArgs: string[] } {
-  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts
   const words = scripts.start!.split(/\s+/)
   const env: Record<string, string> = {}
   let i = 0

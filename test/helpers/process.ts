@@ -23,9 +23,15 @@ export async function startChild(
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
+  const exited = once(child, 'exit').then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }))
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cachecar did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs)
+    const timer = setTimeout(
+      () => reject(new Error(`cachecar did not listen within ${timeoutMs} ms:\n${output}`)),
+      timeoutMs,
+    )
     const onData = (chunk: Buffer) => {
       output += chunk
       const match = /"event":"listening","host":"([^"]+)","port":(\d+)/.exec(output)
@@ -35,7 +41,9 @@ export async function startChild(
       }
     }
     child.stdout.on('data', onData)
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk })
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk
+    })
     void exited.then(({ code }) => {
       clearTimeout(timer)
       reject(new Error(`cachecar exited with ${code} before listening:\n${output}`))
@@ -45,12 +53,22 @@ export async function startChild(
 }
 
 /** Runs main.ts to completion (for --help and bad configuration). */
-export async function runMain(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function runMain(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let stdout = ''
   let stderr = ''
-  child.stdout.on('data', (c: Buffer) => { stdout += c })
-  child.stderr.on('data', (c: Buffer) => { stderr += c })
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c
+  })
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c
+  })
   const [code] = await once(child, 'exit')
   return { code: code as number | null, stdout, stderr }
 }

@@ -27,15 +27,17 @@ export async function rawUpstream(script: (socket: Socket) => void, host = '127.
     url: `http://${host}:${(server.address() as AddressInfo).port}`,
     connections: () => connections,
     open: () => sockets.size,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
   }
 }
 
 /** A status line, a Date field and `extra` (each line ending in CRLF), then the blank line. */
-export const headersOf = (status: number, extra: string) => `HTTP/1.1 ${status} X\r\ndate: ${new Date().toUTCString()}\r\n${extra}\r\n`
+export const headersOf = (status: number, extra: string) =>
+  `HTTP/1.1 ${status} X\r\ndate: ${new Date().toUTCString()}\r\n${extra}\r\n`
 
 /** Polls `condition` every 10 ms until it holds or `timeoutMs` passes; returns whether it held. */
 export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 2000): Promise<boolean> {
@@ -53,10 +55,14 @@ export async function eventually(condition: () => boolean | Promise<boolean>, ti
  */
 export function sendRaw(port: number, data: string, { waitMs = 2000, halfClose = false } = {}): Promise<string> {
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => (halfClose ? socket.end(Buffer.from(data, 'latin1')) : socket.write(Buffer.from(data, 'latin1'))))
+    const socket = connect(port, '127.0.0.1', () =>
+      halfClose ? socket.end(Buffer.from(data, 'latin1')) : socket.write(Buffer.from(data, 'latin1')),
+    )
     let text = ''
     socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => { text += chunk })
+    socket.on('data', (chunk: string) => {
+      text += chunk
+    })
     socket.on('close', () => resolve(text))
     socket.on('error', () => {})
     socket.setTimeout(waitMs, () => socket.destroy())

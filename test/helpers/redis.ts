@@ -21,10 +21,15 @@ const CANDIDATES = ['/usr/bin/redis-server', '/usr/local/bin/redis-server', '/us
 export function redisServerPath(): string {
   let found = CANDIDATES.find((path) => existsSync(path))
   if (!found && process.getuid?.() === 0) {
-    execFileSync('apt-get', ['install', '-y', '-q', 'redis-server'], { stdio: 'ignore', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    execFileSync('apt-get', ['install', '-y', '-q', 'redis-server'], {
+      stdio: 'ignore',
+      timeout: 300_000,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    })
     found = CANDIDATES.find((path) => existsSync(path))
   }
-  if (!found) throw new Error('redis-server is not installed and could not be installed (apt-get install redis-server, as root)')
+  if (!found)
+    throw new Error('redis-server is not installed and could not be installed (apt-get install redis-server, as root)')
   return found
 }
 
@@ -37,13 +42,31 @@ export interface RedisOptions {
 
 function launch(binary: string, port: number, options: RedisOptions): Promise<ChildProcess> {
   const listen = options.tls
-    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile, '--tls-auth-clients', 'no']
+    ? [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        options.tls.certFile,
+        '--tls-key-file',
+        options.tls.keyFile,
+        '--tls-auth-clients',
+        'no',
+      ]
     : ['--port', String(port)]
   const auth = options.password ? ['--requirepass', options.password] : []
-  const child = spawn(binary, [...listen, ...auth, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(
+    binary,
+    [...listen, ...auth, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   return new Promise((resolve, reject) => {
     let output = ''
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`redis-server did not start: ${output}`)) }, 10_000)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`redis-server did not start: ${output}`))
+    }, 10_000)
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk
       if (output.includes('Ready to accept connections')) {
@@ -59,7 +82,10 @@ function launch(binary: string, port: number, options: RedisOptions): Promise<Ch
       }
     })
     child.stderr!.resume()
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited (${code}): ${output}`)) })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`redis-server exited (${code}): ${output}`))
+    })
   })
 }
 
@@ -80,8 +106,12 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
     port,
     url: options.tls ? `rediss://${auth}localhost:${port}` : `redis://${auth}127.0.0.1:${port}`,
     kill: () => ended(child, 'SIGKILL'),
-    pause: () => { child.kill('SIGSTOP') },
-    resume: () => { child.kill('SIGCONT') },
+    pause: () => {
+      child.kill('SIGSTOP')
+    },
+    resume: () => {
+      child.kill('SIGCONT')
+    },
     async restart() {
       await ended(child, 'SIGKILL')
       child = await launch(binary, port, options)

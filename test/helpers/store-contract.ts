@@ -8,7 +8,12 @@ export type StoreFactory = (clock: ManualClock) => Store | Promise<Store>
 
 const text = (s: string) => Buffer.from(s)
 const input = (key: string, value: string, extra: Partial<SetInput> = {}): SetInput => ({
-  namespace: 'ns', key, value: text(value), contentType: 'text/plain', ttlMs: 60_000, ...extra,
+  namespace: 'ns',
+  key,
+  value: text(value),
+  contentType: 'text/plain',
+  ttlMs: 60_000,
+  ...extra,
 })
 const decode = (value: Uint8Array | undefined) => (value ? Buffer.from(value).toString() : undefined)
 
@@ -29,7 +34,12 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
 
   test('a value reads back with its bytes, content type, tags and expiry', async ({ store, clock }) => {
     const value = new Uint8Array([0, 255, 1, 254])
-    const result = await store.set({ ...input('k', ''), value, contentType: 'application/octet-stream', tags: ['a', 'b'] })
+    const result = await store.set({
+      ...input('k', ''),
+      value,
+      contentType: 'application/octet-stream',
+      tags: ['a', 'b'],
+    })
     assert.is(result.status, 'created')
     const entry = await store.get('ns', 'k')
     assert.ok(entry)
@@ -60,7 +70,9 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
     const a = await store.set(input('a', 'same'))
     const b = await store.set(input('b', 'same'))
     const c = await store.set(input('c', 'different'))
-    assert.ok(a.status !== 'precondition-failed' && b.status !== 'precondition-failed' && c.status !== 'precondition-failed')
+    assert.ok(
+      a.status !== 'precondition-failed' && b.status !== 'precondition-failed' && c.status !== 'precondition-failed',
+    )
     assert.match(a.etag, /^"[^"]+"$/)
     assert.is(a.etag, b.etag)
     assert.is.not(a.etag, c.etag)
@@ -153,7 +165,7 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
     assert.is(await store.deleteTags(['new']), 1)
   })
 
-  test('an expired entry\'s tags do not stick to the entry that replaces it', async ({ store, clock }) => {
+  test("an expired entry's tags do not stick to the entry that replaces it", async ({ store, clock }) => {
     await store.set(input('k', 'one', { ttlMs: 1000, tags: ['old'] }))
     clock.advance(1000)
     await store.set(input('k', 'two'))
@@ -196,35 +208,48 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
   test('list pages through keys in order, with a prefix', async ({ store }) => {
     for (const key of ['b', 'a', 'c/1', 'c/2', 'c/3', 'd']) await store.set(input(key, key + key))
     const page1 = await store.list('ns', { prefix: 'c/', limit: 2 })
-    assert.equal(page1.map((e) => e.key), ['c/1', 'c/2'])
+    assert.equal(
+      page1.map((e) => e.key),
+      ['c/1', 'c/2'],
+    )
     assert.is(page1[0]?.size, 6)
     const page2 = await store.list('ns', { prefix: 'c/', limit: 2, after: 'c/2' })
-    assert.equal(page2.map((e) => e.key), ['c/3'])
-    assert.equal((await store.list('ns', { prefix: '', limit: 10 })).map((e) => e.key), ['a', 'b', 'c/1', 'c/2', 'c/3', 'd'])
+    assert.equal(
+      page2.map((e) => e.key),
+      ['c/3'],
+    )
+    assert.equal(
+      (await store.list('ns', { prefix: '', limit: 10 })).map((e) => e.key),
+      ['a', 'b', 'c/1', 'c/2', 'c/3', 'd'],
+    )
   })
 
   test('setMany writes all entries; getMany reads them in order', async ({ store }) => {
     const written = await store.setMany([input('x', '1'), input('y', '2')])
     assert.is(written.length, 2)
     const read = await store.getMany('ns', ['y', 'missing', 'x'])
-    assert.equal(read.map((e) => decode(e?.value)), ['2', undefined, '1'])
+    assert.equal(
+      read.map((e) => decode(e?.value)),
+      ['2', undefined, '1'],
+    )
   })
 
-  if (options.localSweep !== false) test('sweepExpired removes expired entries in batches and leaves live ones', async ({ store, clock }) => {
-    for (let i = 0; i < 25; i++) await store.set(input(`old${i}`, 'v', { ttlMs: 1000 }))
-    await store.set(input('live', 'v', { ttlMs: 5000 }))
-    clock.advance(1000)
-    const first = await store.sweepExpired(10)
-    assert.equal(first, { removed: 10, more: true })
-    let total = first.removed
-    for (let r = await store.sweepExpired(10); ; r = await store.sweepExpired(10)) {
-      total += r.removed
-      if (!r.more) break
-    }
-    assert.is(total, 25)
-    assert.is((await store.stats()).entries, 1)
-    assert.ok(await store.get('ns', 'live'))
-  })
+  if (options.localSweep !== false)
+    test('sweepExpired removes expired entries in batches and leaves live ones', async ({ store, clock }) => {
+      for (let i = 0; i < 25; i++) await store.set(input(`old${i}`, 'v', { ttlMs: 1000 }))
+      await store.set(input('live', 'v', { ttlMs: 5000 }))
+      clock.advance(1000)
+      const first = await store.sweepExpired(10)
+      assert.equal(first, { removed: 10, more: true })
+      let total = first.removed
+      for (let r = await store.sweepExpired(10); ; r = await store.sweepExpired(10)) {
+        total += r.removed
+        if (!r.more) break
+      }
+      assert.is(total, 25)
+      assert.is((await store.stats()).entries, 1)
+      assert.ok(await store.get('ns', 'live'))
+    })
 
   test('rename moves a live entry atomically, keeping value, tags and expiry', async ({ store, clock }) => {
     await store.set(input('old', 'v', { tags: ['t'], ttlMs: 5000 }))
@@ -245,18 +270,39 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
 
   test('update is an atomic read-modify-write of a live entry', async ({ store, clock }) => {
     await store.set(input('n', '0', { tags: ['t'] }))
-    await Promise.all(Array.from({ length: 50 }, () => store.update('ns', 'n', (current) => ({
-      value: Buffer.from(String(Number(decode(current.value)) + 1)), contentType: 'text/plain', ttlMs: 60_000, tags: current.tags,
-    }))))
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        store.update('ns', 'n', (current) => ({
+          value: Buffer.from(String(Number(decode(current.value)) + 1)),
+          contentType: 'text/plain',
+          ttlMs: 60_000,
+          tags: current.tags,
+        })),
+      ),
+    )
     assert.is(decode((await store.get('ns', 'n'))?.value), '50', 'no update was lost')
     const current = await store.get('ns', 'n')
-    assert.is((await store.update('ns', 'n', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }), { ifMatch: ['"stale"'] })).status, 'precondition-failed')
+    assert.is(
+      (
+        await store.update('ns', 'n', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }), {
+          ifMatch: ['"stale"'],
+        })
+      ).status,
+      'precondition-failed',
+    )
     const unchanged = await store.update('ns', 'n', () => undefined, { ifMatch: [current!.etag] })
     assert.is(unchanged.status, 'unchanged')
-    assert.is((await store.update('ns', 'missing', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }))).status, 'not-found')
+    assert.is(
+      (await store.update('ns', 'missing', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }))).status,
+      'not-found',
+    )
     await store.set(input('old', 'v', { ttlMs: 1000 }))
     clock.advance(1000)
-    assert.is((await store.update('ns', 'old', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }))).status, 'not-found', 'expired entries are not revived')
+    assert.is(
+      (await store.update('ns', 'old', () => ({ value: Buffer.from('x'), contentType: 'x', ttlMs: 1000 }))).status,
+      'not-found',
+      'expired entries are not revived',
+    )
   })
 
   test('ping succeeds on a working store', async ({ store }) => {

@@ -21,7 +21,9 @@ export async function fakeUpstream(handle: FakeUpstream['handle']): Promise<Fake
   const upstream = { received, handle } as FakeUpstream
   const server = createServer((req, res) => {
     let body = ''
-    req.on('data', (c: Buffer) => { body += c })
+    req.on('data', (c: Buffer) => {
+      body += c
+    })
     req.on('end', () => {
       received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
       upstream.handle(req, res, body)
@@ -30,9 +32,10 @@ export async function fakeUpstream(handle: FakeUpstream['handle']): Promise<Fake
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return Object.assign(upstream, {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   })
 }

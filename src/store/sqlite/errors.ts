@@ -1,6 +1,9 @@
 // Classifies node:sqlite errors by their primary result code.
 
-interface SqliteError { code?: unknown; errcode?: unknown }
+interface SqliteError {
+  code?: unknown
+  errcode?: unknown
+}
 
 function primaryCode(error: unknown): number | undefined {
   const e = error as SqliteError

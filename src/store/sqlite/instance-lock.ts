@@ -9,7 +9,9 @@ import { MEMORY } from './open.ts'
 /** Another live process holds the lock on this database path. */
 export class DatabaseInUseError extends Error {
   constructor(path: string, lockPath: string) {
-    super(`${path} is in use by another running cachecar (it holds the lock ${lockPath}); give each instance its own CACHECAR_DB_PATH`)
+    super(
+      `${path} is in use by another running cachecar (it holds the lock ${lockPath}); give each instance its own CACHECAR_DB_PATH`,
+    )
     this.name = 'DatabaseInUseError'
   }
 }

@@ -56,10 +56,7 @@ export class ValueFiles {
   async write(value: Uint8Array): Promise<StoredFile> {
     const name = randomBytes(12).toString('base64url')
     try {
-      const [, etag] = await Promise.all([
-        writeFile(join(this.#dir, name), value, { flag: 'wx' }),
-        etagInSlices(value),
-      ])
+      const [, etag] = await Promise.all([writeFile(join(this.#dir, name), value, { flag: 'wx' }), etagInSlices(value)])
       return { name, etag }
     } catch (error) {
       this.discard(name) // a partly written file on a full disk
@@ -79,16 +76,17 @@ export class ValueFiles {
     if (live) return Promise.resolve(live)
     let reading = this.#reading.get(name)
     if (!reading) {
-      reading = readFile(join(this.#dir, name)).then((bytes) => {
-        this.#inMemory.set(name, new WeakRef(bytes))
-        this.#collected.register(bytes, name)
-        return bytes
-      }, missingAsUndefined).finally(() => this.#reading.delete(name))
+      reading = readFile(join(this.#dir, name))
+        .then((bytes) => {
+          this.#inMemory.set(name, new WeakRef(bytes))
+          this.#collected.register(bytes, name)
+          return bytes
+        }, missingAsUndefined)
+        .finally(() => this.#reading.delete(name))
       this.#reading.set(name, reading)
     }
     return reading
   }
-
 
   /** For read-modify-write inside a transaction (rare: values of this size are seldom updated in place). */
   readSync(name: string): Buffer | undefined {
