@@ -1,7 +1,7 @@
 // Composition root: parse config, start cachecar, handle signals. Nothing else lives here.
 import { ConfigError, configHelp, loadConfig, type Config } from './config.ts'
 import { createLogger } from './ops/logger.ts'
-import { start } from './server.ts'
+import { start } from './wiring/server.ts'
 import { DatabaseInUseError } from './store/sqlite/instance-lock.ts'
 
 const args = process.argv.slice(2)

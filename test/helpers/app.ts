@@ -1,6 +1,6 @@
 // Builds a cachecar app on a :memory: store with a manual clock, for in-process API tests.
 import { Writable } from 'node:stream'
-import { createApp } from '../../src/app.ts'
+import { createApp } from '../../src/wiring/app.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { createLogger } from '../../src/ops/logger.ts'
 import { createMetrics } from '../../src/ops/metrics.ts'

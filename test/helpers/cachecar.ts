@@ -3,7 +3,7 @@ import { request } from 'node:http'
 import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/ops/logger.ts'
-import { start, type Running, type StartOptions } from '../../src/server.ts'
+import { start, type Running, type StartOptions } from '../../src/wiring/server.ts'
 import { ManualClock } from './clock.ts'
 
 export interface TestCachecar extends Running {

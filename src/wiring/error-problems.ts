@@ -3,7 +3,7 @@ import type { Logger } from '../ops/logger.ts'
 import type { Metrics } from '../ops/metrics.ts'
 import { SharedTierUnavailableError } from '../store/shared-tier.ts'
 import { StoreBusyError, StoreFullError } from '../store/types.ts'
-import { Problem, type ProblemInit } from './problem.ts'
+import { Problem, type ProblemInit } from '../http/problem.ts'
 
 export function errorProblem(
   error: unknown,

@@ -4,12 +4,12 @@ import { maskedUrl } from '../config/spec.ts'
 import type { Config } from '../config.ts'
 import type { Logger } from '../ops/logger.ts'
 import { labelledOnce, type Metrics } from '../ops/metrics.ts'
-import { HotTier } from './hot-tier.ts'
-import { SESSIONS, isInternal, isSubjectTag } from './keyspace.ts'
-import { SharedTier } from './shared-tier.ts'
-import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
-import { TieredStore, type NamespaceRole } from './tiered-store.ts'
-import type { Store } from './types.ts'
+import { HotTier } from '../store/hot-tier.ts'
+import { SESSIONS, isInternal, isSubjectTag } from '../store/keyspace.ts'
+import { SharedTier } from '../store/shared-tier.ts'
+import { SqliteStore, type SqliteStoreOptions } from '../store/sqlite-store.ts'
+import { TieredStore, type NamespaceRole } from '../store/tiered-store.ts'
+import type { Store } from '../store/types.ts'
 
 export interface StoreStack {
   readonly store: Store
