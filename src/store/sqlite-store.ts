@@ -1,5 +1,5 @@
 // The Store on one node:sqlite connection: every write on it, expired rows invisible, the byte budget enforced.
-import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import type { DatabaseSync } from 'node:sqlite'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { etagOf, prefixUpperBound } from './keys.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
@@ -9,6 +9,15 @@ import { lockDatabasePath, type InstanceLock } from './sqlite/instance-lock.ts'
 import { moveAside, removeLeftovers, storeFiles } from './sqlite/leftovers.ts'
 import { MEMORY, PAGE_SIZE, openDatabase } from './sqlite/open.ts'
 import { RecentReads } from './sqlite/recent-reads.ts'
+import {
+  prepareStatements,
+  toEntry,
+  toInfo,
+  type CurrentRow,
+  type LiveRow,
+  type Row,
+  type Statements,
+} from './sqlite/statements.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
 import { FILE_VALUE_BYTES, ValueFiles, isNoSpace, type StoredFile } from './sqlite/value-files.ts'
 import { WriteFence } from './write-fence.ts'
@@ -47,32 +56,12 @@ export interface SqliteStoreOptions {
   readonly fileValueBytes?: number
 }
 
-interface Row {
-  id: number
-  namespace: string
-  key: string
-  content_type: string
-  etag: string
-  tags: string | null
-  written_at: number
-  expires_at: number
-  size: number
-  file: string | null
-  value: Uint8Array
-}
-
-/** What a read needs of a row: its key is already known. */
-type LiveRow = Omit<Row, 'namespace' | 'key'>
-
 interface QueuedWrite {
   readonly bytes: number
   readonly operation: () => unknown
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
 }
-
-/** What a write needs to know of the row it may replace. */
-type CurrentRow = Pick<Row, 'id' | 'etag' | 'tags' | 'expires_at'>
 
 /** Above this share of the budget a write evicts synchronously before it lands; below, maintenance does. */
 const HARD_WATERMARK = 0.97
@@ -93,6 +82,7 @@ const EMPTY = new Uint8Array(0)
 
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync
+  readonly #sql: Statements
   readonly #now: () => number
   readonly #events: StoreEvents
   readonly #retry: RetryPolicy
@@ -109,28 +99,6 @@ export class SqliteStore implements Store {
   readonly #fence = new WriteFence()
   #flushing: Promise<void> | undefined
 
-  readonly #begin: StatementSync
-  readonly #commit: StatementSync
-  readonly #rollback: StatementSync
-  readonly #selectLive: StatementSync
-  readonly #selectCurrent: StatementSync
-  readonly #selectCurrentWithValue: StatementSync
-  readonly #insert: StatementSync
-  readonly #replace: StatementSync
-  readonly #deleteTagsOfEntry: StatementSync
-  readonly #insertTag: StatementSync
-  readonly #deleteById: StatementSync
-  readonly #deleteKey: StatementSync
-  readonly #renameLive: StatementSync
-  readonly #deleteRangeBatch: StatementSync
-  readonly #deleteTaggedBatch: StatementSync
-  readonly #updateCounter: StatementSync
-  readonly #listRange: StatementSync
-  readonly #deleteExpiredBatch: StatementSync
-  readonly #evictExpiredBatch: StatementSync
-  readonly #selectLeastRecent: StatementSync
-  readonly #touch: StatementSync
-  readonly #countEntries: StatementSync
   /**
    * Rows in `entries`, kept as rows are inserted and deleted (restored when a transaction rolls back): count(*) on the
    * event loop took 495 ms per /metrics scrape at 10M entries. The database is empty at every start.
@@ -138,9 +106,6 @@ export class SqliteStore implements Store {
   #rows = 0
   /** Settles once what previous runs left at the path is deleted (in the background: starting never waits for it). */
   readonly leftoversRemoved: Promise<void> = Promise.resolve()
-  readonly #writeReadiness: StatementSync
-  readonly #readReadiness: StatementSync
-  readonly #takeDeadFiles: StatementSync
   readonly #lock: InstanceLock
 
   constructor(options: SqliteStoreOptions) {
@@ -165,55 +130,7 @@ export class SqliteStore implements Store {
     this.#files = options.path === MEMORY ? undefined : new ValueFiles(`${options.path}.values`)
     this.#fileValueBytes = options.fileValueBytes ?? FILE_VALUE_BYTES
     this.#budget = new DiskBudget(this.#db, options.path, options.maxBytes, () => this.#files?.bytes ?? 0)
-    const db = this.#db
-    this.#begin = db.prepare('BEGIN IMMEDIATE')
-    this.#commit = db.prepare('COMMIT')
-    this.#rollback = db.prepare('ROLLBACK')
-    this.#selectLive = db.prepare(`SELECT id, content_type, etag, tags, written_at, expires_at, size, file, value
-      FROM entries WHERE namespace = ? AND key = ? AND expires_at > ?`)
-    this.#selectCurrent = db.prepare('SELECT id, etag, tags, expires_at FROM entries WHERE namespace = ? AND key = ?')
-    this.#selectCurrentWithValue = db.prepare(
-      'SELECT id, etag, tags, expires_at, file, value FROM entries WHERE namespace = ? AND key = ?',
-    )
-    // A plain INSERT or an UPDATE by id, never an UPSERT with RETURNING: every write already knows the row it
-    // replaces. Measured on this schema (1 KiB values, 12 per transaction): the statement took 10.8 µs as an UPSERT
-    // with RETURNING against 3.8 µs as an INSERT; SqliteStore.set went from 22.5 to 13.3 µs.
-    this.#insert = db.prepare(`INSERT INTO entries
-        (namespace, key, content_type, etag, tags, written_at, expires_at, last_access, size, file, value)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-    this.#replace = db.prepare(`UPDATE entries SET content_type = ?, etag = ?, tags = ?, written_at = ?, expires_at = ?,
-      last_access = ?, size = ?, file = ?, value = ? WHERE id = ?`)
-    this.#deleteTagsOfEntry = db.prepare('DELETE FROM entry_tags WHERE entry_id = ?')
-    this.#insertTag = db.prepare('INSERT OR IGNORE INTO entry_tags (tag, entry_id) VALUES (?, ?)')
-    this.#deleteById = db.prepare('DELETE FROM entries WHERE id = ?')
-    this.#deleteKey = db.prepare('DELETE FROM entries WHERE namespace = ? AND key = ?')
-    this.#renameLive = db.prepare('UPDATE entries SET key = ? WHERE namespace = ? AND key = ? AND expires_at > ?')
-    this.#deleteRangeBatch = db.prepare(`DELETE FROM entries WHERE id IN
-      (SELECT id FROM entries WHERE namespace = ? AND key >= ? AND key < ? AND expires_at > ? LIMIT ?)`)
-    this.#deleteTaggedBatch = db.prepare(`DELETE FROM entries WHERE id IN
-      (SELECT t.entry_id FROM entry_tags t JOIN entries e ON e.id = t.entry_id
-       WHERE t.tag = ? AND e.expires_at > ? LIMIT ?)`)
-    this.#updateCounter = db.prepare(
-      'UPDATE entries SET value = ?, etag = ?, size = ?, last_access = ?, file = NULL WHERE id = ?',
-    )
-    this.#listRange = db.prepare(`SELECT namespace, key, content_type, etag, tags, written_at, expires_at, size
-      FROM entries WHERE namespace = ? AND key > ? AND key >= ? AND key < ? AND expires_at > ? ORDER BY key LIMIT ?`)
-    // The sweeper's has no RETURNING: run() steps a statement once, and a DELETE … RETURNING left unfinished after
-    // its first row kept SQLite from ever checkpointing (sweeping 200k rows grew the WAL to 284 MiB; 1M rows, 17 GB).
-    // Eviction's needs the sizes, and reads them all with all(), which finishes the statement.
-    this.#deleteExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
-      (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?)`)
-    this.#evictExpiredBatch = db.prepare(`DELETE FROM entries WHERE id IN
-      (SELECT id FROM entries WHERE expires_at <= ? LIMIT ?) RETURNING size`)
-    this.#selectLeastRecent = db.prepare(
-      'SELECT id, namespace, key, size, last_access FROM entries ORDER BY last_access LIMIT ?',
-    )
-    this.#touch = db.prepare('UPDATE entries SET last_access = ? WHERE id = ?')
-    this.#countEntries = db.prepare('SELECT count(*) AS n FROM entries')
-    this.#writeReadiness = db.prepare(`INSERT INTO readiness (id, at) VALUES (1, ?)
-      ON CONFLICT (id) DO UPDATE SET at = excluded.at`)
-    this.#readReadiness = db.prepare('SELECT at FROM readiness WHERE id = 1')
-    this.#takeDeadFiles = db.prepare('DELETE FROM dead_files RETURNING name, size')
+    this.#sql = prepareStatements(this.#db)
     this.#recent = new RecentReads(options.maxBytes)
   }
 
@@ -229,7 +146,7 @@ export class SqliteStore implements Store {
   async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
     return this.#withFiles([input], async ([file]) => {
       const result = await this.#write(input.value.byteLength, () => {
-        const row = this.#selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined
+        const row = this.#sql.selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined
         const live = this.#live(row)
         if (!preconditionHolds(precondition, live?.etag)) return { status: 'precondition-failed' } as const
         const written = this.#put(input, row, file)
@@ -244,7 +161,7 @@ export class SqliteStore implements Store {
     return this.#withFiles(inputs, async (files) => ({
       result: await this.#write(bytes, () =>
         inputs.map((input, i) =>
-          this.#put(input, this.#selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined, files[i]),
+          this.#put(input, this.#sql.selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined, files[i]),
         ),
       ),
       landed: true,
@@ -254,10 +171,10 @@ export class SqliteStore implements Store {
   async delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
     await this.#fence.passed()
     return this.#write(0, () => {
-      const current = this.#live(this.#selectCurrent.get(namespace, key) as CurrentRow | undefined)
+      const current = this.#live(this.#sql.selectCurrent.get(namespace, key) as CurrentRow | undefined)
       if (!preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
       if (!current) return 'not-found'
-      this.#deleteById.run(current.id)
+      this.#sql.deleteById.run(current.id)
       this.#rows--
       return 'deleted'
     })
@@ -267,14 +184,16 @@ export class SqliteStore implements Store {
   async deletePrefix(namespace: string, prefix: string): Promise<number> {
     const upper = prefixUpperBound(prefix) ?? NO_UPPER_BOUND
     return this.#deleteInBatches(
-      () => this.#deleteRangeBatch.run(namespace, prefix, upper, this.#now(), PURGE_BATCH).changes,
+      () => this.#sql.deleteRangeBatch.run(namespace, prefix, upper, this.#now(), PURGE_BATCH).changes,
     )
   }
 
   async deleteTags(tags: readonly string[]): Promise<number> {
     let removed = 0
     for (const tag of new Set(tags)) {
-      removed += await this.#deleteInBatches(() => this.#deleteTaggedBatch.run(tag, this.#now(), PURGE_BATCH).changes)
+      removed += await this.#deleteInBatches(
+        () => this.#sql.deleteTaggedBatch.run(tag, this.#now(), PURGE_BATCH).changes,
+      )
     }
     return removed
   }
@@ -286,7 +205,7 @@ export class SqliteStore implements Store {
     precondition?: Precondition,
   ): Promise<UpdateResult> {
     return this.#write(0, (): UpdateResult => {
-      const row = this.#selectLive.get(namespace, key, this.#now()) as LiveRow | undefined
+      const row = this.#sql.selectLive.get(namespace, key, this.#now()) as LiveRow | undefined
       const value = row?.file ? this.#files?.readSync(row.file) : row?.value
       if (!row || !value) return { status: 'not-found' }
       if (!preconditionHolds(precondition, row.etag)) return { status: 'precondition-failed' }
@@ -305,17 +224,17 @@ export class SqliteStore implements Store {
 
   rename(namespace: string, from: string, to: string): Promise<boolean> {
     return this.#write(0, () => {
-      if (this.#live(this.#selectCurrent.get(namespace, to) as CurrentRow | undefined)) return false
+      if (this.#live(this.#sql.selectCurrent.get(namespace, to) as CurrentRow | undefined)) return false
       // An expired row may still hold the new key until the sweeper runs: it goes first.
-      this.#rows -= Number(this.#deleteKey.run(namespace, to).changes)
-      return Number(this.#renameLive.run(to, namespace, from, this.#now()).changes) === 1
+      this.#rows -= Number(this.#sql.deleteKey.run(namespace, to).changes)
+      return Number(this.#sql.renameLive.run(to, namespace, from, this.#now()).changes) === 1
     })
   }
 
   incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
     return this.#write(24, (): IncrResult => {
       const now = this.#now()
-      const row = this.#selectCurrentWithValue.get(namespace, key) as
+      const row = this.#sql.selectCurrentWithValue.get(namespace, key) as
         | (CurrentRow & { file: string | null; value: Uint8Array })
         | undefined
       const current = this.#live(row)
@@ -326,7 +245,7 @@ export class SqliteStore implements Store {
       }
       const sum = addToCounter((current.file ? this.#files?.readSync(current.file) : current.value) ?? EMPTY, by)
       if (sum.status !== 'ok') return sum
-      this.#updateCounter.run(sum.bytes, sum.etag, sum.bytes.byteLength, now, current.id)
+      this.#sql.updateCounter.run(sum.bytes, sum.etag, sum.bytes.byteLength, now, current.id)
       return { status: 'ok', value: sum.next, etag: sum.etag, expiresAt: current.expires_at }
     })
   }
@@ -334,7 +253,7 @@ export class SqliteStore implements Store {
   list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {
     const upper = prefixUpperBound(options.prefix) ?? NO_UPPER_BOUND
     return this.#read(() => {
-      const rows = this.#listRange.all(
+      const rows = this.#sql.listRange.all(
         namespace,
         options.after ?? '',
         options.prefix,
@@ -349,7 +268,7 @@ export class SqliteStore implements Store {
   async sweepExpired(batch: number): Promise<SweepResult> {
     const removed = await retryBusy(
       () => {
-        const changes = Number(this.#deleteExpiredBatch.run(this.#now(), batch).changes)
+        const changes = Number(this.#sql.deleteExpiredBatch.run(this.#now(), batch).changes)
         this.#rows -= changes
         this.#reapFiles()
         return changes
@@ -381,13 +300,13 @@ export class SqliteStore implements Store {
 
   /** count(*) of the rows, O(n) on the event loop: for tests and diagnostics, never for /metrics. */
   countRowsSlowly(): number {
-    return Number((this.#countEntries.get() as { n: number }).n)
+    return Number((this.#sql.countEntries.get() as { n: number }).n)
   }
 
   async ping(): Promise<void> {
     const at = this.#now()
-    await retryBusy(() => this.#writeReadiness.run(at), this.#retry, this.#events.busyRetry)
-    const row = this.#readReadiness.get() as { at: number } | undefined
+    await retryBusy(() => this.#sql.writeReadiness.run(at), this.#retry, this.#events.busyRetry)
+    const row = this.#sql.readReadiness.get() as { at: number } | undefined
     if (row?.at !== at) throw new Error('readiness row did not read back')
   }
 
@@ -403,7 +322,7 @@ export class SqliteStore implements Store {
   // ---- internals -------------------------------------------------------------------------------------------
 
   #getLive(namespace: string, key: string): LiveRow | undefined {
-    const row = this.#selectLive.get(namespace, key, this.#now()) as LiveRow | undefined
+    const row = this.#sql.selectLive.get(namespace, key, this.#now()) as LiveRow | undefined
     if (row) this.#recent.note(namespace, key, this.#now())
     return row
   }
@@ -502,7 +421,7 @@ export class SqliteStore implements Store {
   /** Deletes the files of rows that were just removed or replaced (see dead_files in open.ts). */
   #reapFiles(): void {
     if (!this.#files || this.#files.count === 0) return
-    this.#files.released(this.#takeDeadFiles.all() as { name: string; size: number }[])
+    this.#files.released(this.#sql.takeDeadFiles.all() as { name: string; size: number }[])
   }
 
   /** The row if it is live; an expired row counts as absent. */
@@ -521,10 +440,10 @@ export class SqliteStore implements Store {
     let id: number
     if (previous) {
       id = previous.id
-      this.#replace.run(input.contentType, etag, tags, now, expiresAt, now, size, file?.name ?? null, stored, id)
+      this.#sql.replace.run(input.contentType, etag, tags, now, expiresAt, now, size, file?.name ?? null, stored, id)
     } else {
       id = Number(
-        this.#insert.run(
+        this.#sql.insert.run(
           input.namespace,
           input.key,
           input.contentType,
@@ -540,8 +459,8 @@ export class SqliteStore implements Store {
       )
       this.#rows++
     }
-    if (previous?.tags) this.#deleteTagsOfEntry.run(id)
-    for (const tag of new Set(input.tags ?? [])) this.#insertTag.run(tag, id)
+    if (previous?.tags) this.#sql.deleteTagsOfEntry.run(id)
+    for (const tag of new Set(input.tags ?? [])) this.#sql.insertTag.run(tag, id)
     return { etag, expiresAt }
   }
 
@@ -623,15 +542,15 @@ export class SqliteStore implements Store {
 
   #transaction<T>(operation: () => T): T {
     const rows = this.#rows
-    this.#begin.run()
+    this.#sql.begin.run()
     try {
       const result = operation()
       this.#reapFiles()
-      this.#commit.run()
+      this.#sql.commit.run()
       return result
     } catch (error) {
       // SQLite may already have rolled back (e.g. on SQLITE_FULL); roll back only what is still open.
-      if (this.#db.isTransaction) this.#rollback.run()
+      if (this.#db.isTransaction) this.#sql.rollback.run()
       this.#rows = rows
       throw error
     }
@@ -688,7 +607,7 @@ export class SqliteStore implements Store {
    * whose sizes add up to `bytes`. Returns the bytes freed (0: nothing left to delete).
    */
   #evictBatch(bytes: number): number {
-    const expired = this.#evictExpiredBatch.all(this.#now(), EVICT_BATCH) as { size: number }[]
+    const expired = this.#sql.evictExpiredBatch.all(this.#now(), EVICT_BATCH) as { size: number }[]
     this.#rows -= expired.length
     this.#reapFiles()
     if (expired.length > 0) {
@@ -700,7 +619,7 @@ export class SqliteStore implements Store {
     // decides: eviction always makes progress.
     for (let round = 0; ; round++) {
       const honourReads = round < SPARE_ROUNDS
-      const candidates = this.#selectLeastRecent.all(EVICT_BATCH) as {
+      const candidates = this.#sql.selectLeastRecent.all(EVICT_BATCH) as {
         id: number
         namespace: string
         key: string
@@ -715,11 +634,11 @@ export class SqliteStore implements Store {
           if (freed >= bytes || freed >= EVICT_BATCH_BYTES) break
           const readAt = honourReads ? this.#recent.readAt(namespace, key) : 0
           if (readAt > lastAccess) {
-            this.#touch.run(readAt, id)
+            this.#sql.touch.run(readAt, id)
             spared++
             continue
           }
-          this.#deleteById.run(id)
+          this.#sql.deleteById.run(id)
           this.#rows--
           freed += size + ROW_OVERHEAD_BYTES
           deleted++
@@ -790,33 +709,5 @@ export class SqliteStore implements Store {
       if (changes < PURGE_BATCH) return removed
       await yieldToEventLoop()
     }
-  }
-}
-
-/** The entry a read returns, built once: reads are the hot path. */
-function toEntry(namespace: string, key: string, row: LiveRow, value: Uint8Array): Entry {
-  return {
-    namespace,
-    key,
-    value,
-    contentType: row.content_type,
-    etag: row.etag,
-    tags: row.tags === null ? [] : (JSON.parse(row.tags) as string[]),
-    writtenAt: row.written_at,
-    expiresAt: row.expires_at,
-    size: row.size,
-  }
-}
-
-function toInfo(row: Omit<Row, 'value' | 'id'>): EntryInfo {
-  return {
-    namespace: row.namespace,
-    key: row.key,
-    contentType: row.content_type,
-    etag: row.etag,
-    tags: row.tags === null ? [] : (JSON.parse(row.tags) as string[]),
-    writtenAt: row.written_at,
-    expiresAt: row.expires_at,
-    size: row.size,
   }
 }
