@@ -21,8 +21,8 @@ import {
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
 import { FILE_VALUE_BYTES, ValueFiles, isNoSpace, type StoredFile } from './sqlite/value-files.ts'
 import { WriteFence } from './write-fence.ts'
+import { WriteQueue } from './sqlite/write-queue.ts'
 import {
-  StoreBusyError,
   StoreFullError,
   type DeleteResult,
   type Entry,
@@ -56,13 +56,6 @@ export interface SqliteStoreOptions {
   readonly fileValueBytes?: number
 }
 
-interface QueuedWrite {
-  readonly bytes: number
-  readonly operation: () => unknown
-  readonly resolve: (value: unknown) => void
-  readonly reject: (error: unknown) => void
-}
-
 /** Above this share of the budget a write evicts synchronously before it lands; below, maintenance does. */
 const HARD_WATERMARK = 0.97
 const EVICT_BATCH = 256
@@ -73,7 +66,6 @@ const SPARE_ROUNDS = 4
  * per step: deleting or vacuuming tens of MiB in one go held the event loop for 150–250 ms in the soak.
  */
 const EVICT_BATCH_BYTES = 4 * 1024 ** 2
-const FLUSH_BATCH_BYTES = 1024 ** 2
 const VACUUM_STEP_PAGES = 512
 const PURGE_BATCH = 1000
 // SQLite orders every TEXT before every BLOB, so a blob works as "no upper bound" for key ranges.
@@ -93,11 +85,10 @@ export class SqliteStore implements Store {
   readonly #fileValueBytes: number
   #rebalancing: Promise<void> | undefined
   #closed = false
-  /** Writes waiting for the next group commit, and that commit once scheduled. */
-  #queue: QueuedWrite[] = []
+  /** Writes waiting for the next group commit (write-queue.ts). */
+  readonly #queue = new WriteQueue((bytes, operation) => this.#writeNow(bytes, operation))
   /** Large-value writes whose file is being written, not yet queued: deletes wait for them. */
   readonly #fence = new WriteFence()
-  #flushing: Promise<void> | undefined
 
   /**
    * Rows in `entries`, kept as rows are inserted and deleted (restored when a transaction rolls back): count(*) on the
@@ -312,7 +303,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.#closed) return
-    await this.#flushing
+    await this.#queue.flushed
     this.#closed = true
     await this.#rebalancing
     this.#db.close()
@@ -468,62 +459,10 @@ export class SqliteStore implements Store {
     return retryBusy(operation, this.#retry, this.#events.busyRetry)
   }
 
-  /**
-   * Queues `operation` for the next group commit: writes issued within one turn of the event loop share one
-   * IMMEDIATE transaction (measured: 32 µs per 1 KiB upsert alone, 15 µs in fours, 9.5 µs in sixteens).
-   * Each write still sees the ones queued before it, and its promise settles only after the commit.
-   */
+  /** Queues `operation` for the next group commit; it settles after the commit (write-queue.ts). */
   #write<T>(incomingBytes: number, operation: () => T): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('the store is closed'))
-    return new Promise<T>((resolve, reject) => {
-      const queued = this.#queue.push({
-        bytes: incomingBytes,
-        operation,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-      })
-      if (queued === 1) this.#flushing = new Promise((done) => setImmediate(() => void this.#flush().finally(done)))
-    })
-  }
-
-  /**
-   * Commits the queue in transactions of at most FLUSH_BATCH_BYTES (a single larger write goes alone), yielding
-   * between them: one commit of many large values held the event loop for tens of ms in the soak.
-   */
-  async #flush(): Promise<void> {
-    while (this.#queue.length > 0) {
-      let take = 1
-      let bytes = this.#queue[0]!.bytes
-      while (take < this.#queue.length && bytes + this.#queue[take]!.bytes <= FLUSH_BATCH_BYTES)
-        bytes += this.#queue[take++]!.bytes
-      await this.#commitBatch(this.#queue.splice(0, take), bytes)
-      if (this.#queue.length > 0) await yieldToEventLoop()
-    }
-  }
-
-  async #commitBatch(batch: QueuedWrite[], bytes: number): Promise<void> {
-    let results: unknown[] | undefined
-    try {
-      results = await this.#writeNow(bytes, () => batch.map((write) => write.operation()))
-    } catch (error) {
-      // Locked through every retry: replaying alone would only wait again.
-      if (error instanceof StoreBusyError) {
-        for (const write of batch) write.reject(error)
-        return
-      }
-      // One write failed (or the batch did not fit) and took the transaction with it: replay each alone.
-    }
-    if (results) {
-      for (const [i, write] of batch.entries()) write.resolve(results[i])
-      return
-    }
-    for (const write of batch) {
-      try {
-        write.resolve(await this.#writeNow(write.bytes, write.operation))
-      } catch (error) {
-        write.reject(error)
-      }
-    }
+    return this.#queue.push(incomingBytes, operation)
   }
 
   /** Runs `operation` in one IMMEDIATE transaction, making room first, retrying SQLITE_BUSY. */
