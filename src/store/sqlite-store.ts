@@ -3,8 +3,7 @@ import type { DatabaseSync } from 'node:sqlite'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { etagOf, prefixUpperBound } from './keys.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
-import { DiskBudget, HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES } from './sqlite/budget.ts'
-import { isFull } from './sqlite/errors.ts'
+import { DiskBudget } from './sqlite/budget.ts'
 import { lockDatabasePath, type InstanceLock } from './sqlite/instance-lock.ts'
 import { moveAside, removeLeftovers, storeFiles } from './sqlite/leftovers.ts'
 import { MEMORY, PAGE_SIZE, openDatabase } from './sqlite/open.ts'
@@ -22,6 +21,7 @@ import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
 import { FILE_VALUE_BYTES, ValueFiles, isNoSpace, type StoredFile } from './sqlite/value-files.ts'
 import { WriteFence } from './write-fence.ts'
 import { WriteQueue } from './sqlite/write-queue.ts'
+import { EVICT_BATCH_BYTES, Eviction, HARD_WATERMARK } from './sqlite/eviction.ts'
 import {
   StoreFullError,
   type DeleteResult,
@@ -56,17 +56,6 @@ export interface SqliteStoreOptions {
   readonly fileValueBytes?: number
 }
 
-/** Above this share of the budget a write evicts synchronously before it lands; below, maintenance does. */
-const HARD_WATERMARK = 0.97
-const EVICT_BATCH = 256
-/** Batches in a row that may only spare recently read entries before eviction ignores reads (see #evictBatch). */
-const SPARE_ROUNDS = 4
-/**
- * At most this many bytes leave per eviction transaction, and at most VACUUM_STEP_PAGES go back to the filesystem
- * per step: deleting or vacuuming tens of MiB in one go held the event loop for 150–250 ms in the soak.
- */
-const EVICT_BATCH_BYTES = 4 * 1024 ** 2
-const VACUUM_STEP_PAGES = 512
 const PURGE_BATCH = 1000
 // SQLite orders every TEXT before every BLOB, so a blob works as "no upper bound" for key ranges.
 const NO_UPPER_BOUND = new Uint8Array([0xff])
@@ -81,9 +70,9 @@ export class SqliteStore implements Store {
   readonly #budget: DiskBudget
   /** Reads are noted here, in memory; eviction consults it (recent-reads.ts). */
   readonly #recent: RecentReads
+  readonly #eviction: Eviction
   readonly #files: ValueFiles | undefined
   readonly #fileValueBytes: number
-  #rebalancing: Promise<void> | undefined
   #closed = false
   /** Writes waiting for the next group commit (write-queue.ts). */
   readonly #queue = new WriteQueue((bytes, operation) => this.#writeNow(bytes, operation))
@@ -123,6 +112,23 @@ export class SqliteStore implements Store {
     this.#budget = new DiskBudget(this.#db, options.path, options.maxBytes, () => this.#files?.bytes ?? 0)
     this.#sql = prepareStatements(this.#db)
     this.#recent = new RecentReads(options.maxBytes)
+    const store = this
+    this.#eviction = new Eviction({
+      db: this.#db,
+      sql: this.#sql,
+      budget: this.#budget,
+      recent: this.#recent,
+      events: this.#events,
+      now: this.#now,
+      get closed() {
+        return store.#closed
+      },
+      transaction: (operation) => this.#transaction(operation),
+      reapFiles: () => this.#reapFiles(),
+      removedRows: (count) => {
+        this.#rows -= count
+      },
+    })
   }
 
   async get(namespace: string, key: string): Promise<Entry | undefined> {
@@ -272,7 +278,7 @@ export class SqliteStore implements Store {
 
   async maintain(): Promise<void> {
     this.#budget.measure()
-    if (this.#budget.mayExceed(0)) await this.#rebalance()
+    if (this.#budget.mayExceed(0)) await this.#eviction.rebalance()
   }
 
   async stats(): Promise<StoreStats> {
@@ -305,7 +311,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return
     await this.#queue.flushed
     this.#closed = true
-    await this.#rebalancing
+    await this.#eviction.rebalancing
     this.#db.close()
     this.#lock.release()
   }
@@ -375,8 +381,8 @@ export class SqliteStore implements Store {
    */
   async #roomForFiles(bytes: number): Promise<void> {
     if (!this.#budget.usedAbove(HARD_WATERMARK)) return
-    await retryBusy(() => this.#evictDownTo(HARD_WATERMARK, 0), this.#retry, this.#events.busyRetry)
-    this.#scheduleRebalance()
+    await retryBusy(() => this.#eviction.evictDownTo(HARD_WATERMARK, 0), this.#retry, this.#events.busyRetry)
+    this.#eviction.scheduleRebalance()
     if (this.#budget.usedAbove(1)) {
       throw new StoreFullError(
         `no room for ${bytes} bytes of value files within the ${this.#budget.maxBytes}-byte budget`,
@@ -391,11 +397,11 @@ export class SqliteStore implements Store {
     } catch (error) {
       if (!isNoSpace(error)) throw error
       await retryBusy(
-        () => this.#evictBytes(value.byteLength * 2 + EVICT_BATCH_BYTES),
+        () => this.#eviction.evictBytes(value.byteLength * 2 + EVICT_BATCH_BYTES),
         this.#retry,
         this.#events.busyRetry,
       )
-      this.#scheduleRebalance()
+      this.#eviction.scheduleRebalance()
       // Unlinks of the evicted rows' files run in the background: give them a turn before trying again.
       await yieldToEventLoop()
       try {
@@ -469,9 +475,9 @@ export class SqliteStore implements Store {
   #writeNow<T>(incomingBytes: number, operation: () => T): Promise<T> {
     return retryBusy(
       () => {
-        const result = this.#withRoom(incomingBytes, () => this.#transaction(operation))
+        const result = this.#eviction.withRoom(incomingBytes, () => this.#transaction(operation))
         this.#budget.wrote(incomingBytes)
-        if (this.#budget.mayExceed(0)) this.#scheduleRebalance()
+        if (this.#budget.mayExceed(0)) this.#eviction.scheduleRebalance()
         return result
       },
       this.#retry,
@@ -493,144 +499,6 @@ export class SqliteStore implements Store {
       this.#rows = rows
       throw error
     }
-  }
-
-  /** Keeps a write inside the budget: evicts synchronously near the hard limit, turns SQLITE_FULL into eviction. */
-  #withRoom<T>(incomingBytes: number, operation: () => T): T {
-    if (this.#budget.mayExceed(incomingBytes) && this.#budget.usedAbove(HARD_WATERMARK, incomingBytes)) {
-      this.#evictDownTo(HARD_WATERMARK, incomingBytes)
-    }
-    try {
-      return operation()
-    } catch (error) {
-      if (!isFull(error)) throw error
-      // Only what this write needs now (freed pages are reused at once); the background pass does the rest in steps.
-      let freed: number
-      try {
-        freed = this.#evictBytes(incomingBytes * 2 + EVICT_BATCH_BYTES)
-      } catch (evictError) {
-        // The disk is too full even to log a delete: no write can land until space comes back; reads go on.
-        if (!isFull(evictError)) throw evictError
-        throw new StoreFullError(`no room for ${incomingBytes} bytes: the disk is full`, { cause: evictError })
-      }
-      this.#scheduleRebalance()
-      try {
-        return operation()
-      } catch (retryError) {
-        if (!isFull(retryError)) throw retryError
-        throw new StoreFullError(`no room for ${incomingBytes} bytes after evicting ${freed} bytes`, {
-          cause: retryError,
-        })
-      }
-    }
-  }
-
-  /** Synchronously back under `fraction` with a batch of slack; the background pass continues to the low mark. */
-  #evictDownTo(fraction: number, incomingBytes: number): void {
-    this.#evictBytes(this.#budget.usedBytes() + incomingBytes - this.#budget.maxBytes * fraction + EVICT_BATCH_BYTES)
-    this.#scheduleRebalance()
-  }
-
-  /** Evicts about `bytes` of rows, expired ones first (or everything); returns the bytes freed. */
-  #evictBytes(bytes: number): number {
-    let freed = 0
-    for (let batch = 1; freed < bytes && batch > 0; ) {
-      batch = this.#evictBatch(bytes - freed)
-      freed += batch
-    }
-    return freed
-  }
-
-  /**
-   * Deletes one batch: up to EVICT_BATCH expired rows if there are any, else the least recently used rows
-   * whose sizes add up to `bytes`. Returns the bytes freed (0: nothing left to delete).
-   */
-  #evictBatch(bytes: number): number {
-    const expired = this.#sql.evictExpiredBatch.all(this.#now(), EVICT_BATCH) as { size: number }[]
-    this.#rows -= expired.length
-    this.#reapFiles()
-    if (expired.length > 0) {
-      this.#events.evicted?.('expired', expired.length)
-      return expired.reduce((sum, row) => sum + row.size + ROW_OVERHEAD_BYTES, 0)
-    }
-    // Least recently written or spared first; an entry read since then is spared once (its place in line becomes
-    // its last read) instead of evicted. After SPARE_ROUNDS batches that evicted nothing, the line's order alone
-    // decides: eviction always makes progress.
-    for (let round = 0; ; round++) {
-      const honourReads = round < SPARE_ROUNDS
-      const candidates = this.#sql.selectLeastRecent.all(EVICT_BATCH) as {
-        id: number
-        namespace: string
-        key: string
-        size: number
-        last_access: number
-      }[]
-      let freed = 0
-      let deleted = 0
-      let spared = 0
-      this.#transaction(() => {
-        for (const { id, namespace, key, size, last_access: lastAccess } of candidates) {
-          if (freed >= bytes || freed >= EVICT_BATCH_BYTES) break
-          const readAt = honourReads ? this.#recent.readAt(namespace, key) : 0
-          if (readAt > lastAccess) {
-            this.#sql.touch.run(readAt, id)
-            spared++
-            continue
-          }
-          this.#sql.deleteById.run(id)
-          this.#rows--
-          freed += size + ROW_OVERHEAD_BYTES
-          deleted++
-        }
-      })
-      if (deleted > 0) this.#events.evicted?.('lru', deleted)
-      if (deleted > 0 || spared === 0) return freed
-    }
-  }
-
-  #scheduleRebalance(): void {
-    if (this.#rebalancing || this.#closed) return
-    this.#rebalancing = this.#rebalance().finally(() => {
-      this.#rebalancing = undefined
-    })
-  }
-
-  /** Brings the store below the low watermark in small batches, yielding between them, then shrinks the files. */
-  async #rebalance(): Promise<void> {
-    await yieldToEventLoop()
-    try {
-      if (this.#budget.dataAbove(HIGH_WATERMARK)) {
-        // Measured again before every batch: an estimate made once evicted by row sizes, not by what pages freed.
-        for (let excess = this.#excessData(); !this.#closed && excess > 0; excess = this.#excessData()) {
-          if (this.#evictBatch(excess) === 0) break
-          await yieldToEventLoop()
-        }
-      }
-      // Free pages inside the budget are reused by the next writes: hand them back to the filesystem only when
-      // the files near the hard limit. Vacuuming at the high mark churned (shrink, regrow, shrink: a fifth of the
-      // main thread in the soak).
-      if (!this.#closed && this.#budget.diskAbove(HARD_WATERMARK)) {
-        // Step by step while it makes progress (on a full disk it may not).
-        for (
-          let free = this.#budget.freePages(), before = Infinity;
-          !this.#closed && free > 0 && free < before;
-          before = free, free = this.#budget.freePages()
-        ) {
-          this.#db.exec(`PRAGMA incremental_vacuum(${VACUUM_STEP_PAGES})`)
-          await yieldToEventLoop()
-        }
-        if (!this.#closed) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-      }
-      if (!this.#closed) this.#budget.measure()
-    } catch (error) {
-      // Busy or full: the next write or maintenance pass tries again.
-      this.#events.maintenanceFailed?.(error)
-    }
-  }
-
-  /** Cached data above the low watermark: what eviction still has to free. */
-  #excessData(): number {
-    return this.#budget.dataBytes() - this.#budget.maxBytes * LOW_WATERMARK
   }
 
   async #deleteInBatches(deleteBatch: () => number | bigint): Promise<number> {
