@@ -18,25 +18,25 @@ import {
   type Statements,
 } from './sqlite/statements.ts'
 import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
-import { FILE_VALUE_BYTES, ValueFiles, isNoSpace, type StoredFile } from './sqlite/value-files.ts'
+import { FILE_VALUE_BYTES, ValueFiles, type StoredFile } from './sqlite/value-files.ts'
 import { WriteFence } from './write-fence.ts'
 import { WriteQueue } from './sqlite/write-queue.ts'
-import { EVICT_BATCH_BYTES, Eviction, HARD_WATERMARK } from './sqlite/eviction.ts'
-import {
-  StoreFullError,
-  type DeleteResult,
-  type Entry,
-  type EntryInfo,
-  type IncrResult,
-  type ListOptions,
-  type Precondition,
-  type SetInput,
-  type SetResult,
-  type Store,
-  type StoreEvents,
-  type StoreStats,
-  type SweepResult,
-  type UpdateResult,
+import { Eviction } from './sqlite/eviction.ts'
+import { FileWrites } from './sqlite/file-writes.ts'
+import type {
+  DeleteResult,
+  Entry,
+  EntryInfo,
+  IncrResult,
+  ListOptions,
+  Precondition,
+  SetInput,
+  SetResult,
+  Store,
+  StoreEvents,
+  StoreStats,
+  SweepResult,
+  UpdateResult,
 } from './types.ts'
 
 export interface SqliteStoreOptions {
@@ -72,7 +72,7 @@ export class SqliteStore implements Store {
   readonly #recent: RecentReads
   readonly #eviction: Eviction
   readonly #files: ValueFiles | undefined
-  readonly #fileValueBytes: number
+  readonly #fileWrites: FileWrites
   #closed = false
   /** Writes waiting for the next group commit (write-queue.ts). */
   readonly #queue = new WriteQueue((bytes, operation) => this.#writeNow(bytes, operation))
@@ -108,7 +108,6 @@ export class SqliteStore implements Store {
     this.#events = options.events ?? {}
     this.#retry = options.retry ?? DEFAULT_RETRY
     this.#files = options.path === MEMORY ? undefined : new ValueFiles(`${options.path}.values`)
-    this.#fileValueBytes = options.fileValueBytes ?? FILE_VALUE_BYTES
     this.#budget = new DiskBudget(this.#db, options.path, options.maxBytes, () => this.#files?.bytes ?? 0)
     this.#sql = prepareStatements(this.#db)
     this.#recent = new RecentReads(options.maxBytes)
@@ -129,6 +128,14 @@ export class SqliteStore implements Store {
         this.#rows -= count
       },
     })
+    this.#fileWrites = new FileWrites({
+      files: this.#files,
+      fileValueBytes: options.fileValueBytes ?? FILE_VALUE_BYTES,
+      fence: this.#fence,
+      budget: this.#budget,
+      eviction: this.#eviction,
+      retryBusy: (operation) => this.#read(operation),
+    })
   }
 
   async get(namespace: string, key: string): Promise<Entry | undefined> {
@@ -141,7 +148,7 @@ export class SqliteStore implements Store {
   }
 
   async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
-    return this.#withFiles([input], async ([file]) => {
+    return this.#fileWrites.withFiles([input], async ([file]) => {
       const result = await this.#write(input.value.byteLength, () => {
         const row = this.#sql.selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined
         const live = this.#live(row)
@@ -155,7 +162,7 @@ export class SqliteStore implements Store {
 
   setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
     const bytes = inputs.reduce((sum, input) => sum + input.value.byteLength, 0)
-    return this.#withFiles(inputs, async (files) => ({
+    return this.#fileWrites.withFiles(inputs, async (files) => ({
       result: await this.#write(bytes, () =>
         inputs.map((input, i) =>
           this.#put(input, this.#sql.selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined, files[i]),
@@ -330,89 +337,6 @@ export class SqliteStore implements Store {
     if (!row.file || !this.#files) return toEntry(namespace, key, row, row.value)
     const value = await this.#files.read(row.file)
     return value && toEntry(namespace, key, row, value)
-  }
-
-  /**
-   * Writes the large values among `inputs` to files first (off the event loop), then runs `write` with them; files
-   * of a write that did not land are deleted, those that did are counted in the budget.
-   */
-  async #withFiles<T>(
-    inputs: readonly SetInput[],
-    write: (files: (StoredFile | undefined)[]) => Promise<{ result: T; landed: boolean }>,
-  ): Promise<T> {
-    const files = this.#files
-    const large = (input: SetInput) => files !== undefined && input.value.byteLength >= this.#fileValueBytes
-    if (!files || !inputs.some(large)) return (await write([])).result
-    return this.#fence.track(this.#withWrittenFiles(files, inputs, large, write))
-  }
-
-  async #withWrittenFiles<T>(
-    files: ValueFiles,
-    inputs: readonly SetInput[],
-    large: (input: SetInput) => boolean,
-    write: (files: (StoredFile | undefined)[]) => Promise<{ result: T; landed: boolean }>,
-  ): Promise<T> {
-    const reserved = inputs.reduce((sum, input) => sum + (large(input) ? input.value.byteLength : 0), 0)
-    files.reserve(reserved)
-    let written: (StoredFile | undefined)[] = []
-    let landed = false
-    try {
-      await this.#roomForFiles(reserved)
-      written = await Promise.all(
-        inputs.map((input) => (large(input) ? this.#writeFile(files, input.value) : undefined)),
-      )
-      const outcome = await write(written)
-      landed = outcome.landed
-      return outcome.result
-    } finally {
-      files.unreserve(reserved)
-      inputs.forEach((input, i) => {
-        const file = written[i]
-        if (!file) return
-        if (landed) files.adopted(input.value.byteLength)
-        else files.discard(file.name)
-      })
-    }
-  }
-
-  /**
-   * Before value files are written (their bytes already reserved): evicts down to the hard mark if they would pass
-   * it, and refuses with StoreFullError, writing nothing, when even that leaves no room within the budget.
-   */
-  async #roomForFiles(bytes: number): Promise<void> {
-    if (!this.#budget.usedAbove(HARD_WATERMARK)) return
-    await retryBusy(() => this.#eviction.evictDownTo(HARD_WATERMARK, 0), this.#retry, this.#events.busyRetry)
-    this.#eviction.scheduleRebalance()
-    if (this.#budget.usedAbove(1)) {
-      throw new StoreFullError(
-        `no room for ${bytes} bytes of value files within the ${this.#budget.maxBytes}-byte budget`,
-      )
-    }
-  }
-
-  /** A value file; on a full disk, evicts what the value needs and tries once more, then answers StoreFullError. */
-  async #writeFile(files: ValueFiles, value: Uint8Array): Promise<StoredFile> {
-    try {
-      return await files.write(value)
-    } catch (error) {
-      if (!isNoSpace(error)) throw error
-      await retryBusy(
-        () => this.#eviction.evictBytes(value.byteLength * 2 + EVICT_BATCH_BYTES),
-        this.#retry,
-        this.#events.busyRetry,
-      )
-      this.#eviction.scheduleRebalance()
-      // Unlinks of the evicted rows' files run in the background: give them a turn before trying again.
-      await yieldToEventLoop()
-      try {
-        return await files.write(value)
-      } catch (retryError) {
-        if (!isNoSpace(retryError)) throw retryError
-        throw new StoreFullError(`no room for a ${value.byteLength}-byte value file: the disk is full`, {
-          cause: retryError,
-        })
-      }
-    }
   }
 
   /** Deletes the files of rows that were just removed or replaced (see dead_files in open.ts). */
