@@ -1,15 +1,16 @@
 // The Store on one node:sqlite connection: every write on it, expired rows invisible, the byte budget enforced.
 import type { DatabaseSync } from 'node:sqlite'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import { etagOf, prefixUpperBound } from './keys.ts'
+import { prefixUpperBound } from './keys.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
 import { DiskBudget } from './sqlite/budget.ts'
-import { lockDatabasePath, type InstanceLock } from './sqlite/instance-lock.ts'
-import { moveAside, removeLeftovers, storeFiles } from './sqlite/leftovers.ts'
-import { MEMORY, PAGE_SIZE, openDatabase } from './sqlite/open.ts'
+import type { InstanceLock } from './sqlite/instance-lock.ts'
+import { MEMORY } from './sqlite/open.ts'
+import { openStoreDatabase } from './sqlite/open-store.ts'
 import { RecentReads } from './sqlite/recent-reads.ts'
 import {
   prepareStatements,
+  putRow,
   toEntry,
   toInfo,
   type CurrentRow,
@@ -85,25 +86,14 @@ export class SqliteStore implements Store {
    */
   #rows = 0
   /** Settles once what previous runs left at the path is deleted (in the background: starting never waits for it). */
-  readonly leftoversRemoved: Promise<void> = Promise.resolve()
+  readonly leftoversRemoved: Promise<void>
   readonly #lock: InstanceLock
 
   constructor(options: SqliteStoreOptions) {
-    // Before anything is wiped: a second instance on this path stops here instead of deleting the first one's files.
-    this.#lock = lockDatabasePath(options.path)
-    if (options.path !== MEMORY) {
-      moveAside(options.path, storeFiles(options.path))
-      this.leftoversRemoved = removeLeftovers(options.path)
-    }
-    this.#db = openDatabase({
-      path: options.path,
-      maxPages: options.maxPages ?? (options.maxBytes * 0.95) / PAGE_SIZE,
-      walLimitBytes: Math.min(16 * 1024 ** 2, options.maxBytes / 16),
-      // A checkpoint every 4 MiB of WAL, less for small budgets.
-      walCheckpointPages: Math.min(4 * 1024 ** 2, options.maxBytes / 16) / PAGE_SIZE,
-      mmapBytes: 0,
-      lockingMode: options.lockingMode ?? 'exclusive',
-    })
+    const opened = openStoreDatabase(options)
+    this.#lock = opened.lock
+    this.#db = opened.db
+    this.leftoversRemoved = opened.leftoversRemoved
     this.#now = options.now ?? Date.now
     this.#events = options.events ?? {}
     this.#retry = options.retry ?? DEFAULT_RETRY
@@ -350,39 +340,11 @@ export class SqliteStore implements Store {
     return row && row.expires_at > this.#now() ? row : undefined
   }
 
-  /** Writes the entry; `previous` is the row under its key (live or expired), replaced in place, whose tags must go. */
+  /** Writes the entry over `previous` (the row under its key, live or expired), counting a new row. */
   #put(input: SetInput, previous: CurrentRow | undefined, file?: StoredFile): { etag: string; expiresAt: number } {
-    const now = this.#now()
-    const etag = file?.etag ?? etagOf(input.value)
-    const expiresAt = now + input.ttlMs
-    const tags = input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null
-    const size = input.value.byteLength
-    const stored = file ? EMPTY : input.value
-    let id: number
-    if (previous) {
-      id = previous.id
-      this.#sql.replace.run(input.contentType, etag, tags, now, expiresAt, now, size, file?.name ?? null, stored, id)
-    } else {
-      id = Number(
-        this.#sql.insert.run(
-          input.namespace,
-          input.key,
-          input.contentType,
-          etag,
-          tags,
-          now,
-          expiresAt,
-          now,
-          size,
-          file?.name ?? null,
-          stored,
-        ).lastInsertRowid,
-      )
-      this.#rows++
-    }
-    if (previous?.tags) this.#sql.deleteTagsOfEntry.run(id)
-    for (const tag of new Set(input.tags ?? [])) this.#sql.insertTag.run(tag, id)
-    return { etag, expiresAt }
+    const written = putRow(this.#sql, input, previous, file, this.#now())
+    if (!previous) this.#rows++
+    return written
   }
 
   #read<T>(operation: () => T): Promise<T> {

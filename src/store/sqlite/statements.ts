@@ -1,7 +1,9 @@
 // Every SQL statement the store runs, prepared once per connection and named after what it does, with the rows
-// they return and how rows become entries.
+// they return, how rows become entries and how an entry is written as a row.
 import type { DatabaseSync } from 'node:sqlite'
-import type { Entry, EntryInfo } from '../types.ts'
+import { etagOf } from '../keys.ts'
+import type { Entry, EntryInfo, SetInput } from '../types.ts'
+import type { StoredFile } from './value-files.ts'
 
 export interface Row {
   id: number
@@ -104,4 +106,48 @@ export function toInfo(row: Omit<Row, 'value' | 'id'>): EntryInfo {
     expiresAt: row.expires_at,
     size: row.size,
   }
+}
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * Writes `input` as a row at `now`: an UPDATE of `previous` (the row under its key, live or expired, whose tags go)
+ * or an INSERT. A value kept in `file` leaves the row's value empty.
+ */
+export function putRow(
+  sql: Statements,
+  input: SetInput,
+  previous: CurrentRow | undefined,
+  file: StoredFile | undefined,
+  now: number,
+): { etag: string; expiresAt: number } {
+  const etag = file?.etag ?? etagOf(input.value)
+  const expiresAt = now + input.ttlMs
+  const tags = input.tags && input.tags.length > 0 ? JSON.stringify(input.tags) : null
+  const size = input.value.byteLength
+  const stored = file ? EMPTY : input.value
+  let id: number
+  if (previous) {
+    id = previous.id
+    sql.replace.run(input.contentType, etag, tags, now, expiresAt, now, size, file?.name ?? null, stored, id)
+  } else {
+    id = Number(
+      sql.insert.run(
+        input.namespace,
+        input.key,
+        input.contentType,
+        etag,
+        tags,
+        now,
+        expiresAt,
+        now,
+        size,
+        file?.name ?? null,
+        stored,
+      ).lastInsertRowid,
+    )
+  }
+  if (previous?.tags) sql.deleteTagsOfEntry.run(id)
+  for (const tag of new Set(input.tags ?? [])) sql.insertTag.run(tag, id)
+  return { etag, expiresAt }
 }
