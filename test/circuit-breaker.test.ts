@@ -1,7 +1,7 @@
 // The shared tier's circuit breaker, on a manual clock: when calls start failing at once, and when they are tried again.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { CircuitBreaker } from '../src/store/circuit-breaker.ts'
+import { CircuitBreaker } from '../src/store/shared/circuit-breaker.ts'
 import { ManualClock } from './helpers/clock.ts'
 
 const breaker = (clock: ManualClock) =>

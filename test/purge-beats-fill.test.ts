@@ -199,7 +199,7 @@ notes(
   'a write is refused when a purge of its key, its URL (for a Vary variant), a prefix or a tag was noted since it began, or when it began too long ago',
   async (context) => {
     context.redis ??= await startRedis()
-    const { SharedTier } = await import('../src/store/shared-tier.ts')
+    const { SharedTier } = await import('../src/store/shared/shared-tier.ts')
     const { etagOf } = await import('../src/store/keys.ts')
     const shared = new SharedTier({
       url: context.redis.url,

@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import { HotTier } from '../src/store/hot-tier.ts'
 import { MemoryStore } from '../src/store/memory-store.ts'
-import { SharedTier } from '../src/store/shared-tier.ts'
+import { SharedTier } from '../src/store/shared/shared-tier.ts'
 import { SqliteStore } from '../src/store/sqlite-store.ts'
 import { TieredStore } from '../src/store/tiered-store.ts'
 import { storeContract } from './helpers/store-contract.ts'

@@ -3,7 +3,8 @@
 // it is down, near-cached namespaces degrade to L1 alone and authoritative ones (sessions) fail closed.
 import { etagOf } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
-import { ABSENT, SharedTierUnavailableError, type Invalidation, type SharedTier } from './shared-tier.ts'
+import type { Invalidation } from './shared/codec.ts'
+import { ABSENT, SharedTierUnavailableError, type SharedTier } from './shared/shared-tier.ts'
 import {
   OvertakenByPurgeError,
   StoreBusyError,

@@ -1,0 +1,58 @@
+// How entries, tags and invalidation messages look in the shared tier.
+import type { Entry } from '../types.ts'
+
+/** What another instance changed; every receiver drops its near copies of it. */
+export type Invalidation =
+  | { readonly namespace: string; readonly keys: readonly string[] }
+  | { readonly namespace: string; readonly prefix: string }
+  | { readonly tags: readonly string[] }
+
+/** Tags as a JSON array: the scripts read it with cjson, so a tag may hold any character (session subjects do). */
+export function tagField(tags: readonly string[]): string {
+  return JSON.stringify(tags)
+}
+
+export function tagsFrom(field: Buffer | undefined): string[] {
+  try {
+    const tags: unknown = JSON.parse(field?.toString('utf8') || '[]')
+    return Array.isArray(tags) ? tags.filter((tag): tag is string => typeof tag === 'string') : []
+  } catch {
+    return []
+  }
+}
+
+export function entryFrom(
+  namespace: string,
+  key: string,
+  fields: Record<string, Buffer>,
+  now: number,
+): Entry | undefined {
+  const { v, t, e, g, c, x } = fields
+  if (!v || !t || !e || !c || !x) return undefined
+  const expiresAt = Number(x.toString('latin1'))
+  // The engine's clock expires the key; ours decides what counts as live, as everywhere else.
+  if (!(expiresAt > now)) return undefined
+  return {
+    namespace,
+    key,
+    value: v,
+    contentType: t.toString('utf8'),
+    etag: e.toString('latin1'),
+    tags: tagsFrom(g),
+    writtenAt: Number(c.toString('latin1')),
+    expiresAt,
+    size: v.byteLength,
+  }
+}
+
+export function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&')
+}
+
+export function isInvalidation(message: unknown): message is Invalidation {
+  if (typeof message !== 'object' || message === null) return false
+  const m = message as Record<string, unknown>
+  const strings = (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string')
+  if (typeof m.namespace === 'string') return strings(m.keys) || typeof m.prefix === 'string'
+  return strings(m.tags)
+}
