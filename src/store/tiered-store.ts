@@ -24,6 +24,7 @@ import {
   type SweepResult,
   type UpdateResult,
 } from './types.ts'
+import { CrossTaskCoalescing } from './shared/coalescing.ts'
 import { WriteFence } from './write-fence.ts'
 
 /**
@@ -64,15 +65,6 @@ export interface TieredStoreEvents {
 
 type Mutation = Omit<SetInput, 'namespace' | 'key'>
 
-/** How often a task waiting on another task's coalescing lock looks for the entry. */
-const COALESCE_POLL_MS = 10
-
-/** How long a key whose answer was not storable goes upstream without coalescing (Varnish's hit-for-miss idea). */
-const PASS_MS = 30_000
-
-/** How this task names a (namespace, key) in its sets of held locks and of waits. */
-const lockId = (namespace: string, key: string) => `${namespace}\u0000${key}`
-
 /** Compare-and-set rounds lost to other writers before giving up with 503. */
 const MAX_CAS_ROUNDS = 64
 
@@ -86,17 +78,24 @@ export class TieredStore implements Store {
   readonly #now: () => number
   /** Bumped whenever L1 copies are dropped: a read fills L1 only if nothing was dropped while it ran. */
   #generation = 0
-  /** Locks this task holds (it went upstream for the key), and its reads waiting on another task's lock. */
-  readonly #locks = new Set<string>()
   /** Writes still on their way through the shared tier into L1: deletes and purges wait for them. */
   readonly #fence = new WriteFence()
-  readonly #waits = new Map<string, Promise<Entry | undefined>>()
+  /** Undefined when coalescing is off (CACHECAR_SHARED_COALESCE_MS=0). */
+  readonly #coalescing: CrossTaskCoalescing | undefined
 
   constructor(local: Store, shared: SharedTier, options: TieredStoreOptions) {
     this.#local = local
     this.#shared = shared
     this.#options = options
     this.#now = options.now ?? Date.now
+    this.#coalescing = options.coalesceMs
+      ? new CrossTaskCoalescing(shared, {
+          coalesceMs: options.coalesceMs,
+          now: this.#now,
+          outcome: (outcome) => options.events?.coalesce?.(outcome),
+          unavailable: (error) => error instanceof SharedTierUnavailableError,
+        })
+      : undefined
   }
 
   /** Drops the L1 copies another instance announced as changed. */
@@ -120,8 +119,8 @@ export class TieredStore implements Store {
       () => this.#shared.read(namespace, key, this.#now()),
       async () => undefined,
     )
-    if (!shared && this.#options.coalesceMs && this.#role(namespace) === 'near-quiet' && this.#shared.up)
-      shared = await this.#leadOrWait(namespace, key)
+    if (!shared && this.#coalescing && this.#role(namespace) === 'near-quiet' && this.#shared.up)
+      shared = await this.#coalescing.leadOrWait(namespace, key)
     this.#options.events?.read?.(shared ? 'shared' : 'miss')
     if (shared && generation === this.#generation) await this.#fillLocal(shared)
     return shared
@@ -131,67 +130,17 @@ export class TieredStore implements Store {
     return Promise.all(keys.map((key) => this.get(namespace, key)))
   }
 
-  /**
-   * After a miss in both tiers: undefined if this task now holds the key's lock (it goes upstream, and its write
-   * releases the lock), else the entry the holder wrote, or undefined once the lock is gone or expired without one.
-   * Reads of one key in this task share one wait, so a herd polls the shared tier once per interval, not per request.
-   */
-  #leadOrWait(namespace: string, key: string): Promise<Entry | undefined> {
-    const id = lockId(namespace, key)
-    // This task's own lock: nothing to wait for (storing a Vary response reads its URL's key, which the miss locked,
-    // and waited out the whole coalescing time on itself).
-    if (this.#locks.has(id)) return Promise.resolve(undefined)
-    let wait = this.#waits.get(id)
-    if (!wait) {
-      wait = this.#lockOrPoll(namespace, key, id)
-        .catch((error: unknown) => {
-          if (error instanceof SharedTierUnavailableError) return undefined
-          throw error
-        })
-        .finally(() => this.#waits.delete(id))
-      this.#waits.set(id, wait)
-    }
-    return wait
-  }
-
-  async #lockOrPoll(namespace: string, key: string, id: string): Promise<Entry | undefined> {
-    const lockMs = this.#options.coalesceMs!
-    const lock = await this.#shared.tryLock(namespace, key, lockMs)
-    this.#options.events?.coalesce?.(lock === 'acquired' ? 'lead' : lock === 'pass' ? 'pass' : 'wait')
-    if (lock === 'acquired') {
-      this.#locks.add(id)
-      setTimeout(() => this.#locks.delete(id), lockMs).unref()
-      return undefined
-    }
-    if (lock === 'pass') return undefined
-    const deadline = performance.now() + lockMs
-    while (performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, COALESCE_POLL_MS))
-      const { entry, locked } = await this.#shared.readOrLocked(namespace, key, this.#now())
-      if (entry || !locked) return entry
-    }
-    return undefined
-  }
-
   async abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
     if (reason === 'not-stored') return this.#release(namespace, [key])
     return this.#pass(namespace, key)
   }
 
-  /**
-   * Hit-for-pass: no shared copy will come of this task's lock on the key (the answer may not be stored, or only in
-   * this task's L1), so the next misses of the key in any task go upstream at once instead of each waiting one
-   * upstream round trip on a lock that will never end in a shared copy.
-   */
   async #pass(namespace: string, key: string): Promise<void> {
-    if (this.#locks.delete(lockId(namespace, key))) await this.#shared.markPass(namespace, key, PASS_MS).catch(() => {})
+    await this.#coalescing?.pass(namespace, key)
   }
 
-  /** A write of a key this task locked for coalescing ends the other tasks' wait. */
   async #release(namespace: string, keys: readonly string[]): Promise<void> {
-    for (const key of keys) {
-      if (this.#locks.delete(lockId(namespace, key))) await this.#shared.unlock(namespace, key).catch(() => {})
-    }
+    await this.#coalescing?.release(namespace, keys)
   }
 
   set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
