@@ -32,6 +32,14 @@ function setup() {
   return { clock, store, cache: new ResponseCache(store, clock.now) }
 }
 
+/** Stores one variant of `path` per language, each varying on Accept-Language. */
+async function saveLanguageVariants(cache: ResponseCache, clock: ManualClock, path: string, langs: string[]) {
+  for (const lang of langs) {
+    const response = stored(clock, lang, [['vary', 'Accept-Language']])
+    await cache.save('api', path, request({ 'accept-language': lang }), response, TTL, cache.fillStart())
+  }
+}
+
 const bodyOf = (lookup: Awaited<ReturnType<ResponseCache['lookup']>>) =>
   lookup.kind === 'hit' ? Buffer.from(lookup.response.body).toString() : lookup.kind
 
@@ -45,24 +53,9 @@ test('a response without Vary answers every request for its URL; other URLs and 
 
 test('with Vary, each request finds the variant its fields select, and a new combination misses with its variant key', async () => {
   const { clock, cache } = setup()
-  await cache.save(
-    'api',
-    '/a',
-    request({ 'accept-language': 'de' }),
-    stored(clock, 'DE', [['vary', 'Accept-Language']]),
-    TTL,
-    cache.fillStart(),
-  )
-  await cache.save(
-    'api',
-    '/a',
-    request({ 'accept-language': 'fr' }),
-    stored(clock, 'FR', [['vary', 'Accept-Language']]),
-    TTL,
-    cache.fillStart(),
-  )
-  assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'de' }))), 'DE')
-  assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'fr' }))), 'FR')
+  await saveLanguageVariants(cache, clock, '/a', ['de', 'fr'])
+  assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'de' }))), 'de')
+  assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'fr' }))), 'fr')
   const miss = await cache.lookup('api', '/a', request({ 'accept-language': 'it' }))
   assert.is(miss.kind, 'vary-miss')
   const other = await cache.lookup('api', '/a', request({ 'accept-language': 'es' }))
@@ -74,16 +67,7 @@ test('with Vary, each request finds the variant its fields select, and a new com
 
 test('a response without Vary replaces every variant stored before it', async () => {
   const { clock, cache, store } = setup()
-  for (const lang of ['de', 'fr']) {
-    await cache.save(
-      'api',
-      '/a',
-      request({ 'accept-language': lang }),
-      stored(clock, lang, [['vary', 'Accept-Language']]),
-      TTL,
-      cache.fillStart(),
-    )
-  }
+  await saveLanguageVariants(cache, clock, '/a', ['de', 'fr'])
   await cache.save('api', '/a', request({ 'accept-language': 'de' }), stored(clock, 'ONE'), TTL, cache.fillStart())
   assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'fr' }))), 'ONE')
   const left = await store.list(ResponseCache.namespace('api'), { prefix: '/a', limit: 10 })
@@ -96,16 +80,7 @@ test('a response without Vary replaces every variant stored before it', async ()
 
 test('invalidate removes a URL with all its variants and counts them', async () => {
   const { clock, cache } = setup()
-  for (const lang of ['de', 'fr']) {
-    await cache.save(
-      'api',
-      '/a',
-      request({ 'accept-language': lang }),
-      stored(clock, lang, [['vary', 'Accept-Language']]),
-      TTL,
-      cache.fillStart(),
-    )
-  }
+  await saveLanguageVariants(cache, clock, '/a', ['de', 'fr'])
   await cache.save('api', '/ab', request(), stored(clock, 'AB'), TTL, cache.fillStart(), false)
   assert.is(await cache.invalidate('api', '/a'), 3, 'the Vary spec and two variants')
   assert.is(bodyOf(await cache.lookup('api', '/a', request({ 'accept-language': 'de' }))), 'uri-miss')
