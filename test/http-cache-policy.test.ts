@@ -3,6 +3,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseCacheControl } from '../src/http-cache/cache-control.ts'
 import {
+  answerItselfUnstorable,
   clientConditionalMatches,
   currentAgeMs,
   notStorable,
@@ -10,6 +11,7 @@ import {
   responseFacts,
   retentionMs,
   reuse,
+  revalidationCause,
   staleIfError,
   varyKey,
   type GetHeader,
@@ -274,6 +276,35 @@ test('reuse decisions (RFC 9111 §4, §5.2; RFC 5861)', () => {
   for (const [rule, h, cc, elapsed, expected] of rows) {
     const directives = cc === 'PRAGMA' ? requestDirectives(headers({ pragma: 'no-cache' })) : req(cc)
     assert.is(reuse(facts(h), directives, T0 + elapsed), expected, rule)
+  }
+})
+
+test('why a revalidation happened, for Cache-Status: the request forced it, or the response needed it anyway', () => {
+  const fresh = facts({ 'cache-control': 'max-age=60' })
+  assert.is(
+    revalidationCause(fresh, T0 + 30_000),
+    'request',
+    'fresh: only the request (no-cache, max-age) could send it',
+  )
+  assert.is(revalidationCause(fresh, T0 + 61_000), 'stale')
+  assert.is(revalidationCause(facts({ 'cache-control': 'max-age=60, no-cache' }), T0), 'stale', 'response no-cache')
+})
+
+test("which reasons for not storing hold for the answer whoever asks, and which are this request's own", () => {
+  for (const reason of [
+    'status',
+    'no-store',
+    'private',
+    'set-cookie',
+    'vary-star',
+    'not-reusable',
+    'too-large',
+    'close-delimited',
+  ] as const) {
+    assert.ok(answerItselfUnstorable(reason), reason)
+  }
+  for (const reason of ['method', 'request-no-store', 'authorization', 'cookie', undefined] as const) {
+    assert.not.ok(answerItselfUnstorable(reason), String(reason))
   }
 })
 

@@ -15,7 +15,15 @@ import {
   type Forwarded,
 } from './forward.ts'
 import { getter, type HeaderList } from './headers.ts'
-import { notStorable, responseFacts, retentionMs, staleIfError, varyKey, type NotStorable } from './policy.ts'
+import {
+  answerItselfUnstorable,
+  notStorable,
+  responseFacts,
+  retentionMs,
+  staleIfError,
+  varyKey,
+  type NotStorable,
+} from './policy.ts'
 import { preallocate, type StoredResponse } from './record.ts'
 import { serveStored } from './serve.ts'
 
@@ -118,24 +126,12 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: (outc
   })
 }
 
-/** Reasons that hold for the URL's answer whoever asks; the others are this request's own (its Cookie, say). */
-const UNCACHEABLE_ANSWER: ReadonlySet<Forwarded['notStorable']> = new Set([
-  'status',
-  'no-store',
-  'private',
-  'set-cookie',
-  'vary-star',
-  'not-reusable',
-  'too-large',
-  'close-delimited',
-] as const)
-
 /**
  * Whether other tasks may stop waiting on this URL for a while: only when the answer itself is not storable, and
  * not for upstream errors (transient: a herd on a failing upstream is when coalescing protects it most).
  */
 function abandonReason(forwarded: Forwarded): AbandonReason {
-  return forwarded.status < 500 && UNCACHEABLE_ANSWER.has(forwarded.notStorable) ? 'uncacheable' : 'not-stored'
+  return forwarded.status < 500 && answerItselfUnstorable(forwarded.notStorable) ? 'uncacheable' : 'not-stored'
 }
 
 async function save(ex: Exchange, stored: StoredResponse): Promise<void> {
@@ -325,7 +321,7 @@ function mergeNotModified(ex: Exchange, stored: StoredResponse, notModified: For
  * every variant of it; when the reason is this request's own (its Cookie, say), the stored copy stays as it was.
  */
 async function dropUnstorable(ex: Exchange, reason: NotStorable): Promise<void> {
-  if (!UNCACHEABLE_ANSWER.has(reason)) return
+  if (!answerItselfUnstorable(reason)) return
   try {
     await ex.services.cache.invalidate(ex.upstream.config.name, ex.key)
   } catch (error) {

@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream'
 import { Problem } from '../http/problem.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import { endToEnd, getter, type HeaderList } from './headers.ts'
-import { notStorable, responseFacts, type GetHeader, type NotStorable, type ResponseFacts } from './policy.ts'
+import { notStorable, responseFacts, type GetHeader, type NotStoredReason, type ResponseFacts } from './policy.ts'
 import type { StoredResponse } from './record.ts'
 import { errorKind, type Upstream, type UpstreamErrorKind, type UpstreamRequest } from './upstream.ts'
 
@@ -16,7 +16,7 @@ export interface Forwarded {
   /** The body's length from a valid Content-Length; undefined when none was declared (chunked, close-delimited). */
   readonly declaredLength: number | undefined
   /** Why this response must not be stored; undefined when it may be. */
-  readonly notStorable: NotStorable | 'too-large' | 'close-delimited' | undefined
+  readonly notStorable: NotStoredReason | undefined
 }
 
 export class UpstreamFailure extends Error {

@@ -46,6 +46,28 @@ export type NotStorable =
   | 'vary-star'
   | 'not-reusable'
 
+/** Why a response was not stored, including the limits of the fill itself (forward.ts). */
+export type NotStoredReason = NotStorable | 'too-large' | 'close-delimited'
+
+/**
+ * Reasons that hold for the URL's answer whoever asks it; the others are this request's own (its Cookie, its
+ * Authorization, its no-store), and say nothing about what another request would get.
+ */
+const ANSWER_ITSELF: ReadonlySet<NotStoredReason> = new Set([
+  'status',
+  'no-store',
+  'private',
+  'set-cookie',
+  'vary-star',
+  'not-reusable',
+  'too-large',
+  'close-delimited',
+])
+
+export function answerItselfUnstorable(reason: NotStoredReason | undefined): boolean {
+  return reason !== undefined && ANSWER_ITSELF.has(reason)
+}
+
 export interface StorabilityInput {
   readonly method: string
   readonly request: GetHeader
@@ -218,6 +240,14 @@ export function reuse(facts: ResponseFacts, request: Directives, now: number): R
     return 'stale-allowed'
   if (staleness < facts.swrMs) return 'stale-while-revalidate' // RFC 5861 §3
   return 'revalidate'
+}
+
+/**
+ * For Cache-Status when a stored response is revalidated: whether the request's own directives forced the trip
+ * ('request'), or the response would have needed it for any request ('stale').
+ */
+export function revalidationCause(facts: ResponseFacts, now: number): 'request' | 'stale' {
+  return reuse(facts, new Map(), now) === 'revalidate' ? 'stale' : 'request'
 }
 
 /** RFC 5861 §4: may a stale response stand in for an upstream error (5xx, timeout, refused)? */

@@ -7,7 +7,7 @@ import { Exchange, type ProxyServices } from './exchange.ts'
 import { UpstreamFailure, type Forwarded } from './forward.ts'
 import { fetchMiss, refreshInBackground, revalidate } from './fill.ts'
 import { getter } from './headers.ts'
-import { reuse } from './policy.ts'
+import { reuse, revalidationCause } from './policy.ts'
 import { carriesAny } from './request-fields.ts'
 import { serveStored } from './serve.ts'
 import type { Upstream } from './upstream.ts'
@@ -144,9 +144,7 @@ export async function answerProxy(
       })
     }
     if (ex.directives.has('only-if-cached')) throw notCached(ex)
-    // Cache-Status says whether the request's own directives forced the trip (fwd=request) or staleness did.
-    const forcedByRequest = reuse(stored.facts, new Map(), deps.now()) !== 'revalidate'
-    return revalidate(ex, stored, forcedByRequest ? 'request' : 'stale')
+    return revalidate(ex, stored, revalidationCause(stored.facts, deps.now()))
   }
   if (ex.method === 'GET' && !ex.directives.has('only-if-cached')) return fetchMiss(ex, lookup.kind)
   // A miss that will not be filled from here releases the coalescing lock its lookup may have taken.
