@@ -145,6 +145,7 @@ async function readWebBody(request: Request, limit: number): Promise<Uint8Array>
     if (done) break
     total += value.byteLength
     if (total > limit) {
+      // The body is refused either way; a stream that fails to cancel has nothing more to give us.
       await reader.cancel().catch(() => {})
       throw tooLarge(limit)
     }

@@ -28,6 +28,7 @@ export class Sweeper {
 
   start(): void {
     if (this.#timer || this.#stopped) return
+    // #sweep reports its own failures (onError) and never rejects: the catch only keeps a timer from throwing.
     this.#timer = setInterval(() => void this.runOnce().catch(() => {}), this.#options.intervalMs)
     this.#timer.unref()
   }
@@ -44,7 +45,7 @@ export class Sweeper {
   async stop(): Promise<void> {
     this.#stopped = true
     clearInterval(this.#timer)
-    await this.#running?.catch(() => {})
+    await this.#running?.catch(() => {}) // already reported through onError; stopping only waits for it
   }
 
   async #sweep(): Promise<SweepReport> {

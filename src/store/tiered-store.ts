@@ -465,6 +465,8 @@ export class TieredStore implements Store {
       } catch (error) {
         // The shared tier holds the value: a full or locked L1 only loses its near copy.
         if (!(error instanceof StoreFullError || error instanceof StoreBusyError)) throw error
+        // If even the delete fails (L1 locked through every retry), this task may serve its old near copy until
+        // that copy's TTL ends: a known gap, left because L1 cannot be made to forget anything else then either.
         await this.#local.delete(input.namespace, input.key).catch(() => {})
       }
     }

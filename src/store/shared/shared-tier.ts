@@ -78,7 +78,7 @@ export class SharedTier {
       this.#subscriber.subscribe(this.#channel).catch((error: Error) => this.#options.onError?.('subscribe', error))
     })
     this.#client.connect().catch(() => {}) // reported through 'error'; reconnects by retryStrategy
-    this.#subscriber.connect().catch(() => {})
+    this.#subscriber.connect().catch(() => {}) // likewise
   }
 
   /** Connected and the circuit closed: calls are attempted. */

@@ -50,6 +50,7 @@ export async function removeLeftovers(path: string): Promise<void> {
   } catch {
     return
   }
+  // Best effort: what cannot be deleted now (a file still open elsewhere) is tried again at the next start.
   for (const name of siblings) await removeOneByOne(join(dirname(path), name)).catch(() => {})
 }
 
@@ -57,7 +58,7 @@ async function removeOneByOne(folder: string): Promise<void> {
   for (const entry of await readdir(folder, { withFileTypes: true })) {
     const inner = join(folder, entry.name)
     if (entry.isDirectory()) await removeOneByOne(inner)
-    else await unlink(inner).catch(() => {})
+    else await unlink(inner).catch(() => {}) // the rm below, or the next start, gets it
   }
   await rm(folder, { recursive: true, force: true })
 }
