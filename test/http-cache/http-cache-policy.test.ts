@@ -1,0 +1,384 @@
+// Table-driven tests of the pure caching rules, one row per rule, each naming its RFC section.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { parseCacheControl } from '../../src/http-cache/cache-control.ts'
+import {
+  answerItselfUnstorable,
+  clientConditionalMatches,
+  currentAgeMs,
+  notStorable,
+  requestDirectives,
+  responseFacts,
+  retentionMs,
+  reuse,
+  revalidationCause,
+  staleIfError,
+  varyKey,
+  type GetHeader,
+} from '../../src/http-cache/policy.ts'
+
+const T0 = Date.UTC(2026, 0, 1, 12)
+const httpDate = (ms: number) => new Date(ms).toUTCString()
+const headers =
+  (h: Record<string, string>): GetHeader =>
+  (name) =>
+    h[name] ?? null
+
+function facts(
+  h: Record<string, string>,
+  { status = 200, requestTime = T0, responseTime = T0, defaultTtlMs = 0 } = {},
+) {
+  return responseFacts(status, headers({ date: httpDate(responseTime), ...h }), requestTime, responseTime, defaultTtlMs)
+}
+
+function storable(
+  res: Record<string, string>,
+  { status = 200, method = 'GET', req = {} as Record<string, string>, defaultTtlMs = 0 } = {},
+) {
+  const response = headers({ date: httpDate(T0), ...res })
+  return (
+    notStorable(
+      { method, request: headers(req), status, response, defaultTtlMs },
+      responseFacts(status, response, T0, T0, defaultTtlMs),
+    ) ?? 'storable'
+  )
+}
+
+test('storability (RFC 9111 §3)', () => {
+  const rows: [string, string, ReturnType<typeof storable>][] = [
+    ['§3 GET 200 with max-age is storable', storable({ 'cache-control': 'max-age=60' }), 'storable'],
+    [
+      '§3 only GET is stored (HEAD is answered from a stored GET)',
+      storable({ 'cache-control': 'max-age=60' }, { method: 'POST' }),
+      'method',
+    ],
+    ['§3 206 partial content is never stored', storable({ 'cache-control': 'max-age=60' }, { status: 206 }), 'status'],
+    ['§3 5xx is never stored as fresh', storable({ 'cache-control': 'max-age=60' }, { status: 503 }), 'status'],
+    ['§3 an unknown status is not stored', storable({ 'cache-control': 'max-age=60' }, { status: 299 }), 'status'],
+    ['§5.2.2.5 response no-store', storable({ 'cache-control': 'max-age=60, no-store' }), 'no-store'],
+    [
+      '§5.2.1.5 request no-store',
+      storable({ 'cache-control': 'max-age=60' }, { req: { 'cache-control': 'no-store' } }),
+      'request-no-store',
+    ],
+    [
+      '§5.2.2.3 must-understand with an understood status overrides no-store',
+      storable({ 'cache-control': 'max-age=60, no-store, must-understand' }),
+      'storable',
+    ],
+    [
+      '§5.2.2.7 private is never stored by a shared cache',
+      storable({ 'cache-control': 'private, max-age=60' }),
+      'private',
+    ],
+    [
+      '§5.2.2.7 qualified private is not stored either',
+      storable({ 'cache-control': 'private="x-user", max-age=60' }),
+      'private',
+    ],
+    [
+      '§3.5 Authorization without public/s-maxage/must-revalidate',
+      storable({ 'cache-control': 'max-age=60' }, { req: { authorization: 'Bearer x' } }),
+      'authorization',
+    ],
+    [
+      '§3.5 Authorization with public',
+      storable({ 'cache-control': 'public, max-age=60' }, { req: { authorization: 'Bearer x' } }),
+      'storable',
+    ],
+    [
+      '§3.5 Authorization with s-maxage',
+      storable({ 'cache-control': 's-maxage=60' }, { req: { authorization: 'Bearer x' } }),
+      'storable',
+    ],
+    [
+      '§3.5 Authorization with must-revalidate',
+      storable({ 'cache-control': 'max-age=60, must-revalidate' }, { req: { authorization: 'Bearer x' } }),
+      'storable',
+    ],
+    [
+      'cachecar: Set-Cookie is never stored',
+      storable({ 'cache-control': 'public, max-age=60', 'set-cookie': 'id=1' }),
+      'set-cookie',
+    ],
+    [
+      'cachecar: a Cookie request is not stored on heuristics (cache deception)',
+      storable({ 'last-modified': httpDate(T0 - 86_400_000) }, { req: { cookie: 'sid=1' } }),
+      'cookie',
+    ],
+    [
+      'cachecar: a Cookie request is not stored on the default TTL',
+      storable({}, { req: { cookie: 'sid=1' }, defaultTtlMs: 60_000 }),
+      'cookie',
+    ],
+    [
+      'cachecar: a Cookie request is stored with explicit max-age',
+      storable({ 'cache-control': 'max-age=60' }, { req: { cookie: 'sid=1' } }),
+      'storable',
+    ],
+    ['§4.1 Vary: * is never stored', storable({ 'cache-control': 'max-age=60', vary: 'Accept, *' }), 'vary-star'],
+    ['§3 302 without explicit freshness is not stored', storable({ etag: '"a"' }, { status: 302 }), 'status'],
+    ['§3 302 with max-age is stored', storable({ 'cache-control': 'max-age=60' }, { status: 302 }), 'storable'],
+    [
+      '§4.2.2 200 with only Last-Modified is stored (heuristic)',
+      storable({ 'last-modified': httpDate(T0 - 86_400_000) }),
+      'storable',
+    ],
+    ['cachecar: no freshness and no validator is not worth storing', storable({}), 'not-reusable'],
+    [
+      '§5.2.2.4 no-cache with a validator is stored (revalidated on reuse)',
+      storable({ 'cache-control': 'no-cache', etag: '"a"' }),
+      'storable',
+    ],
+    [
+      'RFC 9213 §2.2 a targeted no-store wins over Cache-Control',
+      storable({ 'cache-control': 'max-age=60', 'cdn-cache-control': 'no-store' }),
+      'no-store',
+    ],
+    ['opt-in default TTL makes a bare 200 storable', storable({}, { defaultTtlMs: 60_000 }), 'storable'],
+  ]
+  for (const [rule, actual, expected] of rows) assert.is(actual, expected, rule)
+})
+
+test('freshness lifetime (RFC 9111 §4.2.1, §4.2.2, §5.3; RFC 9213)', () => {
+  const rows: [string, Record<string, string>, number, { status?: number; defaultTtlMs?: number }?][] = [
+    ['§5.2.2.10 s-maxage beats max-age in a shared cache', { 'cache-control': 'max-age=10, s-maxage=30' }, 30_000],
+    ['§5.2.2.1 max-age beats Expires', { 'cache-control': 'max-age=10', expires: httpDate(T0 + 3_600_000) }, 10_000],
+    ['§5.3 Expires − Date', { expires: httpDate(T0 + 120_000) }, 120_000],
+    ['§5.3 an invalid Expires means already stale', { expires: '0' }, 0],
+    ['§5.3 Expires in the past means stale', { expires: httpDate(T0 - 1000) }, 0],
+    ['§4.2.1 an invalid max-age means stale', { 'cache-control': 'max-age=soon' }, 0],
+    ['§4.2.1 conflicting duplicate max-age means stale', { 'cache-control': 'max-age=10, max-age=20' }, 0],
+    ['§1.2.2 delta-seconds beyond 2^31 are capped', { 'cache-control': 'max-age=99999999999' }, 2 ** 31 * 1000],
+    [
+      '§4.2.2 heuristic: 10 % of the time since Last-Modified',
+      { 'last-modified': httpDate(T0 - 100_000_000) },
+      10_000_000,
+    ],
+    ['§4.2.2 heuristic is capped at one day', { 'last-modified': httpDate(T0 - 100 * 86_400_000) }, 86_400_000],
+    [
+      '§4.2.2 no heuristic for a status that is not heuristically cacheable',
+      { 'last-modified': httpDate(T0 - 100_000_000) },
+      0,
+      { status: 302 },
+    ],
+    [
+      'RFC 9213 §2.2 CDN-Cache-Control wins over Cache-Control',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'max-age=600' },
+      600_000,
+    ],
+    [
+      'RFC 9213 §2.2 Cachecar-Cache-Control wins over CDN-Cache-Control',
+      { 'cdn-cache-control': 'max-age=600', 'cachecar-cache-control': 'max-age=5' },
+      5_000,
+    ],
+    [
+      'RFC 9213 §2.2 a targeted field makes Expires ignored',
+      { 'cdn-cache-control': 'must-revalidate', expires: httpDate(T0 + 3_600_000) },
+      0,
+    ],
+    [
+      'RFC 9213 §2.1 an invalid targeted field is skipped',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'Max-Age=600' },
+      10_000,
+    ],
+    ['opt-in default TTL when nothing explicit', {}, 60_000, { defaultTtlMs: 60_000 }],
+    ['explicit freshness beats the default TTL', { 'cache-control': 'max-age=5' }, 5_000, { defaultTtlMs: 60_000 }],
+  ]
+  for (const [rule, h, expected, options] of rows) assert.is(facts(h, options).freshnessMs, expected, rule)
+})
+
+test('age (RFC 9111 §4.2.3)', () => {
+  const rows: [string, number, number][] = [
+    ['Age header counts', currentAgeMs(facts({ age: '30' }), T0), 30_000],
+    [
+      'apparent age from Date',
+      currentAgeMs(responseFacts(200, headers({ date: httpDate(T0 - 5000) }), T0, T0, 0), T0),
+      5_000,
+    ],
+    ['response delay is added to Age', currentAgeMs(facts({ age: '10' }, { requestTime: T0 - 2000 }), T0), 12_000],
+    ['resident time adds up', currentAgeMs(facts({ age: '10' }), T0 + 7000), 17_000],
+    ['a multi-valued Age uses the first', currentAgeMs(facts({ age: '3, 9' }), T0), 3_000],
+  ]
+  for (const [rule, actual, expected] of rows) assert.is(actual, expected, rule)
+})
+
+test('reuse decisions (RFC 9111 §4, §5.2; RFC 5861)', () => {
+  const req = (cc: string) => requestDirectives(headers(cc ? { 'cache-control': cc } : {}))
+  const rows: [string, Record<string, string>, string, number, string][] = [
+    ['§4.2 fresh response is reused', { 'cache-control': 'max-age=60' }, '', 30_000, 'fresh'],
+    ['§4.2 stale response is revalidated', { 'cache-control': 'max-age=60' }, '', 61_000, 'revalidate'],
+    ['§5.2.2.4 response no-cache always revalidates', { 'cache-control': 'max-age=60, no-cache' }, '', 0, 'revalidate'],
+    ['§5.2.1.4 request no-cache revalidates', { 'cache-control': 'max-age=60' }, 'no-cache', 0, 'revalidate'],
+    [
+      '§5.2.1.1 request max-age older than allowed',
+      { 'cache-control': 'max-age=60' },
+      'max-age=10',
+      20_000,
+      'revalidate',
+    ],
+    ['§5.2.1.1 request max-age satisfied', { 'cache-control': 'max-age=60' }, 'max-age=30', 20_000, 'fresh'],
+    ['§5.2.1.3 min-fresh not satisfied', { 'cache-control': 'max-age=60' }, 'min-fresh=50', 20_000, 'revalidate'],
+    ['§5.2.1.3 min-fresh satisfied', { 'cache-control': 'max-age=60' }, 'min-fresh=30', 20_000, 'fresh'],
+    ['§5.2.1.2 max-stale with a bound', { 'cache-control': 'max-age=60' }, 'max-stale=30', 80_000, 'stale-allowed'],
+    ['§5.2.1.2 max-stale bound exceeded', { 'cache-control': 'max-age=60' }, 'max-stale=10', 80_000, 'revalidate'],
+    [
+      '§5.2.1.2 max-stale without a value accepts any staleness',
+      { 'cache-control': 'max-age=60' },
+      'max-stale',
+      999_000,
+      'stale-allowed',
+    ],
+    [
+      '§5.2.2.2 must-revalidate forbids max-stale',
+      { 'cache-control': 'max-age=60, must-revalidate' },
+      'max-stale',
+      80_000,
+      'revalidate',
+    ],
+    [
+      '§5.2.2.8 proxy-revalidate forbids stale',
+      { 'cache-control': 'max-age=60, proxy-revalidate' },
+      'max-stale',
+      80_000,
+      'revalidate',
+    ],
+    ['§5.2.2.10 s-maxage forbids stale', { 'cache-control': 's-maxage=60' }, 'max-stale', 80_000, 'revalidate'],
+    [
+      'RFC 5861 §3 stale-while-revalidate window',
+      { 'cache-control': 'max-age=60, stale-while-revalidate=30' },
+      '',
+      80_000,
+      'stale-while-revalidate',
+    ],
+    [
+      'RFC 5861 §3 past the stale-while-revalidate window',
+      { 'cache-control': 'max-age=60, stale-while-revalidate=30' },
+      '',
+      91_000,
+      'revalidate',
+    ],
+    [
+      'must-revalidate forbids stale-while-revalidate',
+      { 'cache-control': 'max-age=60, stale-while-revalidate=30, must-revalidate' },
+      '',
+      80_000,
+      'revalidate',
+    ],
+    [
+      '§5.4 Pragma: no-cache without Cache-Control revalidates',
+      { 'cache-control': 'max-age=60' },
+      'PRAGMA',
+      0,
+      'revalidate',
+    ],
+  ]
+  for (const [rule, h, cc, elapsed, expected] of rows) {
+    const directives = cc === 'PRAGMA' ? requestDirectives(headers({ pragma: 'no-cache' })) : req(cc)
+    assert.is(reuse(facts(h), directives, T0 + elapsed), expected, rule)
+  }
+})
+
+test('why a revalidation happened, for Cache-Status: the request forced it, or the response needed it anyway', () => {
+  const fresh = facts({ 'cache-control': 'max-age=60' })
+  assert.is(
+    revalidationCause(fresh, T0 + 30_000),
+    'request',
+    'fresh: only the request (no-cache, max-age) could send it',
+  )
+  assert.is(revalidationCause(fresh, T0 + 61_000), 'stale')
+  assert.is(revalidationCause(facts({ 'cache-control': 'max-age=60, no-cache' }), T0), 'stale', 'response no-cache')
+})
+
+test("which reasons for not storing hold for the answer whoever asks, and which are this request's own", () => {
+  for (const reason of [
+    'status',
+    'no-store',
+    'private',
+    'set-cookie',
+    'vary-star',
+    'not-reusable',
+    'too-large',
+    'close-delimited',
+  ] as const) {
+    assert.ok(answerItselfUnstorable(reason), reason)
+  }
+  for (const reason of ['method', 'request-no-store', 'authorization', 'cookie', undefined] as const) {
+    assert.not.ok(answerItselfUnstorable(reason), String(reason))
+  }
+})
+
+test('stale-if-error (RFC 5861 §4)', () => {
+  const none = requestDirectives(headers({}))
+  assert.is(
+    staleIfError(facts({ 'cache-control': 'max-age=60, stale-if-error=60' }), none, T0 + 100_000),
+    true,
+    'within the response window',
+  )
+  assert.is(
+    staleIfError(facts({ 'cache-control': 'max-age=60, stale-if-error=60' }), none, T0 + 130_000),
+    false,
+    'past the window',
+  )
+  assert.is(
+    staleIfError(
+      facts({ 'cache-control': 'max-age=60' }),
+      requestDirectives(headers({ 'cache-control': 'stale-if-error=100' })),
+      T0 + 100_000,
+    ),
+    true,
+    'request window',
+  )
+  assert.is(
+    staleIfError(facts({ 'cache-control': 'max-age=60, stale-if-error=60, must-revalidate' }), none, T0 + 100_000),
+    false,
+    'must-revalidate forbids it',
+  )
+  assert.is(
+    staleIfError(facts({ 'cache-control': 's-maxage=60, stale-if-error=60' }), none, T0 + 100_000),
+    false,
+    's-maxage forbids it',
+  )
+  assert.is(staleIfError(facts({ 'cache-control': 'max-age=60' }), none, T0 + 100_000), false, 'no window, no stale')
+})
+
+test('retention keeps revalidatable responses past freshness', () => {
+  assert.is(retentionMs(facts({ 'cache-control': 'max-age=60' }), 3_600_000), 60_000)
+  assert.is(retentionMs(facts({ 'cache-control': 'max-age=60', etag: '"a"' }), 3_600_000), 3_660_000)
+  assert.is(retentionMs(facts({ 'cache-control': 'max-age=60, stale-if-error=600' }), 0), 660_000)
+})
+
+test('Vary secondary key (§4.1) and client conditionals (§4.3.2)', () => {
+  const f = facts({ vary: 'Accept-Encoding, Accept', etag: 'W/"v1"', 'last-modified': httpDate(T0 - 1000) })
+  assert.equal(f.vary, ['accept', 'accept-encoding'])
+  assert.is(
+    varyKey(f.vary, headers({ accept: 'a/b', 'accept-encoding': 'gzip' })),
+    varyKey(f.vary, headers({ accept: 'a/b', 'accept-encoding': 'gzip' })),
+  )
+  assert.is.not(
+    varyKey(f.vary, headers({ accept: 'a/b' })),
+    varyKey(f.vary, headers({ accept: 'a/b', 'accept-encoding': 'gzip' })),
+  )
+  assert.ok(clientConditionalMatches(f, headers({ 'if-none-match': '"v1"' })), 'weak comparison')
+  assert.not.ok(clientConditionalMatches(f, headers({ 'if-none-match': '"v2"' })))
+  assert.ok(clientConditionalMatches(f, headers({ 'if-modified-since': httpDate(T0) })))
+  assert.not.ok(clientConditionalMatches(f, headers({ 'if-modified-since': httpDate(T0 - 5000) })))
+  assert.not.ok(
+    clientConditionalMatches(f, headers({ 'if-none-match': '"v2"', 'if-modified-since': httpDate(T0) })),
+    'If-None-Match wins over If-Modified-Since',
+  )
+})
+
+test('Cache-Control parsing', () => {
+  assert.equal(
+    [...parseCacheControl('Max-Age=60, no-cache="set-cookie, x", private').entries()],
+    [
+      ['max-age', '60'],
+      ['no-cache', 'set-cookie, x'],
+      ['private', true],
+    ],
+  )
+  assert.equal([...parseCacheControl('').entries()], [])
+})
+
+test.run()

@@ -1,0 +1,155 @@
+// The proxy under upstream faults: refused, hanging, cut bodies, 5xx, oversized bodies; no request escapes.
+import type { Socket } from 'node:net'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { startCachecar, type TestCachecar } from '../helpers/cachecar.ts'
+import { headersOf, rawUpstream, sendRaw } from '../helpers/raw-upstream.ts'
+
+let car: TestCachecar | undefined
+test.after.each(async () => {
+  await car?.shutdown()
+  car = undefined
+})
+
+test('a refused connection is a 502 problem, quickly', async () => {
+  const closed = await rawUpstream(() => {})
+  const url = closed.url
+  await closed.close()
+  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${url}` })
+  const started = performance.now()
+  const response = await car.get('/u/api/x')
+  assert.is(response.status, 502)
+  assert.match(response.body, 'urn:cachecar:problem:upstream-unreachable')
+  assert.match(response.body, 'refused')
+  assert.ok(performance.now() - started < 2000)
+})
+
+test('an upstream that never answers is a 504 after the headers timeout', async () => {
+  const hang = await rawUpstream(() => {})
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${hang.url}`,
+    CACHECAR_UPSTREAM_API_HEADERS_TIMEOUT_MS: '300ms',
+  })
+  const started = performance.now()
+  const response = await car.get('/u/api/x')
+  const elapsed = performance.now() - started
+  assert.is(response.status, 504)
+  assert.match(response.body, 'urn:cachecar:problem:upstream-timeout')
+  assert.ok(elapsed >= 250 && elapsed < 3000, `answered after ${elapsed.toFixed(0)} ms`)
+  await hang.close()
+})
+
+test('a body cut short (short Content-Length, cut chunked) aborts the client response and is never stored', async () => {
+  for (const cut of [
+    (s: Socket) => {
+      s.write(`${headersOf(200, 'cache-control: max-age=60\r\ncontent-length: 100\r\n')}only part`)
+      s.destroy()
+    },
+    (s: Socket) => {
+      s.write(`${headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n')}5\r\nhello\r\n`)
+      s.destroy()
+    },
+  ]) {
+    const upstream = await rawUpstream(cut)
+    car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+    const first = await fetch(`${car.url}/u/api/x`)
+      .then((r) => r.text())
+      .then(
+        () => 'complete',
+        () => 'aborted',
+      )
+    assert.is(first, 'aborted', 'the client saw the cut')
+    await fetch(`${car.url}/u/api/x`)
+      .then((r) => r.text())
+      .catch(() => {})
+    assert.is(upstream.connections(), 2, 'nothing was stored, so the second request went upstream again')
+    await car.shutdown()
+    car = undefined
+    await upstream.close()
+  }
+})
+
+test('5xx responses pass through and are never stored', async () => {
+  const upstream = await rawUpstream((s) =>
+    s.end(`${headersOf(503, 'cache-control: max-age=60\r\ncontent-length: 4\r\n')}down`),
+  )
+  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+  assert.is((await car.get('/u/api/x')).status, 503)
+  assert.is((await car.get('/u/api/x')).status, 503)
+  assert.is(upstream.connections(), 2)
+  const metrics = await (await fetch(`${car.url}/metrics`)).text()
+  assert.match(
+    metrics,
+    'cachecar_http_requests_total{method="GET",route="/u/:name/*",status="503"} 2',
+    'streamed answers are counted with the status sent',
+  )
+  await upstream.close()
+})
+
+test('a response over the maximum object size streams through whole and is not stored', async () => {
+  const big = 'y'.repeat(200_000)
+  const upstream = await rawUpstream((s) =>
+    s.end(headersOf(200, `cache-control: max-age=60\r\ncontent-length: ${big.length}\r\n`) + big),
+  )
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB',
+  })
+  const first = await car.get('/u/api/big')
+  assert.is(first.body.length, big.length)
+  assert.match(first.headers.get('cache-status') ?? '', 'detail=too-large')
+  await car.get('/u/api/big')
+  assert.is(upstream.connections(), 2)
+  await upstream.close()
+})
+
+test('a chunked response that grows past the maximum object size is served whole and not stored', async () => {
+  const chunk = 'z'.repeat(30_000)
+  const upstream = await rawUpstream((s) => {
+    s.write(headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n'))
+    for (let i = 0; i < 5; i++) s.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`)
+    s.end('0\r\n\r\n')
+  })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB',
+  })
+  assert.is((await car.get('/u/api/big')).body.length, 150_000)
+  await car.get('/u/api/big')
+  assert.is(upstream.connections(), 2)
+  await upstream.close()
+})
+
+test('a trap listener on another loopback address never gets a connection', async () => {
+  const trap = await rawUpstream((s) => s.destroy(), '127.0.0.2')
+  const upstream = await rawUpstream((s) => s.end(`${headersOf(200, 'content-length: 2\r\n')}ok`))
+  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+  const trapHost = new URL(trap.url).host
+  for (const path of [`//${trapHost}/x`, `/http://${trapHost}/x`, `/@${trapHost}/x`, `/%2F%2F${trapHost}/x`])
+    await car.raw('GET', `/u/api${path}`)
+  await car.raw('GET', `/u/api/x`, { host: trapHost, 'x-forwarded-host': trapHost })
+  await car.raw('GET', `http://${trapHost}/u/api/x`).catch(() => {})
+  assert.is(trap.connections(), 0)
+  assert.ok(upstream.connections() >= 1)
+  await trap.close()
+  await upstream.close()
+})
+
+test('ambiguous framing is answered 400 and never forwarded', async () => {
+  const upstream = await rawUpstream((s) => s.end(`${headersOf(200, 'content-length: 2\r\n')}ok`))
+  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+  const probes = [
+    'POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'POST /u/api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde',
+    'POST /u/api/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n',
+    'GET /u/api/x HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n',
+  ]
+  for (const probe of probes) {
+    const answer = await sendRaw(car.port, probe)
+    assert.match(answer, /^HTTP\/1\.1 400 /, JSON.stringify(probe))
+  }
+  assert.is(upstream.connections(), 0)
+  await upstream.close()
+})
+
+test.run()
