@@ -6,20 +6,12 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Child } from '../test/helpers/process.ts'
+import type { LoadResult } from './load.ts'
 
 export const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3)
 export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const here = import.meta.dirname
-
-export interface LoadResult {
-  rps: number
-  p50: number
-  p99: number
-  errors: number
-  non2xx: number
-  total: number
-}
 
 export function load(
   url: string,
