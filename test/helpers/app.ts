@@ -1,12 +1,10 @@
-// Builds a cachecar app on a :memory: store with a manual clock, for in-process API tests.
-import { Writable } from 'node:stream'
 import { createApp } from '../../src/wiring/app.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
-import { createLogger } from '../../src/ops/logger.ts'
 import { createMetrics } from '../../src/ops/metrics.ts'
 import { SqliteStore } from '../../src/store/sqlite-store.ts'
 import type { Store } from '../../src/store/types.ts'
 import { ManualClock } from './clock.ts'
+import { capturingLogger } from './logs.ts'
 
 export interface TestApp {
   readonly clock: ManualClock
@@ -30,14 +28,7 @@ export function testApp(
   const clock = new ManualClock()
   const theStore =
     store?.(clock, config) ?? new SqliteStore({ path: ':memory:', maxBytes: config.maxBytes, now: clock.now })
-  const logs: string[] = []
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk))
-      done()
-    },
-  })
-  const logger = createLogger('debug', sink)
+  const { logger, logs } = capturingLogger('debug')
   const metrics = createMetrics(() => theStore)
   const app = createApp({ config, store: theStore, metrics, logger, now: clock.now })
   return {

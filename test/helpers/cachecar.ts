@@ -1,10 +1,9 @@
 // Starts cachecar in-process on 127.0.0.1:0 with a manual clock, for end-to-end proxy tests.
 import { request } from 'node:http'
-import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config.ts'
-import { createLogger } from '../../src/ops/logger.ts'
 import { start, type Running, type StartOptions } from '../../src/wiring/server.ts'
 import { ManualClock } from './clock.ts'
+import { capturingLogger } from './logs.ts'
 
 export interface TestCachecar extends Running {
   readonly clock: ManualClock
@@ -31,16 +30,7 @@ export async function startCachecar(
     CACHECAR_MAX_VALUE_BYTES: '8MiB',
     ...env,
   })
-  const logs: string[] = []
-  const logger = createLogger(
-    'warn',
-    new Writable({
-      write(chunk, _e, done) {
-        logs.push(String(chunk))
-        done()
-      },
-    }),
-  )
+  const { logger, logs } = capturingLogger('warn')
   const running = await start(config, logger, { now: clock.now, ...(sqlite && { sqlite }) })
   return Object.assign(running, {
     clock,

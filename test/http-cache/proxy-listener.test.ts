@@ -1,7 +1,6 @@
 // The Node listener in front of the proxy: what it takes, and what an error inside the proxy becomes.
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { Writable } from 'node:stream'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadConfig } from '../../src/config.ts'
@@ -10,9 +9,9 @@ import { createFlights } from '../../src/http-cache/flights.ts'
 import { proxyListener } from '../../src/http-cache/listener.ts'
 import { ResponseCache } from '../../src/http-cache/response-cache.ts'
 import { Upstream } from '../../src/http-cache/upstream.ts'
-import { createLogger } from '../../src/ops/logger.ts'
 import { createMetrics } from '../../src/ops/metrics.ts'
 import { StoreBusyError, type Store } from '../../src/store/types.ts'
+import { capturingLogger } from '../helpers/logs.ts'
 
 interface Harness {
   server: Server
@@ -26,16 +25,7 @@ interface Harness {
 /** The listener over a store whose every read throws `failure`; requests it does not take are answered 299. */
 async function harness(failure: Error): Promise<Harness> {
   const config = loadConfig({ CACHECAR_UPSTREAMS: 'api=http://127.0.0.1:9', CACHECAR_DB_PATH: ':memory:' })
-  const logs: string[] = []
-  const logger = createLogger(
-    'warn',
-    new Writable({
-      write(chunk, _e, done) {
-        logs.push(String(chunk))
-        done()
-      },
-    }),
-  )
+  const { logger, logs } = capturingLogger('warn')
   const metrics = createMetrics(() => undefined)
   const failing = { get: () => Promise.reject(failure) } as unknown as Store
   const upstream = new Upstream(config.upstreams[0]!)
