@@ -1,4 +1,5 @@
-// How entries, tags and invalidation messages look in the shared tier.
+// How keys, entries, tags and invalidation messages look in the shared tier.
+import { createHash } from 'node:crypto'
 import type { Entry } from '../types.ts'
 
 /** What another instance changed; every receiver drops its near copies of it. */
@@ -55,4 +56,33 @@ export function isInvalidation(message: unknown): message is Invalidation {
   const strings = (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string')
   if (typeof m.namespace === 'string') return strings(m.keys) || typeof m.prefix === 'string'
   return strings(m.tags)
+}
+
+/**
+ * The engine's key names, all under one prefix (one per service): e: entries, l: coalescing locks, t: tag sets,
+ * p: purge notes, and the invalidation channel. A secret namespace's keys (session IDs) are stored as their SHA-256.
+ */
+export class EngineKeys {
+  readonly #prefix: string
+  readonly #secretKeys: ReadonlySet<string> | undefined
+  readonly channel: string
+  readonly tagPrefix: string
+  readonly purgeNotes: string
+
+  constructor(prefix: string, secretKeys?: ReadonlySet<string>) {
+    this.#prefix = prefix
+    this.#secretKeys = secretKeys
+    this.channel = `${prefix}invalidate`
+    this.tagPrefix = `${prefix}t:`
+    this.purgeNotes = `${prefix}p:`
+  }
+
+  entry(namespace: string, key: string): string {
+    const stored = this.#secretKeys?.has(namespace) ? createHash('sha256').update(key).digest('hex') : key
+    return `${this.#prefix}e:${namespace}\u0000${stored}`
+  }
+
+  lock(namespace: string, key: string): string {
+    return `${this.#prefix}l:${this.entry(namespace, key).slice(this.#prefix.length)}`
+  }
 }

@@ -1,10 +1,9 @@
 // The shared tier on Valkey/Redis (ioredis): entries as hashes with the engine's own TTLs, compare-and-set writes in
 // Lua, tag sets for purges, an invalidation channel, and a circuit breaker so an unhealthy server costs nothing.
-import { createHash } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Entry, EntryInfo, IncrResult, ListOptions, PurgeScope } from '../types.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
-import { entryFrom, globEscape, isInvalidation, tagField, type Invalidation } from './codec.ts'
+import { EngineKeys, entryFrom, globEscape, isInvalidation, tagField, type Invalidation } from './codec.ts'
 import { PASS_MARK, withScripts, type Client, type LockState } from './scripts.ts'
 
 export interface SharedTierOptions {
@@ -47,14 +46,14 @@ export class SharedTier {
   readonly #options: SharedTierOptions
   readonly #client: Client
   readonly #subscriber: Redis
-  readonly #channel: string
+  readonly #keys: EngineKeys
   #connected = false
   readonly #circuit = new CircuitBreaker({ failuresToOpen: FAILURES_TO_OPEN, firstOpenMs: 250, maxOpenMs: 30_000 })
   #closed = false
 
   constructor(options: SharedTierOptions) {
     this.#options = options
-    this.#channel = `${options.prefix}invalidate`
+    this.#keys = new EngineKeys(options.prefix, options.secretKeys)
     const common: RedisOptions = {
       commandTimeout: options.timeoutMs,
       connectTimeout: Math.max(1000, options.timeoutMs),
@@ -75,7 +74,9 @@ export class SharedTier {
     this.#subscriber.on('error', (error: Error) => this.#options.onError?.('subscriber', error))
     this.#subscriber.on('message', (channel: string, message: string) => this.#received(channel, message))
     this.#subscriber.on('ready', () => {
-      this.#subscriber.subscribe(this.#channel).catch((error: Error) => this.#options.onError?.('subscribe', error))
+      this.#subscriber
+        .subscribe(this.#keys.channel)
+        .catch((error: Error) => this.#options.onError?.('subscribe', error))
     })
     this.#client.connect().catch(() => {}) // reported through 'error'; reconnects by retryStrategy
     this.#subscriber.connect().catch(() => {}) // likewise
@@ -107,7 +108,7 @@ export class SharedTier {
   }
 
   async read(namespace: string, key: string, now: number): Promise<Entry | undefined> {
-    const fields = await this.#call('read', (c) => c.hgetallBuffer(this.#entryKey(namespace, key)))
+    const fields = await this.#call('read', (c) => c.hgetallBuffer(this.#keys.entry(namespace, key)))
     return entryFrom(namespace, key, fields, now)
   }
 
@@ -168,7 +169,7 @@ export class SharedTier {
           : ['k', scope.namespace, [scope.key]]
     if (items.length === 0) return
     await this.#call('delete', (c) =>
-      c.cachecarNotePurge(this.#purgeNotes(), now, PURGE_MEMORY_MS, kind, namespace, ...items),
+      c.cachecarNotePurge(this.#keys.purgeNotes, now, PURGE_MEMORY_MS, kind, namespace, ...items),
     )
   }
 
@@ -178,14 +179,14 @@ export class SharedTier {
     expected: string,
     now: number,
   ): Promise<'deleted' | 'not-found' | 'precondition-failed'> {
-    const result = await this.#call('delete', (c) => c.cachecarRemove(this.#entryKey(namespace, key), expected, now))
+    const result = await this.#call('delete', (c) => c.cachecarRemove(this.#keys.entry(namespace, key), expected, now))
     return result === 1 ? 'deleted' : result === 0 ? 'not-found' : 'precondition-failed'
   }
 
   /** Adds `by` to a decimal counter atomically in the engine (no compare-and-set rounds under contention). */
   async incr(namespace: string, key: string, by: number, ttlMs: number, now: number): Promise<IncrResult> {
     const [status, value, etag, expiresAt] = await this.#call('incr', (c) =>
-      c.cachecarIncr(this.#entryKey(namespace, key), by, now, ttlMs),
+      c.cachecarIncr(this.#keys.entry(namespace, key), by, now, ttlMs),
     )
     if (status === 'not-a-counter' || status === 'overflow') return { status }
     return { status: 'ok', value: Number(value), etag: etag!, expiresAt: Number(expiresAt) }
@@ -193,7 +194,7 @@ export class SharedTier {
 
   async rename(namespace: string, from: string, to: string, now: number): Promise<boolean> {
     const moved = await this.#call('rename', (c) =>
-      c.cachecarRename(this.#entryKey(namespace, from), this.#entryKey(namespace, to), this.#tagPrefix(), now),
+      c.cachecarRename(this.#keys.entry(namespace, from), this.#keys.entry(namespace, to), this.#keys.tagPrefix, now),
     )
     return moved === 1
   }
@@ -210,20 +211,20 @@ export class SharedTier {
   async removeTags(tags: readonly string[]): Promise<number> {
     let removed = 0
     for (const tag of new Set(tags))
-      removed += await this.#call('delete', (c) => c.cachecarRemoveTag(this.#tagPrefix() + tag, tag))
+      removed += await this.#call('delete', (c) => c.cachecarRemoveTag(this.#keys.tagPrefix + tag, tag))
     return removed
   }
 
   /** Keys of a namespace in order, without values (a SCAN, then the metadata of the page). */
   async list(namespace: string, options: ListOptions, now: number): Promise<EntryInfo[]> {
-    const base = this.#entryKey(namespace, '')
+    const base = this.#keys.entry(namespace, '')
     const keys = (await this.#scan(namespace, options.prefix)).flat().map((redisKey) => redisKey.slice(base.length))
     const after = options.after ?? ''
     const page = [...new Set(keys)].filter((key) => key > after).sort()
     const infos: EntryInfo[] = []
     for (const key of page) {
       const fields = await this.#call('read', (c) =>
-        c.hmgetBuffer(this.#entryKey(namespace, key), 't', 'e', 'g', 'c', 'x', 'v'),
+        c.hmgetBuffer(this.#keys.entry(namespace, key), 't', 'e', 'g', 'c', 'x', 'v'),
       )
       const [t, e, g, c, x, v] = fields
       if (!t || !e || !c || !x || !v) continue
@@ -239,17 +240,17 @@ export class SharedTier {
   /** Takes the fleet-wide coalescing lock on one key for `ttlMs`, unless another instance holds it or marked a pass. */
   async tryLock(namespace: string, key: string, ttlMs: number): Promise<LockState> {
     return await this.#call('lock', (c) =>
-      c.cachecarLock(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs),
+      c.cachecarLock(this.#keys.lock(namespace, key), this.#options.instanceId, ttlMs),
     )
   }
 
   /** Turns this task's lock on the key into a pass marker for `ttlMs`: other tasks stop waiting on the key. */
   async markPass(namespace: string, key: string, ttlMs: number): Promise<void> {
-    await this.#call('lock', (c) => c.cachecarPass(this.#lockKey(namespace, key), this.#options.instanceId, ttlMs))
+    await this.#call('lock', (c) => c.cachecarPass(this.#keys.lock(namespace, key), this.#options.instanceId, ttlMs))
   }
 
   async unlock(namespace: string, key: string): Promise<void> {
-    await this.#call('lock', (c) => c.cachecarUnlock(this.#lockKey(namespace, key), this.#options.instanceId))
+    await this.#call('lock', (c) => c.cachecarUnlock(this.#keys.lock(namespace, key), this.#options.instanceId))
   }
 
   /** The entry if it is there now, and whether someone still holds the key's lock (one round trip; a pass is not). */
@@ -259,7 +260,7 @@ export class SharedTier {
     now: number,
   ): Promise<{ entry: Entry | undefined; locked: boolean }> {
     const [fields, lock] = await this.#call('read', (c) =>
-      Promise.all([c.hgetallBuffer(this.#entryKey(namespace, key)), c.get(this.#lockKey(namespace, key))]),
+      Promise.all([c.hgetallBuffer(this.#keys.entry(namespace, key)), c.get(this.#keys.lock(namespace, key))]),
     )
     return { entry: entryFrom(namespace, key, fields, now), locked: lock !== null && lock !== PASS_MARK }
   }
@@ -267,7 +268,7 @@ export class SharedTier {
   /** Tells every other instance to drop its near copies. Best effort: a lost message leaves copies until their TTL. */
   async publish(message: Invalidation): Promise<void> {
     await this.#call('publish', (c) =>
-      c.publish(this.#channel, JSON.stringify({ from: this.#options.instanceId, ...message })),
+      c.publish(this.#keys.channel, JSON.stringify({ from: this.#options.instanceId, ...message })),
     )
   }
 
@@ -313,7 +314,7 @@ export class SharedTier {
   }
 
   #received(channel: string, raw: string): void {
-    if (channel !== this.#channel) return
+    if (channel !== this.#keys.channel) return
     let message: unknown
     try {
       message = JSON.parse(raw)
@@ -326,7 +327,7 @@ export class SharedTier {
 
   #writeArgs(entry: Entry, expected: string, now: number, since: number): (string | Buffer | number)[] {
     return [
-      this.#entryKey(entry.namespace, entry.key),
+      this.#keys.entry(entry.namespace, entry.key),
       expected,
       Buffer.from(entry.value.buffer, entry.value.byteOffset, entry.value.byteLength),
       entry.contentType,
@@ -336,7 +337,7 @@ export class SharedTier {
       entry.expiresAt,
       now,
       Math.max(1, Math.ceil(entry.expiresAt - now)),
-      this.#tagPrefix(),
+      this.#keys.tagPrefix,
       ...this.#purgeArgs(entry.namespace, entry.key, since, now),
       ...entry.tags,
     ]
@@ -345,28 +346,11 @@ export class SharedTier {
   /** The six purge-note arguments of OVERTAKEN; a secret namespace's key is never sent (no purge is noted there). */
   #purgeArgs(namespace: string, key: string, since: number, now: number): (string | number)[] {
     const checked = since > 0 && !this.#options.secretKeys?.has(namespace)
-    return [checked ? since : 0, this.#purgeNotes(), namespace, checked ? key : '', PURGE_MEMORY_MS, now]
-  }
-
-  #purgeNotes(): string {
-    return `${this.#options.prefix}p:`
-  }
-
-  #entryKey(namespace: string, key: string): string {
-    const stored = this.#options.secretKeys?.has(namespace) ? createHash('sha256').update(key).digest('hex') : key
-    return `${this.#options.prefix}e:${namespace}\u0000${stored}`
-  }
-
-  #lockKey(namespace: string, key: string): string {
-    return `${this.#options.prefix}l:${this.#entryKey(namespace, key).slice(this.#options.prefix.length)}`
-  }
-
-  #tagPrefix(): string {
-    return `${this.#options.prefix}t:`
+    return [checked ? since : 0, this.#keys.purgeNotes, namespace, checked ? key : '', PURGE_MEMORY_MS, now]
   }
 
   async #scan(namespace: string, prefix: string): Promise<string[][]> {
-    const pattern = `${globEscape(this.#entryKey(namespace, '') + prefix)}*`
+    const pattern = `${globEscape(this.#keys.entry(namespace, '') + prefix)}*`
     const batches: string[][] = []
     let cursor = '0'
     do {
