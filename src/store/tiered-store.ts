@@ -4,8 +4,9 @@
 import { etagOf } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
 import type { Invalidation } from './shared/codec.ts'
-import { ABSENT, SharedTierUnavailableError, type SharedTier } from './shared/shared-tier.ts'
+import { ABSENT, type SharedTier } from './shared/shared-tier.ts'
 import {
+  SharedTierUnavailableError,
   OvertakenByPurgeError,
   StoreBusyError,
   StoreFullError,

@@ -157,6 +157,14 @@ export class StoreBusyError extends Error {
   }
 }
 
+/** The shared tier is down, open-circuited or failed this call. */
+export class SharedTierUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SharedTierUnavailableError'
+  }
+}
+
 /** Events a store reports for metrics and logs. */
 export interface StoreEvents {
   evicted?(reason: 'expired' | 'lru', rows: number): void

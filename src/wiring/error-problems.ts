@@ -1,8 +1,7 @@
 // What an error thrown while answering becomes: the problem the client gets, counted and logged once.
 import type { Logger } from '../ops/logger.ts'
 import type { Metrics } from '../ops/metrics.ts'
-import { SharedTierUnavailableError } from '../store/shared/shared-tier.ts'
-import { StoreBusyError, StoreFullError } from '../store/types.ts'
+import { SharedTierUnavailableError, StoreBusyError, StoreFullError } from '../store/types.ts'
 import { Problem, type ProblemInit } from '../http/problem.ts'
 
 export function errorProblem(

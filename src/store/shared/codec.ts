@@ -50,7 +50,19 @@ export function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&')
 }
 
-export function isInvalidation(message: unknown): message is Invalidation {
+/** The invalidation another instance published, or undefined for our own, malformed or foreign messages. */
+export function invalidationFrom(raw: string, selfId: string): Invalidation | undefined {
+  let message: unknown
+  try {
+    message = JSON.parse(raw)
+  } catch {
+    return undefined // not JSON: not one of ours
+  }
+  if (!isInvalidation(message) || (message as { from?: unknown }).from === selfId) return undefined
+  return message
+}
+
+function isInvalidation(message: unknown): message is Invalidation {
   if (typeof message !== 'object' || message === null) return false
   const m = message as Record<string, unknown>
   const strings = (value: unknown) => Array.isArray(value) && value.every((item) => typeof item === 'string')

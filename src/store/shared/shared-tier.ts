@@ -1,9 +1,16 @@
 // The shared tier on Valkey/Redis (ioredis): entries as hashes with the engine's own TTLs, compare-and-set writes in
 // Lua, tag sets for purges, an invalidation channel, and a circuit breaker so an unhealthy server costs nothing.
 import { Redis, type RedisOptions } from 'ioredis'
-import type { Entry, EntryInfo, IncrResult, ListOptions, PurgeScope } from '../types.ts'
+import {
+  SharedTierUnavailableError,
+  type Entry,
+  type EntryInfo,
+  type IncrResult,
+  type ListOptions,
+  type PurgeScope,
+} from '../types.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
-import { EngineKeys, entryFrom, globEscape, isInvalidation, tagField, type Invalidation } from './codec.ts'
+import { EngineKeys, entryFrom, globEscape, invalidationFrom, tagField, type Invalidation } from './codec.ts'
 import { PASS_MARK, withScripts, type Client, type LockState } from './scripts.ts'
 
 export interface SharedTierOptions {
@@ -20,14 +27,6 @@ export interface SharedTierOptions {
   readonly onStateChange?: (up: boolean, reason: string) => void
   readonly onInvalidation?: (message: Invalidation) => void
   readonly onError?: (operation: string, error: Error) => void
-}
-
-/** The shared tier is down, open-circuited or failed this call. */
-export class SharedTierUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'SharedTierUnavailableError'
-  }
 }
 
 /** Sentinel for `write`: the key must not hold a live entry. */
@@ -315,14 +314,8 @@ export class SharedTier {
 
   #received(channel: string, raw: string): void {
     if (channel !== this.#keys.channel) return
-    let message: unknown
-    try {
-      message = JSON.parse(raw)
-    } catch {
-      return
-    }
-    if (!isInvalidation(message) || (message as { from?: unknown }).from === this.#options.instanceId) return
-    this.#options.onInvalidation?.(message)
+    const message = invalidationFrom(raw, this.#options.instanceId)
+    if (message) this.#options.onInvalidation?.(message)
   }
 
   #writeArgs(entry: Entry, expected: string, now: number, since: number): (string | Buffer | number)[] {
