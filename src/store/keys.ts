@@ -1,6 +1,7 @@
 // Helpers shared by store implementations: prefix ranges, slot hashes and content-derived ETags.
 import { createHash, hash } from 'node:crypto'
 import { heavyWork } from '../heavy-work.ts'
+import type { Entry, SetInput } from './types.ts'
 
 /**
  * The smallest string greater than every string that starts with `prefix`, or undefined when there is
@@ -24,6 +25,21 @@ export function prefixUpperBound(prefix: string): string | undefined {
 export function fnv1a(text: string, hash = 0x811c9dc5): number {
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
   return hash >>> 0
+}
+
+/** The entry a write of `input` at `now` creates (tags without repeats), for stores that keep entries as objects. */
+export function entryWritten(input: SetInput, now: number): Entry {
+  return {
+    namespace: input.namespace,
+    key: input.key,
+    value: input.value,
+    contentType: input.contentType,
+    etag: etagOf(input.value),
+    tags: [...new Set(input.tags ?? [])],
+    writtenAt: now,
+    expiresAt: now + input.ttlMs,
+    size: input.value.byteLength,
+  }
 }
 
 /** Strong ETag from the value's bytes, so rewriting identical bytes keeps the tag (RFC 9110 §8.8.3). */

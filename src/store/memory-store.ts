@@ -1,6 +1,6 @@
 // A Store in a Map, with the same contract as SqliteStore: proves the interface and can serve as a hot tier.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import { etagOf, prefixUpperBound } from './keys.ts'
+import { entryWritten, prefixUpperBound } from './keys.ts'
 import { ByteLru } from './lru.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
 import type {
@@ -161,21 +161,9 @@ export class MemoryStore implements Store {
   }
 
   #put(input: SetInput): { etag: string; expiresAt: number } {
-    const now = this.#now()
-    const etag = etagOf(input.value)
-    const expiresAt = now + input.ttlMs
-    this.#store({
-      namespace: input.namespace,
-      key: input.key,
-      value: input.value,
-      contentType: input.contentType,
-      etag,
-      tags: [...new Set(input.tags ?? [])],
-      writtenAt: now,
-      expiresAt,
-      size: input.value.byteLength,
-    })
-    return { etag, expiresAt }
+    const entry = entryWritten(input, this.#now())
+    this.#store(entry)
+    return { etag: entry.etag, expiresAt: entry.expiresAt }
   }
 
   #store(entry: Entry): void {

@@ -1,7 +1,7 @@
 // Two tiers behind one Store: the task's own store (L1, SQLite) in front of the shared tier (L2, Valkey/Redis).
 // While the shared tier is up it is the authority for every write (compare-and-set there, then mirrored to L1); when
 // it is down, near-cached namespaces degrade to L1 alone and authoritative ones (sessions) fail closed.
-import { etagOf } from './keys.ts'
+import { entryWritten } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
 import type { Invalidation } from './shared/codec.ts'
 import { ABSENT, type SharedTier } from './shared/shared-tier.ts'
@@ -406,18 +406,7 @@ export class TieredStore implements Store {
   }
 
   #entry(input: SetInput): Entry {
-    const now = this.#now()
-    return {
-      namespace: input.namespace,
-      key: input.key,
-      value: input.value,
-      contentType: input.contentType,
-      etag: etagOf(input.value),
-      tags: [...new Set(input.tags ?? [])],
-      writtenAt: now,
-      expiresAt: now + input.ttlMs,
-      size: input.value.byteLength,
-    }
+    return entryWritten(input, this.#now())
   }
 
   /**
