@@ -13,14 +13,25 @@ export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const here = import.meta.dirname
 
+/** How a load run goes beyond its URL, method and key count; every field has a default. */
+export interface LoadRun {
+  readonly durationS?: number
+  /** A body of this many bytes of filler (PUT). */
+  readonly bodyBytes?: number | undefined
+  readonly connections?: number
+  /** Rotate over these paths instead of /…/k0 … /…/k{keys-1}. */
+  readonly paths?: string[]
+  /** A fixed text body (JSON for PATCH). */
+  readonly body?: string
+  /** Every request names a path no earlier run named: true misses. */
+  readonly fresh?: boolean
+}
+
 export function load(
   url: string,
   method: 'GET' | 'PUT' | 'PATCH',
   keys: number,
-  durationS = DURATION_S,
-  bodyBytes?: number,
-  connections = CONNECTIONS,
-  extra: { paths?: string[]; body?: string; fresh?: boolean } = {},
+  { durationS = DURATION_S, bodyBytes, connections = CONNECTIONS, ...extra }: LoadRun = {},
 ): LoadResult {
   const options = JSON.stringify({
     url,

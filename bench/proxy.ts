@@ -59,8 +59,8 @@ export async function proxyScenarios(
       const originPrefix = `${s.path.slice('/u/origin'.length)}/`
       const upstreamBefore = await originCount(origin.url, originPrefix)
       const c = compare(
-        () => load(s.base, 'GET', s.keys, undefined, undefined, undefined, extra),
-        () => load(car.url + s.path, 'GET', s.keys, undefined, undefined, undefined, extra),
+        () => load(s.base, 'GET', s.keys, extra),
+        () => load(car.url + s.path, 'GET', s.keys, extra),
       )
       rows.push(compareRow(s.name, c, s.target).replace('≥ 0× ✓', 'for reference'))
       console.log(rows.at(-1))
@@ -92,8 +92,8 @@ export async function proxyScenarios(
           try {
             const fresh = { fresh: true }
             const peer = compare(
-              () => load(`${nginxPass.url}/miss3`, 'GET', 1e12, undefined, undefined, undefined, fresh),
-              () => load(`${nginx.url}/miss3`, 'GET', 1e12, undefined, undefined, undefined, fresh),
+              () => load(`${nginxPass.url}/miss3`, 'GET', 1e12, fresh),
+              () => load(`${nginx.url}/miss3`, 'GET', 1e12, fresh),
             )
             rows.push(
               compareRow('nginx proxy_cache miss vs nginx proxy_pass, no cache (both columns nginx)', peer, 0).replace(
@@ -103,8 +103,8 @@ export async function proxyScenarios(
             )
             console.log(rows.at(-1))
             const vsPeer = compare(
-              () => load(`${nginx.url}/miss4`, 'GET', 1e12, undefined, undefined, undefined, fresh),
-              () => load(`${car.url}/u/origin/miss4`, 'GET', 1e12, undefined, undefined, undefined, fresh),
+              () => load(`${nginx.url}/miss4`, 'GET', 1e12, fresh),
+              () => load(`${car.url}/u/origin/miss4`, 'GET', 1e12, fresh),
             )
             rows.push(compareRow('miss 1 KiB vs nginx proxy_cache miss', vsPeer, 0).replace('≥ 0× ✓', 'for reference'))
             console.log(rows.at(-1))

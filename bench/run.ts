@@ -71,8 +71,8 @@ try {
     for (const s of scenarios) {
       const bodyBytes = 'bodyBytes' in s ? s.bodyBytes : undefined
       const c = compare(
-        () => load(bare.url + s.path, s.method, s.keys, DURATION_S, bodyBytes),
-        () => load(cachecar.url + s.path, s.method, s.keys, DURATION_S, bodyBytes),
+        () => load(bare.url + s.path, s.method, s.keys, { bodyBytes }),
+        () => load(cachecar.url + s.path, s.method, s.keys, { bodyBytes }),
       )
       rows.push(compareRow(s.name, c, s.target))
       console.log(rows.at(-1))
@@ -97,7 +97,7 @@ try {
       const c = compare(
         () => load(`${cachecar.url}/v1/kv/small`, 'GET', 100),
         () =>
-          load(cachecar.url, s.method, 100, DURATION_S, undefined, CONNECTIONS, {
+          load(cachecar.url, s.method, 100, {
             paths: sessionPaths,
             ...(s.body && { body: s.body }),
           }),
@@ -110,10 +110,10 @@ try {
   // p99 of 1 KiB GETs while the sweeper deletes 100,000 expired rows, beside p99 without a sweep.
   if (only.has('sweep')) {
     const sweepDuration = Math.max(DURATION_S, 8)
-    const quiet = load(`${cachecar.url}/v1/kv/small`, 'GET', 100, sweepDuration)
+    const quiet = load(`${cachecar.url}/v1/kv/small`, 'GET', 100, { durationS: sweepDuration })
     await fill(cachecar.url, 'expiring', 100_000, 100, 4)
     const sweptBefore = await metric(cachecar.url, 'cachecar_swept_rows_total')
-    const sweeping = load(`${cachecar.url}/v1/kv/small`, 'GET', 100, sweepDuration)
+    const sweeping = load(`${cachecar.url}/v1/kv/small`, 'GET', 100, { durationS: sweepDuration })
     const swept = (await metric(cachecar.url, 'cachecar_swept_rows_total')) - sweptBefore
     const p99Ratio = sweeping.p99 / Math.max(1, quiet.p99)
     rows.push(
@@ -134,7 +134,7 @@ try {
     const started = rssMiB(fresh)
     await fill(fresh.url, 'rss', 100_000, 1024, 86_400)
     const stored = rssMiB(fresh)
-    load(`${fresh.url}/v1/kv/rss`, 'GET', 100_000, 3)
+    load(`${fresh.url}/v1/kv/rss`, 'GET', 100_000, { durationS: 3 })
     const afterReads = rssMiB(fresh)
     const entries = await metric(fresh.url, 'cachecar_store_entries')
     fresh.process.kill('SIGTERM')

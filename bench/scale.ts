@@ -71,8 +71,8 @@ try {
   const ttl = 30 * 86_400
   await fill(car.url, 'scale', 10_000, VALUE_BYTES, ttl)
   // Values enter the memory tier on their second read: read every key a few times first, so this row is its steady state.
-  load(`${car.url}/v1/kv/scale`, 'GET', 10_000, 2)
-  const small = load(`${car.url}/v1/kv/scale`, 'GET', 10_000, LOAD_S)
+  load(`${car.url}/v1/kv/scale`, 'GET', 10_000, { durationS: 2 })
+  const small = load(`${car.url}/v1/kv/scale`, 'GET', 10_000, { durationS: LOAD_S })
   const metricsSmall = await timed(() => fetch(`${car.url}/metrics`).then((r) => r.text()))
   const filling = performance.now()
   const value = 'x'.repeat(VALUE_BYTES)
@@ -91,7 +91,7 @@ try {
     }
   }
   const fillS = (performance.now() - filling) / 1000
-  const large = load(`${car.url}/v1/kv/scale`, 'GET', ENTRIES, LOAD_S)
+  const large = load(`${car.url}/v1/kv/scale`, 'GET', ENTRIES, { durationS: LOAD_S })
   report(
     'GET over every key: req/s',
     small.rps.toFixed(0),
@@ -104,7 +104,7 @@ try {
   )
   // The 10k row is served from memory; this one, like the full size, reads SQLite: what size itself costs.
   const beyond = Math.min(ENTRIES, 300_000)
-  const sqliteOnly = load(`${car.url}/v1/kv/scale`, 'GET', beyond, LOAD_S)
+  const sqliteOnly = load(`${car.url}/v1/kv/scale`, 'GET', beyond, { durationS: LOAD_S })
   report(
     `GET over ${beyond} keys (past the memory tier): req/s`,
     '',

@@ -29,7 +29,7 @@ export async function sharedScenarios(
       l1.push(load(`${reader.url}/u/origin/small`, 'GET', 100).rps)
       await warm(filler.url, `/u/origin/small/r${round}`, L2_URLS)
       const before = await tierReads(reader.url)
-      const run = load(`${reader.url}/u/origin/small/r${round}`, 'GET', L2_URLS, L2_DURATION_S)
+      const run = load(`${reader.url}/u/origin/small/r${round}`, 'GET', L2_URLS, { durationS: L2_DURATION_S })
       const after = await tierReads(reader.url)
       sharedShare = Math.min(sharedShare, (after.shared - before.shared) / Math.max(1, after.total - before.total))
       l2.push(run.rps)

@@ -64,7 +64,7 @@ try {
       for (const side of order) {
         const child = sides[side]!
         const before = cpuSeconds(child)
-        const result = load(child.url, 'GET', 1, DURATION_S, undefined, CONNECTIONS, { paths: [path(side)] })
+        const result = load(child.url, 'GET', 1, { paths: [path(side)] })
         got[side] = { rps: result.rps, cpuPerRequest: (cpuSeconds(child) - before) / result.total }
       }
       rps.push(got.this!.rps / got[commit]!.rps)
