@@ -9,7 +9,6 @@ import {
   SharedTierUnavailableError,
   OvertakenByPurgeError,
   StoreBusyError,
-  StoreFullError,
   type AbandonReason,
   type DeleteResult,
   type Entry,
@@ -25,16 +24,11 @@ import {
   type SweepResult,
   type UpdateResult,
 } from './types.ts'
+import { NearCopies, type NamespaceRole } from './near-copies.ts'
 import { CrossTaskCoalescing } from './shared/coalescing.ts'
 import { WriteFence } from './write-fence.ts'
 
-/**
- * authoritative: kept only in the shared tier, so every task sees every write at once; fails closed when it is down.
- * near: L1 in front of L2; writes and deletes are announced so other tasks drop their L1 copies.
- * near-quiet: the same, but storing a new entry is not announced (cached HTTP responses: no other task can hold a
- * copy of an entry that did not exist); replacing one (a refresh, a soft purge) and deleting one are.
- */
-export type NamespaceRole = 'authoritative' | 'near' | 'near-quiet'
+export type { NamespaceRole } from './near-copies.ts'
 
 export interface TieredStoreOptions {
   readonly roleOf: (namespace: string) => NamespaceRole
@@ -77,8 +71,8 @@ export class TieredStore implements Store {
   readonly #shared: SharedTier
   readonly #options: TieredStoreOptions
   readonly #now: () => number
-  /** Bumped whenever L1 copies are dropped: a read fills L1 only if nothing was dropped while it ran. */
-  #generation = 0
+  /** How L1 follows L2 (near-copies.ts). */
+  readonly #copies: NearCopies
   /** Writes still on their way through the shared tier into L1: deletes and purges wait for them. */
   readonly #fence = new WriteFence()
   /** Undefined when coalescing is off (CACHECAR_SHARED_COALESCE_MS=0). */
@@ -89,6 +83,11 @@ export class TieredStore implements Store {
     this.#shared = shared
     this.#options = options
     this.#now = options.now ?? Date.now
+    this.#copies = new NearCopies(local, shared, {
+      roleOf: options.roleOf,
+      now: this.#now,
+      ...(options.events && { events: options.events }),
+    })
     this.#coalescing = options.coalesceMs
       ? new CrossTaskCoalescing(shared, {
           coalesceMs: options.coalesceMs,
@@ -101,7 +100,7 @@ export class TieredStore implements Store {
 
   /** Drops the L1 copies another instance announced as changed. */
   async applyInvalidation(message: Invalidation): Promise<void> {
-    this.#generation++
+    this.#copies.dropping()
     if ('tags' in message) await this.#local.deleteTags(message.tags)
     else if ('prefix' in message) await this.#local.deletePrefix(message.namespace, message.prefix)
     else for (const key of message.keys) await this.#local.delete(message.namespace, key)
@@ -114,8 +113,8 @@ export class TieredStore implements Store {
       this.#options.events?.read?.('local')
       return local
     }
-    const generation = this.#generation
-    let shared = await this.#near(
+    const generation = this.#copies.generation
+    let shared = await this.#copies.near(
       'read',
       () => this.#shared.read(namespace, key, this.#now()),
       async () => undefined,
@@ -123,7 +122,7 @@ export class TieredStore implements Store {
     if (!shared && this.#coalescing && this.#role(namespace) === 'near-quiet' && this.#shared.up)
       shared = await this.#coalescing.leadOrWait(namespace, key)
     this.#options.events?.read?.(shared ? 'shared' : 'miss')
-    if (shared && generation === this.#generation) await this.#fillLocal(shared)
+    if (shared && generation === this.#copies.generation) await this.#copies.fillLocal(shared)
     return shared
   }
 
@@ -155,10 +154,10 @@ export class TieredStore implements Store {
       // Kept in this task alone, but a purge noted by another task still wins.
       if (await this.#overtaken([input])) throw new OvertakenByPurgeError()
       const result = await this.#local.set(input, precondition)
-      if (result.status !== 'precondition-failed') await this.#dropShared(input.namespace, [input.key])
+      if (result.status !== 'precondition-failed') await this.#copies.dropShared(input.namespace, [input.key])
       return result
     }
-    return this.#tiered(
+    return this.#copies.tiered(
       input.namespace,
       'write',
       async () => {
@@ -180,7 +179,7 @@ export class TieredStore implements Store {
             continue
           }
           // A new entry can have no copy in another task's L1; a replaced one (a refresh, a soft purge) can.
-          await this.#mirror(input.namespace, [input.key], [input], written === 'replaced')
+          await this.#copies.mirror(input.namespace, [input.key], [input], written === 'replaced')
           await this.#release(input.namespace, [input.key])
           return { status: written, etag: entry.etag, expiresAt: entry.expiresAt } as const
         }
@@ -200,7 +199,7 @@ export class TieredStore implements Store {
     if (inputs.some((input) => input.namespace !== namespace)) throw new Error('setMany takes one namespace at a time')
     const shared = inputs.filter((input) => input.value.byteLength <= this.#options.maxSharedValueBytes)
     const since = Math.min(...inputs.map((input) => input.unlessPurgedSince ?? Infinity))
-    return this.#tiered(
+    return this.#copies.tiered(
       namespace,
       'write',
       async () => {
@@ -222,7 +221,8 @@ export class TieredStore implements Store {
           shared.map((input) => input.key),
         )
         const results = await this.#local.setMany(inputs)
-        if (this.#role(namespace) === 'near') await this.#publish({ namespace, keys: inputs.map((input) => input.key) })
+        if (this.#role(namespace) === 'near')
+          await this.#copies.publish({ namespace, keys: inputs.map((input) => input.key) })
         return results
       },
       () => this.#local.setMany(inputs),
@@ -231,7 +231,7 @@ export class TieredStore implements Store {
 
   async delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
     await this.#fence.passed()
-    return this.#tiered(
+    return this.#copies.tiered(
       namespace,
       'delete',
       async () => {
@@ -240,9 +240,9 @@ export class TieredStore implements Store {
         const shared = await this.#shared.remove(namespace, key, current?.etag ?? '', this.#now())
         if (shared === 'precondition-failed') return shared
         if (this.#role(namespace) === 'authoritative') return shared
-        this.#generation++
+        this.#copies.dropping()
         const local = await this.#local.delete(namespace, key)
-        await this.#publish({ namespace, keys: [key] })
+        await this.#copies.publish({ namespace, keys: [key] })
         return shared === 'deleted' || local === 'deleted' ? 'deleted' : local
       },
       () => this.#local.delete(namespace, key, precondition),
@@ -251,14 +251,14 @@ export class TieredStore implements Store {
 
   async deletePrefix(namespace: string, prefix: string): Promise<number> {
     await this.#fence.passed()
-    return this.#tiered(
+    return this.#copies.tiered(
       namespace,
       'delete',
       async () => {
         const shared = await this.#shared.removePrefix(namespace, prefix)
         if (this.#role(namespace) === 'authoritative') return shared
         const local = await this.#local.deletePrefix(namespace, prefix)
-        await this.#publish({ namespace, prefix })
+        await this.#copies.publish({ namespace, prefix })
         return Math.max(shared, local)
       },
       () => this.#local.deletePrefix(namespace, prefix),
@@ -267,7 +267,7 @@ export class TieredStore implements Store {
 
   /** Notes a purge in the shared tier, so no task stores a value fetched before it; while the tier is down, nothing to note. */
   async notePurge(scope: PurgeScope): Promise<void> {
-    await this.#near(
+    await this.#copies.near(
       'delete',
       () => this.#shared.notePurge(scope, this.#now()),
       async () => {},
@@ -280,14 +280,14 @@ export class TieredStore implements Store {
       if (input.unlessPurgedSince === undefined) continue
       const check = () =>
         this.#shared.overtaken(input.namespace, input.key, input.tags ?? [], input.unlessPurgedSince!, this.#now())
-      if (await this.#near('read', check, async () => false)) return true
+      if (await this.#copies.near('read', check, async () => false)) return true
     }
     return false
   }
 
   async deleteTags(tags: readonly string[]): Promise<number> {
     await this.#fence.passed()
-    this.#generation++
+    this.#copies.dropping()
     const local = await this.#local.deleteTags(tags)
     let shared = 0
     try {
@@ -299,7 +299,7 @@ export class TieredStore implements Store {
       this.#options.events?.degraded?.('delete')
       return local
     }
-    await this.#publish({ tags })
+    await this.#copies.publish({ tags })
     return Math.max(shared, local)
   }
 
@@ -309,7 +309,7 @@ export class TieredStore implements Store {
     mutate: (current: Entry) => Mutation | undefined,
     precondition?: Precondition,
   ): Promise<UpdateResult> {
-    return this.#tiered(
+    return this.#copies.tiered(
       namespace,
       'write',
       async () => {
@@ -329,7 +329,7 @@ export class TieredStore implements Store {
             await lostRound()
             continue
           }
-          await this.#mirror(namespace, [key], [], true)
+          await this.#copies.mirror(namespace, [key], [], true)
           return { status: 'updated', entry } as const
         }
         throw contended(key)
@@ -339,14 +339,14 @@ export class TieredStore implements Store {
   }
 
   async rename(namespace: string, from: string, to: string): Promise<boolean> {
-    return this.#tiered(
+    return this.#copies.tiered(
       namespace,
       'write',
       async () => {
         const moved = await this.#shared.rename(namespace, from, to, this.#now())
         if (this.#role(namespace) === 'authoritative') return moved
         const movedLocally = moved ? false : await this.#local.rename(namespace, from, to)
-        await this.#mirror(namespace, [from, to], [], true)
+        await this.#copies.mirror(namespace, [from, to], [], true)
         return moved || movedLocally
       },
       () => this.#local.rename(namespace, from, to),
@@ -354,12 +354,12 @@ export class TieredStore implements Store {
   }
 
   async incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
-    return this.#tiered(
+    return this.#copies.tiered(
       namespace,
       'write',
       async () => {
         const result = await this.#shared.incr(namespace, key, by, ttlMs, this.#now())
-        if (result.status === 'ok') await this.#mirror(namespace, [key], [], true)
+        if (result.status === 'ok') await this.#copies.mirror(namespace, [key], [], true)
         return result
       },
       () => this.#local.incr(namespace, key, by, ttlMs),
@@ -369,7 +369,7 @@ export class TieredStore implements Store {
   async list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {
     if (this.#role(namespace) === 'authoritative') return this.#shared.list(namespace, options, this.#now())
     const local = await this.#local.list(namespace, options)
-    const shared = await this.#near(
+    const shared = await this.#copies.near(
       'read',
       () => this.#shared.list(namespace, options, this.#now()),
       async () => [],
@@ -407,99 +407,6 @@ export class TieredStore implements Store {
 
   #entry(input: SetInput): Entry {
     return entryWritten(input, this.#now())
-  }
-
-  /**
-   * Runs `shared` while the shared tier answers; on SharedTierUnavailableError, near-cached namespaces run `local`
-   * instead and authoritative ones fail (503 at the HTTP layer).
-   */
-  async #tiered<T>(
-    namespace: string,
-    operation: string,
-    shared: () => Promise<T>,
-    local: () => Promise<T>,
-  ): Promise<T> {
-    if (this.#role(namespace) === 'authoritative') return shared()
-    return this.#near(operation, shared, local)
-  }
-
-  async #near<T>(operation: string, shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
-    if (!this.#shared.up) {
-      this.#options.events?.degraded?.(operation)
-      return local()
-    }
-    try {
-      return await shared()
-    } catch (error) {
-      if (!(error instanceof SharedTierUnavailableError)) throw error
-      this.#options.events?.degraded?.(operation)
-      return local()
-    }
-  }
-
-  /**
-   * After a shared write: L1 gets the written values (or loses its copies of `keys`), and other tasks are told to
-   * drop theirs when `replaced` says they may hold one or the namespace announces every write.
-   */
-  async #mirror(
-    namespace: string,
-    keys: readonly string[],
-    written: readonly SetInput[],
-    replaced: boolean,
-  ): Promise<void> {
-    if (this.#role(namespace) === 'authoritative') return
-    this.#generation++
-    for (const input of written) {
-      try {
-        await this.#local.set(input)
-      } catch (error) {
-        // The shared tier holds the value: a full or locked L1 only loses its near copy.
-        if (!(error instanceof StoreFullError || error instanceof StoreBusyError)) throw error
-        // If even the delete fails (L1 locked through every retry), this task may serve its old near copy until
-        // that copy's TTL ends: a known gap, left because L1 cannot be made to forget anything else then either.
-        await this.#local.delete(input.namespace, input.key).catch(() => {})
-      }
-    }
-    const dropped = keys.filter((key) => !written.some((input) => input.key === key))
-    for (const key of dropped) await this.#local.delete(namespace, key)
-    if (replaced || this.#role(namespace) === 'near') await this.#publish({ namespace, keys })
-  }
-
-  async #publish(message: Invalidation): Promise<void> {
-    try {
-      await this.#shared.publish(message)
-    } catch (error) {
-      if (!(error instanceof SharedTierUnavailableError)) throw error
-      this.#options.events?.degraded?.('publish')
-    }
-  }
-
-  /** A value now kept in L1 alone: an older shared copy must not be served by other tasks. */
-  async #dropShared(namespace: string, keys: readonly string[]): Promise<void> {
-    try {
-      for (const key of keys) await this.#shared.remove(namespace, key, '', this.#now())
-      await this.#publish({ namespace, keys })
-    } catch (error) {
-      if (!(error instanceof SharedTierUnavailableError)) throw error
-      this.#options.events?.degraded?.('delete')
-    }
-  }
-
-  async #fillLocal(entry: Entry): Promise<void> {
-    const ttlMs = entry.expiresAt - this.#now()
-    if (ttlMs <= 0) return
-    try {
-      await this.#local.set({
-        namespace: entry.namespace,
-        key: entry.key,
-        value: entry.value,
-        contentType: entry.contentType,
-        ttlMs,
-        tags: entry.tags,
-      })
-    } catch (error) {
-      if (!(error instanceof StoreFullError || error instanceof StoreBusyError)) throw error
-    }
   }
 }
 
