@@ -4,7 +4,7 @@ import { readJson, tooLarge } from '../http/body.ts'
 import { rawPathSegments } from '../http/path.ts'
 import { Problem, invalid } from '../http/problem.ts'
 import { pulledStream } from '../http/slices.ts'
-import type { SetInput } from '../store/types.ts'
+import { readMany, type SetInput } from '../store/types.ts'
 import { planBulkAnswer } from './bulk-answer.ts'
 import { infoJson, iso } from './responses.ts'
 import type { KvDeps } from './routes.ts'
@@ -86,7 +86,7 @@ export function collectionRoutes({ store, limits }: KvDeps): Hono {
     if (field === 'get') {
       // Each key is answered once, however often it is asked for: 25 copies of one 8 MB value made a 267 MB answer.
       const keys = [...new Set(items.map((key, i) => keyOf(typeof key === 'string' ? key : '', limits, `get[${i}]`)))]
-      const answer = await planBulkAnswer(keys, await store.getMany(namespace, keys), limits.maxBulkBytes)
+      const answer = await planBulkAnswer(keys, await readMany(store, namespace, keys), limits.maxBulkBytes)
       if (!answer) {
         throw new Problem({
           kind: 'payload-too-large',

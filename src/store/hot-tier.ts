@@ -74,10 +74,6 @@ export class HotTier implements Store {
     return entry
   }
 
-  getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    return Promise.all(keys.map((key) => this.get(namespace, key)))
-  }
-
   // Writes forget the key before the inner write and again once it settled: the inner store may commit later
   // (group commit), and a read between the two could otherwise cache the value being replaced.
 

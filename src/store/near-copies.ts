@@ -122,6 +122,17 @@ export class NearCopies {
     }
   }
 
+  /** Whether a purge noted in the shared tier reaches any of `inputs` (values this task keeps in L1 alone). */
+  async overtaken(inputs: readonly SetInput[]): Promise<boolean> {
+    for (const input of inputs) {
+      const since = input.unlessPurgedSince
+      if (since === undefined) continue
+      const check = () => this.#shared.overtaken(input.namespace, input.key, input.tags ?? [], since, this.#now())
+      if (await this.near('read', check, async () => false)) return true
+    }
+    return false
+  }
+
   async fillLocal(entry: Entry): Promise<void> {
     const ttlMs = entry.expiresAt - this.#now()
     if (ttlMs <= 0) return

@@ -4,11 +4,10 @@
 import { entryWritten } from './keys.ts'
 import { preconditionHolds } from './precondition.ts'
 import type { Invalidation } from './shared/codec.ts'
-import { ABSENT, type SharedTier } from './shared/shared-tier.ts'
+import type { SharedTier } from './shared/shared-tier.ts'
 import {
   SharedTierUnavailableError,
   OvertakenByPurgeError,
-  StoreBusyError,
   type AbandonReason,
   type DeleteResult,
   type Entry,
@@ -25,6 +24,7 @@ import {
   type UpdateResult,
 } from './types.ts'
 import { NearCopies, type NamespaceRole } from './near-copies.ts'
+import { setShared, updateShared } from './shared/compare-and-set.ts'
 import { CrossTaskCoalescing } from './shared/coalescing.ts'
 import { WriteFence } from './write-fence.ts'
 
@@ -59,12 +59,6 @@ export interface TieredStoreEvents {
 }
 
 type Mutation = Omit<SetInput, 'namespace' | 'key'>
-
-/** Compare-and-set rounds lost to other writers before giving up with 503. */
-const MAX_CAS_ROUNDS = 64
-
-/** A short random pause after losing a compare-and-set round, so contending writers spread out. */
-const lostRound = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 2))
 
 export class TieredStore implements Store {
   readonly #local: Store
@@ -126,21 +120,8 @@ export class TieredStore implements Store {
     return shared
   }
 
-  getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    return Promise.all(keys.map((key) => this.get(namespace, key)))
-  }
-
   async abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
-    if (reason === 'not-stored') return this.#release(namespace, [key])
-    return this.#pass(namespace, key)
-  }
-
-  async #pass(namespace: string, key: string): Promise<void> {
-    await this.#coalescing?.pass(namespace, key)
-  }
-
-  async #release(namespace: string, keys: readonly string[]): Promise<void> {
-    await this.#coalescing?.release(namespace, keys)
+    await this.#coalescing?.abandon(namespace, key, reason)
   }
 
   set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
@@ -150,9 +131,9 @@ export class TieredStore implements Store {
   async #set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
     if (input.value.byteLength > this.#options.maxSharedValueBytes && this.#role(input.namespace) !== 'authoritative') {
       // No shared copy will come of this task's lock: other tasks stop waiting on it first of all.
-      await this.#pass(input.namespace, input.key)
+      await this.#coalescing?.pass(input.namespace, input.key)
       // Kept in this task alone, but a purge noted by another task still wins.
-      if (await this.#overtaken([input])) throw new OvertakenByPurgeError()
+      if (await this.#copies.overtaken([input])) throw new OvertakenByPurgeError()
       const result = await this.#local.set(input, precondition)
       if (result.status !== 'precondition-failed') await this.#copies.dropShared(input.namespace, [input.key])
       return result
@@ -161,29 +142,13 @@ export class TieredStore implements Store {
       input.namespace,
       'write',
       async () => {
-        for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-          // Without a precondition one round trip does it; with one, read the current ETag and compare-and-set on it.
-          const current = precondition ? await this.#shared.read(input.namespace, input.key, this.#now()) : undefined
-          if (precondition && !preconditionHolds(precondition, current?.etag))
-            return { status: 'precondition-failed' } as const
-          const entry = this.#entry(input)
-          const written = await this.#shared.write(
-            entry,
-            precondition ? (current?.etag ?? ABSENT) : '',
-            this.#now(),
-            input.unlessPurgedSince,
-          )
-          if (written === 'overtaken') throw new OvertakenByPurgeError()
-          if (written === 'not-written') {
-            await lostRound()
-            continue
-          }
-          // A new entry can have no copy in another task's L1; a replaced one (a refresh, a soft purge) can.
-          await this.#copies.mirror(input.namespace, [input.key], [input], written === 'replaced')
-          await this.#release(input.namespace, [input.key])
-          return { status: written, etag: entry.etag, expiresAt: entry.expiresAt } as const
-        }
-        throw contended(input.key)
+        const result = await setShared(this.#shared, input, precondition, this.#now)
+        if (result.status === 'precondition-failed') return result
+        // A new entry can have no copy in another task's L1; a replaced one (a refresh, a soft purge) can.
+        await this.#copies.mirror(input.namespace, [input.key], [input], result.status === 'replaced')
+        await this.#coalescing?.release(input.namespace, [input.key])
+        const { etag, expiresAt } = result.entry
+        return { status: result.status, etag, expiresAt }
       },
       () => this.#local.set(input, precondition),
     )
@@ -198,28 +163,23 @@ export class TieredStore implements Store {
     if (namespace === undefined) return []
     if (inputs.some((input) => input.namespace !== namespace)) throw new Error('setMany takes one namespace at a time')
     const shared = inputs.filter((input) => input.value.byteLength <= this.#options.maxSharedValueBytes)
+    const sharedKeys = shared.map((input) => input.key)
     const since = Math.min(...inputs.map((input) => input.unlessPurgedSince ?? Infinity))
     return this.#copies.tiered(
       namespace,
       'write',
       async () => {
-        if (shared.length < inputs.length && (await this.#overtaken(inputs))) throw new OvertakenByPurgeError()
-        const entries = shared.map((input) => this.#entry(input))
+        if (shared.length < inputs.length && (await this.#copies.overtaken(inputs))) throw new OvertakenByPurgeError()
+        const entries = shared.map((input) => entryWritten(input, this.#now()))
         const overtaken = await this.#shared.writeAll(entries, this.#now(), Number.isFinite(since) ? since : 0)
         if (overtaken.length > 0) {
           // What the MULTI did write (a Vary spec, say) stays shared; this task's L1 takes nothing of it.
-          await this.#release(
-            namespace,
-            shared.map((input) => input.key),
-          )
+          await this.#coalescing?.release(namespace, sharedKeys)
           throw new OvertakenByPurgeError()
         }
         if (this.#role(namespace) === 'authoritative')
           return entries.map(({ etag, expiresAt }) => ({ etag, expiresAt }))
-        await this.#release(
-          namespace,
-          shared.map((input) => input.key),
-        )
+        await this.#coalescing?.release(namespace, sharedKeys)
         const results = await this.#local.setMany(inputs)
         if (this.#role(namespace) === 'near')
           await this.#copies.publish({ namespace, keys: inputs.map((input) => input.key) })
@@ -274,17 +234,6 @@ export class TieredStore implements Store {
     )
   }
 
-  /** Whether a purge noted in the shared tier reaches any of `inputs` (values this task keeps in L1 alone). */
-  async #overtaken(inputs: readonly SetInput[]): Promise<boolean> {
-    for (const input of inputs) {
-      if (input.unlessPurgedSince === undefined) continue
-      const check = () =>
-        this.#shared.overtaken(input.namespace, input.key, input.tags ?? [], input.unlessPurgedSince!, this.#now())
-      if (await this.#copies.near('read', check, async () => false)) return true
-    }
-    return false
-  }
-
   async deleteTags(tags: readonly string[]): Promise<number> {
     await this.#fence.passed()
     this.#copies.dropping()
@@ -313,26 +262,15 @@ export class TieredStore implements Store {
       namespace,
       'write',
       async () => {
-        for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-          const current = await this.#shared.read(namespace, key, this.#now())
-          if (!current) {
-            // Near-cached entries too large for the shared tier, or written while it was down, live in L1 alone.
-            return this.#role(namespace) === 'authoritative'
-              ? ({ status: 'not-found' } as const)
-              : this.#local.update(namespace, key, mutate, precondition)
-          }
-          if (!preconditionHolds(precondition, current.etag)) return { status: 'precondition-failed' } as const
-          const next = mutate(current)
-          if (!next) return { status: 'unchanged', entry: current } as const
-          const entry = this.#entry({ ...next, namespace, key })
-          if ((await this.#shared.write(entry, current.etag, this.#now())) === 'not-written') {
-            await lostRound()
-            continue
-          }
-          await this.#copies.mirror(namespace, [key], [], true)
-          return { status: 'updated', entry } as const
+        const result = await updateShared(this.#shared, namespace, key, mutate, precondition, this.#now)
+        if (result.status === 'absent') {
+          // Near-cached entries too large for the shared tier, or written while it was down, live in L1 alone.
+          return this.#role(namespace) === 'authoritative'
+            ? { status: 'not-found' }
+            : this.#local.update(namespace, key, mutate, precondition)
         }
-        throw contended(key)
+        if (result.status === 'updated') await this.#copies.mirror(namespace, [key], [], true)
+        return result
       },
       () => this.#local.update(namespace, key, mutate, precondition),
     )
@@ -404,12 +342,4 @@ export class TieredStore implements Store {
   #role(namespace: string): NamespaceRole {
     return this.#options.roleOf(namespace)
   }
-
-  #entry(input: SetInput): Entry {
-    return entryWritten(input, this.#now())
-  }
-}
-
-function contended(key: string): StoreBusyError {
-  return new StoreBusyError(`too many concurrent writers on ${JSON.stringify(key)} in the shared tier`)
 }

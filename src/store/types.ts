@@ -87,7 +87,8 @@ export interface SweepResult {
 
 export interface Store {
   get(namespace: string, key: string): Promise<Entry | undefined>
-  getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]>
+  /** Optional: a batched read of several keys; `readMany` falls back to one `get` per key. */
+  getMany?(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]>
   set(input: SetInput, precondition?: Precondition): Promise<SetResult>
   /** All writes in one transaction: either every one lands or none does. */
   setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]>
@@ -131,6 +132,12 @@ export interface Store {
   /** Proves the store can read and write (for /readyz). */
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/** Reads `keys` in order: the store's own batched read when it has one, else one `get` per key. */
+export function readMany(store: Store, namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
+  if (store.getMany) return store.getMany(namespace, keys)
+  return Promise.all(keys.map((key) => store.get(namespace, key)))
 }
 
 /** Thrown when the disk is full and eviction could not make room: HTTP 507. */

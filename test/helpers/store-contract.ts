@@ -1,7 +1,7 @@
 // The behaviour every Store implementation must show; run once per implementation by store-*.test.ts.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { SetInput, Store } from '../../src/store/types.ts'
+import { readMany, type SetInput, type Store } from '../../src/store/types.ts'
 import { ManualClock } from './clock.ts'
 
 export type StoreFactory = (clock: ManualClock) => Store | Promise<Store>
@@ -84,7 +84,7 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
     assert.ok(await store.get('ns', 'k'))
     clock.advance(1)
     assert.is(await store.get('ns', 'k'), undefined)
-    assert.equal(await store.getMany('ns', ['k']), [undefined])
+    assert.equal(await readMany(store, 'ns', ['k']), [undefined])
     assert.equal(await store.list('ns', { prefix: '', limit: 10 }), [])
   })
 
@@ -227,7 +227,7 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
   test('setMany writes all entries; getMany reads them in order', async ({ store }) => {
     const written = await store.setMany([input('x', '1'), input('y', '2')])
     assert.is(written.length, 2)
-    const read = await store.getMany('ns', ['y', 'missing', 'x'])
+    const read = await readMany(store, 'ns', ['y', 'missing', 'x'])
     assert.equal(
       read.map((e) => decode(e?.value)),
       ['2', undefined, '1'],

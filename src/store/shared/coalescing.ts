@@ -1,7 +1,7 @@
 // Cross-task request coalescing: when a stored response misses in every tier, one task (the one that takes the key's
 // lock in the shared tier) goes upstream and the others wait for the copy it stores, instead of every task of the
 // fleet sending the same request upstream at once.
-import type { Entry } from '../types.ts'
+import type { AbandonReason, Entry } from '../types.ts'
 import type { LockState } from './scripts.ts'
 
 /** What coalescing needs of the shared tier. */
@@ -65,6 +65,11 @@ export class CrossTaskCoalescing {
       this.#waits.set(id, wait)
     }
     return wait
+  }
+
+  /** The task that missed `key` will not write it after all (Store.abandon explains the reasons). */
+  abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
+    return reason === 'not-stored' ? this.release(namespace, [key]) : this.pass(namespace, key)
   }
 
   /**
