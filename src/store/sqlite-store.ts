@@ -1,6 +1,5 @@
 // The Store on one node:sqlite connection: every write on it, expired rows invisible, the byte budget enforced.
 import type { DatabaseSync } from 'node:sqlite'
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { prefixUpperBound } from './keys.ts'
 import { addToCounter, preconditionHolds } from './precondition.ts'
 import { DiskBudget } from './sqlite/budget.ts'
@@ -18,10 +17,10 @@ import {
   type Row,
   type Statements,
 } from './sqlite/statements.ts'
-import { DEFAULT_RETRY, retryBusy, type RetryPolicy } from './sqlite/retry.ts'
+import { DEFAULT_RETRY, type RetryPolicy } from './sqlite/retry.ts'
 import { FILE_VALUE_BYTES, ValueFiles, type StoredFile } from './sqlite/value-files.ts'
 import { WriteFence } from './write-fence.ts'
-import { WriteQueue } from './sqlite/write-queue.ts'
+import { Writer } from './sqlite/writer.ts'
 import { Eviction } from './sqlite/eviction.ts'
 import { FileWrites } from './sqlite/file-writes.ts'
 import type {
@@ -67,24 +66,16 @@ export class SqliteStore implements Store {
   readonly #sql: Statements
   readonly #now: () => number
   readonly #events: StoreEvents
-  readonly #retry: RetryPolicy
   readonly #budget: DiskBudget
   /** Reads are noted here, in memory; eviction consults it (recent-reads.ts). */
   readonly #recent: RecentReads
   readonly #eviction: Eviction
   readonly #files: ValueFiles | undefined
   readonly #fileWrites: FileWrites
-  #closed = false
-  /** Writes waiting for the next group commit (write-queue.ts). */
-  readonly #queue = new WriteQueue((bytes, operation) => this.#writeNow(bytes, operation))
+  /** Group commit, transactions and the row count (writer.ts). */
+  readonly #writer: Writer
   /** Large-value writes whose file is being written, not yet queued: deletes wait for them. */
   readonly #fence = new WriteFence()
-
-  /**
-   * Rows in `entries`, kept as rows are inserted and deleted (restored when a transaction rolls back): count(*) on the
-   * event loop took 495 ms per /metrics scrape at 10M entries. The database is empty at every start.
-   */
-  #rows = 0
   /** Settles once what previous runs left at the path is deleted (in the background: starting never waits for it). */
   readonly leftoversRemoved: Promise<void>
   readonly #lock: InstanceLock
@@ -96,12 +87,22 @@ export class SqliteStore implements Store {
     this.leftoversRemoved = opened.leftoversRemoved
     this.#now = options.now ?? Date.now
     this.#events = options.events ?? {}
-    this.#retry = options.retry ?? DEFAULT_RETRY
     this.#files = options.path === MEMORY ? undefined : new ValueFiles(`${options.path}.values`)
     this.#budget = new DiskBudget(this.#db, options.path, options.maxBytes, () => this.#files?.bytes ?? 0)
     this.#sql = prepareStatements(this.#db)
     this.#recent = new RecentReads(options.maxBytes)
-    const store = this
+    this.#writer = new Writer({
+      db: this.#db,
+      sql: this.#sql,
+      retry: options.retry ?? DEFAULT_RETRY,
+      events: this.#events,
+      withRoom: (bytes, operation) => this.#eviction.withRoom(bytes, operation),
+      wrote: (bytes) => {
+        this.#budget.wrote(bytes)
+        if (this.#budget.mayExceed(0)) this.#eviction.scheduleRebalance()
+      },
+      reapFiles: () => this.#reapFiles(),
+    })
     this.#eviction = new Eviction({
       db: this.#db,
       sql: this.#sql,
@@ -109,14 +110,8 @@ export class SqliteStore implements Store {
       recent: this.#recent,
       events: this.#events,
       now: this.#now,
-      get closed() {
-        return store.#closed
-      },
-      transaction: (operation) => this.#transaction(operation),
+      writer: this.#writer,
       reapFiles: () => this.#reapFiles(),
-      removedRows: (count) => {
-        this.#rows -= count
-      },
     })
     this.#fileWrites = new FileWrites({
       files: this.#files,
@@ -124,22 +119,22 @@ export class SqliteStore implements Store {
       fence: this.#fence,
       budget: this.#budget,
       eviction: this.#eviction,
-      retryBusy: (operation) => this.#read(operation),
+      retryBusy: (operation) => this.#writer.retrying(operation),
     })
   }
 
   async get(namespace: string, key: string): Promise<Entry | undefined> {
-    return this.#withValue(namespace, key, await this.#read(() => this.#getLive(namespace, key)))
+    return this.#withValue(namespace, key, await this.#writer.retrying(() => this.#getLive(namespace, key)))
   }
 
   async getMany(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]> {
-    const found = await this.#read(() => keys.map((key) => this.#getLive(namespace, key)))
+    const found = await this.#writer.retrying(() => keys.map((key) => this.#getLive(namespace, key)))
     return Promise.all(found.map((row, i) => this.#withValue(namespace, keys[i]!, row)))
   }
 
   async set(input: SetInput, precondition?: Precondition): Promise<SetResult> {
     return this.#fileWrites.withFiles([input], async ([file]) => {
-      const result = await this.#write(input.value.byteLength, () => {
+      const result = await this.#writer.write(input.value.byteLength, () => {
         const row = this.#sql.selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined
         const live = this.#live(row)
         if (!preconditionHolds(precondition, live?.etag)) return { status: 'precondition-failed' } as const
@@ -153,7 +148,7 @@ export class SqliteStore implements Store {
   setMany(inputs: readonly SetInput[]): Promise<{ etag: string; expiresAt: number }[]> {
     const bytes = inputs.reduce((sum, input) => sum + input.value.byteLength, 0)
     return this.#fileWrites.withFiles(inputs, async (files) => ({
-      result: await this.#write(bytes, () =>
+      result: await this.#writer.write(bytes, () =>
         inputs.map((input, i) =>
           this.#put(input, this.#sql.selectCurrent.get(input.namespace, input.key) as CurrentRow | undefined, files[i]),
         ),
@@ -164,12 +159,12 @@ export class SqliteStore implements Store {
 
   async delete(namespace: string, key: string, precondition?: Precondition): Promise<DeleteResult> {
     await this.#fence.passed()
-    return this.#write(0, () => {
+    return this.#writer.write(0, () => {
       const current = this.#live(this.#sql.selectCurrent.get(namespace, key) as CurrentRow | undefined)
       if (!preconditionHolds(precondition, current?.etag)) return 'precondition-failed'
       if (!current) return 'not-found'
       this.#sql.deleteById.run(current.id)
-      this.#rows--
+      this.#writer.rows--
       return 'deleted'
     })
   }
@@ -198,7 +193,7 @@ export class SqliteStore implements Store {
     mutate: (current: Entry) => Omit<SetInput, 'namespace' | 'key'> | undefined,
     precondition?: Precondition,
   ): Promise<UpdateResult> {
-    return this.#write(0, (): UpdateResult => {
+    return this.#writer.write(0, (): UpdateResult => {
       const row = this.#sql.selectLive.get(namespace, key, this.#now()) as LiveRow | undefined
       const value = row?.file ? this.#files?.readSync(row.file) : row?.value
       if (!row || !value) return { status: 'not-found' }
@@ -217,16 +212,16 @@ export class SqliteStore implements Store {
   }
 
   rename(namespace: string, from: string, to: string): Promise<boolean> {
-    return this.#write(0, () => {
+    return this.#writer.write(0, () => {
       if (this.#live(this.#sql.selectCurrent.get(namespace, to) as CurrentRow | undefined)) return false
       // An expired row may still hold the new key until the sweeper runs: it goes first.
-      this.#rows -= Number(this.#sql.deleteKey.run(namespace, to).changes)
+      this.#writer.rows -= Number(this.#sql.deleteKey.run(namespace, to).changes)
       return Number(this.#sql.renameLive.run(to, namespace, from, this.#now()).changes) === 1
     })
   }
 
   incr(namespace: string, key: string, by: number, ttlMs: number): Promise<IncrResult> {
-    return this.#write(24, (): IncrResult => {
+    return this.#writer.write(24, (): IncrResult => {
       const now = this.#now()
       const row = this.#sql.selectCurrentWithValue.get(namespace, key) as
         | (CurrentRow & { file: string | null; value: Uint8Array })
@@ -246,7 +241,7 @@ export class SqliteStore implements Store {
 
   list(namespace: string, options: ListOptions): Promise<EntryInfo[]> {
     const upper = prefixUpperBound(options.prefix) ?? NO_UPPER_BOUND
-    return this.#read(() => {
+    return this.#writer.retrying(() => {
       const rows = this.#sql.listRange.all(
         namespace,
         options.after ?? '',
@@ -260,16 +255,12 @@ export class SqliteStore implements Store {
   }
 
   async sweepExpired(batch: number): Promise<SweepResult> {
-    const removed = await retryBusy(
-      () => {
-        const changes = Number(this.#sql.deleteExpiredBatch.run(this.#now(), batch).changes)
-        this.#rows -= changes
-        this.#reapFiles()
-        return changes
-      },
-      this.#retry,
-      this.#events.busyRetry,
-    )
+    const removed = await this.#writer.retrying(() => {
+      const changes = Number(this.#sql.deleteExpiredBatch.run(this.#now(), batch).changes)
+      this.#writer.rows -= changes
+      this.#reapFiles()
+      return changes
+    })
     return { removed, more: removed === batch }
   }
 
@@ -280,7 +271,7 @@ export class SqliteStore implements Store {
 
   async stats(): Promise<StoreStats> {
     return {
-      entries: this.#rows,
+      entries: this.#writer.rows,
       bytes: this.#budget.diskBytes(),
       dataBytes: this.#budget.dataBytes(),
       walBytes: this.#budget.walBytes(),
@@ -299,15 +290,14 @@ export class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     const at = this.#now()
-    await retryBusy(() => this.#sql.writeReadiness.run(at), this.#retry, this.#events.busyRetry)
+    await this.#writer.retrying(() => this.#sql.writeReadiness.run(at))
     const row = this.#sql.readReadiness.get() as { at: number } | undefined
     if (row?.at !== at) throw new Error('readiness row did not read back')
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return
-    await this.#queue.flushed
-    this.#closed = true
+    if (this.#writer.closed) return
+    await this.#writer.close()
     await this.#eviction.rebalancing
     this.#db.close()
     this.#lock.release()
@@ -343,64 +333,16 @@ export class SqliteStore implements Store {
   /** Writes the entry over `previous` (the row under its key, live or expired), counting a new row. */
   #put(input: SetInput, previous: CurrentRow | undefined, file?: StoredFile): { etag: string; expiresAt: number } {
     const written = putRow(this.#sql, input, previous, file, this.#now())
-    if (!previous) this.#rows++
+    if (!previous) this.#writer.rows++
     return written
-  }
-
-  #read<T>(operation: () => T): Promise<T> {
-    return retryBusy(operation, this.#retry, this.#events.busyRetry)
-  }
-
-  /** Queues `operation` for the next group commit; it settles after the commit (write-queue.ts). */
-  #write<T>(incomingBytes: number, operation: () => T): Promise<T> {
-    if (this.#closed) return Promise.reject(new Error('the store is closed'))
-    return this.#queue.push(incomingBytes, operation)
-  }
-
-  /** Runs `operation` in one IMMEDIATE transaction, making room first, retrying SQLITE_BUSY. */
-  #writeNow<T>(incomingBytes: number, operation: () => T): Promise<T> {
-    return retryBusy(
-      () => {
-        const result = this.#eviction.withRoom(incomingBytes, () => this.#transaction(operation))
-        this.#budget.wrote(incomingBytes)
-        if (this.#budget.mayExceed(0)) this.#eviction.scheduleRebalance()
-        return result
-      },
-      this.#retry,
-      this.#events.busyRetry,
-    )
-  }
-
-  #transaction<T>(operation: () => T): T {
-    const rows = this.#rows
-    this.#sql.begin.run()
-    try {
-      const result = operation()
-      this.#reapFiles()
-      this.#sql.commit.run()
-      return result
-    } catch (error) {
-      // SQLite may already have rolled back (e.g. on SQLITE_FULL); roll back only what is still open.
-      if (this.#db.isTransaction) this.#sql.rollback.run()
-      this.#rows = rows
-      throw error
-    }
   }
 
   async #deleteInBatches(deleteBatch: () => number | bigint): Promise<number> {
     await this.#fence.passed()
-    let removed = 0
-    for (;;) {
-      // Through the write queue, so a purge also removes what writes queued before it (a response stored just as
-      // it was served) will commit, instead of running ahead of them.
-      const changes = await this.#write(0, () => {
-        const deleted = Number(deleteBatch())
-        this.#rows -= deleted
-        return deleted
-      })
-      removed += changes
-      if (changes < PURGE_BATCH) return removed
-      await yieldToEventLoop()
-    }
+    return this.#writer.writeInBatches(PURGE_BATCH, () => {
+      const deleted = Number(deleteBatch())
+      this.#writer.rows -= deleted
+      return deleted
+    })
   }
 }

@@ -9,6 +9,7 @@ import { HIGH_WATERMARK, LOW_WATERMARK, ROW_OVERHEAD_BYTES, type DiskBudget } fr
 import { isFull } from './errors.ts'
 import type { RecentReads } from './recent-reads.ts'
 import type { Statements } from './statements.ts'
+import type { Writer } from './writer.ts'
 
 /** Above this share of the budget a write evicts synchronously before it lands; below, maintenance does. */
 export const HARD_WATERMARK = 0.97
@@ -30,13 +31,10 @@ export interface EvictionHost {
   readonly recent: RecentReads
   readonly events: StoreEvents
   readonly now: () => number
-  readonly closed: boolean
-  /** Runs `operation` in one IMMEDIATE transaction; the row count is restored if it rolls back. */
-  transaction<T>(operation: () => T): T
+  /** The store's transactions and row count: rows eviction deletes are counted there. */
+  readonly writer: Pick<Writer, 'closed' | 'transaction' | 'rows'>
   /** Deletes the value files of rows just removed. */
   reapFiles(): void
-  /** Rows deleted by eviction, for the store's row count. */
-  removedRows(count: number): void
 }
 
 export class Eviction {
@@ -106,7 +104,7 @@ export class Eviction {
    */
   #evictBatch(bytes: number): number {
     const expired = this.#host.sql.evictExpiredBatch.all(this.#host.now(), EVICT_BATCH) as { size: number }[]
-    this.#host.removedRows(expired.length)
+    this.#host.writer.rows -= expired.length
     this.#host.reapFiles()
     if (expired.length > 0) {
       this.#host.events.evicted?.('expired', expired.length)
@@ -127,7 +125,7 @@ export class Eviction {
       let freed = 0
       let deleted = 0
       let spared = 0
-      this.#host.transaction(() => {
+      this.#host.writer.transaction(() => {
         for (const { id, namespace, key, size, last_access: lastAccess } of candidates) {
           if (freed >= bytes || freed >= EVICT_BATCH_BYTES) break
           const readAt = honourReads ? this.#host.recent.readAt(namespace, key) : 0
@@ -137,7 +135,7 @@ export class Eviction {
             continue
           }
           this.#host.sql.deleteById.run(id)
-          this.#host.removedRows(1)
+          this.#host.writer.rows -= 1
           freed += size + ROW_OVERHEAD_BYTES
           deleted++
         }
@@ -148,7 +146,7 @@ export class Eviction {
   }
 
   scheduleRebalance(): void {
-    if (this.#rebalancing || this.#host.closed) return
+    if (this.#rebalancing || this.#host.writer.closed) return
     this.#rebalancing = this.rebalance().finally(() => {
       this.#rebalancing = undefined
     })
@@ -160,7 +158,7 @@ export class Eviction {
     try {
       if (this.#host.budget.dataAbove(HIGH_WATERMARK)) {
         // Measured again before every batch: an estimate made once evicted by row sizes, not by what pages freed.
-        for (let excess = this.#excessData(); !this.#host.closed && excess > 0; excess = this.#excessData()) {
+        for (let excess = this.#excessData(); !this.#host.writer.closed && excess > 0; excess = this.#excessData()) {
           if (this.#evictBatch(excess) === 0) break
           await yieldToEventLoop()
         }
@@ -168,19 +166,19 @@ export class Eviction {
       // Free pages inside the budget are reused by the next writes: hand them back to the filesystem only when
       // the files near the hard limit. Vacuuming at the high mark churned (shrink, regrow, shrink: a fifth of the
       // main thread in the soak).
-      if (!this.#host.closed && this.#host.budget.diskAbove(HARD_WATERMARK)) {
+      if (!this.#host.writer.closed && this.#host.budget.diskAbove(HARD_WATERMARK)) {
         // Step by step while it makes progress (on a full disk it may not).
         for (
           let free = this.#host.budget.freePages(), before = Infinity;
-          !this.#host.closed && free > 0 && free < before;
+          !this.#host.writer.closed && free > 0 && free < before;
           before = free, free = this.#host.budget.freePages()
         ) {
           this.#host.db.exec(`PRAGMA incremental_vacuum(${VACUUM_STEP_PAGES})`)
           await yieldToEventLoop()
         }
-        if (!this.#host.closed) this.#host.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+        if (!this.#host.writer.closed) this.#host.db.exec('PRAGMA wal_checkpoint(TRUNCATE)')
       }
-      if (!this.#host.closed) this.#host.budget.measure()
+      if (!this.#host.writer.closed) this.#host.budget.measure()
     } catch (error) {
       // Busy or full: the next write or maintenance pass tries again.
       this.#host.events.maintenanceFailed?.(error)
