@@ -1,6 +1,6 @@
 // The shared tier on Valkey/Redis (ioredis): entries as hashes with the engine's own TTLs, compare-and-set writes in
 // Lua, tag sets for purges, an invalidation channel, and a circuit breaker so an unhealthy server costs nothing.
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis } from 'ioredis'
 import {
   SharedTierUnavailableError,
   type Entry,
@@ -10,16 +10,13 @@ import {
   type PurgeScope,
 } from '../types.ts'
 import { CircuitBreaker } from './circuit-breaker.ts'
+import { type ConnectionOptions, createConnections } from './connection.ts'
 import { EngineKeys, entryFrom, globEscape, invalidationFrom, tagField, type Invalidation } from './codec.ts'
-import { PASS_MARK, withScripts, type Client, type LockState } from './scripts.ts'
+import { PASS_MARK, type Client, type LockState } from './scripts.ts'
 
-export interface SharedTierOptions {
-  /** redis://[user:password@]host:port[/db] or rediss://… (TLS, e.g. ElastiCache in-transit encryption). */
-  readonly url: string
+export interface SharedTierOptions extends ConnectionOptions {
   /** Prepended to every key and the channel, so services can share one engine. */
   readonly prefix: string
-  /** Per-command deadline; a slower answer counts as a failure. */
-  readonly timeoutMs: number
   /** Identifies this process on the invalidation channel, so it skips its own messages. */
   readonly instanceId: string
   /** Namespaces whose keys are secrets (session IDs): kept in the engine under their SHA-256. */
@@ -53,19 +50,9 @@ export class SharedTier {
   constructor(options: SharedTierOptions) {
     this.#options = options
     this.#keys = new EngineKeys(options.prefix, options.secretKeys)
-    const common: RedisOptions = {
-      commandTimeout: options.timeoutMs,
-      connectTimeout: Math.max(1000, options.timeoutMs),
-      // Fail at once while disconnected, never queue: a request must not wait for the engine to come back.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      // Reconnect with capped exponential backoff and jitter, for as long as the process runs.
-      retryStrategy: (times) => Math.min(5000, 50 * 2 ** Math.min(times, 7)) * (0.5 + Math.random() / 2),
-      lazyConnect: true,
-    }
-    this.#client = withScripts(new Redis(options.url, common))
-    // The subscriber has no command deadline: it idles on the channel by design.
-    this.#subscriber = new Redis(options.url, { ...common, commandTimeout: undefined, enableOfflineQueue: true })
+    const { client, subscriber } = createConnections(options)
+    this.#client = client
+    this.#subscriber = subscriber
     this.#client.on('ready', () => this.#setConnected(true, 'connected'))
     this.#client.on('close', () => this.#setConnected(false, 'connection closed'))
     // ioredis emits 'error' on every failed (re)connect; without a listener it would crash the process.
