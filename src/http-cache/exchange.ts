@@ -14,9 +14,17 @@ import {
   type BodyOutcome,
   type Forwarded,
 } from './forward.ts'
-import type { Directives } from './cache-control.ts'
-import { requestDirectives, type GetHeader } from './policy.ts'
-import type { AbandonReason } from '../store/types.ts'
+import { requestDirectives, type RequestDirectives } from './caching-fields.ts'
+import {
+  answerItselfUnstorable,
+  retentionMs,
+  type ClientRequest,
+  type GetHeader,
+  type NotStorable,
+  type ResponseFacts,
+} from './policy.ts'
+import type { StoredResponse } from './record.ts'
+import { OvertakenByPurgeError, type AbandonReason } from '../store/types.ts'
 import type { FillStart, ResponseCache } from './response-cache.ts'
 import type { Flights } from './flights.ts'
 import { carriesAny, foldFieldName } from './request-fields.ts'
@@ -55,9 +63,10 @@ export class Exchange {
   /** Path and query as received after /u/<name>: the primary cache key (no normalisation, RFC 9111 §4.1). */
   readonly key: string
   readonly request: GetHeader
-  readonly directives: Directives
+  readonly directives: RequestDirectives
   readonly services: ProxyServices
   #fillStart: FillStart | undefined
+  #client: ClientRequest | undefined
   /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
   hadVariants = true
   /** The store key whose miss may have taken a coalescing lock: the URL's, or a Vary variant's. */
@@ -87,9 +96,16 @@ export class Exchange {
     this.directives = requestDirectives(this.request)
   }
 
-  /** Carries a credential-like field (X-Api-Key…) while the upstream's default TTL is on: stored only as Authorization is. */
-  get carriesCredential(): boolean {
-    return this.upstream.config.defaultTtlMs > 0 && carriesAny(this.#incoming.headers, this.upstream.credentialFields)
+  /** The request as the storability decision sees it. */
+  get client(): ClientRequest {
+    this.#client ??= {
+      get: this.request,
+      // A credential-like field (X-Api-Key…) while the upstream's default TTL is on: stored only as Authorization is.
+      credential:
+        this.upstream.config.defaultTtlMs > 0 && carriesAny(this.#incoming.headers, this.upstream.credentialFields),
+      directives: this.directives,
+    }
+    return this.#client
   }
 
   get flightKey(): string {
@@ -109,14 +125,66 @@ export class Exchange {
     this.services.onEvent?.(this.upstream.config.name, event)
   }
 
-  /** End-to-end request fields for the upstream, plus X-Forwarded-*; Host comes from the upstream's origin. */
-  upstreamHeaders({ conditionals }: { conditionals: 'keep' | 'drop' }): HeaderList {
+  /** Stores a response fetched for this request; a failure is logged, never thrown: the client is served all the same. */
+  async store(stored: StoredResponse): Promise<void> {
+    const { name, staleRetentionMs } = this.upstream.config
+    try {
+      const retention = retentionMs(stored.facts, staleRetentionMs)
+      await this.services.cache.save(name, this.key, this.request, stored, retention, this.fillStart, this.hadVariants)
+      this.event('stored')
+      // A variant's miss answered without Vary is stored under the URL: the lock on the variant's key ends too.
+      if (this.missedKey !== this.key) this.abandon('not-stored')
+    } catch (error) {
+      this.abandon('not-stored')
+      if (error instanceof OvertakenByPurgeError) {
+        this.event('overtaken')
+        return
+      }
+      // Full or locked store: the response was served all the same; it just is not cached.
+      this.#storeFailed(error, 'response not stored')
+    }
+  }
+
+  /**
+   * Removes the stored response (every variant) once the upstream declared it unstorable (private, no-store, Set-Cookie
+   * on its 304); when the reason is this request's own (its Cookie, say), the stored copy stays as it was.
+   */
+  async dropUnstorable(reason: NotStorable): Promise<void> {
+    if (!answerItselfUnstorable(reason)) return
+    try {
+      await this.services.cache.invalidate(this.upstream.config.name, this.key)
+    } catch (error) {
+      this.#storeFailed(error, 'unstorable response not removed')
+    }
+  }
+
+  #storeFailed(error: unknown, message: string): void {
+    const { logger } = this.services
+    logger.warn(
+      { event: 'proxy_store_failed', upstream: this.upstream.config.name, err: (error as Error).message },
+      message,
+    )
+  }
+
+  /**
+   * End-to-end request fields for the upstream, plus X-Forwarded-*; Host comes from the upstream's origin. The client's
+   * own conditionals are kept or dropped; a validation sends the stored response's validators instead (§4.3.1).
+   */
+  upstreamHeaders({
+    conditionals,
+    validating,
+  }: {
+    conditionals: 'keep' | 'drop'
+    validating?: ResponseFacts | undefined
+  }): HeaderList {
     const drop = ['host', 'expect', ...(conditionals === 'drop' ? CONDITIONALS : [])]
     // X-Forwarded-For and -Proto are cachecar's to set, under any spelling an upstream would fold into them.
     const headers = endToEnd(this.#incoming.headers, drop).filter(([name]) => !SET_BY_CACHECAR.has(foldFieldName(name)))
     const prior = this.request('x-forwarded-for')
     const client = this.#incoming.socket.remoteAddress ?? 'unknown'
     headers.push(['x-forwarded-for', prior ? `${prior}, ${client}` : client], ['x-forwarded-proto', 'http'])
+    if (validating?.etag) headers.push(['if-none-match', validating.etag])
+    if (validating?.lastModified) headers.push(['if-modified-since', validating.lastModified])
     return headers
   }
 
@@ -188,7 +256,7 @@ export class Exchange {
           }
         },
       },
-      { get: this.request, credential: this.carriesCredential },
+      this.client,
       this.services.now,
     )
   }

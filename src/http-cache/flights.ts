@@ -11,6 +11,9 @@ export type MissOutcome =
   /** The upstream answered 5xx to a revalidation: waiters may fall back to their stale copy. */
   | { readonly kind: 'error-status'; readonly status: number }
 
+/** Hands the outcome of a trip upstream to the requests waiting on it. */
+export type Settle = (outcome: MissOutcome) => void
+
 /** Per-instance coordination: misses in flight per URL, background refreshes per URL. */
 export interface Flights {
   readonly misses: SingleFlight<MissOutcome>

@@ -3,7 +3,8 @@ import type { Readable, Writable } from 'node:stream'
 import { Problem } from '../http/problem.ts'
 import { cacheStatus, type CacheStatus } from './cache-status.ts'
 import { endToEnd, getter, type HeaderList } from './headers.ts'
-import { notStorable, responseFacts, type GetHeader, type NotStoredReason, type ResponseFacts } from './policy.ts'
+import { responseFields } from './caching-fields.ts'
+import { judgeResponse, type ClientRequest, type NotStoredReason, type ResponseFacts } from './policy.ts'
 import type { StoredResponse } from './record.ts'
 import { errorKind, type Upstream, type UpstreamErrorKind, type UpstreamRequest } from './upstream.ts'
 
@@ -45,13 +46,6 @@ export class UpstreamFailure extends Error {
 
 const CHUNKED = /(?:^|,)\s*chunked\s*$/i
 
-/** The client's request as the storability decision sees it. */
-export interface ClientRequest {
-  readonly get: GetHeader
-  /** It carries a credential-like field that counts as Authorization (request-fields.ts). */
-  readonly credential: boolean
-}
-
 /** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
 export async function forward(
   upstream: Upstream,
@@ -69,17 +63,16 @@ export async function forward(
   const responseTime = now()
   const headers = endToEnd(response.headers)
   const get = getter(headers)
-  const facts = responseFacts(response.statusCode, get, requestTime, responseTime, upstream.config.defaultTtlMs)
-  const reason = notStorable(
+  const { facts, notStorable: reason } = judgeResponse(
     {
       method: request.method,
-      request: clientRequest.get,
-      credential: clientRequest.credential,
+      client: clientRequest,
       status: response.statusCode,
-      response: get,
       defaultTtlMs: upstream.config.defaultTtlMs,
     },
-    facts,
+    responseFields(get),
+    requestTime,
+    responseTime,
   )
   const declared = Number(get('content-length') ?? NaN)
   const declaredLength = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined

@@ -6,7 +6,8 @@ import { framingProblem } from '../http/framing.ts'
 import { Problem, writeProblem, type ProblemInit } from '../http/problem.ts'
 import type { RecordRequest } from '../ops/request-metrics.ts'
 import { SENT, writeReply, type Answer } from './answer.ts'
-import { answerProxy, proxyTarget, type ProxyDeps, type ProxyTarget } from './proxy.ts'
+import { answerProxy, type ProxyDeps } from './proxy.ts'
+import { proxyTarget, type ProxyTarget } from './target.ts'
 
 export type ProblemFor = (error: unknown, request: { method: string; path: string }) => ProblemInit
 

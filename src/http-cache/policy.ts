@@ -1,11 +1,14 @@
-// RFC 9111 shared-cache rules as pure functions: request + response + clock → decision. No I/O.
-import { CONFLICT, deltaSeconds, parseCacheControl, targetedDirectives, type Directives } from './cache-control.ts'
+// RFC 9111 shared-cache rules as pure functions over fields read once (caching-fields.ts) and the clock. No I/O.
+import {
+  NO_REQUEST_DIRECTIVES,
+  requestDirectives,
+  responseFields,
+  type RequestDirectives,
+  type ResponseFields,
+} from './caching-fields.ts'
 
 /** Looks up a header by lower-case name; several field lines arrive joined with ", ". */
 export type GetHeader = (name: string) => string | null | undefined
-
-/** RFC 9213 target list, most specific first. */
-export const TARGETED_FIELDS = ['cachecar-cache-control', 'cdn-cache-control'] as const
 
 /** Final statuses cachecar understands well enough to store (RFC 9111 §3; 206 and 5xx are never stored). */
 const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451])
@@ -13,26 +16,6 @@ const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 40
 const HEURISTIC = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414])
 /** RFC 9111 §4.2.2 leaves the cap to the cache; a day is the common choice. */
 const HEURISTIC_CAP_MS = 86_400_000
-
-export interface ResponseDirectives {
-  readonly directives: Directives
-  /** False when a targeted field decided the policy: Expires is ignored then (RFC 9213 §2.2). */
-  readonly expiresApplies: boolean
-}
-
-export function responseDirectives(get: GetHeader): ResponseDirectives {
-  const targeted = targetedDirectives(get, TARGETED_FIELDS)
-  return targeted
-    ? { directives: targeted, expiresApplies: false }
-    : { directives: parseCacheControl(get('cache-control')), expiresApplies: true }
-}
-
-/** Request directives; `Pragma: no-cache` counts as `no-cache` when there is no Cache-Control (RFC 9111 §5.4). */
-export function requestDirectives(get: GetHeader): Directives {
-  const cc = get('cache-control')
-  if (cc) return parseCacheControl(cc)
-  return /(^|,)\s*no-cache\s*(,|$)/i.test(get('pragma') ?? '') ? new Map([['no-cache', true]]) : new Map()
-}
 
 export type NotStorable =
   | 'method'
@@ -68,6 +51,56 @@ export function answerItselfUnstorable(reason: NotStoredReason | undefined): boo
   return reason !== undefined && ANSWER_ITSELF.has(reason)
 }
 
+/** The client's request as the storability decision sees it. */
+export interface ClientRequest {
+  readonly get: GetHeader
+  /** It carries a credential-like field that counts as Authorization (request-fields.ts). */
+  readonly credential: boolean
+  readonly directives: RequestDirectives
+}
+
+/** A response as it arrives, for the storability decision. */
+export interface Arrival {
+  readonly method: string
+  readonly client: ClientRequest
+  readonly status: number
+  readonly defaultTtlMs: number
+}
+
+/** A response as the cache judges it when it arrives: what later decisions need, and why it may not be stored. */
+export interface Judged {
+  readonly facts: ResponseFacts
+  readonly notStorable: NotStorable | undefined
+}
+
+/** Facts and storability of a response whose fields were read once for both. */
+export function judgeResponse(
+  arrival: Arrival,
+  fields: ResponseFields,
+  requestTime: number,
+  responseTime: number,
+): Judged {
+  const facts = factsOf(arrival.status, fields, requestTime, responseTime, arrival.defaultTtlMs)
+  return { facts, notStorable: storability(arrival, fields, facts) }
+}
+
+/**
+ * What no shared cache may keep, whoever asked (RFC 9111 §3, §5.2.2.3, §5.2.2.7; Set-Cookie is cachecar's choice, as
+ * nginx's and Varnish's). Checked when a response is first stored and again at every write of a stored response (a
+ * 304's fields merged in, a background refresh, a soft purge), so a later answer can never turn a stored response
+ * into one that replays something private.
+ */
+export function neverStored(status: number, fields: ResponseFields): NotStorable | undefined {
+  if (!UNDERSTOOD.has(status)) return 'status'
+  // §5.2.2.3: must-understand lets a cache that understands the status ignore no-store.
+  if (fields.noStore && !fields.mustUnderstand) return 'no-store'
+  if (fields.private) return 'private'
+  // Personalised responses: a cookie set for one user must never reach another.
+  if (fields.setCookie) return 'set-cookie'
+  return undefined
+}
+
+/** The storability decision's input as the table tests give it: the request and the response as header getters. */
 export interface StorabilityInput {
   readonly method: string
   readonly request: GetHeader
@@ -78,49 +111,38 @@ export interface StorabilityInput {
   readonly defaultTtlMs: number
 }
 
-/**
- * What no shared cache may keep, whoever asked (RFC 9111 §3, §5.2.2.3, §5.2.2.7; Set-Cookie is cachecar's choice, as
- * nginx's and Varnish's). Checked when a response is first stored and again at every write of a stored response (a
- * 304's fields merged in, a background refresh, a soft purge), so a later answer can never turn a stored response
- * into one that replays something private.
- */
-export function neverStored(
-  status: number,
-  response: GetHeader,
-  cc: Directives = responseDirectives(response).directives,
-): NotStorable | undefined {
-  if (!UNDERSTOOD.has(status)) return 'status'
-  // §5.2.2.3: must-understand lets a cache that understands the status ignore no-store.
-  if (cc.has('no-store') && !cc.has('must-understand')) return 'no-store'
-  if (cc.has('private')) return 'private'
-  // Personalised responses: a cookie set for one user must never reach another.
-  if (response('set-cookie') != null) return 'set-cookie'
-  return undefined
-}
-
 /** RFC 9111 §3 for a shared cache, plus cachecar's stricter choices; undefined means storable. */
 export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotStorable | undefined {
-  const { directives: cc, expiresApplies } = responseDirectives(input.response)
-  const req = requestDirectives(input.request)
-  if (input.method !== 'GET') return 'method'
-  if (req.has('no-store')) return 'request-no-store'
-  const never = neverStored(input.status, input.response, cc)
+  const client = {
+    get: input.request,
+    credential: input.credential ?? false,
+    directives: requestDirectives(input.request),
+  }
+  return storability({ ...input, client }, responseFields(input.response), facts)
+}
+
+function storability(arrival: Arrival, fields: ResponseFields, facts: ResponseFacts): NotStorable | undefined {
+  const { client } = arrival
+  if (arrival.method !== 'GET') return 'method'
+  if (client.directives.noStore) return 'request-no-store'
+  const never = neverStored(arrival.status, fields)
   if (never) return never
   // §3.5: a shared cache stores answers to authorized requests only when the response allows it explicitly.
   if (
-    (input.request('authorization') || input.credential) &&
-    !cc.has('public') &&
-    !cc.has('s-maxage') &&
-    !cc.has('must-revalidate')
+    (client.get('authorization') || client.credential) &&
+    !fields.public &&
+    fields.sMaxAgeMs === undefined &&
+    !fields.mustRevalidate
   )
     return 'authorization'
   if (facts.vary.includes('*')) return 'vary-star'
-  const explicit = cc.has('s-maxage') || cc.has('max-age') || (expiresApplies && input.response('expires') != null)
+  const explicit =
+    fields.sMaxAgeMs !== undefined || fields.maxAgeMs !== undefined || (fields.expiresApplies && fields.hasExpires)
   // Cache deception: the answer to a request with a Cookie may be one user's page behind an innocent-looking URL
   // (/account/x.css on an upstream that ignores the suffix). Store it only when the upstream explicitly allows it,
   // never on heuristics or the operator's default TTL.
-  if (input.request('cookie') && !explicit && !cc.has('public')) return 'cookie'
-  if (!explicit && !cc.has('public') && !HEURISTIC.has(input.status) && input.defaultTtlMs <= 0) return 'status'
+  if (client.get('cookie') && !explicit && !fields.public) return 'cookie'
+  if (!explicit && !fields.public && !HEURISTIC.has(arrival.status) && arrival.defaultTtlMs <= 0) return 'status'
   // Never reusable: no freshness, no validator to revalidate with, no stale window.
   if (facts.freshnessMs <= 0 && !facts.etag && !facts.lastModified && facts.swrMs <= 0 && facts.sieMs <= 0)
     return 'not-reusable'
@@ -149,12 +171,6 @@ export interface ResponseFacts {
   readonly surrogateKeys: readonly string[]
 }
 
-function httpDate(value: string | null | undefined): number | undefined {
-  if (!value) return undefined
-  const ms = Date.parse(value)
-  return Number.isNaN(ms) ? undefined : ms
-}
-
 export function responseFacts(
   status: number,
   get: GetHeader,
@@ -162,57 +178,49 @@ export function responseFacts(
   responseTime: number,
   defaultTtlMs: number,
 ): ResponseFacts {
-  const { directives: cc, expiresApplies } = responseDirectives(get)
-  const date = httpDate(get('date')) ?? responseTime
+  return factsOf(status, responseFields(get), requestTime, responseTime, defaultTtlMs)
+}
+
+function factsOf(
+  status: number,
+  fields: ResponseFields,
+  requestTime: number,
+  responseTime: number,
+  defaultTtlMs: number,
+): ResponseFacts {
+  const date = fields.dateMs ?? responseTime
   // §4.2.3: Age calculation.
-  const ageValue = (deltaSeconds(get('age')?.split(',')[0]?.trim()) ?? 0) * 1000
   const apparentAge = Math.max(0, responseTime - date)
-  const correctedAgeValue = ageValue + (responseTime - requestTime)
+  const correctedAgeValue = fields.ageMs + (responseTime - requestTime)
   const initialAgeMs = Math.max(apparentAge, correctedAgeValue)
   return {
     status,
     responseTime,
     initialAgeMs,
-    freshnessMs: freshnessLifetime(status, cc, expiresApplies, get, date, defaultTtlMs),
-    swrMs: (deltaSeconds(cc.get('stale-while-revalidate')) ?? 0) * 1000,
-    sieMs: (deltaSeconds(cc.get('stale-if-error')) ?? 0) * 1000,
-    noStale: cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('s-maxage'),
-    noCache: cc.has('no-cache'),
-    etag: get('etag') ?? undefined,
-    lastModified: get('last-modified') ?? undefined,
-    vary: (get('vary') ?? '')
-      .split(',')
-      .map((v) => v.trim().toLowerCase())
-      .filter(Boolean)
-      .sort(),
-    surrogateKeys: [...(get('surrogate-key') ?? '').split(/\s+/), ...(get('cache-tag') ?? '').split(',')]
-      .map((k) => k.trim())
-      .filter(Boolean),
+    freshnessMs: freshnessLifetime(status, fields, date, defaultTtlMs),
+    swrMs: fields.swrMs,
+    sieMs: fields.sieMs,
+    noStale: fields.mustRevalidate || fields.proxyRevalidate || fields.sMaxAgeMs !== undefined,
+    noCache: fields.noCache,
+    etag: fields.etag,
+    lastModified: fields.lastModified,
+    vary: fields.vary,
+    surrogateKeys: fields.surrogateKeys,
   }
 }
 
 /** §4.2.1: s-maxage, then max-age, then Expires − Date, then the upstream's opt-in default, then heuristics. */
-function freshnessLifetime(
-  status: number,
-  cc: Directives,
-  expiresApplies: boolean,
-  get: GetHeader,
-  date: number,
-  defaultTtlMs: number,
-): number {
-  for (const name of ['s-maxage', 'max-age']) {
-    const arg = cc.get(name)
-    if (arg === undefined) continue
-    // An invalid or conflicting argument makes the response stale (§4.2.1).
-    return arg === CONFLICT ? 0 : (deltaSeconds(arg) ?? 0) * 1000
-  }
-  if (expiresApplies && get('expires') != null) {
-    const expires = httpDate(get('expires'))
+function freshnessLifetime(status: number, fields: ResponseFields, date: number, defaultTtlMs: number): number {
+  // An invalid or conflicting argument makes the response stale (§4.2.1): it reads as 0.
+  const explicit = fields.sMaxAgeMs ?? fields.maxAgeMs
+  if (explicit !== undefined) return explicit
+  if (fields.expiresApplies && fields.hasExpires) {
+    const expires = fields.expiresMs
     return expires === undefined ? 0 : Math.max(0, expires - date) // §5.3: an invalid Expires means stale
   }
   if (defaultTtlMs > 0) return defaultTtlMs
-  if (!HEURISTIC.has(status) && !cc.has('public')) return 0
-  const lastModified = httpDate(get('last-modified'))
+  if (!HEURISTIC.has(status) && !fields.public) return 0
+  const lastModified = fields.lastModifiedMs
   if (lastModified === undefined || lastModified >= date) return 0
   return Math.min(HEURISTIC_CAP_MS, Math.floor((date - lastModified) / 10)) // §4.2.2: 10 % of the age since modification
 }
@@ -225,19 +233,15 @@ export function currentAgeMs(facts: ResponseFacts, now: number): number {
 export type Reuse = 'fresh' | 'stale-allowed' | 'stale-while-revalidate' | 'revalidate'
 
 /** §4: may a stored response be reused for this request now, and how? */
-export function reuse(facts: ResponseFacts, request: Directives, now: number): Reuse {
+export function reuse(facts: ResponseFacts, request: RequestDirectives, now: number): Reuse {
   const age = currentAgeMs(facts, now)
-  if (facts.noCache || request.has('no-cache')) return 'revalidate' // §5.2.2.4, §5.2.1.4
-  const maxAge = request.get('max-age')
-  if (maxAge !== undefined && age > (deltaSeconds(maxAge) ?? 0) * 1000) return 'revalidate' // §5.2.1.1
-  const minFresh = request.get('min-fresh')
-  if (minFresh !== undefined && facts.freshnessMs - age < (deltaSeconds(minFresh) ?? 0) * 1000) return 'revalidate' // §5.2.1.3
+  if (facts.noCache || request.noCache) return 'revalidate' // §5.2.2.4, §5.2.1.4
+  if (request.maxAgeMs !== undefined && age > request.maxAgeMs) return 'revalidate' // §5.2.1.1
+  if (request.minFreshMs !== undefined && facts.freshnessMs - age < request.minFreshMs) return 'revalidate' // §5.2.1.3
   if (age < facts.freshnessMs) return 'fresh'
   if (facts.noStale) return 'revalidate'
   const staleness = age - facts.freshnessMs
-  const maxStale = request.get('max-stale') // §5.2.1.2: without an argument any staleness is accepted
-  if (maxStale === true || (maxStale !== undefined && staleness <= (deltaSeconds(maxStale) ?? -1) * 1000))
-    return 'stale-allowed'
+  if (request.maxStaleMs !== undefined && staleness <= request.maxStaleMs) return 'stale-allowed' // §5.2.1.2
   if (staleness < facts.swrMs) return 'stale-while-revalidate' // RFC 5861 §3
   return 'revalidate'
 }
@@ -247,18 +251,16 @@ export function reuse(facts: ResponseFacts, request: Directives, now: number): R
  * ('request'), or the response would have needed it for any request ('stale').
  */
 export function revalidationCause(facts: ResponseFacts, now: number): 'request' | 'stale' {
-  return reuse(facts, new Map(), now) === 'revalidate' ? 'stale' : 'request'
+  return reuse(facts, NO_REQUEST_DIRECTIVES, now) === 'revalidate' ? 'stale' : 'request'
 }
 
 /** RFC 5861 §4: may a stale response stand in for an upstream error (5xx, timeout, refused)? */
-export function staleIfError(facts: ResponseFacts, request: Directives, now: number): boolean {
+export function staleIfError(facts: ResponseFacts, request: RequestDirectives, now: number): boolean {
   if (facts.noStale) return false
   const staleness = currentAgeMs(facts, now) - facts.freshnessMs
   if (staleness <= 0) return true
-  const window = Math.max(facts.sieMs, (deltaSeconds(request.get('stale-if-error')) ?? 0) * 1000)
-  const maxStale = request.get('max-stale')
-  if (maxStale === true) return true
-  return staleness <= window || (maxStale !== undefined && staleness <= (deltaSeconds(maxStale) ?? -1) * 1000)
+  const window = Math.max(facts.sieMs, request.staleIfErrorMs)
+  return staleness <= window || (request.maxStaleMs !== undefined && staleness <= request.maxStaleMs)
 }
 
 /** How long the store keeps a response: freshness plus the longest window in which it may still be used. */
@@ -271,18 +273,4 @@ export function retentionMs(facts: ResponseFacts, staleRetentionMs: number): num
 /** The secondary cache key (§4.1): the request's values of the fields named by Vary. */
 export function varyKey(vary: readonly string[], request: GetHeader): string {
   return JSON.stringify(vary.map((name) => (request(name) ?? '').trim().replace(/\s*,\s*/g, ',')))
-}
-
-/** §4.3.2: does a client's conditional request match the stored response (answer 304)? */
-export function clientConditionalMatches(facts: ResponseFacts, request: GetHeader): boolean {
-  const inm = request('if-none-match')
-  if (inm != null) {
-    if (!facts.etag) return false
-    if (inm.trim() === '*') return true
-    const opaque = facts.etag.replace(/^W\//, '')
-    return (inm.match(/(?:W\/)?"[^"]*"/g) ?? []).some((tag) => tag.replace(/^W\//, '') === opaque) // weak comparison
-  }
-  const ims = httpDate(request('if-modified-since'))
-  const lastModified = httpDate(facts.lastModified)
-  return ims !== undefined && lastModified !== undefined && lastModified <= ims
 }

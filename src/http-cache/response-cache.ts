@@ -1,6 +1,7 @@
 // Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
 import { httpNamespace, surrogateTag } from '../store/keyspace.ts'
 import { OvertakenByPurgeError, type AbandonReason, type PurgeScope, type Store } from '../store/types.ts'
+import { responseFields } from './caching-fields.ts'
 import { getter } from './headers.ts'
 import { currentAgeMs, neverStored, varyKey, type GetHeader, type NotStorable } from './policy.ts'
 import { PurgeLog, type PurgeMatch } from './purge-log.ts'
@@ -16,7 +17,7 @@ export type Lookup =
 
 /** The guard at every write of a stored response: what no shared cache may keep is never written, whatever called. */
 function neverStoredAsIs(response: StoredResponse): NotStorable | undefined {
-  return neverStored(response.facts.status, getter(response.headers))
+  return neverStored(response.facts.status, responseFields(getter(response.headers)))
 }
 
 /**

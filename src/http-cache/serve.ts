@@ -1,10 +1,11 @@
 // Turns a stored response into the HTTP response for one request: Age, Cache-Status, 304 for matching conditionals.
-import type { GetHeader } from './policy.ts'
-import { clientConditionalMatches, currentAgeMs } from './policy.ts'
-import { cacheStatus, type CacheStatus } from './cache-status.ts'
+import { httpDate } from './caching-fields.ts'
+import { currentAgeMs, type GetHeader, type ResponseFacts } from './policy.ts'
+import { cacheStatus } from './cache-status.ts'
+import type { StoredAnswer } from './decide.ts'
 import type { HeaderList } from './headers.ts'
 import type { Reply } from './answer.ts'
-import { headerObject, replayHeaders, type StoredResponse } from './record.ts'
+import { headerObject, replayHeaders } from './record.ts'
 
 /**
  * Fields a 304 carries (RFC 9110 §15.4.5), and Set-Cookie: a stored response never holds one, so it is there only when
@@ -28,13 +29,8 @@ function responseHeaders(list: HeaderList, extra: Record<string, string>): Recor
   return Object.assign(headerObject(list, RECOMPUTED), extra)
 }
 
-export function serveStored(
-  stored: StoredResponse,
-  request: GetHeader,
-  method: string,
-  now: number,
-  status: CacheStatus,
-): Reply {
+/** The reply to `request` from a stored response, with the Age and Cache-Status of this reuse. */
+export function serveStored({ stored, status }: StoredAnswer, request: GetHeader, method: string, now: number): Reply {
   const age = currentAgeMs(stored.facts, now)
   const dynamic = {
     age: String(Math.floor(age / 1000)), // RFC 9111 §5.1: sent on every reuse
@@ -47,4 +43,18 @@ export function serveStored(
   const bodyless = method === 'HEAD' || stored.facts.status === 204 || stored.facts.status === 304
   const headers = { ...replayHeaders(stored), ...dynamic, 'content-length': String(stored.body.byteLength) }
   return { status: stored.facts.status, headers, body: bodyless ? null : stored.body }
+}
+
+/** §4.3.2: does a client's conditional request match the stored response (answer 304)? */
+export function clientConditionalMatches(facts: ResponseFacts, request: GetHeader): boolean {
+  const inm = request('if-none-match')
+  if (inm != null) {
+    if (!facts.etag) return false
+    if (inm.trim() === '*') return true
+    const opaque = facts.etag.replace(/^W\//, '')
+    return (inm.match(/(?:W\/)?"[^"]*"/g) ?? []).some((tag) => tag.replace(/^W\//, '') === opaque) // weak comparison
+  }
+  const ims = httpDate(request('if-modified-since'))
+  const lastModified = httpDate(facts.lastModified)
+  return ims !== undefined && lastModified !== undefined && lastModified <= ims
 }

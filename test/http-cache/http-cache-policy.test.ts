@@ -1,13 +1,12 @@
 // Table-driven tests of the pure caching rules, one row per rule, each naming its RFC section.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseCacheControl } from '../../src/http-cache/cache-control.ts'
+import { parseCacheControl, requestDirectives } from '../../src/http-cache/caching-fields.ts'
+import { clientConditionalMatches } from '../../src/http-cache/serve.ts'
 import {
   answerItselfUnstorable,
-  clientConditionalMatches,
   currentAgeMs,
   notStorable,
-  requestDirectives,
   responseFacts,
   retentionMs,
   reuse,

@@ -1,0 +1,215 @@
+// Reads the caching fields of a request or a response (Cache-Control, the targeted fields of RFC 9213, Pragma, Date,
+// Age, Expires, Last-Modified, ETag, Vary, surrogate keys) once, into typed records that the caching rules
+// (policy.ts, decide.ts) read as data. Pure, no I/O.
+
+/** Directive name (lower case) → argument, or true when it has none. */
+export type Directives = ReadonlyMap<string, string | true>
+
+/** Marks a directive given twice with different arguments: RFC 9111 §4.2.1 lets a cache treat it as stale. */
+export const CONFLICT = '\u0000conflict'
+
+/** Splits on commas outside quoted strings; unquotes arguments. */
+export function parseCacheControl(value: string | null | undefined): Map<string, string | true> {
+  const directives = new Map<string, string | true>()
+  if (!value) return directives
+  for (const part of splitOutsideQuotes(value)) {
+    const eq = part.indexOf('=')
+    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase()
+    if (!name) continue
+    let arg: string | true = true
+    if (eq !== -1) {
+      const raw = part.slice(eq + 1).trim()
+      arg = raw.startsWith('"') && raw.endsWith('"') && raw.length >= 2 ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw
+    }
+    const previous = directives.get(name)
+    directives.set(name, previous !== undefined && previous !== arg ? CONFLICT : arg)
+  }
+  return directives
+}
+
+function splitOutsideQuotes(value: string): string[] {
+  const parts: string[] = []
+  let quoted = false
+  let start = 0
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i]
+    if (ch === '"' && value[i - 1] !== '\\') quoted = !quoted
+    else if (ch === ',' && !quoted) {
+      parts.push(value.slice(start, i))
+      start = i + 1
+    }
+  }
+  parts.push(value.slice(start))
+  return parts
+}
+
+const SF_KEY = /^[a-z*][a-z0-9_\-.*]*$/
+
+/**
+ * RFC 9213 §2.2: the first targeted field with a valid, non-empty value decides the policy, and Cache-Control and
+ * Expires are then ignored. Targeted fields are structured-field dictionaries; an invalid one is skipped.
+ */
+export function targetedDirectives(
+  get: (name: string) => string | null | undefined,
+  fields: readonly string[],
+): Directives | undefined {
+  for (const field of fields) {
+    const value = get(field)
+    if (!value?.trim()) continue
+    const rawKeys = splitOutsideQuotes(value).map((part) => part.split('=')[0]!.trim())
+    if (rawKeys.every((key) => SF_KEY.test(key))) return parseCacheControl(value)
+  }
+  return undefined
+}
+
+/** RFC 9111 §1.2.2: delta-seconds; larger values are capped at 2^31; anything else is invalid (undefined). */
+export function deltaSeconds(arg: string | true | undefined): number | undefined {
+  if (typeof arg !== 'string' || !/^\d+$/.test(arg)) return undefined
+  return Math.min(Number(arg), 2 ** 31)
+}
+
+type Get = (name: string) => string | null | undefined
+
+/** The argument of `name` in ms: `invalid` when it is not delta-seconds, `bare` when it has none; undefined if absent. */
+function argumentMs(cc: Directives, name: string, invalid: number, bare = invalid): number | undefined {
+  const arg = cc.get(name)
+  if (arg === undefined) return undefined
+  if (arg === true) return bare
+  const seconds = deltaSeconds(arg)
+  return seconds === undefined ? invalid : seconds * 1000
+}
+
+/** A request's Cache-Control as the reuse rules read it (RFC 9111 §5.2.1). */
+export interface RequestDirectives {
+  readonly noCache: boolean
+  readonly noStore: boolean
+  readonly onlyIfCached: boolean
+  /** max-age in ms (an invalid argument counts as 0); undefined without the directive. */
+  readonly maxAgeMs: number | undefined
+  /** min-fresh in ms (an invalid argument counts as 0); undefined without the directive. */
+  readonly minFreshMs: number | undefined
+  /** max-stale in ms: Infinity without an argument, negative for an invalid one (no staleness); undefined without. */
+  readonly maxStaleMs: number | undefined
+  /** stale-if-error in ms; 0 without the directive. */
+  readonly staleIfErrorMs: number
+}
+
+function readRequestDirectives(cc: Directives): RequestDirectives {
+  return {
+    noCache: cc.has('no-cache'),
+    noStore: cc.has('no-store'),
+    onlyIfCached: cc.has('only-if-cached'),
+    maxAgeMs: argumentMs(cc, 'max-age', 0),
+    minFreshMs: argumentMs(cc, 'min-fresh', 0),
+    // §5.2.1.2: without an argument any staleness is accepted; an invalid one accepts none.
+    maxStaleMs: argumentMs(cc, 'max-stale', -1000, Infinity),
+    staleIfErrorMs: argumentMs(cc, 'stale-if-error', 0) ?? 0,
+  }
+}
+
+/** A request that says nothing about caching. */
+export const NO_REQUEST_DIRECTIVES = readRequestDirectives(new Map())
+const PRAGMA_NO_CACHE = readRequestDirectives(new Map([['no-cache', true]]))
+
+/** Request directives; `Pragma: no-cache` counts as `no-cache` when there is no Cache-Control (RFC 9111 §5.4). */
+export function requestDirectives(get: Get): RequestDirectives {
+  const cc = get('cache-control')
+  if (cc) return readRequestDirectives(parseCacheControl(cc))
+  return /(^|,)\s*no-cache\s*(,|$)/i.test(get('pragma') ?? '') ? PRAGMA_NO_CACHE : NO_REQUEST_DIRECTIVES
+}
+
+/** RFC 9213 target list, most specific first. */
+export const TARGETED_FIELDS = ['cachecar-cache-control', 'cdn-cache-control'] as const
+
+/** A response's caching directives, from its most specific targeted field or else Cache-Control. */
+export interface ResponseDirectives {
+  /** False when a targeted field decided the policy: Expires is ignored then (RFC 9213 §2.2). */
+  readonly expiresApplies: boolean
+  readonly noStore: boolean
+  readonly mustUnderstand: boolean
+  readonly private: boolean
+  readonly public: boolean
+  readonly noCache: boolean
+  readonly mustRevalidate: boolean
+  readonly proxyRevalidate: boolean
+  /** s-maxage in ms (invalid or given twice with different arguments: 0, stale per §4.2.1); undefined without it. */
+  readonly sMaxAgeMs: number | undefined
+  /** max-age in ms, as s-maxage. */
+  readonly maxAgeMs: number | undefined
+  /** stale-while-revalidate in ms (RFC 5861); 0 without it. */
+  readonly swrMs: number
+  /** stale-if-error in ms (RFC 5861); 0 without it. */
+  readonly sieMs: number
+}
+
+export function responseDirectives(get: Get): ResponseDirectives {
+  const targeted = targetedDirectives(get, TARGETED_FIELDS)
+  const cc = targeted ?? parseCacheControl(get('cache-control'))
+  return {
+    expiresApplies: !targeted,
+    noStore: cc.has('no-store'),
+    mustUnderstand: cc.has('must-understand'),
+    private: cc.has('private'),
+    public: cc.has('public'),
+    noCache: cc.has('no-cache'),
+    mustRevalidate: cc.has('must-revalidate'),
+    proxyRevalidate: cc.has('proxy-revalidate'),
+    sMaxAgeMs: argumentMs(cc, 's-maxage', 0),
+    maxAgeMs: argumentMs(cc, 'max-age', 0),
+    swrMs: argumentMs(cc, 'stale-while-revalidate', 0) ?? 0,
+    sieMs: argumentMs(cc, 'stale-if-error', 0) ?? 0,
+  }
+}
+
+/** An HTTP-date (RFC 9110 §5.6.7) in epoch ms; undefined when absent or invalid. */
+export function httpDate(value: string | null | undefined): number | undefined {
+  if (!value) return undefined
+  const ms = Date.parse(value)
+  return Number.isNaN(ms) ? undefined : ms
+}
+
+/** A response's caching fields: its directives, and what freshness, validation, Vary and purging read. */
+export interface ResponseFields extends ResponseDirectives {
+  /** Date; undefined when absent or invalid. */
+  readonly dateMs: number | undefined
+  /** Age (its first value) in ms; 0 when absent or invalid. */
+  readonly ageMs: number
+  /** Expires is present (an invalid one means already expired, RFC 9111 §5.3). */
+  readonly hasExpires: boolean
+  /** Expires; undefined when absent or invalid. */
+  readonly expiresMs: number | undefined
+  readonly etag: string | undefined
+  readonly lastModified: string | undefined
+  /** Last-Modified; undefined when absent or invalid. */
+  readonly lastModifiedMs: number | undefined
+  /** Lower-case field names of Vary, sorted. */
+  readonly vary: readonly string[]
+  /** Surrogate keys from Surrogate-Key and Cache-Tag, for purging. */
+  readonly surrogateKeys: readonly string[]
+  /** Set-Cookie is present. */
+  readonly setCookie: boolean
+}
+
+export function responseFields(get: Get): ResponseFields {
+  const expires = get('expires')
+  const lastModified = get('last-modified') ?? undefined
+  return {
+    ...responseDirectives(get),
+    dateMs: httpDate(get('date')),
+    ageMs: (deltaSeconds(get('age')?.split(',')[0]?.trim()) ?? 0) * 1000,
+    hasExpires: expires != null,
+    expiresMs: httpDate(expires),
+    etag: get('etag') ?? undefined,
+    lastModified,
+    lastModifiedMs: httpDate(lastModified),
+    vary: (get('vary') ?? '')
+      .split(',')
+      .map((v) => v.trim().toLowerCase())
+      .filter(Boolean)
+      .sort(),
+    surrogateKeys: [...(get('surrogate-key') ?? '').split(/\s+/), ...(get('cache-tag') ?? '').split(',')]
+      .map((k) => k.trim())
+      .filter(Boolean),
+    setCookie: get('set-cookie') != null,
+  }
+}

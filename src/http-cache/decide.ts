@@ -1,0 +1,101 @@
+// The proxy's decisions for one request, as pure functions over what is known (no I/O): before the lookup (may the
+// cache answer at all?), after it (serve, validate, fetch or pass, with the Cache-Status to answer under), and once
+// the upstream failed (may the stale copy stand in?).
+import type { CacheStatus, Forward } from './cache-status.ts'
+import type { MissOutcome } from './flights.ts'
+import type { RequestDirectives } from './caching-fields.ts'
+import { type GetHeader, type Reuse, reuse, revalidationCause, staleIfError, varyKey } from './policy.ts'
+import type { StoredResponse } from './record.ts'
+import type { Lookup } from './response-cache.ts'
+
+/** What the decisions read of the request. */
+export interface RequestFacts {
+  readonly method: string
+  readonly directives: RequestDirectives
+  /** It carries Range. */
+  readonly ranged: boolean
+  /** It carries a field that shapes the answer without being keyed (request-fields.ts). */
+  readonly unkeyed: boolean
+}
+
+/** A stored response chosen to answer with, the Cache-Status it is answered under, and the event it counts as. */
+export interface StoredAnswer {
+  readonly stored: StoredResponse
+  readonly status: CacheStatus
+  readonly event: 'hit' | 'stale' | 'collapsed' | 'revalidated-304'
+}
+
+export type Action =
+  /** Forward uncached (a successful unsafe method invalidates what it may have changed). */
+  | { readonly act: 'pass'; readonly fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss'; readonly detail?: string }
+  /** Answer from the stored response; `refresh`: validate it in the background meanwhile (stale-while-revalidate). */
+  | (StoredAnswer & { readonly act: 'serve'; readonly refresh: boolean })
+  /** Ask the upstream whether the stored response is still good (RFC 9111 §4.3). */
+  | { readonly act: 'validate'; readonly stored: StoredResponse; readonly fwd: 'stale' | 'request' }
+  /** A miss to fill from the upstream. */
+  | { readonly act: 'fetch'; readonly fwd: 'uri-miss' | 'vary-miss' }
+  /** only-if-cached, and nothing usable stored: 504 (RFC 9111 §5.2.1.7). */
+  | { readonly act: 'not-cached' }
+
+const NOT_CACHED: Action = { act: 'not-cached' }
+const BY_METHOD: Action = { act: 'pass', fwd: 'method' }
+const RANGED: Action = { act: 'pass', fwd: 'bypass' }
+const UNKEYED: Action = { act: 'pass', fwd: 'bypass', detail: 'unkeyed-header' }
+
+/** The Cache-Status of each way a stored response is reused without asking the upstream. */
+const REUSED: Record<Exclude<Reuse, 'revalidate'>, CacheStatus> = {
+  fresh: { hit: true },
+  'stale-allowed': { hit: true, fwd: 'stale', detail: 'max-stale' },
+  'stale-while-revalidate': { hit: true, fwd: 'stale', detail: 'stale-while-revalidate' },
+}
+
+/** Requests the cache never answers, decided before any lookup; undefined when the cache is to be asked. */
+export function beforeLookup(request: RequestFacts): Action | undefined {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return BY_METHOD
+  // Partial responses are never stored: Range requests go straight through.
+  if (request.ranged) return RANGED
+  // Uncached both ways: the answer may depend on a field the key does not hold.
+  if (request.unkeyed) return UNKEYED
+  return undefined
+}
+
+/** RFC 9111 §4: what to do with what the lookup found. */
+export function afterLookup(request: RequestFacts, lookup: Lookup, now: number): Action {
+  if (lookup.kind === 'hit') {
+    const stored = lookup.response
+    const decision = reuse(stored.facts, request.directives, now)
+    if (decision !== 'revalidate') {
+      const event = decision === 'fresh' ? 'hit' : 'stale'
+      return { act: 'serve', stored, status: REUSED[decision], event, refresh: decision === 'stale-while-revalidate' }
+    }
+    if (request.directives.onlyIfCached) return NOT_CACHED
+    return { act: 'validate', stored, fwd: revalidationCause(stored.facts, now) }
+  }
+  if (request.directives.onlyIfCached) return NOT_CACHED
+  return request.method === 'GET' ? { act: 'fetch', fwd: lookup.kind } : { act: 'pass', fwd: lookup.kind }
+}
+
+/**
+ * RFC 5861 §4: when the upstream gave no answer, or answered `fwdStatus` (5xx), the stale stored response stands in
+ * for the error if stale-if-error (the response's or the request's) allows it; undefined when it may not.
+ */
+export function staleForError(
+  stored: StoredResponse | undefined,
+  directives: RequestDirectives,
+  now: number,
+  fwdStatus?: number,
+): StoredAnswer | undefined {
+  if (!stored || !staleIfError(stored.facts, directives, now)) return undefined
+  const status: CacheStatus = { hit: true, fwd: 'stale', detail: 'stale-if-error' }
+  return { stored, status: fwdStatus === undefined ? status : { ...status, fwdStatus }, event: 'stale' }
+}
+
+/**
+ * A request that waited on another's trip upstream for its URL: answered from the response that trip stored, when it
+ * stored one for this request's variant; undefined when it must go upstream itself.
+ */
+export function fromLeader(outcome: MissOutcome, request: GetHeader, fwd: Forward): StoredAnswer | undefined {
+  if (outcome.kind !== 'stored' || outcome.varyKey !== varyKey(outcome.response.facts.vary, request)) return undefined
+  const status: CacheStatus = { fwd, fwdStatus: outcome.response.facts.status, collapsed: true }
+  return { stored: outcome.response, status, event: 'collapsed' }
+}
