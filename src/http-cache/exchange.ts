@@ -118,6 +118,7 @@ export class Exchange {
    * Every path that took a lock with its lookup and will not store ends here (or in a write, which releases it).
    */
   abandon(reason: AbandonReason): void {
+    // Best effort, never awaited by the answer: a lock that is not released expires after the coalescing time.
     this.services.cache.abandon(this.upstream.config.name, this.missedKey, reason).catch(() => {})
   }
 

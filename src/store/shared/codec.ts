@@ -18,7 +18,7 @@ export function tagsFrom(field: Buffer | undefined): string[] {
     const tags: unknown = JSON.parse(field?.toString('utf8') || '[]')
     return Array.isArray(tags) ? tags.filter((tag): tag is string => typeof tag === 'string') : []
   } catch {
-    return []
+    return [] // not a JSON list (not written by cachecar): no tags
   }
 }
 

@@ -13,7 +13,7 @@ function fileSize(path: string): number {
   try {
     return statSync(path).size
   } catch {
-    return 0
+    return 0 // not there (yet, or any more): it takes no room
   }
 }
 

@@ -48,7 +48,7 @@ export async function removeLeftovers(path: string): Promise<void> {
   try {
     siblings = readdirSync(dirname(path)).filter((name) => name.startsWith(prefix))
   } catch {
-    return
+    return // the directory cannot be listed: the next start tries again
   }
   // Best effort: what cannot be deleted now (a file still open elsewhere) is tried again at the next start.
   for (const name of siblings) await removeOneByOne(join(dirname(path), name)).catch(() => {})
