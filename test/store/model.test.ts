@@ -5,12 +5,11 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HotTier } from '../../src/store/hot-tier.ts'
 import { MemoryStore } from '../../src/store/memory-store.ts'
-import { SharedTier } from '../../src/store/shared/shared-tier.ts'
 import { SqliteStore } from '../../src/store/sqlite-store.ts'
-import { TieredStore } from '../../src/store/tiered-store.ts'
 import type { Store } from '../../src/store/types.ts'
 import { ManualClock } from '../helpers/clock.ts'
 import { startRedis } from '../helpers/redis.ts'
+import { tieredOverRedis } from '../helpers/tiered.ts'
 
 const MiB = 1024 ** 2
 const NS = 'model'
@@ -147,26 +146,12 @@ const stores: [string, (clock: ManualClock) => Store | Promise<Store>][] = [
   ],
 ]
 
-// The shared tier over a real redis-server, in both roles; every run gets a key prefix of its own.
+// The shared tier over a real redis-server, in both roles.
 const redis = await startRedis()
-let runs = 0
 for (const role of ['near', 'authoritative'] as const) {
   stores.push([
     `TieredStore (${role}) over MemoryStore + redis-server`,
-    async (clock) => {
-      const shared = new SharedTier({
-        url: redis.url,
-        prefix: `model-${runs++}:`,
-        timeoutMs: 1000,
-        instanceId: 'model',
-      })
-      if (!(await shared.waitUntilUp(5000))) throw new Error('redis-server did not accept a connection')
-      return new TieredStore(new MemoryStore({ maxBytes: 64 * MiB, now: clock.now }), shared, {
-        roleOf: () => role,
-        maxSharedValueBytes: MiB,
-        now: clock.now,
-      })
-    },
+    (clock) => tieredOverRedis(redis, role, clock.now),
   ])
 }
 

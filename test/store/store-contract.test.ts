@@ -2,11 +2,10 @@
 import { join } from 'node:path'
 import { HotTier } from '../../src/store/hot-tier.ts'
 import { MemoryStore } from '../../src/store/memory-store.ts'
-import { SharedTier } from '../../src/store/shared/shared-tier.ts'
 import { SqliteStore } from '../../src/store/sqlite-store.ts'
-import { TieredStore } from '../../src/store/tiered-store.ts'
 import { storeContract } from '../helpers/store-contract.ts'
 import { startRedis } from '../helpers/redis.ts'
+import { tieredOverRedis } from '../helpers/tiered.ts'
 import { tempDir } from '../helpers/tmp.ts'
 
 const MiB = 1024 ** 2
@@ -59,25 +58,11 @@ storeContract(
 process.on('exit', dir.remove)
 
 // The tiered store over a real redis-server: every namespace near-cached, then every namespace authoritative.
-// Each store gets its own key prefix, so tests sharing the server never see each other's keys.
 const redis = await startRedis()
 for (const role of ['near', 'authoritative'] as const) {
   storeContract(
     `TieredStore (${role}) over MemoryStore + redis-server`,
-    async (clock) => {
-      const shared = new SharedTier({
-        url: redis.url,
-        prefix: `contract-${role}-${n++}:`,
-        timeoutMs: 1000,
-        instanceId: 'contract',
-      })
-      if (!(await shared.waitUntilUp(5000))) throw new Error('redis-server did not accept a connection')
-      return new TieredStore(new MemoryStore({ maxBytes: 64 * MiB, now: clock.now }), shared, {
-        roleOf: () => role,
-        maxSharedValueBytes: MiB,
-        now: clock.now,
-      })
-    },
+    (clock) => tieredOverRedis(redis, role, clock.now),
     { localSweep: role === 'near' },
   )
 }
