@@ -1,6 +1,6 @@
 // The bytes a stored response is kept as: a JSON head (facts, headers) then the body, sliced without copying.
 import type { HeaderList } from './headers.ts'
-import type { ResponseFacts } from './policy.ts'
+import type { ResponseFacts } from './policy/policy.ts'
 
 export interface StoredResponse {
   readonly facts: ResponseFacts

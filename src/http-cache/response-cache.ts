@@ -1,9 +1,9 @@
 // Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
 import { httpNamespace, surrogateTag } from '../store/keyspace.ts'
 import { OvertakenByPurgeError, type AbandonReason, type PurgeScope, type Store } from '../store/types.ts'
-import { responseFields } from './caching-fields.ts'
+import { responseFields } from './policy/caching-fields.ts'
 import { getter } from './headers.ts'
-import { currentAgeMs, neverStored, varyKey, type GetHeader, type NotStorable } from './policy.ts'
+import { currentAgeMs, neverStored, varyKey, type GetHeader, type NotStorable } from './policy/policy.ts'
 import { PurgeLog, type PurgeMatch } from './purge-log.ts'
 import { RESPONSE_TYPE, VARY_TYPE, decodeResponse, encodeResponse, type StoredResponse } from './record.ts'
 

@@ -1,5 +1,5 @@
 // createApp(deps): mounts the route modules behind auth and metrics, with one error handler and one notFound.
-// The /u/<name>/… proxy is served beside it, straight from Node (src/http-cache/listener.ts).
+// The /u/<name>/… proxy is served beside it, straight from Node (src/http-cache/proxy/listener.ts).
 import { Hono } from 'hono'
 import { routePath } from 'hono/route'
 import type { Config } from '../config.ts'
@@ -13,7 +13,7 @@ import type { Logger } from '../ops/logger.ts'
 import { labelledOnce, type Metrics } from '../ops/metrics.ts'
 import { requestRecorder } from '../ops/request-metrics.ts'
 import { opsRoutes, type OpsDeps } from '../ops/routes.ts'
-import type { ProxyDeps } from '../http-cache/proxy.ts'
+import type { ProxyDeps } from '../http-cache/proxy/proxy.ts'
 import { purgeRoutes } from '../http-cache/purge.ts'
 import { sessionRoutes } from '../sessions/routes.ts'
 import { Sessions } from '../sessions/sessions.ts'

@@ -7,8 +7,8 @@ import { labelledOnce, type Metrics } from '../ops/metrics.ts'
 import { HotTier } from '../store/hot-tier.ts'
 import { SESSIONS, isInternal, isSubjectTag } from '../store/keyspace.ts'
 import { SharedTier } from '../store/shared/shared-tier.ts'
-import { SqliteStore, type SqliteStoreOptions } from '../store/sqlite-store.ts'
-import { TieredStore, type NamespaceRole } from '../store/tiered-store.ts'
+import { SqliteStore, type SqliteStoreOptions } from '../store/sqlite/sqlite-store.ts'
+import { TieredStore, type NamespaceRole } from '../store/tiered/tiered-store.ts'
 import type { Store } from '../store/types.ts'
 
 export interface StoreStack {

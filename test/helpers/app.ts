@@ -1,7 +1,7 @@
 import { createApp } from '../../src/wiring/app.ts'
 import { loadConfig, type Config } from '../../src/config.ts'
 import { createMetrics } from '../../src/ops/metrics.ts'
-import { SqliteStore } from '../../src/store/sqlite-store.ts'
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts'
 import type { Store } from '../../src/store/types.ts'
 import { ManualClock } from './clock.ts'
 import { capturingLogger } from './logs.ts'

@@ -1,8 +1,8 @@
 // Table-driven tests of the pure caching rules, one row per rule, each naming its RFC section.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseCacheControl, requestDirectives } from '../../src/http-cache/caching-fields.ts'
-import { clientConditionalMatches } from '../../src/http-cache/serve.ts'
+import { parseCacheControl, requestDirectives } from '../../src/http-cache/policy/caching-fields.ts'
+import { clientConditionalMatches } from '../../src/http-cache/proxy/serve.ts'
 import {
   answerItselfUnstorable,
   currentAgeMs,
@@ -14,7 +14,7 @@ import {
   staleIfError,
   varyKey,
   type GetHeader,
-} from '../../src/http-cache/policy.ts'
+} from '../../src/http-cache/policy/policy.ts'
 
 const T0 = Date.UTC(2026, 0, 1, 12)
 const httpDate = (ms: number) => new Date(ms).toUTCString()

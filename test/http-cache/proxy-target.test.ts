@@ -1,7 +1,7 @@
 // Which request targets the proxy answers, and the upstream name and cache key it reads from each.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { proxyTarget } from '../../src/http-cache/target.ts'
+import { proxyTarget } from '../../src/http-cache/proxy/target.ts'
 import { Problem } from '../../src/http/problem.ts'
 
 const REFUSED = 'refused (400)' as const

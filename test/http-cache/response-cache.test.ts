@@ -3,7 +3,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { getter, type HeaderList } from '../../src/http-cache/headers.ts'
-import { responseFacts } from '../../src/http-cache/policy.ts'
+import { responseFacts } from '../../src/http-cache/policy/policy.ts'
 import type { StoredResponse } from '../../src/http-cache/record.ts'
 import { ResponseCache } from '../../src/http-cache/response-cache.ts'
 import { MemoryStore } from '../../src/store/memory-store.ts'

@@ -4,7 +4,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadConfig } from '../../src/config.ts'
-import { UNKEYED_OVERRIDES } from '../../src/http-cache/request-fields.ts'
+import { UNKEYED_OVERRIDES } from '../../src/http-cache/proxy/request-fields.ts'
 import { startCachecar, type TestCachecar } from '../helpers/cachecar.ts'
 import { fakeUpstream, type FakeUpstream } from '../helpers/upstream.ts'
 

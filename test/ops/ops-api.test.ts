@@ -2,7 +2,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { MemoryStore } from '../../src/store/memory-store.ts'
-import { SqliteStore } from '../../src/store/sqlite-store.ts'
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts'
 import { StoreBusyError } from '../../src/store/types.ts'
 import { problemOf, testApp } from '../helpers/app.ts'
 

@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import { HotTier } from '../../src/store/hot-tier.ts'
 import { MemoryStore } from '../../src/store/memory-store.ts'
-import { SqliteStore } from '../../src/store/sqlite-store.ts'
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts'
 import { storeContract } from '../helpers/store-contract.ts'
 import { startRedis } from '../helpers/redis.ts'
 import { tieredOverRedis } from '../helpers/tiered.ts'

@@ -1,7 +1,7 @@
 // The TTL sweeper: removes every expired row in batches, keeps live ones, never blocks the event loop for long.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { SqliteStore } from '../../src/store/sqlite-store.ts'
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts'
 import { Sweeper, type SweepReport } from '../../src/store/sweeper.ts'
 import { ManualClock } from '../helpers/clock.ts'
 

@@ -1,5 +1,5 @@
 // Conditional writes in the shared tier: read the current ETag, write only if it is still the one read, and try again
-// when another task wrote in between. Mirroring into this task's L1 is the caller's business (tiered-store.ts).
+// when another task wrote in between. Mirroring into this task's L1 is the caller's business (tiered/tiered-store.ts).
 import { entryWritten } from '../keys.ts'
 import { preconditionHolds } from '../precondition.ts'
 import { type Entry, OvertakenByPurgeError, type Precondition, type SetInput, StoreBusyError } from '../types.ts'

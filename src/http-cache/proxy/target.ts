@@ -1,5 +1,5 @@
 // Reads a /u/<name>/… request target: the upstream it names and the cache key, refusing dot segments that climb out.
-import { Problem } from '../http/problem.ts'
+import { Problem } from '../../http/problem.ts'
 
 /** A /u/<name>/… request target: the upstream's raw name and the cache key (path and query after the name). */
 export interface ProxyTarget {

@@ -1,6 +1,6 @@
 // What the proxy hands back for one request: a reply to write, or word that it was already written (streamed).
 import type { ServerResponse } from 'node:http'
-import { SLICED_BODY_BYTES, endInSlices } from '../http/slices.ts'
+import { SLICED_BODY_BYTES, endInSlices } from '../../http/slices.ts'
 
 /** A complete answer held in memory: a stored response being reused (problems are thrown, not returned). */
 export interface Reply {

@@ -2,9 +2,9 @@
 // and response itself, so Hono's Request, Context, router and Response conversion would be pure overhead per request
 // (the hit path spent more there than in the cache). Everything else goes on to Hono.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { framingProblem } from '../http/framing.ts'
-import { Problem, writeProblem, type ProblemInit } from '../http/problem.ts'
-import type { RecordRequest } from '../ops/request-metrics.ts'
+import { framingProblem } from '../../http/framing.ts'
+import { Problem, writeProblem, type ProblemInit } from '../../http/problem.ts'
+import type { RecordRequest } from '../../ops/request-metrics.ts'
 import { SENT, writeReply, type Answer } from './answer.ts'
 import { answerProxy, type ProxyDeps } from './proxy.ts'
 import { proxyTarget, type ProxyTarget } from './target.ts'

@@ -1,7 +1,7 @@
 // stale-while-revalidate (RFC 5861 §3): the stored response is validated in the background while it is served.
 import type { Exchange } from './exchange.ts'
 import { collectBody, storedFrom } from './forward.ts'
-import type { StoredResponse } from './record.ts'
+import type { StoredResponse } from '../record.ts'
 import { mergeNotModified } from './validation.ts'
 
 /** Refreshes `stored` in the background, at most once at a time per URL. */

@@ -1,6 +1,6 @@
 // Per-instance coordination of upstream trips: the misses in flight per URL, and background refreshes per URL.
-import type { Problem } from '../http/problem.ts'
-import type { StoredResponse } from './record.ts'
+import type { Problem } from '../../http/problem.ts'
+import type { StoredResponse } from '../record.ts'
 import { SingleFlight } from './single-flight.ts'
 
 /** What the one upstream trip for a URL turned into, shared with every request that waited on it. */

@@ -1,12 +1,12 @@
 // The proxy's decisions for one request, as pure functions over what is known (no I/O): before the lookup (may the
 // cache answer at all?), after it (serve, validate, fetch or pass, with the Cache-Status to answer under), and once
 // the upstream failed (may the stale copy stand in?).
-import type { CacheStatus, Forward } from './cache-status.ts'
+import type { CacheStatus, Forward } from '../policy/cache-status.ts'
 import type { MissOutcome } from './flights.ts'
-import type { RequestDirectives } from './caching-fields.ts'
-import { type GetHeader, type Reuse, reuse, revalidationCause, staleIfError, varyKey } from './policy.ts'
-import type { StoredResponse } from './record.ts'
-import type { Lookup } from './response-cache.ts'
+import type { RequestDirectives } from '../policy/caching-fields.ts'
+import { type GetHeader, type Reuse, reuse, revalidationCause, staleIfError, varyKey } from '../policy/policy.ts'
+import type { StoredResponse } from '../record.ts'
+import type { Lookup } from '../response-cache.ts'
 
 /** What the decisions read of the request. */
 export interface RequestFacts {

@@ -1,11 +1,11 @@
 // Sends one request upstream and shapes the answer: stream it through, or tee it into the cache while streaming.
 import type { Readable, Writable } from 'node:stream'
-import { Problem } from '../http/problem.ts'
-import { cacheStatus, type CacheStatus } from './cache-status.ts'
-import { endToEnd, getter, type HeaderList } from './headers.ts'
-import { responseFields } from './caching-fields.ts'
-import { judgeResponse, type ClientRequest, type NotStoredReason, type ResponseFacts } from './policy.ts'
-import type { StoredResponse } from './record.ts'
+import { Problem } from '../../http/problem.ts'
+import { cacheStatus, type CacheStatus } from '../policy/cache-status.ts'
+import { endToEnd, getter, type HeaderList } from '../headers.ts'
+import { responseFields } from '../policy/caching-fields.ts'
+import { judgeResponse, type ClientRequest, type NotStoredReason, type ResponseFacts } from '../policy/policy.ts'
+import type { StoredResponse } from '../record.ts'
 import { errorKind, type Upstream, type UpstreamErrorKind, type UpstreamRequest } from './upstream.ts'
 
 export interface Forwarded {

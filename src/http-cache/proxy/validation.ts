@@ -1,14 +1,14 @@
 // The answer to a validation (RFC 9111 §4.3.4): the stored response merged with the 304's fields and judged anew as a
 // fresh response would be, then stored again, or dropped once the upstream's latest word forbids storing it.
-import { responseFields } from './caching-fields.ts'
-import type { Forward } from './cache-status.ts'
+import { responseFields } from '../policy/caching-fields.ts'
+import type { Forward } from '../policy/cache-status.ts'
 import type { StoredAnswer } from './decide.ts'
 import type { Exchange } from './exchange.ts'
 import type { Settle } from './flights.ts'
 import type { Forwarded } from './forward.ts'
-import { getter, type HeaderList } from './headers.ts'
-import { judgeResponse, varyKey, type ClientRequest, type NotStorable } from './policy.ts'
-import type { StoredResponse } from './record.ts'
+import { getter, type HeaderList } from '../headers.ts'
+import { judgeResponse, varyKey, type ClientRequest, type NotStorable } from '../policy/policy.ts'
+import type { StoredResponse } from '../record.ts'
 
 /** Fields of a 304 never merged into a stored response: recomputed on every reuse, or one user's own (Set-Cookie). */
 const NOT_MERGED = new Set(['content-length', 'age', 'set-cookie'])

@@ -1,8 +1,8 @@
 // How L1 follows L2 in the tiered store: calls that fall back to L1 while the shared tier is down, L1 copies kept or
 // dropped after each shared write, invalidations announced to the other tasks, and a read generation that keeps a
 // read from refilling L1 with what a write or an invalidation dropped meanwhile.
-import type { SharedTier } from './shared/shared-tier.ts'
-import type { Invalidation } from './shared/codec.ts'
+import type { SharedTier } from '../shared/shared-tier.ts'
+import type { Invalidation } from '../shared/codec.ts'
 import {
   SharedTierUnavailableError,
   StoreBusyError,
@@ -10,7 +10,7 @@ import {
   type Entry,
   type SetInput,
   type Store,
-} from './types.ts'
+} from '../types.ts'
 
 /**
  * authoritative: kept only in the shared tier, so every task sees every write at once; fails closed when it is down.

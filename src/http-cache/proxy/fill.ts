@@ -1,9 +1,9 @@
 // Going upstream for a GET: a miss, or the validation of a stale stored response (RFC 9111 §4.3). Concurrent trips
 // for one URL collapse into one: the others wait and share its stored response, or its failure.
-import { Problem } from '../http/problem.ts'
-import type { AbandonReason } from '../store/types.ts'
+import { Problem } from '../../http/problem.ts'
+import type { AbandonReason } from '../../store/types.ts'
 import type { SENT } from './answer.ts'
-import type { Forward } from './cache-status.ts'
+import type { Forward } from '../policy/cache-status.ts'
 import { type StoredAnswer, fromLeader, staleForError } from './decide.ts'
 import type { Exchange } from './exchange.ts'
 import type { MissOutcome, Settle } from './flights.ts'
@@ -15,8 +15,8 @@ import {
   type BodyOutcome,
   type Forwarded,
 } from './forward.ts'
-import { answerItselfUnstorable, varyKey } from './policy.ts'
-import { preallocate, type StoredResponse } from './record.ts'
+import { answerItselfUnstorable, varyKey } from '../policy/policy.ts'
+import { preallocate, type StoredResponse } from '../record.ts'
 import { notModified } from './validation.ts'
 
 /** How a fill ends: a stored response to answer with, or an answer already streamed to the client. */

@@ -1,12 +1,12 @@
 // The Store on one node:sqlite connection: every write on it, expired rows invisible, the byte budget enforced.
 import type { DatabaseSync } from 'node:sqlite'
-import { prefixUpperBound } from './keys.ts'
-import { addToCounter, preconditionHolds } from './precondition.ts'
-import { DiskBudget } from './sqlite/budget.ts'
-import type { InstanceLock } from './sqlite/instance-lock.ts'
-import { MEMORY } from './sqlite/open.ts'
-import { openStoreDatabase } from './sqlite/open-store.ts'
-import { RecentReads } from './sqlite/recent-reads.ts'
+import { prefixUpperBound } from '../keys.ts'
+import { addToCounter, preconditionHolds } from '../precondition.ts'
+import { DiskBudget } from './budget.ts'
+import type { InstanceLock } from './instance-lock.ts'
+import { MEMORY } from './open.ts'
+import { openStoreDatabase } from './open-store.ts'
+import { RecentReads } from './recent-reads.ts'
 import {
   prepareStatements,
   putRow,
@@ -16,13 +16,13 @@ import {
   type LiveRow,
   type Row,
   type Statements,
-} from './sqlite/statements.ts'
-import { DEFAULT_RETRY, type RetryPolicy } from './sqlite/retry.ts'
-import { FILE_VALUE_BYTES, ValueFiles, type StoredFile } from './sqlite/value-files.ts'
-import { WriteFence } from './write-fence.ts'
-import { Writer } from './sqlite/writer.ts'
-import { Eviction } from './sqlite/eviction.ts'
-import { FileWrites } from './sqlite/file-writes.ts'
+} from './statements.ts'
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts'
+import { FILE_VALUE_BYTES, ValueFiles, type StoredFile } from './value-files.ts'
+import { WriteFence } from '../write-fence.ts'
+import { Writer } from './writer.ts'
+import { Eviction } from './eviction.ts'
+import { FileWrites } from './file-writes.ts'
 import type {
   DeleteResult,
   Entry,
@@ -37,7 +37,7 @@ import type {
   StoreStats,
   SweepResult,
   UpdateResult,
-} from './types.ts'
+} from '../types.ts'
 
 export interface SqliteStoreOptions {
   readonly path: string

@@ -1,11 +1,11 @@
 // Turns a stored response into the HTTP response for one request: Age, Cache-Status, 304 for matching conditionals.
-import { httpDate } from './caching-fields.ts'
-import { currentAgeMs, type GetHeader, type ResponseFacts } from './policy.ts'
-import { cacheStatus } from './cache-status.ts'
+import { httpDate } from '../policy/caching-fields.ts'
+import { currentAgeMs, type GetHeader, type ResponseFacts } from '../policy/policy.ts'
+import { cacheStatus } from '../policy/cache-status.ts'
 import type { StoredAnswer } from './decide.ts'
-import type { HeaderList } from './headers.ts'
+import type { HeaderList } from '../headers.ts'
 import type { Reply } from './answer.ts'
-import { headerObject, replayHeaders } from './record.ts'
+import { headerObject, replayHeaders } from '../record.ts'
 
 /**
  * Fields a 304 carries (RFC 9110 §15.4.5), and Set-Cookie: a stored response never holds one, so it is there only when

@@ -2,7 +2,7 @@
 // from there), decides what to do with what was found (decide.ts, pure), then serves, fills or passes it through.
 // Served straight from Node, outside Hono (listener.ts): this is the hot path, and it writes to the socket itself.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Problem } from '../http/problem.ts'
+import { Problem } from '../../http/problem.ts'
 import { SENT, type Answer } from './answer.ts'
 import { type Action, type RequestFacts, afterLookup, beforeLookup } from './decide.ts'
 import { Exchange, type ProxyServices } from './exchange.ts'

@@ -1,8 +1,8 @@
 // One undici Pool per configured upstream; the request only ever chooses the path, never the host.
 import { Pool, errors } from 'undici'
 import type { Dispatcher } from 'undici'
-import type { UpstreamConfig } from '../config.ts'
-import type { HeaderList } from './headers.ts'
+import type { UpstreamConfig } from '../../config.ts'
+import type { HeaderList } from '../headers.ts'
 import { CREDENTIAL_FIELDS, UNKEYED_OVERRIDES, foldFieldName } from './request-fields.ts'
 
 export type UpstreamErrorKind = 'refused' | 'connect-timeout' | 'headers-timeout' | 'body-timeout' | 'reset' | 'other'

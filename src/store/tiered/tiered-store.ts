@@ -1,10 +1,10 @@
 // Two tiers behind one Store: the task's own store (L1, SQLite) in front of the shared tier (L2, Valkey/Redis).
 // While the shared tier is up it is the authority for every write (compare-and-set there, then mirrored to L1); when
 // it is down, near-cached namespaces degrade to L1 alone and authoritative ones (sessions) fail closed.
-import { entryWritten } from './keys.ts'
-import { preconditionHolds } from './precondition.ts'
-import type { Invalidation } from './shared/codec.ts'
-import type { SharedTier } from './shared/shared-tier.ts'
+import { entryWritten } from '../keys.ts'
+import { preconditionHolds } from '../precondition.ts'
+import type { Invalidation } from '../shared/codec.ts'
+import type { SharedTier } from '../shared/shared-tier.ts'
 import {
   SharedTierUnavailableError,
   OvertakenByPurgeError,
@@ -22,11 +22,11 @@ import {
   type StoreStats,
   type SweepResult,
   type UpdateResult,
-} from './types.ts'
+} from '../types.ts'
 import { NearCopies, type NamespaceRole } from './near-copies.ts'
-import { setShared, updateShared } from './shared/compare-and-set.ts'
-import { CrossTaskCoalescing } from './shared/coalescing.ts'
-import { WriteFence } from './write-fence.ts'
+import { setShared, updateShared } from '../shared/compare-and-set.ts'
+import { CrossTaskCoalescing } from '../shared/coalescing.ts'
+import { WriteFence } from '../write-fence.ts'
 
 export type { NamespaceRole } from './near-copies.ts'
 

@@ -3,7 +3,7 @@
 import type { SENT } from './answer.ts'
 import type { Exchange } from './exchange.ts'
 import { UpstreamFailure, type Forwarded } from './forward.ts'
-import { getter } from './headers.ts'
+import { getter } from '../headers.ts'
 import type { Upstream } from './upstream.ts'
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])

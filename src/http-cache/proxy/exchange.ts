@@ -1,11 +1,11 @@
 // One proxied request: what it asks for, where it goes, and the responses cachecar can give it.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform, type Readable } from 'node:stream'
-import { lingerThenClose, tooLarge } from '../http/body.ts'
-import type { Logger } from '../ops/logger.ts'
+import { lingerThenClose, tooLarge } from '../../http/body.ts'
+import type { Logger } from '../../ops/logger.ts'
 import { SENT } from './answer.ts'
-import type { CacheStatus } from './cache-status.ts'
-import { earlyHints, endToEnd, type HeaderList } from './headers.ts'
+import type { CacheStatus } from '../policy/cache-status.ts'
+import { earlyHints, endToEnd, type HeaderList } from '../headers.ts'
 import {
   UpstreamFailure,
   forward,
@@ -14,7 +14,7 @@ import {
   type BodyOutcome,
   type Forwarded,
 } from './forward.ts'
-import { requestDirectives, type RequestDirectives } from './caching-fields.ts'
+import { requestDirectives, type RequestDirectives } from '../policy/caching-fields.ts'
 import {
   answerItselfUnstorable,
   retentionMs,
@@ -22,10 +22,10 @@ import {
   type GetHeader,
   type NotStorable,
   type ResponseFacts,
-} from './policy.ts'
-import type { StoredResponse } from './record.ts'
-import { OvertakenByPurgeError, type AbandonReason } from '../store/types.ts'
-import type { FillStart, ResponseCache } from './response-cache.ts'
+} from '../policy/policy.ts'
+import type { StoredResponse } from '../record.ts'
+import { OvertakenByPurgeError, type AbandonReason } from '../../store/types.ts'
+import type { FillStart, ResponseCache } from '../response-cache.ts'
 import type { Flights } from './flights.ts'
 import { carriesAny, foldFieldName } from './request-fields.ts'
 import type { Upstream } from './upstream.ts'
