@@ -60,6 +60,8 @@ export interface Dockerfile {
   readonly healthcheck: string[]
   readonly cmd: string[]
   readonly copies: string[][]
+  /** The named earlier stages (FROM … AS name): their COPY lines and RUN commands. */
+  readonly stages: Record<string, { readonly copies: string[][]; readonly runs: string[] }>
   readonly text: string
 }
 
@@ -84,5 +86,17 @@ export function dockerfile(): Dockerfile {
     if (instruction === 'HEALTHCHECK') healthcheck = JSON.parse(args.slice(args.indexOf('CMD ') + 4)) as string[]
     if (instruction === 'CMD') cmd = JSON.parse(args) as string[]
   }
-  return { env, volumes, workdir, healthcheck, cmd, copies, text }
+  const stages: Dockerfile['stages'] = {}
+  let stage: { copies: string[][]; runs: string[] } | undefined
+  for (const line of lines.slice(0, lines.length - finalStage.length)) {
+    const [instruction, ...rest] = line.trim().split(/\s+/)
+    if (instruction === 'FROM') {
+      stage = { copies: [], runs: [] }
+      const as = rest.findIndex((word) => word.toUpperCase() === 'AS')
+      if (as !== -1) stages[rest[as + 1]!] = stage
+    }
+    if (instruction === 'COPY') stage?.copies.push(rest)
+    if (instruction === 'RUN') stage?.runs.push(rest.join(' '))
+  }
+  return { env, volumes, workdir, healthcheck, cmd, copies, stages, text }
 }

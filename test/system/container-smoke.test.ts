@@ -1,9 +1,10 @@
-// Does what the Dockerfile does, outside a container: copy what it copies, install production dependencies,
-// start its CMD with its environment, run its HEALTHCHECK, serve a cached request, stop with SIGTERM.
+// Does what the Dockerfile does, outside a container: build dist/ as its build stage does, copy what the final stage
+// copies, install production dependencies, start its CMD with its environment, run its HEALTHCHECK, serve a cached
+// request, stop with SIGTERM. So the image runs the compiled output, and this test is what verifies it.
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { cpSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { cpSync, existsSync, mkdirSync, symlinkSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ROOT, dockerfile } from '../helpers/deployment.ts'
@@ -15,11 +16,24 @@ test("the image's files, installed with npm ci --omit=dev, start, pass the healt
   const image = dockerfile()
   const dir = tempDir('cachecar-image-')
   const app = join(dir.path, 'app')
+  const build = join(dir.path, 'build')
   mkdirSync(app)
-  // The deps stage copies the manifests; the final stage copies package.json and src.
+  mkdirSync(build)
+  // The build stage: its COPY lines, then `npm run build` with the dev dependencies (these, already installed here).
+  for (const [...sources] of image.stages.build!.copies) {
+    for (const source of sources.slice(0, -1)) cpSync(join(ROOT, source), join(build, source), { recursive: true })
+  }
+  assert.ok(image.stages.build!.runs.includes('npm run build'))
+  symlinkSync(join(ROOT, 'node_modules'), join(build, 'node_modules'))
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: build, stdio: 'ignore', timeout: 120_000 })
+  // The deps stage copies the manifests; the final stage copies package.json, and dist from the build stage.
   for (const file of ['package.json', 'package-lock.json']) cpSync(join(ROOT, file), join(app, file))
-  for (const [source] of image.copies.filter((c) => !c[0]!.startsWith('--from')))
-    cpSync(join(ROOT, source!), join(app, source!), { recursive: true })
+  for (const copy of image.copies) {
+    const from = copy[0]!.startsWith('--from=') ? copy[0]!.slice('--from='.length) : undefined
+    if (from === 'build') cpSync(join(build, relative('/app', copy[1]!)), join(app, copy[2]!), { recursive: true })
+    else if (from === undefined) cpSync(join(ROOT, copy[0]!), join(app, copy[0]!), { recursive: true })
+  }
+  assert.ok(existsSync(join(app, 'dist', 'main.js')), 'the image holds the compiled entry point')
   execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], {
     cwd: app,
     stdio: 'ignore',
