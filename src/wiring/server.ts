@@ -12,12 +12,8 @@ import { problemResponse, writeProblem, type ProblemInit } from '../http/problem
 import type { Config } from '../config.ts'
 import type { Logger } from '../ops/logger.ts'
 import { sampleEventLoopDelay } from '../ops/event-loop-delay.ts'
-import { createMetrics, labelledOnce } from '../ops/metrics.ts'
+import { createMetrics } from '../ops/metrics.ts'
 import { requestRecorder } from '../ops/request-metrics.ts'
-import { createFlights } from '../http-cache/proxy/flights.ts'
-import { proxyListener } from '../http-cache/proxy/listener.ts'
-import { ResponseCache } from '../http-cache/response-cache.ts'
-import { Upstream } from '../http-cache/proxy/upstream.ts'
 import { createStoreStack, type StoreStackOptions } from './store-stack.ts'
 import { sessionBodyLimit } from '../sessions/routes.ts'
 import { Sweeper } from '../store/sweeper.ts'
@@ -39,7 +35,7 @@ export type StartOptions = StoreStackOptions
 export async function start(config: Config, logger: Logger, options: StartOptions = {}): Promise<Running> {
   let store: Store | undefined
   const metrics = createMetrics(() => store)
-  const stack = createStoreStack(config, metrics, logger, options)
+  const stack = await createStoreStack(config, metrics, logger, options)
   store = stack.store
   if (stack.ready && !(await stack.ready())) {
     logger.warn(
@@ -59,21 +55,11 @@ export async function start(config: Config, logger: Logger, options: StartOption
   })
 
   const now = options.now ?? Date.now
-  const upstreams = new Map(config.upstreams.map((u) => [u.name, new Upstream(u)]))
-  const proxyEvent = labelledOnce((upstream, event) => metrics.proxyEvents.labels(upstream, event))
-  const upstreamTimer = labelledOnce((upstream) => metrics.upstreamDuration.labels(upstream))
+  // Loaded only with upstreams configured (proxy-stack.ts says why).
   const proxy =
-    upstreams.size === 0
+    config.upstreams.length === 0
       ? undefined
-      : {
-          upstreams,
-          cache: new ResponseCache(store, now),
-          flights: createFlights(),
-          now,
-          logger,
-          onEvent: (upstream: string, event: string) => proxyEvent(upstream, event).inc(),
-          onUpstreamTiming: (upstream: string, seconds: number) => upstreamTimer(upstream).observe(seconds),
-        }
+      : (await import('./proxy-stack.ts')).createProxyStack(config, store, metrics, logger, now)
   let accepting = true
   const app = createApp({
     config,
@@ -82,14 +68,12 @@ export async function start(config: Config, logger: Logger, options: StartOption
     logger,
     now,
     accepting: () => accepting,
-    ...(proxy && { proxy }),
+    ...(proxy && { proxy: proxy.deps }),
     ...(stack.shared && { shared: stack.shared }),
   })
-  const answerProxy =
-    proxy &&
-    proxyListener(proxy, requestRecorder(metrics, logger), (error, request) =>
-      errorProblem(error, request, metrics, logger),
-    )
+  const answerProxy = proxy?.listener(requestRecorder(metrics, logger), (error, request) =>
+    errorProblem(error, request, metrics, logger),
+  )
   const server = await listen(app.fetch, answerProxy, config, logger)
   watchDroppedConnections(server, metrics.connectionsDropped, logger)
   const inFlight = trackInFlight(server)
@@ -120,7 +104,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
     stopCutting()
     await sweeper.stop()
     stopSampling()
-    await Promise.all([...upstreams.values()].map((u) => u.close()))
+    await proxy?.close()
     await openStore.close()
     logger.info(
       { event: 'stopped', forced },

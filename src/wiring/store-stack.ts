@@ -6,9 +6,8 @@ import type { Logger } from '../ops/logger.ts'
 import { labelledOnce, type Metrics } from '../ops/metrics.ts'
 import { HotTier } from '../store/hot-tier.ts'
 import { SESSIONS, isInternal, isSubjectTag } from '../store/keyspace.ts'
-import { SharedTier } from '../store/shared/shared-tier.ts'
 import { SqliteStore, type SqliteStoreOptions } from '../store/sqlite/sqlite-store.ts'
-import { TieredStore, type NamespaceRole } from '../store/tiered/tiered-store.ts'
+import type { NamespaceRole, TieredStore } from '../store/tiered/tiered-store.ts'
 import type { Store } from '../store/types.ts'
 
 export interface StoreStack {
@@ -28,12 +27,12 @@ export interface StoreStackOptions {
   readonly sqlite?: Pick<SqliteStoreOptions, 'lockingMode' | 'retry' | 'maxPages'>
 }
 
-export function createStoreStack(
+export async function createStoreStack(
   config: Config,
   metrics: Metrics,
   logger: Logger,
   options: StoreStackOptions = {},
-): StoreStack {
+): Promise<StoreStack> {
   const sqlite = new SqliteStore({
     path: config.dbPath,
     maxBytes: config.maxBytes,
@@ -56,6 +55,11 @@ export function createStoreStack(
         })
       : sqlite
   if (!config.sharedUrl) return { store: local }
+  // Loaded only with a shared tier configured: the engine client (ioredis) is about 5 MB of an idle process.
+  const [{ SharedTier }, { TieredStore }] = await Promise.all([
+    import('../store/shared/shared-tier.ts'),
+    import('../store/tiered/tiered-store.ts'),
+  ])
 
   const url = maskedUrl(config.sharedUrl)
   let tiered: TieredStore | undefined
