@@ -8,11 +8,11 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest()
 }
 
-export function bearerAuth(token: string): MiddlewareHandler {
+/** Checks an Authorization field against `token`; throws the 401 problem when it does not carry it. */
+export function bearerCheck(token: string): (authorization: string | undefined) => void {
   const expected = digest(token)
-  return async function bearerAuthMiddleware(c, next) {
-    const header = c.req.header('authorization') ?? ''
-    const match = /^Bearer +(\S+) *$/i.exec(header)
+  return function checkBearer(authorization) {
+    const match = /^Bearer +(\S+) *$/i.exec(authorization ?? '')
     if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
       throw new Problem({
         kind: 'unauthorized',
@@ -22,6 +22,13 @@ export function bearerAuth(token: string): MiddlewareHandler {
         headers: { 'www-authenticate': 'Bearer realm="cachecar"' },
       })
     }
+  }
+}
+
+export function bearerAuth(token: string): MiddlewareHandler {
+  const check = bearerCheck(token)
+  return async function bearerAuthMiddleware(c, next) {
+    check(c.req.header('authorization'))
     await next()
   }
 }

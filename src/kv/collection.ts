@@ -7,7 +7,7 @@ import { pulledStream } from '../http/slices.ts'
 import { readMany, type SetInput } from '../store/types.ts'
 import { planBulkAnswer } from './bulk-answer.ts'
 import { infoJson, iso } from './responses.ts'
-import type { KvDeps } from './routes.ts'
+import type { KvDeps } from './read.ts'
 import {
   contentTypeOf,
   decodeSegment,

@@ -1,37 +1,19 @@
 // Single-key routes of the key/value API: GET/HEAD, PUT, DELETE and atomic increment.
 import { Hono, type Context } from 'hono'
 import { readBody } from '../http/body.ts'
-import { noneMatchHits, parseEtagList } from '../http/conditional.ts'
+import { parseEtagList } from '../http/conditional.ts'
 import { rawPathSegments } from '../http/path.ts'
 import { Problem } from '../http/problem.ts'
-import { SLICED_BODY_BYTES, pulledStream, slicesOf } from '../http/slices.ts'
-import type { Precondition, Store } from '../store/types.ts'
-import { freshnessHeaders, iso } from './responses.ts'
-import {
-  contentTypeOf,
-  decodeSegment,
-  integerOf,
-  keyOf,
-  namespaceOf,
-  tagsFromHeader,
-  ttlOf,
-  type KvLimits,
-} from './validate.ts'
-
-export interface KvDeps {
-  readonly store: Store
-  readonly limits: KvLimits
-  readonly now: () => number
-  readonly onLookup?: (hit: boolean) => void
-}
+import { honoReply } from '../http/reply.ts'
+import { address, type KvDeps, readValue } from './read.ts'
+import type { Precondition } from '../store/types.ts'
+import { iso } from './responses.ts'
+import { contentTypeOf, integerOf, tagsFromHeader, ttlOf, type KvLimits } from './validate.ts'
 
 /** Namespace and key of /v1/kv/{namespace}/{key}[/...], validated. */
 export function addressOf(c: Context, limits: KvLimits): { namespace: string; key: string } {
   const segments = rawPathSegments(c.req.url)
-  return {
-    namespace: namespaceOf(decodeSegment(segments[3] ?? '', 'namespace')),
-    key: keyOf(decodeSegment(segments[4] ?? '', 'key'), limits),
-  }
+  return address(segments[3] ?? '', segments[4] ?? '', limits)
 }
 
 export function preconditionFrom(c: Context): Precondition | undefined {
@@ -58,27 +40,14 @@ export const preconditionFailed = (detail: string) =>
     detail,
   })
 
-export function keyRoutes({ store, limits, now, onLookup }: KvDeps): Hono {
+export function keyRoutes(deps: KvDeps): Hono {
+  const { store, limits } = deps
   const app = new Hono()
 
+  // GET and HEAD; plain GETs are answered by the hot path instead (wiring/hot-routes.ts), from the same readValue.
   app.get('/:namespace/:key', async function getValue(c) {
-    const { namespace, key } = addressOf(c, limits)
-    const entry = await store.get(namespace, key)
-    onLookup?.(entry !== undefined)
-    if (!entry) {
-      throw new Problem({
-        kind: 'not-found',
-        status: 404,
-        title: 'Not found',
-        detail: `no live entry for ${namespace}/${key}`,
-      })
-    }
-    const headers = freshnessHeaders(entry, now())
-    if (noneMatchHits(parseEtagList(c.req.header('if-none-match')), entry.etag)) return c.body(null, 304, headers)
-    const value = entry.value as Uint8Array<ArrayBuffer>
-    const fields = { ...headers, 'content-type': entry.contentType }
-    if (value.byteLength < SLICED_BODY_BYTES) return c.body(value, 200, fields)
-    return c.body(pulledStream(slicesOf(value)), 200, { ...fields, 'content-length': String(value.byteLength) })
+    const segments = rawPathSegments(c.req.url)
+    return honoReply(c, await readValue(deps, segments[3] ?? '', segments[4] ?? '', c.req.header('if-none-match')))
   })
 
   app.put('/:namespace/:key', async function putValue(c) {

@@ -6,17 +6,16 @@ import { rawPathSegments } from '../http/path.ts'
 import { Problem, invalid } from '../http/problem.ts'
 import { iso } from '../kv/responses.ts'
 import { plausibleSessionId } from './ids.ts'
+import { JSON_TYPE, NO_STORE, notFound, readSession, sessionJson } from './read.ts'
+import { honoReply } from '../http/reply.ts'
 import { isJsonObject, type Json } from './merge-patch.ts'
-import { MAX_SUBJECT_LENGTH, SessionDataTooLarge, type Session, type Sessions, type Update } from './sessions.ts'
+import { MAX_SUBJECT_LENGTH, SessionDataTooLarge, type Sessions, type Update } from './sessions.ts'
 
 export interface SessionRouteDeps {
   readonly sessions: Sessions
   readonly maxBytes: number
   readonly maxJsonDepth: number
 }
-
-/** One body for malformed and unknown IDs alike, so a probe learns nothing from the difference. */
-const notFound = () => new Problem({ kind: 'not-found', status: 404, title: 'Not found', detail: 'no such session' })
 
 const tooLarge = (maxBytes: number) =>
   new Problem({
@@ -40,19 +39,6 @@ function ifMatchOf(c: Context): string[] | undefined {
     throw invalid('if-match', 'If-Match must be "*" or a list of quoted entity tags')
   return list
 }
-
-/** The session as JSON text, the stored data text spliced in as is (it was produced by JSON.stringify). */
-function sessionJson(session: Session): string {
-  return (
-    `{"id":${JSON.stringify(session.id)},"data":${session.dataJson},"subject":${JSON.stringify(session.subject)},` +
-    `"expiresAt":"${iso(session.expiresAt)}","absoluteExpiresAt":"${iso(session.absoluteExpiresAt)}"}`
-  )
-}
-
-const JSON_TYPE = { 'content-type': 'application/json' }
-
-// Session data is personal: no cache anywhere may keep a copy.
-const NO_STORE = { 'cache-control': 'no-store' }
 
 /** The largest request body the session routes read: the data twice over (a merge patch may replace all of it) plus room. */
 export function sessionBodyLimit(maxDataBytes: number): number {
@@ -112,13 +98,10 @@ export function sessionRoutes({ sessions, maxBytes, maxJsonDepth }: SessionRoute
     return c.json({ deleted: await sessions.destroySubject(subject) })
   })
 
-  app.get('/:id', async function readSession(c) {
-    const touch = c.req.query('touch')
-    if (touch !== undefined && touch !== 'true' && touch !== 'false')
-      throw invalid('touch', 'touch must be true or false')
-    const session = await sessions.get(idOf(c), touch !== 'false')
-    if (!session) throw notFound()
-    return c.body(sessionJson(session), 200, { etag: session.etag, ...NO_STORE, ...JSON_TYPE })
+  // Plain GETs are answered by the hot path instead (wiring/hot-routes.ts), from the same readSession.
+  app.get('/:id', async function getSession(c) {
+    const rawId = rawPathSegments(c.req.url)[3] ?? ''
+    return honoReply(c, await readSession(sessions, rawId, c.req.query('touch')))
   })
 
   app.put('/:id', async function replaceSession(c) {

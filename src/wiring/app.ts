@@ -8,7 +8,8 @@ import { rejectAmbiguousFraming } from '../http/framing.ts'
 import { errorProblem } from './error-problems.ts'
 import { problemResponse } from '../http/problem.ts'
 import { collectionRoutes } from '../kv/collection.ts'
-import { keyRoutes, type KvDeps } from '../kv/routes.ts'
+import type { KvDeps } from '../kv/read.ts'
+import { keyRoutes } from '../kv/routes.ts'
 import type { Logger } from '../ops/logger.ts'
 import { labelledOnce, type Metrics } from '../ops/metrics.ts'
 import { requestRecorder } from '../ops/request-metrics.ts'
@@ -30,6 +31,40 @@ export interface AppDeps {
   readonly proxy?: ProxyDeps
   /** The shared tier's state, reported by /readyz; absent when none is configured. */
   readonly shared?: OpsDeps['shared']
+  /** The key/value and session dependencies, when the hot path (hot-routes.ts) shares them; made here otherwise. */
+  readonly parts?: ApiParts
+}
+
+/** What the Hono routes and the hot path (hot-routes.ts) share: one Sessions, one set of key/value dependencies. */
+export interface ApiParts {
+  readonly kv: KvDeps
+  readonly sessions: Sessions
+}
+
+export function apiParts({
+  config,
+  store,
+  metrics,
+  now = Date.now,
+}: Pick<AppDeps, 'config' | 'store' | 'metrics' | 'now'>): ApiParts {
+  const lookups = labelledOnce((result) => metrics.kvLookups.labels(result))
+  const kv: KvDeps = {
+    store,
+    now,
+    limits: config,
+    onLookup: (hit) => lookups(hit ? 'hit' : 'miss').inc(),
+  }
+  const sessions = new Sessions(
+    store,
+    {
+      idleTtlMs: config.sessionIdleTtlMs,
+      absoluteTtlMs: config.sessionAbsoluteTtlMs,
+      maxBytes: config.sessionMaxBytes,
+      touchFraction: config.sessionTouchFraction,
+    },
+    now,
+  )
+  return { kv, sessions }
 }
 
 export function createApp({
@@ -41,6 +76,7 @@ export function createApp({
   accepting = () => true,
   proxy,
   shared,
+  parts = apiParts({ config, store, metrics, now }),
 }: AppDeps): Hono {
   const app = new Hono()
 
@@ -55,13 +91,7 @@ export function createApp({
   app.use(rejectAmbiguousFraming)
   if (config.token) app.use('/v1/*', bearerAuth(config.token))
 
-  const lookups = labelledOnce((result) => metrics.kvLookups.labels(result))
-  const kv: KvDeps = {
-    store,
-    now,
-    limits: config,
-    onLookup: (hit) => lookups(hit ? 'hit' : 'miss').inc(),
-  }
+  const { kv, sessions } = parts
   if (proxy)
     app.route(
       '/',
@@ -72,16 +102,6 @@ export function createApp({
         maxJsonDepth: config.maxJsonDepth,
       }),
     )
-  const sessions = new Sessions(
-    store,
-    {
-      idleTtlMs: config.sessionIdleTtlMs,
-      absoluteTtlMs: config.sessionAbsoluteTtlMs,
-      maxBytes: config.sessionMaxBytes,
-      touchFraction: config.sessionTouchFraction,
-    },
-    now,
-  )
   app.route(
     '/v1/sessions',
     sessionRoutes({ sessions, maxBytes: config.sessionMaxBytes, maxJsonDepth: config.maxJsonDepth }),

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Server as NetServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener, RequestError } from '@hono/node-server'
-import { createApp } from './app.ts'
+import { apiParts, createApp } from './app.ts'
+import { hotRoutes } from './hot-routes.ts'
 import { answerClientError, answerExpectationFailed } from '../http/client-error.ts'
 import { BodyBudget, withinBodyBudget } from '../http/body-budget.ts'
 import { cutStalledSends, oneAnswerAtATime } from '../http/connection-limits.ts'
@@ -30,7 +31,10 @@ export interface Running {
   readonly shutdown: () => Promise<{ forced: boolean }>
 }
 
-export type StartOptions = StoreStackOptions
+export interface StartOptions extends StoreStackOptions {
+  /** Answer hot reads outside Hono (hot-routes.ts); on by default. Tests turn it off to compare both sides. */
+  readonly hotRoutes?: boolean
+}
 
 export async function start(config: Config, logger: Logger, options: StartOptions = {}): Promise<Running> {
   let store: Store | undefined
@@ -61,7 +65,9 @@ export async function start(config: Config, logger: Logger, options: StartOption
       ? undefined
       : (await import('./proxy-stack.ts')).createProxyStack(config, store, metrics, logger, now)
   let accepting = true
+  const parts = apiParts({ config, store, metrics, now })
   const app = createApp({
+    parts,
     config,
     store,
     metrics,
@@ -71,10 +77,15 @@ export async function start(config: Config, logger: Logger, options: StartOption
     ...(proxy && { proxy: proxy.deps }),
     ...(stack.shared && { shared: stack.shared }),
   })
-  const answerProxy = proxy?.listener(requestRecorder(metrics, logger), (error, request) =>
-    errorProblem(error, request, metrics, logger),
-  )
-  const server = await listen(app.fetch, answerProxy, config, logger)
+  const record = requestRecorder(metrics, logger)
+  const problemFor = (error: unknown, request: { method: string; path: string }) =>
+    errorProblem(error, request, metrics, logger)
+  // Answered straight from Node's request event, ahead of Hono, in this order; every other request goes to Hono.
+  const ahead = [
+    ...(options.hotRoutes === false ? [] : [hotRoutes({ ...parts, token: config.token, record, problemFor })]),
+    ...(proxy ? [proxy.listener(record, problemFor)] : []),
+  ]
+  const server = await listen(app.fetch, ahead, config, logger)
   watchDroppedConnections(server, metrics.connectionsDropped, logger)
   const inFlight = trackInFlight(server)
   const stopCutting = cutStalledSends(inFlight, config.sendTimeoutMs)
@@ -134,7 +145,7 @@ const HTTP_09_REFUSED: ProblemInit = {
 
 function listen(
   fetch: FetchHandler,
-  answerProxy: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined,
+  ahead: readonly ((req: IncomingMessage, res: ServerResponse) => boolean)[],
   config: Config,
   logger: Logger,
 ): Promise<Server> {
@@ -148,11 +159,10 @@ function listen(
     // The proxy streams request bodies to the upstream; the API's routes read theirs whole, within one budget.
     const largestBody = Math.max(config.maxValueBytes, config.maxBulkBytes, sessionBodyLimit(config.sessionMaxBytes))
     const api = withinBodyBudget((req, res) => void hono(req, res), new BodyBudget(config.bodyMemoryBytes), largestBody)
-    const routed = answerProxy
-      ? (req: IncomingMessage, res: ServerResponse) => {
-          if (!answerProxy(req, res)) api(req, res)
-        }
-      : api
+    const routed = (req: IncomingMessage, res: ServerResponse) => {
+      for (const answer of ahead) if (answer(req, res)) return
+      api(req, res)
+    }
     const listener = oneAnswerAtATime((req: IncomingMessage, res: ServerResponse) => {
       // An HTTP/0.9 request line (no version, hence no fields at all) is refused: nothing else in the path expects one.
       if (req.httpVersionMajor === 0) writeProblem(res, HTTP_09_REFUSED)

@@ -163,7 +163,7 @@ test('a full disk: KV writes evict or get 507, reads keep working, the proxy kee
         CACHECAR_UPSTREAMS: `api=${upstream.url}`,
       },
       undefined,
-      disk.sqlite,
+      disk.sqlite && { sqlite: disk.sqlite },
     )
     assert.is((await fetch(`${car.url}/v1/kv/app/kept`, { method: 'PUT', body: 'small and early' })).status, 201)
     const statuses = new Set<number>()
@@ -204,8 +204,7 @@ test('a second connection holding the write lock: KV writes get 503 with Retry-A
     res.writeHead(200, { 'cache-control': 'max-age=600' }).end('fresh'),
   )
   car = await startCachecar({ CACHECAR_DB_PATH: path, CACHECAR_UPSTREAMS: `api=${upstream.url}` }, undefined, {
-    lockingMode: 'normal',
-    retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 },
+    sqlite: { lockingMode: 'normal', retry: { attempts: 4, baseDelayMs: 5, maxDelayMs: 20 } },
   })
   await fetch(`${car.url}/v1/kv/app/before`, { method: 'PUT', body: 'written before the lock' })
   const other = new DatabaseSync(path)

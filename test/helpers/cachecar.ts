@@ -21,7 +21,7 @@ export interface TestCachecar extends Running {
 export async function startCachecar(
   env: Record<string, string>,
   clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000),
-  sqlite?: StartOptions['sqlite'],
+  options: Omit<StartOptions, 'now'> = {},
 ): Promise<TestCachecar> {
   const config = loadConfig({
     CACHECAR_PORT: '0',
@@ -31,7 +31,7 @@ export async function startCachecar(
     ...env,
   })
   const { logger, logs } = capturingLogger('warn')
-  const running = await start(config, logger, { now: clock.now, ...(sqlite && { sqlite }) })
+  const running = await start(config, logger, { ...options, now: clock.now })
   return Object.assign(running, {
     clock,
     logs,

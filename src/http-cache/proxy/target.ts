@@ -1,4 +1,5 @@
 // Reads a /u/<name>/… request target: the upstream it names and the cache key, refusing dot segments that climb out.
+import { isPlainTarget } from '../../http/path.ts'
 import { Problem } from '../../http/problem.ts'
 
 /** A /u/<name>/… request target: the upstream's raw name and the cache key (path and query after the name). */
@@ -8,11 +9,6 @@ export interface ProxyTarget {
   /** The route pattern metrics label it with. */
   readonly route: '/u/:name' | '/u/:name/*'
 }
-
-// The request targets @hono/node-server takes as they are (url.ts in that package); others it normalises with the
-// URL parser. The proxy does the same, so a target reaches the same upstream path whichever side answers it.
-const PLAIN_TARGET = /^\/[!#$&-;=?-[\]_a-z~]*$/
-const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
 
 /** A ".." segment, as typed or percent-encoded (the URL parser resolves "%2e%2e" as ".." too). */
 const DOT_DOT_SEGMENT = /\/(?:\.|%2e){2}(?:[/?]|$)/i
@@ -30,7 +26,8 @@ export function proxyTarget(url: string): ProxyTarget | Problem | undefined {
   // RFC 9110 §7.1: a fragment is the client's own business; it is neither sent upstream nor part of the key.
   const hash = url.indexOf('#')
   if (hash !== -1) url = url.slice(0, hash)
-  const plain = PLAIN_TARGET.test(url) && !DOT_SEGMENT.test(url)
+  // Normalised as Hono's adapter would (isPlainTarget), so a target reaches the same upstream path whichever answers.
+  const plain = isPlainTarget(url)
   const path = plain ? url : normalisedPath(url)
   if (!plain && path !== undefined && climbsOut(url, path)) return climbing(url)
   if (path === undefined || !path.startsWith('/u/')) return undefined

@@ -1,0 +1,47 @@
+// The answer to GET /v1/kv/{namespace}/{key}, framework-neutral: the Hono route (routes.ts) and the hot path
+// (wiring/hot-routes.ts) both call it, so they give the same status, fields and bytes.
+import { noneMatchHits, parseEtagList } from '../http/conditional.ts'
+import { Problem } from '../http/problem.ts'
+import type { Reply } from '../http/reply.ts'
+import type { Store } from '../store/types.ts'
+import { freshnessHeaders } from './responses.ts'
+import { decodeSegment, keyOf, namespaceOf, type KvLimits } from './validate.ts'
+
+export interface KvDeps {
+  readonly store: Store
+  readonly limits: KvLimits
+  readonly now: () => number
+  readonly onLookup?: (hit: boolean) => void
+}
+
+/** Namespace and key from the raw (still percent-encoded) path segments, validated. */
+export function address(rawNamespace: string, rawKey: string, limits: KvLimits): { namespace: string; key: string } {
+  return {
+    namespace: namespaceOf(decodeSegment(rawNamespace, 'namespace')),
+    key: keyOf(decodeSegment(rawKey, 'key'), limits),
+  }
+}
+
+/** Reads the entry that the raw (still percent-encoded) path segments name; 304 when If-None-Match matches it. */
+export async function readValue(
+  { store, limits, now, onLookup }: KvDeps,
+  rawNamespace: string,
+  rawKey: string,
+  ifNoneMatch: string | undefined,
+): Promise<Reply> {
+  const { namespace, key } = address(rawNamespace, rawKey, limits)
+  const entry = await store.get(namespace, key)
+  onLookup?.(entry !== undefined)
+  if (!entry) {
+    throw new Problem({
+      kind: 'not-found',
+      status: 404,
+      title: 'Not found',
+      detail: `no live entry for ${namespace}/${key}`,
+    })
+  }
+  const headers = freshnessHeaders(entry, now())
+  if (noneMatchHits(parseEtagList(ifNoneMatch), entry.etag)) return { status: 304, headers, body: null }
+  const fields = { ...headers, 'content-type': entry.contentType, 'content-length': String(entry.value.byteLength) }
+  return { status: 200, headers: fields, body: entry.value }
+}
