@@ -57,17 +57,24 @@ export class HotTier implements Store {
     this.#readOnce = new ReadOnce(options.maxBytes / 1024)
   }
 
-  async get(namespace: string, key: string): Promise<Entry | undefined> {
+  /** A live entry held in memory, read as get() reads it; undefined when get() must ask the store below. */
+  peek(namespace: string, key: string): Entry | undefined {
     const id = this.#id(namespace, key)
     const hot = this.#entries.get(id)
-    if (hot) {
-      if (hot.expiresAt > this.#now()) {
-        // The store below never saw this read: without a word, a key hot here was the first evicted there.
-        this.#inner.noteRead?.(namespace, key)
-        return hot
-      }
-      this.#entries.delete(id)
+    if (!hot) return undefined
+    if (hot.expiresAt > this.#now()) {
+      // The store below never saw this read: without a word, a key hot here was the first evicted there.
+      this.#inner.noteRead?.(namespace, key)
+      return hot
     }
+    this.#entries.delete(id)
+    return undefined
+  }
+
+  async get(namespace: string, key: string): Promise<Entry | undefined> {
+    const hot = this.peek(namespace, key)
+    if (hot) return hot
+    const id = this.#id(namespace, key)
     const generation = this.#generation
     const entry = await this.#inner.get(namespace, key)
     if (entry && generation === this.#generation) this.#add(id, entry)

@@ -39,6 +39,10 @@ export class MemoryStore implements Store {
     this.#events = options.events ?? {}
   }
 
+  peek(namespace: string, key: string): Entry | undefined {
+    return this.#getLive(namespace, key)
+  }
+
   async get(namespace: string, key: string): Promise<Entry | undefined> {
     return this.#getLive(namespace, key)
   }

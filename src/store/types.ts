@@ -87,6 +87,11 @@ export interface SweepResult {
 
 export interface Store {
   get(namespace: string, key: string): Promise<Entry | undefined>
+  /**
+   * Optional: the live entry when this store holds it in memory and can answer at once, without waiting (the hot
+   * paths answer such reads synchronously). Undefined says nothing about the key: ask get().
+   */
+  peek?(namespace: string, key: string): Entry | undefined
   /** Optional: a batched read of several keys; `readMany` falls back to one `get` per key. */
   getMany?(namespace: string, keys: readonly string[]): Promise<(Entry | undefined)[]>
   set(input: SetInput, precondition?: Precondition): Promise<SetResult>

@@ -52,6 +52,31 @@ export function storeContract(name: string, create: StoreFactory, options: Contr
     if (result.status !== 'precondition-failed') assert.is(entry.etag, result.etag)
   })
 
+  test('peek, where a store has it, answers only what get() would: never a replaced, deleted or expired value', async ({
+    store,
+    clock,
+  }) => {
+    const peek = (key: string) => decode(store.peek?.('ns', key)?.value)
+    const warmed = async (key: string) => {
+      // A memory tier admits a value on its second read.
+      await store.get('ns', key)
+      await store.get('ns', key)
+      return peek(key)
+    }
+    await store.set({ ...input('k', 'one'), ttlMs: 10_000 })
+    assert.ok([undefined, 'one'].includes(await warmed('k')))
+    await store.set({ ...input('k', 'two'), ttlMs: 10_000 })
+    assert.ok([undefined, 'two'].includes(peek('k')), 'not the replaced value')
+    assert.ok([undefined, 'two'].includes(await warmed('k')))
+    await store.delete('ns', 'k')
+    assert.is(peek('k'), undefined, 'not a deleted value')
+    await store.set({ ...input('k', 'three'), ttlMs: 10_000 })
+    await warmed('k')
+    clock.advance(10_000)
+    assert.is(peek('k'), undefined, 'not an expired value')
+    assert.is(peek('never-written'), undefined)
+  })
+
   test('keys are scoped by namespace', async ({ store }) => {
     await store.set(input('k', 'one'))
     await store.set({ ...input('k', 'two'), namespace: 'other' })

@@ -68,6 +68,19 @@ test('every key read in a repeating cycle ends up in memory, none is starved by 
   assert.is(inner.reads, 0)
 })
 
+test('peek answers at once from memory what get() answers, and nothing the tier does not hold', async () => {
+  const clock = new ManualClock()
+  const inner = new CountingStore({ maxBytes: 1024 ** 2, now: clock.now })
+  const hot = new HotTier(inner, { maxBytes: 64 * 1024, maxEntryBytes: 4096, now: clock.now })
+  await hot.set(input('k', 'v'))
+  assert.is(hot.peek('ns', 'k'), undefined, 'not in memory before its second read')
+  await warm(hot, 'k')
+  const reads = inner.reads
+  assert.is(text(hot.peek('ns', 'k')), 'v')
+  assert.is(inner.reads, reads, 'answered from memory')
+  assert.is(hot.peek('ns', 'other'), undefined)
+})
+
 test('a hot entry stops being served at its expiry', async () => {
   const clock = new ManualClock()
   const hot = new HotTier(new MemoryStore({ maxBytes: 1e6, now: clock.now }), {

@@ -23,29 +23,38 @@ export function proxyListener(
     if (!target) return false
     const started = performance.now()
     const method = req.method ?? 'GET'
-    const refused = target instanceof Problem ? target : framingProblem(req.headers['transfer-encoding'])
-    const answer: Promise<Answer> = refused
-      ? Promise.reject(refused)
-      : answerProxy(deps, target as ProxyTarget, req, res)
+    const route = target instanceof Problem ? '/u/:name/*' : target.route
+    const finished = () => record(method, route, res.statusCode, (performance.now() - started) / 1000)
+    // The path alone, as Hono's side logs it: a query string may carry a secret.
+    const failed = (error: unknown) => {
+      try {
+        answerProblem(res, problemFor(error, { method, path: (req.url ?? '').split('?')[0]! }))
+      } catch (unanswerable) {
+        res.destroy(unanswerable as Error)
+      }
+    }
+    let answer: Answer | Promise<Answer>
+    try {
+      const refused = target instanceof Problem ? target : framingProblem(req.headers['transfer-encoding'])
+      if (refused) throw refused
+      answer = answerProxy(deps, target as ProxyTarget, req, res)
+      // A hit answered from memory is written at once, without a turn through the promise queue.
+      if (!(answer instanceof Promise)) {
+        if (answer !== SENT) writeReply(res, answer)
+        finished()
+        return true
+      }
+    } catch (error) {
+      failed(error)
+      finished()
+      return true
+    }
     void answer
       .then((answered) => {
         if (answered !== SENT) writeReply(res, answered)
       })
-      // The path alone, as Hono's side logs it: a query string may carry a secret.
-      .catch((error: unknown) =>
-        answerProblem(res, problemFor(error, { method, path: (req.url ?? '').split('?')[0]! })),
-      )
-      .catch((error: unknown) => {
-        res.destroy(error as Error)
-      })
-      .finally(() =>
-        record(
-          method,
-          target instanceof Problem ? '/u/:name/*' : target.route,
-          res.statusCode,
-          (performance.now() - started) / 1000,
-        ),
-      )
+      .catch(failed)
+      .finally(finished)
     return true
   }
 }

@@ -55,6 +55,7 @@ export function clientConditionalMatches(facts: ResponseFacts, request: GetHeade
     return (inm.match(/(?:W\/)?"[^"]*"/g) ?? []).some((tag) => tag.replace(/^W\//, '') === opaque) // weak comparison
   }
   const ims = httpDate(request('if-modified-since'))
+  if (ims === undefined) return false // most requests: no date to parse on the hit path
   const lastModified = httpDate(facts.lastModified)
-  return ims !== undefined && lastModified !== undefined && lastModified <= ims
+  return lastModified !== undefined && lastModified <= ims
 }

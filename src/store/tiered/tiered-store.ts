@@ -100,6 +100,14 @@ export class TieredStore implements Store {
     else for (const key of message.keys) await this.#local.delete(message.namespace, key)
   }
 
+  /** A near-cached entry L1 holds in memory, as get() would answer it; authoritative reads always ask the shared tier. */
+  peek(namespace: string, key: string): Entry | undefined {
+    if (this.#role(namespace) === 'authoritative') return undefined
+    const local = this.#local.peek?.(namespace, key)
+    if (local) this.#options.events?.read?.('local')
+    return local
+  }
+
   async get(namespace: string, key: string): Promise<Entry | undefined> {
     if (this.#role(namespace) === 'authoritative') return this.#shared.read(namespace, key, this.#now())
     const local = await this.#local.get(namespace, key)
