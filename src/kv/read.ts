@@ -3,7 +3,7 @@
 import { noneMatchHits, parseEtagList } from '../http/conditional.ts'
 import { Problem } from '../http/problem.ts'
 import type { Reply } from '../http/reply.ts'
-import type { Store } from '../store/types.ts'
+import type { Entry, Store } from '../store/types.ts'
 import { freshnessHeaders } from './responses.ts'
 import { decodeSegment, keyOf, namespaceOf, type KvLimits } from './validate.ts'
 
@@ -22,15 +22,29 @@ export function address(rawNamespace: string, rawKey: string, limits: KvLimits):
   }
 }
 
-/** Reads the entry that the raw (still percent-encoded) path segments name; 304 when If-None-Match matches it. */
-export async function readValue(
-  { store, limits, now, onLookup }: KvDeps,
+/**
+ * Reads the entry that the raw (still percent-encoded) path segments name; 304 when If-None-Match matches it. At once
+ * when the store holds the entry in memory (Store.peek), else through a promise; a bad address throws at once.
+ */
+export function readValue(
+  deps: KvDeps,
   rawNamespace: string,
   rawKey: string,
   ifNoneMatch: string | undefined,
-): Promise<Reply> {
-  const { namespace, key } = address(rawNamespace, rawKey, limits)
-  const entry = await store.get(namespace, key)
+): Reply | Promise<Reply> {
+  const { namespace, key } = address(rawNamespace, rawKey, deps.limits)
+  const held = deps.store.peek?.(namespace, key)
+  if (held) return valueReply(deps, namespace, key, held, ifNoneMatch)
+  return deps.store.get(namespace, key).then((entry) => valueReply(deps, namespace, key, entry, ifNoneMatch))
+}
+
+function valueReply(
+  { now, onLookup }: KvDeps,
+  namespace: string,
+  key: string,
+  entry: Entry | undefined,
+  ifNoneMatch: string | undefined,
+): Reply {
   onLookup?.(entry !== undefined)
   if (!entry) {
     throw new Problem({

@@ -1,8 +1,18 @@
 // Shapes stored entries into HTTP responses and JSON for the key/value API.
 import type { EntryInfo } from '../store/types.ts'
 
+/** Instants formatted lately: a session read formats its two expiries, and toISOString cost more than the read. */
+const formatted = new Map<number, string>()
+const MAX_FORMATTED = 1024
+
 export function iso(epochMs: number): string {
-  return new Date(epochMs).toISOString()
+  let text = formatted.get(epochMs)
+  if (text === undefined) {
+    text = new Date(epochMs).toISOString()
+    if (formatted.size >= MAX_FORMATTED) formatted.clear()
+    formatted.set(epochMs, text)
+  }
+  return text
 }
 
 /** Freshness headers for a stored entry: remaining lifetime and age, in whole seconds. */

@@ -22,13 +22,24 @@ export const JSON_TYPE = { 'content-type': 'application/json' }
 // Session data is personal: no cache anywhere may keep a copy.
 export const NO_STORE = { 'cache-control': 'no-store' }
 
-/** Reads (and, unless `touch` is "false", slides) the session the raw path segment names. */
-export async function readSession(sessions: Sessions, rawId: string, touch: string | undefined): Promise<Reply> {
+/**
+ * Reads (and, unless `touch` is "false", slides) the session the raw path segment names: at once when the store holds
+ * it in memory and the read need not slide it (Sessions.peek), else through a promise; a bad request throws at once.
+ */
+export function readSession(sessions: Sessions, rawId: string, touch: string | undefined): Reply | Promise<Reply> {
   if (touch !== undefined && touch !== 'true' && touch !== 'false')
     throw invalid('touch', 'touch must be true or false')
   if (!plausibleSessionId(rawId)) throw notFound()
-  const session = await sessions.get(rawId, touch !== 'false')
-  if (!session) throw notFound()
+  const slide = touch !== 'false'
+  const held = sessions.peek(rawId, slide)
+  if (held) return sessionReply(held)
+  return sessions.get(rawId, slide).then((session) => {
+    if (!session) throw notFound()
+    return sessionReply(session)
+  })
+}
+
+function sessionReply(session: Session): Reply {
   const body = Buffer.from(sessionJson(session))
   const headers = { etag: session.etag, ...NO_STORE, ...JSON_TYPE, 'content-length': String(body.byteLength) }
   return { status: 200, headers, body }

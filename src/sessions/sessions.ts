@@ -139,17 +139,23 @@ export class Sessions {
     }
   }
 
+  /**
+   * The session as get() answers it, when the store holds it in memory (Store.peek) and this read need not slide its
+   * expiry; undefined sends the caller to get().
+   */
+  peek(id: string, touch: boolean): Session | undefined {
+    const entry = this.#store.peek?.(SESSIONS, id)
+    const record = entry && decodeRaw(entry)
+    if (!entry || !record || (touch && this.#touchDue(entry, record))) return undefined
+    return toSession(id, entry, record)
+  }
+
   /** The live session, its idle expiry extended (unless `touch` is false) once enough of it has passed. */
   async get(id: string, touch: boolean): Promise<Session | undefined> {
     const entry = await this.#store.get(SESSIONS, id)
     const record = entry && decodeRaw(entry)
     if (!entry || !record) return undefined
-    if (!touch) return toSession(id, entry, record)
-    const now = this.#now()
-    // Amortised: rewrite the expiry only once a share of the idle TTL has passed since the last write.
-    const due = now - entry.writtenAt >= this.#settings.idleTtlMs * this.#settings.touchFraction
-    if (!due || Math.min(now + this.#settings.idleTtlMs, record.a) <= entry.expiresAt)
-      return toSession(id, entry, record)
+    if (!touch || !this.#touchDue(entry, record)) return toSession(id, entry, record)
     // The same bytes again with a new expiry: nothing to parse or re-serialise.
     const touched = await this.#store.update(SESSIONS, id, (current) => {
       const currentRecord = decodeRaw(current)
@@ -163,6 +169,13 @@ export class Sessions {
       )
     })
     return touched.status === 'updated' || touched.status === 'unchanged' ? sessionOf(id, touched.entry) : undefined
+  }
+
+  /** Amortised sliding: the expiry is rewritten only once a share of the idle TTL has passed since the last write. */
+  #touchDue(entry: Entry, record: RawRecord): boolean {
+    const now = this.#now()
+    const due = now - entry.writtenAt >= this.#settings.idleTtlMs * this.#settings.touchFraction
+    return due && Math.min(now + this.#settings.idleTtlMs, record.a) > entry.expiresAt
   }
 
   replace(id: string, data: { [key: string]: Json }, ifMatch: readonly string[] | undefined): Promise<Update> {

@@ -4,7 +4,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { newSessionId } from '../../src/sessions/ids.ts'
 import { mergePatch } from '../../src/sessions/merge-patch.ts'
+import { HotTier } from '../../src/store/hot-tier.ts'
 import { SESSIONS } from '../../src/store/keyspace.ts'
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts'
 import { problemOf, testApp, type TestApp } from '../helpers/app.ts'
 
 const MIN = 60_000
@@ -75,6 +77,30 @@ test('reads slide the idle expiry, amortised: no rewrite until a tenth of the id
   app.clock.advance(2 * MIN) // 4 min since the write: rewrite
   const slid = (await (await app.request(`/v1/sessions/${id}`)).json()) as SessionBody
   assert.is(Date.parse(slid.expiresAt), app.clock.now() + 30 * MIN)
+})
+
+test('a session held in memory (the hot tier, as deployed) still slides once a read is due', async () => {
+  const app = testApp(
+    { CACHECAR_SESSION_IDLE_TTL: '30m', CACHECAR_SESSION_ABSOLUTE_TTL: '2h', CACHECAR_SESSION_TOUCH_FRACTION: '0.1' },
+    (clock, config) =>
+      new HotTier(new SqliteStore({ path: ':memory:', maxBytes: config.maxBytes, now: clock.now }), {
+        maxBytes: 1024 ** 2,
+        maxEntryBytes: 64 * 1024,
+        secretKeys: new Set([SESSIONS]),
+        now: clock.now,
+      }),
+  )
+  const { id, expiresAt } = await create(app)
+  for (let read = 0; read < 3; read++) {
+    app.clock.advance(MIN)
+    const held = (await (await app.request(`/v1/sessions/${id}`)).json()) as SessionBody
+    assert.is(held.expiresAt, expiresAt, 'no rewrite before a tenth of the idle TTL')
+  }
+  app.clock.advance(MIN) // 4 min since the write: this read rewrites the expiry
+  const slid = (await (await app.request(`/v1/sessions/${id}`)).json()) as SessionBody
+  assert.is(Date.parse(slid.expiresAt), app.clock.now() + 30 * MIN)
+  const after = (await (await app.request(`/v1/sessions/${id}?touch=false`)).json()) as SessionBody
+  assert.is(after.expiresAt, slid.expiresAt, 'the slid expiry is what the store holds')
 })
 
 test('touch=false reads without extending; an idle session ends after its idle TTL', async () => {
