@@ -20,12 +20,12 @@ export function oneAnswerAtATime(listener: Listener): Listener {
 }
 
 /**
- * Cuts responses whose socket has bytes queued and has written none of them for `timeoutMs`: Node's request and
- * keep-alive timeouts do not cover a response in progress, so a client that never reads held its answer forever.
- * Checked every `timeoutMs / 4` (at most every second) over the responses in flight.
+ * Cuts connections that have bytes of a response queued and have written none of them for `timeoutMs`: Node's request
+ * and keep-alive timeouts do not cover a response in progress, so a client that never reads held its answer forever.
+ * Checked every `timeoutMs / 4` (at most every second) over the open connections (an idle one has nothing queued).
  */
 export function cutStalledSends(
-  inFlight: ReadonlySet<ServerResponse>,
+  connections: ReadonlySet<Socket>,
   timeoutMs: number,
   now: () => number = Date.now,
 ): () => void {
@@ -33,9 +33,8 @@ export function cutStalledSends(
   const timer = setInterval(
     () => {
       const at = now()
-      for (const res of inFlight) {
-        const socket = res.socket
-        if (!socket || socket.destroyed) continue
+      for (const socket of connections) {
+        if (socket.destroyed) continue
         const seen = progress.get(socket)
         if (socket.writableLength === 0 || !seen || seen.written !== socket.bytesWritten) {
           progress.set(socket, { written: socket.bytesWritten, since: at })

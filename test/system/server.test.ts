@@ -161,7 +161,7 @@ test('SIGTERM: in-flight requests complete, new connections are refused, exit co
   const child = await startChild({ CACHECAR_DB_PATH: join(dir.path, 'drain.db'), CACHECAR_SHUTDOWN_GRACE_MS: '5s' })
   const { port } = new URL(child.url)
   // A PUT whose body arrives in two parts, with SIGTERM in between.
-  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+  const response = new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
     const req = httpRequest(
       { host: '127.0.0.1', port, method: 'PUT', path: '/v1/kv/app/inflight', headers: { 'content-length': '10' } },
       (res) => {
@@ -169,7 +169,7 @@ test('SIGTERM: in-flight requests complete, new connections are refused, exit co
         res.on('data', (c) => {
           body += c
         })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }))
       },
     )
     req.on('error', reject)
@@ -191,6 +191,7 @@ test('SIGTERM: in-flight requests complete, new connections are refused, exit co
   assert.is(late, 'ECONNREFUSED', 'the listener closed at SIGTERM')
   const done = await response
   assert.is(done.status, 201, 'the in-flight write completed')
+  assert.is(done.connection, 'close', 'the drain asked the response in flight to close its connection')
   const exit = await child.exited
   assert.is(exit.code, 0)
   assert.match(child.output(), '"event":"stopped","forced":false')
