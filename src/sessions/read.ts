@@ -40,7 +40,7 @@ export function readSession(sessions: Sessions, rawId: string, touch: string | u
 }
 
 function sessionReply(session: Session): Reply {
-  const body = Buffer.from(sessionJson(session))
-  const headers = { etag: session.etag, ...NO_STORE, ...JSON_TYPE, 'content-length': String(body.byteLength) }
+  const body = sessionJson(session)
+  const headers = { etag: session.etag, ...NO_STORE, ...JSON_TYPE, 'content-length': String(Buffer.byteLength(body)) }
   return { status: 200, headers, body }
 }

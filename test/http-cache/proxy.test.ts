@@ -27,6 +27,27 @@ test.after.each(async () => {
   await upstream?.close()
 })
 
+test('hits served from memory carry the Age and ttl of their own moment, second by second', async () => {
+  await setup(answer({ 'cache-control': 'max-age=60', 'content-type': 'text/plain' }))
+  await car.get('/u/api/hot')
+  for (let i = 0; i < 3; i++) await car.get('/u/api/hot') // held in the memory tier from here on
+  const seen: string[] = []
+  for (const step of [0, 400, 600, 1100, 2500]) {
+    car.clock.advance(step)
+    const hit = await car.get('/u/api/hot')
+    seen.push(`${hit.headers.get('age')} ${hit.headers.get('cache-status')}`)
+  }
+  // 0, 0.4, 1.0, 2.1 and 4.6 s after the response was received: Age and ttl change seconds at different moments.
+  assert.equal(seen, [
+    '0 cachecar; hit; ttl=60',
+    '0 cachecar; hit; ttl=59',
+    '1 cachecar; hit; ttl=59',
+    '2 cachecar; hit; ttl=57',
+    '4 cachecar; hit; ttl=55',
+  ])
+  assert.is(upstream.received.length, 1)
+})
+
 test('a miss is fetched and stored; the next request is a hit with Age and Cache-Status', async () => {
   await setup(answer({ 'cache-control': 'max-age=60', 'content-type': 'text/plain' }))
   const miss = await car.get('/u/api/items?x=1')
