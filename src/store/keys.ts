@@ -1,7 +1,7 @@
 // Helpers shared by store implementations: prefix ranges, slot hashes and content-derived ETags.
 import { createHash, hash } from 'node:crypto'
 import { heavyWork } from '../heavy-work.ts'
-import type { Entry, SetInput } from './types.ts'
+import type { Entry, EntryInfo, SetInput } from './types.ts'
 
 /**
  * The smallest string greater than every string that starts with `prefix`, or undefined when there is
@@ -63,4 +63,11 @@ export async function etagInSlices(value: Uint8Array): Promise<string> {
     sha1.update(value.subarray(offset, offset + HASH_SLICE_BYTES))
   }
   return `"${sha1.digest('base64url')}"`
+}
+
+/** Listings merged by key (a later one wins), in key order, at most `limit` of them. */
+export function mergedListing(infos: readonly EntryInfo[], limit: number): EntryInfo[] {
+  const merged = new Map<string, EntryInfo>()
+  for (const info of infos) merged.set(info.key, info)
+  return [...merged.values()].sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, limit)
 }

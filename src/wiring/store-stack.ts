@@ -7,7 +7,8 @@ import { labelledOnce, type Metrics } from '../ops/metrics.ts'
 import { HotTier } from '../store/hot-tier.ts'
 import { SESSIONS, isInternal, isSubjectTag } from '../store/keyspace.ts'
 import { SqliteStore, type SqliteStoreOptions } from '../store/sqlite/sqlite-store.ts'
-import type { NamespaceRole, TieredStore } from '../store/tiered/tiered-store.ts'
+import type { NamespaceRole } from '../store/tiered/near-copies.ts'
+import type { TieredStore } from '../store/tiered/tiered-store.ts'
 import type { Store } from '../store/types.ts'
 
 export interface StoreStack {

@@ -2,7 +2,8 @@
 // key prefix of its own, so stores sharing one server never see each other's keys.
 import { MemoryStore } from '../../src/store/memory-store.ts'
 import { SharedTier } from '../../src/store/shared/shared-tier.ts'
-import { type NamespaceRole, TieredStore } from '../../src/store/tiered/tiered-store.ts'
+import type { NamespaceRole } from '../../src/store/tiered/near-copies.ts'
+import { TieredStore } from '../../src/store/tiered/tiered-store.ts'
 import type { TestRedis } from './redis.ts'
 
 const MiB = 1024 ** 2

@@ -1,17 +1,14 @@
 // The /u/<name>/… route: lookup → decide → act. Looks the request up in the cache (unless it may never be answered
-// from there), decides what to do with what was found (decide.ts, pure), then serves, fills or passes it through.
+// from there), decides what to do with what was found (decide.ts, pure), then acts on it (act.ts).
 // Served straight from Node, outside Hono (listener.ts): this is the hot path, and it writes to the socket itself.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Problem } from '../../http/problem.ts'
-import { SENT, type Answer } from './answer.ts'
+import type { Answer } from './answer.ts'
+import { answer } from './act.ts'
 import type { Lookup } from '../response-cache.ts'
 import { type Action, type RequestFacts, afterLookup, beforeLookup } from './decide.ts'
 import { Exchange, type ProxyServices } from './exchange.ts'
-import { type FillAnswer, fill } from './fill.ts'
-import { passThrough } from './pass.ts'
-import { refreshInBackground } from './refresh.ts'
 import { carriesAny } from './request-fields.ts'
-import { serveStored } from './serve.ts'
 import type { ProxyTarget } from './target.ts'
 import type { Upstream } from './upstream.ts'
 
@@ -40,12 +37,15 @@ export function answerProxy(
   }
   // Lookup, unless the cache may never answer this request; from memory at once when the store can.
   const early = beforeLookup(request)
-  if (early) return answer(ex, early)
-  const peeked = deps.cache.peek(upstream.config.name, ex.key, ex.request)
-  if (peeked) return answer(ex, decide(ex, request, peeked))
-  return deps.cache
-    .lookup(upstream.config.name, ex.key, ex.request)
-    .then((lookup) => answer(ex, decide(ex, request, lookup)))
+  const name = upstream.config.name
+  const found = early
+    ? undefined
+    : (deps.cache.peek(name, ex.key, ex.request) ?? deps.cache.lookup(name, ex.key, ex.request))
+  // Decide, then act (act.ts), without waiting when nothing needs to be waited for.
+  const decided =
+    early ??
+    (found instanceof Promise ? found.then((lookup) => decide(ex, request, lookup)) : decide(ex, request, found!))
+  return answer(ex, decided)
 }
 
 /** Decide what to do with what the lookup found, noting what a fill will need of it. */
@@ -56,39 +56,6 @@ function decide(ex: Exchange, request: RequestFacts, lookup: Lookup): Action {
   // A miss that will not be filled from here releases the coalescing lock its lookup may have taken.
   if (lookup.kind !== 'hit' && action.act !== 'fetch') ex.abandon('not-stored')
   return action
-}
-
-/** Act, then answer: a stored response is served here, whichever way it was chosen. */
-function answer(ex: Exchange, action: Action): Answer | Promise<Answer> {
-  const acted = act(ex, action)
-  return acted instanceof Promise ? acted.then((answered) => served(ex, answered)) : served(ex, acted)
-}
-
-function served(ex: Exchange, answered: FillAnswer): Answer {
-  if (answered === SENT) return SENT
-  ex.event(answered.event)
-  return serveStored(answered, ex.request, ex.method, ex.services.now())
-}
-
-function act(ex: Exchange, action: Action): FillAnswer | Promise<FillAnswer> {
-  switch (action.act) {
-    case 'serve':
-      if (action.refresh) refreshInBackground(ex, action.stored)
-      return action
-    case 'validate':
-      return fill(ex, action.stored, action.fwd)
-    case 'fetch':
-      return fill(ex, undefined, action.fwd)
-    case 'pass':
-      return passThrough(ex, action.fwd, action.detail)
-    case 'not-cached':
-      throw new Problem({
-        kind: 'not-cached',
-        status: 504,
-        title: 'Not cached',
-        detail: `only-if-cached, and nothing usable is stored for ${ex.key}`,
-      })
-  }
 }
 
 function unknownUpstream(name: string): Problem {

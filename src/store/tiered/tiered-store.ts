@@ -1,7 +1,7 @@
 // Two tiers behind one Store: the task's own store (L1, SQLite) in front of the shared tier (L2, Valkey/Redis).
 // While the shared tier is up it is the authority for every write (compare-and-set there, then mirrored to L1); when
 // it is down, near-cached namespaces degrade to L1 alone and authoritative ones (sessions) fail closed.
-import { entryWritten } from '../keys.ts'
+import { entryWritten, mergedListing } from '../keys.ts'
 import { preconditionHolds } from '../precondition.ts'
 import type { Invalidation } from '../shared/codec.ts'
 import type { SharedTier } from '../shared/shared-tier.ts'
@@ -27,8 +27,6 @@ import { NearCopies, type NamespaceRole } from './near-copies.ts'
 import { setShared, updateShared } from '../shared/compare-and-set.ts'
 import { CrossTaskCoalescing } from '../shared/coalescing.ts'
 import { WriteFence } from '../write-fence.ts'
-
-export type { NamespaceRole } from './near-copies.ts'
 
 export interface TieredStoreOptions {
   readonly roleOf: (namespace: string) => NamespaceRole
@@ -320,9 +318,7 @@ export class TieredStore implements Store {
       () => this.#shared.list(namespace, options, this.#now()),
       async () => [],
     )
-    const merged = new Map<string, EntryInfo>()
-    for (const info of [...local, ...shared]) merged.set(info.key, info)
-    return [...merged.values()].sort((a, b) => (a.key < b.key ? -1 : 1)).slice(0, options.limit)
+    return mergedListing([...local, ...shared], options.limit)
   }
 
   // Expiry in the shared tier is the engine's own; upkeep, stats and readiness are about this task's store.

@@ -1,0 +1,44 @@
+// The act step of a proxied request (proxy.ts: lookup → decide → act): serve the stored response, validate it, fill
+// a miss, pass the request through, or refuse it; whatever stored response ends up answering is served here.
+import { Problem } from '../../http/problem.ts'
+import { SENT, type Answer } from './answer.ts'
+import type { Action } from './decide.ts'
+import type { Exchange } from './exchange.ts'
+import { type FillAnswer, fill } from './fill.ts'
+import { passThrough } from './pass.ts'
+import { refreshInBackground } from './refresh.ts'
+import { serveStored } from './serve.ts'
+
+/** Act on the decision (once it is made), then answer: a stored response is served here, whichever way it was chosen. */
+export function answer(ex: Exchange, decided: Action | Promise<Action>): Answer | Promise<Answer> {
+  const acted = decided instanceof Promise ? decided.then((action) => act(ex, action)) : act(ex, decided)
+  const serve = (answered: FillAnswer) => served(ex, answered)
+  return acted instanceof Promise ? acted.then(serve) : serve(acted)
+}
+
+function served(ex: Exchange, answered: FillAnswer): Answer {
+  if (answered === SENT) return SENT
+  ex.event(answered.event)
+  return serveStored(answered, ex.request, ex.method, ex.services.now())
+}
+
+function act(ex: Exchange, action: Action): FillAnswer | Promise<FillAnswer> {
+  switch (action.act) {
+    case 'serve':
+      if (action.refresh) refreshInBackground(ex, action.stored)
+      return action
+    case 'validate':
+      return fill(ex, action.stored, action.fwd)
+    case 'fetch':
+      return fill(ex, undefined, action.fwd)
+    case 'pass':
+      return passThrough(ex, action.fwd, action.detail)
+    case 'not-cached':
+      throw new Problem({
+        kind: 'not-cached',
+        status: 504,
+        title: 'Not cached',
+        detail: `only-if-cached, and nothing usable is stored for ${ex.key}`,
+      })
+  }
+}
