@@ -98,7 +98,8 @@ test('every kind of large-body work takes turns: upload, hashing, large GET, bul
     const get = await count(async () =>
       assert.is((await (await fetch(`${car.url}/v1/kv/app/big`)).arrayBuffer()).byteLength, 1024 ** 2),
     )
-    assert.ok(get >= 16, `a 1 MiB GET (sent in 64 KiB slices) took ${get} turns`)
+    // Sixteen 64 KiB slices: the first leaves at once, and a turn comes before each of the other fifteen.
+    assert.ok(get >= 15, `a 1 MiB GET (sent in 64 KiB slices) took ${get} turns`)
     const bulk = await count(async () => {
       const response = await fetch(`${car.url}/v1/kv/app/_bulk`, {
         method: 'POST',
