@@ -16,6 +16,12 @@ export interface Reply {
   readonly body: Uint8Array | string | null
 }
 
+/** The answer was streamed to the Node response as it arrived (a proxied response written through). */
+export const SENT = Symbol('sent')
+
+/** What a route answered outside Hono hands back: a reply to write, or word that it was already written. */
+export type Answer = Reply | typeof SENT
+
 /** Writes a reply: status line, fields and body reach the socket in a single write, unless the body is large. */
 export function writeReply(res: ServerResponse, reply: Reply): void {
   const { body } = reply

@@ -5,10 +5,11 @@
 // and auth, metrics and errors go the same way, so either side gives the same answer. Only plain GETs come here:
 // any other method, a body, a Transfer-Encoding or a target Hono's adapter would normalise goes on to Hono.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { answerDirectly } from '../http/direct-answer.ts'
 import { bearerCheck } from '../http/auth.ts'
 import { isPlainTarget, targetPathSegments } from '../http/path.ts'
-import { type ProblemInit, writeProblem } from '../http/problem.ts'
-import { type Reply, writeReply } from '../http/reply.ts'
+import type { ProblemInit } from '../http/problem.ts'
+import type { Reply } from '../http/reply.ts'
 import { type KvDeps, readValue } from '../kv/read.ts'
 import type { RecordRequest } from '../ops/request-metrics.ts'
 import { readSession } from '../sessions/read.ts'
@@ -50,33 +51,21 @@ export function hotRoutes(deps: HotRouteDeps): (req: IncomingMessage, res: Serve
     let route = readRoute
     const started = performance.now()
     const finished = () => deps.record('GET', route, res.statusCode, (performance.now() - started) / 1000)
-    const failed = (error: unknown) => {
-      const problem = deps.problemFor(error, { method: 'GET', path: url.split('?')[0]! })
-      if (res.headersSent) res.destroy()
-      else writeProblem(res, problem)
-    }
-    try {
-      if (checkBearer) {
-        // Counted as Hono counts a refusal by its auth middleware: under that middleware's route.
-        route = AUTH_ROUTE
-        // Every Authorization line, joined as Hono's side sees them (Node keeps only the first in req.headers).
-        checkBearer(req.headersDistinct.authorization?.join(', '))
-        route = readRoute
-      }
-      const reply = read()
-      if (reply instanceof Promise) {
-        reply
-          .then((answer) => writeReply(res, answer))
-          .catch(failed)
-          .finally(finished)
-        return true
-      }
-      // Held in memory: answered at once, without a turn through the promise queue.
-      writeReply(res, reply)
-    } catch (error) {
-      failed(error)
-    }
-    finished()
+    answerDirectly(
+      res,
+      () => {
+        if (checkBearer) {
+          // Counted as Hono counts a refusal by its auth middleware: under that middleware's route.
+          route = AUTH_ROUTE
+          // Every Authorization line, joined as Hono's side sees them (Node keeps only the first in req.headers).
+          checkBearer(req.headersDistinct.authorization?.join(', '))
+          route = readRoute
+        }
+        return read()
+      },
+      (error) => deps.problemFor(error, { method: 'GET', path: url.split('?')[0]! }),
+      finished,
+    )
     return true
   }
 }

@@ -1,7 +1,7 @@
 // The act step of a proxied request (proxy.ts: lookup → decide → act): serve the stored response, validate it, fill
 // a miss, pass the request through, or refuse it; whatever stored response ends up answering is served here.
 import { Problem } from '../../http/problem.ts'
-import { SENT, type Answer } from './answer.ts'
+import { SENT, type Answer } from '../../http/reply.ts'
 import type { Action } from './decide.ts'
 import type { Exchange } from './exchange.ts'
 import { type FillAnswer, fill } from './fill.ts'

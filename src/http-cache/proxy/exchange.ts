@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform, type Readable } from 'node:stream'
 import { lingerThenClose, tooLarge } from '../../http/body.ts'
 import type { Logger } from '../../ops/logger.ts'
-import { SENT } from './answer.ts'
+import { SENT } from '../../http/reply.ts'
 import type { CacheStatus } from '../policy/cache-status.ts'
 import { earlyHints, endToEnd, type HeaderList } from '../headers.ts'
 import {

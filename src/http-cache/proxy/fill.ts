@@ -2,7 +2,7 @@
 // for one URL collapse into one: the others wait and share its stored response, or its failure.
 import { Problem } from '../../http/problem.ts'
 import type { AbandonReason } from '../../store/types.ts'
-import type { SENT } from './answer.ts'
+import type { SENT } from '../../http/reply.ts'
 import type { Forward } from '../policy/cache-status.ts'
 import { type StoredAnswer, fromLeader, staleForError } from './decide.ts'
 import type { Exchange } from './exchange.ts'

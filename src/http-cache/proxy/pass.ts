@@ -1,6 +1,6 @@
 // Requests the cache does not answer go through to the upstream as they came; a successful unsafe method then
 // invalidates what it may have changed (RFC 9111 §4.4).
-import type { SENT } from './answer.ts'
+import type { SENT } from '../../http/reply.ts'
 import type { Exchange } from './exchange.ts'
 import { UpstreamFailure, type Forwarded } from './forward.ts'
 import { getter } from '../headers.ts'

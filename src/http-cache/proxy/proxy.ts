@@ -3,7 +3,7 @@
 // Served straight from Node, outside Hono (listener.ts): this is the hot path, and it writes to the socket itself.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Problem } from '../../http/problem.ts'
-import type { Answer } from './answer.ts'
+import type { Answer } from '../../http/reply.ts'
 import { answer } from './act.ts'
 import type { Lookup } from '../response-cache.ts'
 import { type Action, type RequestFacts, afterLookup, beforeLookup } from './decide.ts'

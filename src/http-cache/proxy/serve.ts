@@ -4,7 +4,7 @@ import { currentAgeMs, type GetHeader, type ResponseFacts } from '../policy/poli
 import { cacheStatus } from '../policy/cache-status.ts'
 import type { StoredAnswer } from './decide.ts'
 import type { HeaderList } from '../headers.ts'
-import type { Reply } from './answer.ts'
+import type { Reply } from '../../http/reply.ts'
 import { headerObject, replayHeaders } from '../record.ts'
 
 /**
