@@ -43,7 +43,7 @@ export function hotRoutes(deps: HotRouteDeps): (req: IncomingMessage, res: Serve
     let read: () => Reply | Promise<Reply>
     if (segments[2] === 'kv' && segments.length === 5 && segments[3] && segments[4]) {
       readRoute = KV_ROUTE
-      read = () => readValue(deps.kv, segments[3]!, segments[4]!, headerValue(headers['if-none-match']))
+      read = () => readValue(deps.kv, segments[3]!, segments[4]!, req.headersDistinct['if-none-match']?.join(', '))
     } else if (segments[2] === 'sessions' && segments.length === 4 && segments[3]) {
       readRoute = SESSION_ROUTE
       read = () => readSession(deps.sessions, segments[3]!, touchOf(url))
@@ -68,10 +68,6 @@ export function hotRoutes(deps: HotRouteDeps): (req: IncomingMessage, res: Serve
     )
     return true
   }
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value
 }
 
 /** The first `touch` query parameter, decoded as Hono's c.req.query decodes it. */
