@@ -1,25 +1,25 @@
 // Prometheus metrics for one cachecar instance, on their own registry so tests can run many side by side.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Store, StoreStats } from '../store/types.ts'
-import { LeanCounter, LeanHistogram } from './lean-metrics.ts'
+import { registerProcessMetrics } from './process-metrics.ts'
+import { Counter, Gauge, Histogram, Registry } from './prometheus.ts'
 
 export interface Metrics {
   readonly registry: Registry
-  readonly requests: LeanCounter
-  readonly requestDuration: LeanHistogram
-  readonly kvLookups: LeanCounter
-  readonly evictions: Counter<'reason'>
+  readonly requests: Counter
+  readonly requestDuration: Histogram
+  readonly kvLookups: Counter
+  readonly evictions: Counter
   readonly sweptRows: Counter
   readonly sweepDuration: Histogram
   readonly busyRetries: Counter
-  readonly storeErrors: Counter<'kind'>
-  readonly proxyEvents: LeanCounter
-  readonly upstreamDuration: LeanHistogram
+  readonly storeErrors: Counter
+  readonly proxyEvents: Counter
+  readonly upstreamDuration: Histogram
   readonly sharedUp: Gauge
-  readonly sharedErrors: Counter<'operation'>
-  readonly tierReads: Counter<'tier'>
-  readonly sharedCoalesce: Counter<'outcome'>
-  readonly sharedDegraded: Counter<'operation'>
+  readonly sharedErrors: Counter
+  readonly tierReads: Counter
+  readonly sharedCoalesce: Counter
+  readonly sharedDegraded: Counter
   readonly invalidationsReceived: Counter
   readonly connectionsDropped: Counter
   readonly eventLoopDelay: Histogram
@@ -28,8 +28,7 @@ export interface Metrics {
 export function createMetrics(store: () => Store | undefined): Metrics {
   const registry = new Registry()
   // Process metrics include nodejs_eventloop_lag_* (event-loop delay percentiles).
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 })
-  const registers = [registry]
+  registerProcessMetrics(registry)
   // The store gauges of one scrape are collected together: they share one stats() (pragmas and file sizes), instead
   // of reading it once per gauge.
   let reading: Promise<StoreStats | undefined> | undefined
@@ -37,18 +36,20 @@ export function createMetrics(store: () => Store | undefined): Metrics {
     (reading ??= Promise.resolve(store()?.stats()).finally(() => {
       reading = undefined
     }))
-  // One store figure per gauge, read at scrape time; a store that does not report a figure leaves its gauge out.
-  const storeGauge = (name: string, help: string, pick: (stats: StoreStats) => number | undefined) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      async collect() {
-        const stats = await storeStats()
-        const value = stats && pick(stats)
-        if (value !== undefined) this.set(value)
-      },
-    })
+  // One store figure per gauge, read at scrape time; a store that does not report a figure leaves its gauge at zero.
+  const storeGauge = (name: string, help: string, pick: (stats: StoreStats) => number | undefined) => {
+    const gauge: Gauge = registry.register(
+      new Gauge({
+        name,
+        help,
+        async collect() {
+          const stats = await storeStats()
+          const value = stats && pick(stats)
+          if (value !== undefined) gauge.set(value)
+        },
+      }),
+    )
+  }
   storeGauge(
     'cachecar_store_entries',
     'Entries in the store, expired ones not yet swept included',
@@ -72,112 +73,130 @@ export function createMetrics(store: () => Store | undefined): Metrics {
   return {
     registry,
     // The metrics every request touches are lean (lean-metrics.ts says why).
-    requests: new LeanCounter({
-      name: 'cachecar_http_requests_total',
-      help: 'HTTP requests by route and status',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    }),
-    requestDuration: new LeanHistogram({
-      name: 'cachecar_http_request_duration_seconds',
-      help: 'Time to the response headers, by route',
-      labelNames: ['method', 'route'],
-      registers,
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    }),
-    kvLookups: new LeanCounter({
-      name: 'cachecar_kv_lookups_total',
-      help: 'Key/value reads by result (hit or miss)',
-      labelNames: ['result'],
-      registers,
-    }),
-    evictions: new Counter({
-      name: 'cachecar_evictions_total',
-      help: 'Rows evicted to stay in the byte budget, by reason',
-      labelNames: ['reason'],
-      registers,
-    }),
-    sweptRows: new Counter({
-      name: 'cachecar_swept_rows_total',
-      help: 'Expired rows deleted by the TTL sweeper',
-      registers,
-    }),
-    sweepDuration: new Histogram({
-      name: 'cachecar_sweep_duration_seconds',
-      help: 'Time one sweeper pass took',
-      registers,
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-    }),
-    busyRetries: new Counter({
-      name: 'cachecar_store_busy_retries_total',
-      help: 'Writes retried because the database was locked',
-      registers,
-    }),
-    proxyEvents: new LeanCounter({
-      name: 'cachecar_proxy_events_total',
-      labelNames: ['upstream', 'event'],
-      registers,
-      help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, overtaken (a purge arrived while fetching: not stored), error:<kind>',
-    }),
-    upstreamDuration: new LeanHistogram({
-      name: 'cachecar_upstream_duration_seconds',
-      help: 'Time from sending a request upstream to its response headers',
-      labelNames: ['upstream'],
-      registers,
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
-    }),
-    sharedUp: new Gauge({
-      name: 'cachecar_shared_up',
-      help: '1 while the shared tier (Valkey/Redis) is connected and its circuit closed',
-      registers,
-    }),
-    sharedErrors: new Counter({
-      name: 'cachecar_shared_errors_total',
-      help: 'Failed shared-tier commands and connection attempts, by operation',
-      labelNames: ['operation'],
-      registers,
-    }),
-    tierReads: new Counter({
-      name: 'cachecar_tier_reads_total',
-      help: 'Near-cached reads by where they were answered: local, shared or miss',
-      labelNames: ['tier'],
-      registers,
-    }),
-    sharedCoalesce: new Counter({
-      name: 'cachecar_shared_coalesce_total',
-      labelNames: ['outcome'],
-      registers,
-      help: 'Cross-task coalescing on a miss in both tiers: lead (this task goes upstream), wait (for another task), pass (not storable last time: upstream at once)',
-    }),
-    sharedDegraded: new Counter({
-      name: 'cachecar_shared_degraded_total',
-      help: 'Operations that ran on the local store alone because the shared tier was down',
-      labelNames: ['operation'],
-      registers,
-    }),
-    invalidationsReceived: new Counter({
-      name: 'cachecar_shared_invalidations_received_total',
-      help: 'Invalidation messages from other instances applied to the local store',
-      registers,
-    }),
-    connectionsDropped: new Counter({
-      name: 'cachecar_connections_dropped_total',
-      registers,
-      help: 'Connections closed on arrival because CACHECAR_MAX_CONNECTIONS were open',
-    }),
-    storeErrors: new Counter({
-      name: 'cachecar_store_errors_total',
-      help: 'Store failures answered 503/507, by kind',
-      labelNames: ['kind'],
-      registers,
-    }),
+    requests: registry.register(
+      new Counter({
+        name: 'cachecar_http_requests_total',
+        help: 'HTTP requests by route and status',
+        labelNames: ['method', 'route', 'status'],
+      }),
+    ),
+    requestDuration: registry.register(
+      new Histogram({
+        name: 'cachecar_http_request_duration_seconds',
+        help: 'Time to the response headers, by route',
+        labelNames: ['method', 'route'],
+        buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      }),
+    ),
+    kvLookups: registry.register(
+      new Counter({
+        name: 'cachecar_kv_lookups_total',
+        help: 'Key/value reads by result (hit or miss)',
+        labelNames: ['result'],
+      }),
+    ),
+    evictions: registry.register(
+      new Counter({
+        name: 'cachecar_evictions_total',
+        help: 'Rows evicted to stay in the byte budget, by reason',
+        labelNames: ['reason'],
+      }),
+    ),
+    sweptRows: registry.register(
+      new Counter({
+        name: 'cachecar_swept_rows_total',
+        help: 'Expired rows deleted by the TTL sweeper',
+      }),
+    ),
+    sweepDuration: registry.register(
+      new Histogram({
+        name: 'cachecar_sweep_duration_seconds',
+        help: 'Time one sweeper pass took',
+        buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      }),
+    ),
+    busyRetries: registry.register(
+      new Counter({
+        name: 'cachecar_store_busy_retries_total',
+        help: 'Writes retried because the database was locked',
+      }),
+    ),
+    proxyEvents: registry.register(
+      new Counter({
+        name: 'cachecar_proxy_events_total',
+        labelNames: ['upstream', 'event'],
+        help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, overtaken (a purge arrived while fetching: not stored), error:<kind>',
+      }),
+    ),
+    upstreamDuration: registry.register(
+      new Histogram({
+        name: 'cachecar_upstream_duration_seconds',
+        help: 'Time from sending a request upstream to its response headers',
+        labelNames: ['upstream'],
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      }),
+    ),
+    sharedUp: registry.register(
+      new Gauge({
+        name: 'cachecar_shared_up',
+        help: '1 while the shared tier (Valkey/Redis) is connected and its circuit closed',
+      }),
+    ),
+    sharedErrors: registry.register(
+      new Counter({
+        name: 'cachecar_shared_errors_total',
+        help: 'Failed shared-tier commands and connection attempts, by operation',
+        labelNames: ['operation'],
+      }),
+    ),
+    tierReads: registry.register(
+      new Counter({
+        name: 'cachecar_tier_reads_total',
+        help: 'Near-cached reads by where they were answered: local, shared or miss',
+        labelNames: ['tier'],
+      }),
+    ),
+    sharedCoalesce: registry.register(
+      new Counter({
+        name: 'cachecar_shared_coalesce_total',
+        labelNames: ['outcome'],
+        help: 'Cross-task coalescing on a miss in both tiers: lead (this task goes upstream), wait (for another task), pass (not storable last time: upstream at once)',
+      }),
+    ),
+    sharedDegraded: registry.register(
+      new Counter({
+        name: 'cachecar_shared_degraded_total',
+        help: 'Operations that ran on the local store alone because the shared tier was down',
+        labelNames: ['operation'],
+      }),
+    ),
+    invalidationsReceived: registry.register(
+      new Counter({
+        name: 'cachecar_shared_invalidations_received_total',
+        help: 'Invalidation messages from other instances applied to the local store',
+      }),
+    ),
+    connectionsDropped: registry.register(
+      new Counter({
+        name: 'cachecar_connections_dropped_total',
+        help: 'Connections closed on arrival because CACHECAR_MAX_CONNECTIONS were open',
+      }),
+    ),
+    storeErrors: registry.register(
+      new Counter({
+        name: 'cachecar_store_errors_total',
+        help: 'Store failures answered 503/507, by kind',
+        labelNames: ['kind'],
+      }),
+    ),
     // Cumulative, unlike nodejs_eventloop_lag_*: histogram_quantile(0.99, rate(...[5m])) gives a p99 for any window.
-    eventLoopDelay: new Histogram({
-      name: 'cachecar_event_loop_delay_seconds',
-      help: 'How late a 10 ms timer fired: time the event loop spent busy, sampled every 10 ms',
-      registers,
-      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
-    }),
+    eventLoopDelay: registry.register(
+      new Histogram({
+        name: 'cachecar_event_loop_delay_seconds',
+        help: 'How late a 10 ms timer fired: time the event loop spent busy, sampled every 10 ms',
+        buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+      }),
+    ),
   }
 }
 

@@ -12,7 +12,7 @@ export function errorProblem(
 ): ProblemInit {
   if (error instanceof Problem) return error.init
   if (error instanceof StoreFullError) {
-    metrics.storeErrors.inc({ kind: 'full' })
+    metrics.storeErrors.labels('full').inc()
     logger.warn({ event: 'store_full', err: error.message }, 'write refused: no room even after eviction')
     return {
       kind: 'insufficient-storage',
@@ -22,7 +22,7 @@ export function errorProblem(
     }
   }
   if (error instanceof StoreBusyError) {
-    metrics.storeErrors.inc({ kind: 'busy' })
+    metrics.storeErrors.labels('busy').inc()
     logger.warn({ event: 'store_busy', err: error.message }, 'write refused: database stayed locked')
     return {
       kind: 'store-busy',
@@ -34,7 +34,7 @@ export function errorProblem(
   }
   if (error instanceof SharedTierUnavailableError) {
     // Only authoritative data (sessions) fails closed; near-cached reads and writes degrade instead.
-    metrics.storeErrors.inc({ kind: 'shared-unavailable' })
+    metrics.storeErrors.labels('shared-unavailable').inc()
     return {
       kind: 'shared-tier-unavailable',
       status: 503,

@@ -40,7 +40,7 @@ export async function createStoreStack(
     ...(options.now && { now: options.now }),
     ...options.sqlite,
     events: {
-      evicted: (reason, rows) => metrics.evictions.inc({ reason }, rows),
+      evicted: (reason, rows) => metrics.evictions.labels(reason).inc(rows),
       busyRetry: () => metrics.busyRetries.inc(),
       maintenanceFailed: (error) =>
         logger.warn({ event: 'maintenance_failed', err: error }, 'eviction or vacuum failed; retrying next pass'),
@@ -88,7 +88,7 @@ export async function createStoreStack(
           logger.warn({ event: 'invalidation_failed', err: error }, 'could not apply an invalidation locally'),
         )
     },
-    onError: (operation) => metrics.sharedErrors.inc({ operation }),
+    onError: (operation) => metrics.sharedErrors.labels(operation).inc(),
   })
   const tierReads = labelledOnce((tier) => metrics.tierReads.labels(tier))
   tiered = new TieredStore(local, shared, {
@@ -102,8 +102,8 @@ export async function createStoreStack(
     ...(options.now && { now: options.now }),
     events: {
       read: (tier) => tierReads(tier).inc(),
-      coalesce: (outcome) => metrics.sharedCoalesce.inc({ outcome }),
-      degraded: (operation) => metrics.sharedDegraded.inc({ operation }),
+      coalesce: (outcome) => metrics.sharedCoalesce.labels(outcome).inc(),
+      degraded: (operation) => metrics.sharedDegraded.labels(operation).inc(),
     },
   })
   return {
