@@ -3,9 +3,12 @@
 // A value enters on its second read (a doorkeeper, as in TinyLFU): keys read once (a crawler, a batch job, random
 // reads over millions of keys) never push the hot ones out, and values read once die young instead of ageing into
 // V8's old space while they wait to be evicted. Random GETs over 300,000 keys, none read twice: 8.0-8.3k req/s when
-// every read was admitted, 8.5-10.1k with the doorkeeper (bench/RESULTS.md).
+// every read was admitted, 8.5-10.1k with the doorkeeper (bench/RESULTS.md). Once the tier is full, a newcomer
+// enters only if it was read more often lately than the entry it would push out (TinyLFU's admission): a loop over
+// a few more keys than fit keeps most of them in memory, where LRU alone kept none (every read went to SQLite).
 import { hash } from 'node:crypto'
 import { fnv1a } from './keys.ts'
+import { FrequencySketch } from './frequency-sketch.ts'
 import { ByteLru } from './lru.ts'
 import type {
   DeleteResult,
@@ -37,12 +40,19 @@ export interface HotTierOptions {
 
 const SEPARATOR = '\u0000'
 
+/** An entry held in memory, with the hash its reads are counted under (hits then count without hashing the key). */
+interface Held {
+  readonly entry: Entry
+  readonly hash: number
+}
+
 export class HotTier implements Store {
   readonly #inner: Store
   readonly #options: HotTierOptions
   readonly #now: () => number
-  readonly #entries: ByteLru<Entry>
+  readonly #entries: ByteLru<Held>
   readonly #readOnce: ReadOnce
+  readonly #reads: FrequencySketch
   /**
    * Bumped by every write. A read fills the tier only if no write happened while it ran, so a value read
    * just before a concurrent write can never be cached after it.
@@ -55,14 +65,17 @@ export class HotTier implements Store {
     this.#now = options.now ?? Date.now
     this.#entries = new ByteLru(options.maxBytes)
     this.#readOnce = new ReadOnce(options.maxBytes / 1024)
+    this.#reads = new FrequencySketch(options.maxBytes / 1024)
   }
 
   /** A live entry held in memory, read as get() reads it; undefined when get() must ask the store below. */
   peek(namespace: string, key: string): Entry | undefined {
     const id = this.#id(namespace, key)
-    const hot = this.#entries.get(id)
-    if (!hot) return undefined
+    const held = this.#entries.get(id)
+    if (!held) return undefined
+    const hot = held.entry
     if (hot.expiresAt > this.#now()) {
+      this.#reads.increment(held.hash, this.#entries.size)
       // The store below never saw this read: without a word, a key hot here was the first evicted there.
       this.#inner.noteRead?.(namespace, key)
       return hot
@@ -172,7 +185,7 @@ export class HotTier implements Store {
 
   maintain(): Promise<void> {
     const now = this.#now()
-    for (const [id, entry] of this.#entries.entries()) if (entry.expiresAt <= now) this.#entries.delete(id)
+    for (const [id, { entry }] of this.#entries.entries()) if (entry.expiresAt <= now) this.#entries.delete(id)
     return this.#inner.maintain()
   }
 
@@ -190,9 +203,14 @@ export class HotTier implements Store {
   }
 
   #add(id: string, entry: Entry): void {
-    if (entry.size > this.#options.maxEntryBytes || entry.size > this.#options.maxBytes || this.#readOnce.firstRead(id))
-      return
-    this.#entries.set(id, entry, entry.size)
+    if (entry.size > this.#options.maxEntryBytes || entry.size > this.#options.maxBytes) return
+    const hash = fnv1a(id)
+    this.#reads.increment(hash, this.#entries.size)
+    if (this.#readOnce.firstRead(hash)) return
+    // Full: the newcomer must have been read more often lately than the entry it would push out first.
+    const victim = this.#entries.bytes + entry.size > this.#options.maxBytes ? this.#entries.oldest() : undefined
+    if (victim && this.#reads.estimate(hash) <= this.#reads.estimate(victim.hash)) return
+    this.#entries.set(id, { entry, hash }, entry.size)
   }
 
   #forget(namespace: string, key: string): void {
@@ -208,7 +226,7 @@ export class HotTier implements Store {
 
   #forgetWhere(predicate: (entry: Entry) => boolean): void {
     this.#generation++
-    for (const [id, entry] of this.#entries.entries()) if (predicate(entry)) this.#entries.delete(id)
+    for (const [id, { entry }] of this.#entries.entries()) if (predicate(entry)) this.#entries.delete(id)
   }
 }
 
@@ -234,9 +252,8 @@ class ReadOnce {
     this.#readsPerClear = 2 ** log2 / 16
   }
 
-  /** True the first time `id` is read since the last clear (and notes it); false once it was. */
-  firstRead(id: string): boolean {
-    const hash = fnv1a(id)
+  /** True the first time the id hashed to `hash` is read since the last clear (and notes it); false once it was. */
+  firstRead(hash: number): boolean {
     const first = this.#mark(Math.imul(hash, 0x9e3779b1) >>> this.#shift)
     const second = this.#mark(Math.imul(hash ^ 0x5bd1e995, 0x85ebca6b) >>> this.#shift)
     if (!first && !second) return false

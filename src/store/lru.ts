@@ -43,6 +43,11 @@ export class ByteLru<V> {
     return this.#nodes.get(key)?.value
   }
 
+  /** The least recently used value: the first to leave when room is needed. */
+  oldest(): V | undefined {
+    return this.#oldest?.value
+  }
+
   /**
    * Stores `value` as the most recently used, then drops the least recently used others until the bytes fit.
    * Calls `onEvict` for each value dropped to make room (not for the one replaced under the same key). The value

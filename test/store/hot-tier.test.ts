@@ -162,6 +162,8 @@ test('memory stays within its budget and large values are not kept', async () =>
     await hot.set(input(`k${i}`, 'x'.repeat(300)))
     await hot.get('ns', `k${i}`)
     await hot.get('ns', `k${i}`)
+    // Once the tier is full, a newcomer enters only when read more often than what it pushes out.
+    if (i >= 3) await hot.get('ns', `k${i}`)
   }
   inner.reads = 0
   await hot.get('ns', 'k4')
@@ -170,6 +172,51 @@ test('memory stays within its budget and large values are not kept', async () =>
   assert.is(inner.reads, 0, 'the three most recent fit in 1000 bytes')
   await hot.get('ns', 'k0')
   assert.is(inner.reads, 1, 'the oldest was dropped')
+})
+
+test('a loop over more keys than fit keeps most of them in memory (LRU alone would keep none)', async () => {
+  const clock = new ManualClock()
+  const inner = new CountingStore({ maxBytes: 1e7, now: clock.now })
+  const hot = new HotTier(inner, { maxBytes: 100 * 100, maxEntryBytes: 1000, now: clock.now })
+  const keys = Array.from({ length: 110 }, (_, i) => `loop${i}`)
+  for (const key of keys) await hot.set(input(key, 'x'.repeat(100 - key.length)))
+  for (let cycle = 0; cycle < 5; cycle++) for (const key of keys) await hot.get('ns', key)
+  inner.reads = 0
+  for (let cycle = 0; cycle < 5; cycle++) for (const key of keys) await hot.get('ns', key)
+  // Each entry's size counts its key: about 95 of the 110 fit.
+  assert.ok(inner.reads <= 0.2 * 5 * keys.length, `${inner.reads} of ${5 * keys.length} reads went below`)
+})
+
+test('a newcomer read more often than the entry it would push out enters; old popularity fades', async () => {
+  const clock = new ManualClock()
+  const inner = new CountingStore({ maxBytes: 1e7, now: clock.now })
+  const hot = new HotTier(inner, { maxBytes: 700, maxEntryBytes: 400, now: clock.now })
+  for (const key of ['a', 'b', 'c']) await hot.set(input(key, 'x'.repeat(300)))
+  for (let read = 0; read < 15; read++) await hot.get('ns', 'a')
+  for (let read = 0; read < 15; read++) await hot.get('ns', 'b')
+  for (let read = 0; read < 3; read++) await hot.get('ns', 'c')
+  assert.is(hot.peek('ns', 'c'), undefined, 'c, read 3 times, does not push out a, read 15 times')
+  // Reads age the counts (halved every ten reads per entry held, 64 at least): 3,000 reads of b later, a's fifteen
+  // reads are history, and c, read again, takes a's place.
+  for (let read = 0; read < 3_000; read++) hot.peek('ns', 'b')
+  await hot.get('ns', 'c')
+  assert.ok(hot.peek('ns', 'c'), 'c is in memory')
+  assert.is(hot.peek('ns', 'a'), undefined, 'a left to make room')
+  assert.ok(hot.peek('ns', 'b'), 'b, read all along, stays')
+})
+
+test('a new working set takes the tier from the old one within a few dozen passes', async () => {
+  const clock = new ManualClock()
+  const inner = new CountingStore({ maxBytes: 1e7, now: clock.now })
+  const hot = new HotTier(inner, { maxBytes: 100 * 100, maxEntryBytes: 1000, now: clock.now })
+  const old = Array.from({ length: 90 }, (_, i) => `old${i}`)
+  const next = Array.from({ length: 90 }, (_, i) => `new${i}`)
+  for (const key of [...old, ...next]) await hot.set(input(key, 'x'.repeat(100 - key.length)))
+  for (let pass = 0; pass < 15; pass++) for (const key of old) await hot.get('ns', key)
+  for (let pass = 0; pass < 30; pass++) for (const key of next) await hot.get('ns', key)
+  inner.reads = 0
+  for (let pass = 0; pass < 5; pass++) for (const key of next) await hot.get('ns', key)
+  assert.ok(inner.reads <= 0.2 * 5 * next.length, `${inner.reads} of ${5 * next.length} reads went below`)
 })
 
 test.run()
