@@ -18,6 +18,17 @@ import {
 
 const T0 = Date.UTC(2026, 0, 1, 12)
 const httpDate = (ms: number) => new Date(ms).toUTCString()
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday']
+/** Sunday, 06-Nov-94 08:49:37 GMT */
+const rfc850 = (ms: number) => {
+  const [, day, month, year, time] = httpDate(ms).split(' ')
+  return `${DAYS[new Date(ms).getUTCDay()]}, ${day}-${month}-${year!.slice(2)} ${time} GMT`
+}
+/** Sun Nov  6 08:49:37 1994 */
+const asctime = (ms: number) => {
+  const [name, day, month, year, time] = httpDate(ms).split(' ')
+  return `${name!.slice(0, 3)} ${month} ${day!.replace(/^0/, ' ')} ${time} ${year}`
+}
 const headers =
   (h: Record<string, string>): GetHeader =>
   (name) =>
@@ -145,6 +156,18 @@ test('freshness lifetime (RFC 9111 §4.2.1, §4.2.2, §5.3; RFC 9213)', () => {
     ['§5.2.2.1 max-age beats Expires', { 'cache-control': 'max-age=10', expires: httpDate(T0 + 3_600_000) }, 10_000],
     ['§5.3 Expires − Date', { expires: httpDate(T0 + 120_000) }, 120_000],
     ['§5.3 an invalid Expires means already stale', { expires: '0' }, 0],
+    [
+      'RFC 9110 §5.6.7 an Expires with UTC for GMT is invalid: already stale',
+      { expires: httpDate(T0 + 120_000).replace('GMT', 'UTC') },
+      0,
+    ],
+    [
+      'RFC 9110 §5.6.7 an Expires without the comma is invalid: already stale',
+      { expires: httpDate(T0 + 120_000).replace(',', '') },
+      0,
+    ],
+    ['RFC 9110 §5.6.7 an Expires in the RFC 850 form counts', { expires: rfc850(T0 + 120_000) }, 120_000],
+    ['RFC 9110 §5.6.7 an Expires in the asctime form counts', { expires: asctime(T0 + 120_000) }, 120_000],
     ['§5.3 Expires in the past means stale', { expires: httpDate(T0 - 1000) }, 0],
     ['§4.2.1 an invalid max-age means stale', { 'cache-control': 'max-age=soon' }, 0],
     ['§4.2.1 conflicting duplicate max-age means stale', { 'cache-control': 'max-age=10, max-age=20' }, 0],
@@ -180,6 +203,46 @@ test('freshness lifetime (RFC 9111 §4.2.1, §4.2.2, §5.3; RFC 9213)', () => {
       'RFC 9213 §2.1 an invalid targeted field is skipped',
       { 'cache-control': 'max-age=10', 'cdn-cache-control': 'Max-Age=600' },
       10_000,
+    ],
+    [
+      'RFC 9213 §2.1 max-age as a String is the wrong type: the field is ignored as a whole',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'max-age="10000"' },
+      10_000,
+    ],
+    [
+      'RFC 9213 §2.1 max-age as a Decimal is the wrong type',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'max-age=600.5' },
+      10_000,
+    ],
+    [
+      'RFC 9213 §2.1 a negative max-age is the wrong type',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'max-age=-1' },
+      10_000,
+    ],
+    [
+      'RFC 9213 §2.1 a wrong type anywhere in the field ignores all of it (public=1)',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'max-age=600, public=1' },
+      10_000,
+    ],
+    [
+      'RFC 8941 §4.2 a targeted field that does not parse is ignored (trailing comma)',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'max-age=600,' },
+      10_000,
+    ],
+    [
+      'RFC 9213 §2.2 an invalid Cachecar-Cache-Control falls to a valid CDN-Cache-Control',
+      { 'cachecar-cache-control': 'max-age="5"', 'cdn-cache-control': 'max-age=600', 'cache-control': 'max-age=10' },
+      600_000,
+    ],
+    [
+      'RFC 8941 parameters on a member are ignored',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'max-age=600;foo=bar' },
+      600_000,
+    ],
+    [
+      'RFC 9213 §2.1 an unknown directive may take any type',
+      { 'cache-control': 'max-age=10', 'cdn-cache-control': 'max-age=600, x-vendor=(a b);q=0.5' },
+      600_000,
     ],
     ['opt-in default TTL when nothing explicit', {}, 60_000, { defaultTtlMs: 60_000 }],
     ['explicit freshness beats the default TTL', { 'cache-control': 'max-age=5' }, 5_000, { defaultTtlMs: 60_000 }],

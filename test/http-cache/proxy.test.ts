@@ -74,6 +74,59 @@ test('the key is the path and query as received: a different query is a differen
   )
 })
 
+test('RFC 9110 §5.6.7: an Expires that is no HTTP-date makes the response stale at once; the three forms count', async () => {
+  const later = (ms: number) => new Date(car.clock.now() + ms)
+  const imf = (at: Date) => at.toUTCString()
+  const forms: Record<string, (at: Date) => string> = {
+    '/utc': (at) => imf(at).replace('GMT', 'UTC'),
+    '/no-comma': (at) => imf(at).replace(',', ''),
+    '/iso': (at) => at.toISOString(),
+    '/imf': imf,
+    '/asctime': (at) => {
+      const [name, day, month, year, time] = imf(at).split(' ')
+      return `${name!.slice(0, 3)} ${month} ${day!.replace(/^0/, ' ')} ${time} ${year}`
+    },
+  }
+  await setup((req, res) => {
+    const expires = forms[req.url!]!(later(3_600_000))
+    res.writeHead(200, { date: new Date(car.clock.now()).toUTCString(), expires, 'content-type': 'text/plain' })
+    res.end(`body #${upstream.received.length}`)
+  })
+  const upstreamRequests = async (path: string) => {
+    const before = upstream.received.length
+    await car.get(`/u/api${path}`)
+    car.clock.advance(1000)
+    await car.get(`/u/api${path}`)
+    return upstream.received.length - before
+  }
+  for (const path of ['/utc', '/no-comma', '/iso']) assert.is(await upstreamRequests(path), 2, `${path}: stale at once`)
+  for (const path of ['/imf', '/asctime']) assert.is(await upstreamRequests(path), 1, `${path}: fresh for an hour`)
+})
+
+test('RFC 9213 §2.1: a targeted field with a wrongly typed member is ignored as a whole; Cache-Control applies', async () => {
+  const targeted: Record<string, string> = {
+    '/string': 'max-age="10000"',
+    '/trailing-comma': 'max-age=10000,',
+    '/integer': 'max-age=10000',
+  }
+  await setup(answer({ 'cache-control': 'max-age=1', 'content-type': 'text/plain' }))
+  upstream.handle = (req, res) => {
+    res.writeHead(200, {
+      date: new Date(car.clock.now()).toUTCString(),
+      'cache-control': 'max-age=1',
+      'cdn-cache-control': targeted[req.url!]!,
+    })
+    res.end(`body #${upstream.received.length}`)
+  }
+  for (const path of Object.keys(targeted)) await car.get(`/u/api${path}`)
+  car.clock.advance(5000)
+  for (const path of Object.keys(targeted)) await car.get(`/u/api${path}`)
+  const fetched = (path: string) => upstream.received.filter((r) => r.url === path).length
+  assert.is(fetched('/string'), 2, 'max-age="10000" ignored: Cache-Control max-age=1 made it stale')
+  assert.is(fetched('/trailing-comma'), 2, 'a field that does not parse is ignored')
+  assert.is(fetched('/integer'), 1, 'a valid CDN-Cache-Control keeps it fresh')
+})
+
 test('an unknown upstream is a 404 problem', async () => {
   await setup(answer({}))
   const response = await car.get('/u/nope/x')

@@ -1,6 +1,8 @@
 // Reads the caching fields of a request or a response (Cache-Control, the targeted fields of RFC 9213, Pragma, Date,
 // Age, Expires, Last-Modified, ETag, Vary, surrogate keys) once, into typed records that the caching rules
 // (policy.ts, decide.ts) read as data. Pure, no I/O.
+import { httpDate } from './http-date.ts'
+import { type Member, parseDictionary } from './structured-fields.ts'
 
 /** Directive name (lower case) → argument, or true when it has none. */
 export type Directives = ReadonlyMap<string, string | true>
@@ -43,11 +45,52 @@ function splitOutsideQuotes(value: string): string[] {
   return parts
 }
 
-const SF_KEY = /^[a-z*][a-z0-9_\-.*]*$/
+/** Directives whose argument is delta-seconds: in a targeted field, a non-negative Integer (RFC 9213 §2.1). */
+const SECONDS_DIRECTIVES = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error'])
+/** Directives that take a list of field names: a String when qualified, else bare. */
+const FIELD_LIST_DIRECTIVES = new Set(['no-cache', 'private'])
+/** Directives that take no argument: bare (Boolean true) only. */
+const BARE_DIRECTIVES = new Set([
+  'no-store',
+  'no-transform',
+  'must-revalidate',
+  'proxy-revalidate',
+  'must-understand',
+  'public',
+  'immutable',
+])
+
+/**
+ * A targeted field's directives (RFC 9213 §2.1): the value is a Structured Field Dictionary, and a member whose value
+ * has a type its directive does not allow (max-age="600", max-age=1.5, public=1) makes the field invalid as a whole,
+ * as one that does not parse does. Unknown directives take any value; parameters are ignored; `key=?0` is absent.
+ */
+function targetedField(value: string): Directives | undefined {
+  const dictionary = parseDictionary(value)
+  if (!dictionary) return undefined
+  const directives = new Map<string, string | true>()
+  for (const [name, member] of dictionary) {
+    const argument = directiveArgument(name, member)
+    if (argument === undefined) return undefined
+    if (argument !== false) directives.set(name, argument)
+  }
+  return directives
+}
+
+/** The argument as Cache-Control's parser gives it; false for an absent directive, undefined for a wrong type. */
+function directiveArgument(name: string, member: Member): string | true | false | undefined {
+  if (!('item' in member)) return SECONDS_DIRECTIVES.has(name) || BARE_DIRECTIVES.has(name) ? undefined : true
+  const { type, value } = member.item
+  if (type === 'boolean' && !value) return false
+  if (SECONDS_DIRECTIVES.has(name)) return type === 'integer' && value >= 0 ? String(value) : undefined
+  if (BARE_DIRECTIVES.has(name)) return type === 'boolean' ? true : undefined
+  if (FIELD_LIST_DIRECTIVES.has(name)) return type === 'boolean' ? true : type === 'string' ? value : undefined
+  return type === 'boolean' ? true : String(value)
+}
 
 /**
  * RFC 9213 §2.2: the first targeted field with a valid, non-empty value decides the policy, and Cache-Control and
- * Expires are then ignored. Targeted fields are structured-field dictionaries; an invalid one is skipped.
+ * Expires are then ignored. An invalid targeted field is skipped, as if it were absent.
  */
 export function targetedDirectives(
   get: (name: string) => string | null | undefined,
@@ -56,8 +99,8 @@ export function targetedDirectives(
   for (const field of fields) {
     const value = get(field)
     if (!value?.trim()) continue
-    const rawKeys = splitOutsideQuotes(value).map((part) => part.split('=')[0]!.trim())
-    if (rawKeys.every((key) => SF_KEY.test(key))) return parseCacheControl(value)
+    const directives = targetedField(value)
+    if (directives) return directives
   }
   return undefined
 }
@@ -159,13 +202,6 @@ export function responseDirectives(get: Get): ResponseDirectives {
     swrMs: argumentMs(cc, 'stale-while-revalidate', 0) ?? 0,
     sieMs: argumentMs(cc, 'stale-if-error', 0) ?? 0,
   }
-}
-
-/** An HTTP-date (RFC 9110 §5.6.7) in epoch ms; undefined when absent or invalid. */
-export function httpDate(value: string | null | undefined): number | undefined {
-  if (!value) return undefined
-  const ms = Date.parse(value)
-  return Number.isNaN(ms) ? undefined : ms
 }
 
 /** A response's caching fields: its directives, and what freshness, validation, Vary and purging read. */

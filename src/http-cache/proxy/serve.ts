@@ -1,5 +1,5 @@
 // Turns a stored response into the HTTP response for one request: Age, Cache-Status, 304 for matching conditionals.
-import { httpDate } from '../policy/caching-fields.ts'
+import { httpDate } from '../policy/http-date.ts'
 import { currentAgeMs, type GetHeader, type ResponseFacts } from '../policy/policy.ts'
 import { cacheStatus } from '../policy/cache-status.ts'
 import type { StoredAnswer } from './decide.ts'
