@@ -107,12 +107,24 @@ function crossChecks(config: Config): string[] {
       `CACHECAR_MAX_VALUE_BYTES must be at most 1/8 of CACHECAR_MAX_BYTES (${formatSize(Math.floor(config.maxBytes / 8))}), got ${formatSize(config.maxValueBytes)}`,
     )
   }
+  // Beyond loopback, whoever reaches the address could read and write every response, value and session.
+  if (!isLoopback(config.host) && config.token === undefined && !config.allowOpenBind) {
+    problems.push(
+      `CACHECAR_HOST ${JSON.stringify(config.host)} is not a loopback address and CACHECAR_TOKEN is unset: anyone who reaches it could read and write every cached response, value and session; set CACHECAR_TOKEN (or CACHECAR_ALLOW_OPEN_BIND=true to accept that)`,
+    )
+  }
   if (config.sessionIdleTtlMs > config.sessionAbsoluteTtlMs) {
     problems.push(
       `CACHECAR_SESSION_IDLE_TTL must not exceed CACHECAR_SESSION_ABSOLUTE_TTL, got ${config.sessionIdleTtlMs / 1000}s > ${config.sessionAbsoluteTtlMs / 1000}s`,
     )
   }
   return problems
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: reachable from this task's network namespace only. */
+function isLoopback(host: string): boolean {
+  const address = host.replace(/^\[|\]$/g, '').replace(/^::ffff:/i, '')
+  return address === 'localhost' || address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address)
 }
 
 /** The table printed by `--help`. */

@@ -1,7 +1,7 @@
 // Composition root: parse config, start cachecar, handle signals. Nothing else lives here.
 import { ConfigError, configHelp, loadConfig, type Config } from './config.ts'
 import { createLogger } from './ops/logger.ts'
-import { start } from './wiring/server.ts'
+import { ListenError, start } from './wiring/server.ts'
 import { DatabaseInUseError } from './store/sqlite/instance-lock.ts'
 
 const args = process.argv.slice(2)
@@ -46,8 +46,8 @@ try {
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
 } catch (error) {
-  // Another instance on this database path: one plain line, like a configuration problem.
-  if (error instanceof DatabaseInUseError) console.error(`cachecar: ${error.message}`)
+  // Another instance on this database path, or an address it cannot bind: one plain line, like a configuration problem.
+  if (error instanceof DatabaseInUseError || error instanceof ListenError) console.error(`cachecar: ${error.message}`)
   else logger.fatal({ event: 'start_failed', err: error }, `cachecar could not start: ${(error as Error).message}`)
   process.exit(1)
 }

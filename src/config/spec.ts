@@ -9,6 +9,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number]
 export interface Config {
   readonly port: number
   readonly host: string
+  /** Bind a non-loopback host without a token all the same. */
+  readonly allowOpenBind: boolean
   readonly dbPath: string
   readonly maxBytes: number
   readonly maxValueBytes: number
@@ -88,6 +90,13 @@ function fraction(min: number, max: number): Parse<number> {
   }
 }
 
+const flag: Parse<boolean> = (raw) =>
+  raw === 'true' || raw === '1'
+    ? { ok: true }
+    : raw === 'false' || raw === '0'
+      ? { ok: false }
+      : { must: 'must be true or false' }
+
 const text: Parse<string> = (raw) => (raw.length > 0 ? { ok: raw } : { must: 'must not be empty' })
 
 const token: Parse<string | undefined> = (raw) =>
@@ -150,6 +159,13 @@ const DAY = 86_400_000
 export const SETTINGS: readonly Setting[] = [
   setting('PORT', 'port', '8787', integer(0, 65535), 'TCP port to listen on (0 picks a free one)'),
   setting('HOST', 'host', '127.0.0.1', text, "Address to bind. Keep loopback: the app shares the task's localhost"),
+  setting(
+    'ALLOW_OPEN_BIND',
+    'allowOpenBind',
+    'false',
+    flag,
+    'true: start on a non-loopback CACHECAR_HOST without CACHECAR_TOKEN (refused otherwise)',
+  ),
   setting(
     'DB_PATH',
     'dbPath',

@@ -1,7 +1,7 @@
 // Prometheus metrics for one cachecar instance, on their own registry so tests can run many side by side.
 import type { Store, StoreStats } from '../store/types.ts'
 import { registerProcessMetrics } from './process-metrics.ts'
-import { Counter, Gauge, Histogram, Registry } from './prometheus.ts'
+import { Counter, type Exposable, Gauge, Histogram, Registry } from './prometheus.ts'
 
 export interface Metrics {
   readonly registry: Registry
@@ -25,8 +25,13 @@ export interface Metrics {
   readonly eventLoopDelay: Histogram
 }
 
-export function createMetrics(store: () => Store | undefined): Metrics {
+/**
+ * `shared`: a shared tier is configured. Its families exist only then: cachecar_shared_up 0 on every task without
+ * one would fire the alerts written for it.
+ */
+export function createMetrics(store: () => Store | undefined, { shared = false } = {}): Metrics {
   const registry = new Registry()
+  const sharedOnly = <T extends Exposable>(metric: T): T => (shared ? registry.register(metric) : metric)
   // Process metrics include nodejs_eventloop_lag_* (event-loop delay percentiles).
   registerProcessMetrics(registry)
   // The store gauges of one scrape are collected together: they share one stats() (pragmas and file sizes), instead
@@ -136,41 +141,41 @@ export function createMetrics(store: () => Store | undefined): Metrics {
         buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       }),
     ),
-    sharedUp: registry.register(
+    sharedUp: sharedOnly(
       new Gauge({
         name: 'cachecar_shared_up',
         help: '1 while the shared tier (Valkey/Redis) is connected and its circuit closed',
       }),
     ),
-    sharedErrors: registry.register(
+    sharedErrors: sharedOnly(
       new Counter({
         name: 'cachecar_shared_errors_total',
         help: 'Failed shared-tier commands and connection attempts, by operation',
         labelNames: ['operation'],
       }),
     ),
-    tierReads: registry.register(
+    tierReads: sharedOnly(
       new Counter({
         name: 'cachecar_tier_reads_total',
         help: 'Near-cached reads by where they were answered: local, shared or miss',
         labelNames: ['tier'],
       }),
     ),
-    sharedCoalesce: registry.register(
+    sharedCoalesce: sharedOnly(
       new Counter({
         name: 'cachecar_shared_coalesce_total',
         labelNames: ['outcome'],
         help: 'Cross-task coalescing on a miss in both tiers: lead (this task goes upstream), wait (for another task), pass (not storable last time: upstream at once)',
       }),
     ),
-    sharedDegraded: registry.register(
+    sharedDegraded: sharedOnly(
       new Counter({
         name: 'cachecar_shared_degraded_total',
         help: 'Operations that ran on the local store alone because the shared tier was down',
         labelNames: ['operation'],
       }),
     ),
-    invalidationsReceived: registry.register(
+    invalidationsReceived: sharedOnly(
       new Counter({
         name: 'cachecar_shared_invalidations_received_total',
         help: 'Invalidation messages from other instances applied to the local store',

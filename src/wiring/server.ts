@@ -38,7 +38,7 @@ export interface StartOptions extends StoreStackOptions {
 
 export async function start(config: Config, logger: Logger, options: StartOptions = {}): Promise<Running> {
   let store: Store | undefined
-  const metrics = createMetrics(() => store)
+  const metrics = createMetrics(() => store, { shared: config.sharedUrl !== undefined })
   const stack = await createStoreStack(config, metrics, logger, options)
   store = stack.store
   if (stack.ready && !(await stack.ready())) {
@@ -133,6 +133,24 @@ export async function start(config: Config, logger: Logger, options: StartOption
   }
 }
 
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'the port is in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'no such address on this host',
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name does not resolve',
+}
+
+/** The server could not bind its address: said in one line (main.ts prints it without a stack), exit 1. */
+export class ListenError extends Error {
+  constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
+    const reason = LISTEN_FAILURES[cause.code ?? ''] ?? cause.message
+    super(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${reason} (${cause.code ?? 'error'})`, {
+      cause,
+    })
+  }
+}
+
 type FetchHandler = Parameters<typeof getRequestListener>[0]
 
 const HTTP_09_REFUSED: ProblemInit = {
@@ -184,7 +202,7 @@ function listen(
     server.maxConnections = config.maxConnections
     server.on('clientError', answerClientError)
     server.on('checkExpectation', answerExpectationFailed)
-    server.once('error', reject)
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new ListenError(config.host, config.port, error)))
     // Bind the configured host only: listen(port) alone would bind every interface.
     server.listen(config.port, config.host, () => resolve(server))
   })

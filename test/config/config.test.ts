@@ -1,4 +1,6 @@
 // Configuration: defaults, units, and bad values named one per line with exit code 2.
+import { once } from 'node:events'
+import { type AddressInfo, createServer } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -115,6 +117,32 @@ test('settings that contradict each other are refused', () => {
     () => loadConfig({ CACHECAR_MAX_BYTES: '16MiB', CACHECAR_MAX_VALUE_BYTES: '8MiB' }),
     /MAX_VALUE_BYTES must be at most 1\/8/,
   )
+})
+
+test('a host beyond loopback without a token is refused unless explicitly allowed', () => {
+  for (const host of ['0.0.0.0', '10.0.1.7', '::', 'cachecar.internal']) {
+    assert.throws(() => loadConfig({ CACHECAR_HOST: host }), /not a loopback address and CACHECAR_TOKEN is unset/, host)
+    assert.is(loadConfig({ CACHECAR_HOST: host, CACHECAR_TOKEN: 'a-token-of-16-chars!' }).host, host)
+    assert.is(loadConfig({ CACHECAR_HOST: host, CACHECAR_ALLOW_OPEN_BIND: 'true' }).host, host)
+  }
+  for (const host of ['127.0.0.1', '127.0.0.2', '::1', '[::1]', 'localhost', '::ffff:127.0.0.1'])
+    assert.is(loadConfig({ CACHECAR_HOST: host }).host, host, `${host} is loopback`)
+  assert.throws(() => loadConfig({ CACHECAR_ALLOW_OPEN_BIND: 'yes' }), /CACHECAR_ALLOW_OPEN_BIND must be true or false/)
+})
+
+test('a busy port exits 1 with one line naming the address, and no stack', async () => {
+  const busy = createServer().listen(0, '127.0.0.1')
+  await once(busy, 'listening')
+  const port = (busy.address() as AddressInfo).port
+  try {
+    const { code, stderr } = await runMain([], { CACHECAR_PORT: String(port), CACHECAR_DB_PATH: ':memory:' })
+    assert.is(code, 1)
+    assert.equal(stderr.trim().split('\n'), [
+      `cachecar: cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE)`,
+    ])
+  } finally {
+    busy.close()
+  }
 })
 
 test('bad configuration exits 2 before listening, one stderr line per problem', async () => {

@@ -101,6 +101,8 @@ test('/metrics reports requests by route, hits and misses, entries and bytes', a
   assert.match(text, 'cachecar_http_request_duration_seconds_bucket')
   assert.match(text, 'nodejs_eventloop_lag_p99_seconds')
   assert.not.match(text, 'route="/v1/kv/app/k"', 'routes are labelled by pattern, not by key')
+  // No shared tier configured: none of its families, so no cachecar_shared_up 0 to fire its alerts.
+  assert.not.match(text, /cachecar_shared_|cachecar_tier_reads/)
 })
 
 test.run()
