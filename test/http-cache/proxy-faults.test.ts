@@ -22,6 +22,10 @@ test('a refused connection is a 502 problem, quickly', async () => {
   assert.match(response.body, 'urn:cachecar:problem:upstream-unreachable')
   assert.match(response.body, 'refused')
   assert.ok(performance.now() - started < 2000)
+  // RFC 9211: the problem says why it went upstream and what failed, as every proxied answer does.
+  assert.is(response.headers.get('cache-status'), 'cachecar; fwd=uri-miss; detail=upstream-unreachable')
+  const posted = await car.raw('DELETE', '/u/api/x')
+  assert.is(posted.headers['cache-status'], 'cachecar; fwd=method; detail=upstream-unreachable')
 })
 
 test('an upstream that never answers is a 504 after the headers timeout', async () => {
@@ -35,6 +39,7 @@ test('an upstream that never answers is a 504 after the headers timeout', async 
   const elapsed = performance.now() - started
   assert.is(response.status, 504)
   assert.match(response.body, 'urn:cachecar:problem:upstream-timeout')
+  assert.is(response.headers.get('cache-status'), 'cachecar; fwd=uri-miss; detail=headers-timeout')
   assert.ok(elapsed >= 250 && elapsed < 3000, `answered after ${elapsed.toFixed(0)} ms`)
   await hang.close()
 })
@@ -114,7 +119,10 @@ test('a chunked response that grows past the maximum object size is served whole
     CACHECAR_UPSTREAMS: `api=${upstream.url}`,
     CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB',
   })
-  assert.is((await car.get('/u/api/big')).body.length, 150_000)
+  const first = await car.get('/u/api/big')
+  assert.is(first.body.length, 150_000)
+  // The fields left before the body crossed the limit: Cache-Status cannot claim it was stored.
+  assert.is(first.headers.get('cache-status'), 'cachecar; fwd=uri-miss; fwd-status=200; detail=length-unknown')
   await car.get('/u/api/big')
   assert.is(upstream.connections(), 2)
   await upstream.close()

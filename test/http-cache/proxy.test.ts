@@ -17,8 +17,14 @@ async function setup(handle: FakeUpstream['handle'], env: Record<string, string>
 /** A handler answering every request with `headers` and a body naming the request number. */
 function answer(headers: Record<string, string>, status = 200) {
   return (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
-    res.writeHead(status, { date: new Date(car.clock.now()).toUTCString(), ...headers })
-    res.end(`body #${upstream.received.length} for ${req.url}`)
+    const body = `body #${upstream.received.length} for ${req.url}`
+    // A declared length, as most upstreams send: Cache-Status can then say `stored` with the fields.
+    res.writeHead(status, {
+      date: new Date(car.clock.now()).toUTCString(),
+      'content-length': String(Buffer.byteLength(body)),
+      ...headers,
+    })
+    res.end(body)
   }
 }
 
@@ -132,6 +138,7 @@ test('an unknown upstream is a 404 problem', async () => {
   const response = await car.get('/u/nope/x')
   assert.is(response.status, 404)
   assert.match(response.body, 'urn:cachecar:problem:unknown-upstream')
+  assert.is(response.headers.get('cache-status'), 'cachecar; detail=unknown-upstream')
 })
 
 test('no-store, private and Set-Cookie responses are never stored', async () => {
@@ -274,6 +281,7 @@ test('only-if-cached on a miss is 504', async () => {
   const response = await car.get('/u/api/none', { 'cache-control': 'only-if-cached' })
   assert.is(response.status, 504)
   assert.match(response.body, 'urn:cachecar:problem:not-cached')
+  assert.is(response.headers.get('cache-status'), 'cachecar; fwd=uri-miss; detail=only-if-cached')
   assert.is(upstream.received.length, 0)
 })
 
@@ -307,7 +315,11 @@ test('a successful POST invalidates the target URI and a same-origin Location', 
 test('concurrent misses for one key make exactly one upstream request and get the same bytes', async () => {
   await setup((_req, res) => {
     setTimeout(() => {
-      res.writeHead(200, { 'cache-control': 'max-age=60', date: new Date(car.clock.now()).toUTCString() })
+      res.writeHead(200, {
+        'cache-control': 'max-age=60',
+        'content-length': '50000',
+        date: new Date(car.clock.now()).toUTCString(),
+      })
       res.end('x'.repeat(50_000))
     }, 200)
   })

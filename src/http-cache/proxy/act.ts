@@ -2,6 +2,7 @@
 // a miss, pass the request through, or refuse it; whatever stored response ends up answering is served here.
 import { Problem } from '../../http/problem.ts'
 import { SENT, type Answer } from '../../http/reply.ts'
+import { cacheStatus } from '../policy/cache-status.ts'
 import type { Action } from './decide.ts'
 import type { Exchange } from './exchange.ts'
 import { type FillAnswer, fill } from './fill.ts'
@@ -39,6 +40,7 @@ function act(ex: Exchange, action: Action): FillAnswer | Promise<FillAnswer> {
         status: 504,
         title: 'Not cached',
         detail: `only-if-cached, and nothing usable is stored for ${ex.key}`,
+        headers: { 'cache-status': cacheStatus({ fwd: action.fwd, detail: 'only-if-cached' }) },
       })
   }
 }

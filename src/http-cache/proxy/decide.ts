@@ -34,10 +34,9 @@ export type Action =
   | { readonly act: 'validate'; readonly stored: StoredResponse; readonly fwd: 'stale' | 'request' }
   /** A miss to fill from the upstream. */
   | { readonly act: 'fetch'; readonly fwd: 'uri-miss' | 'vary-miss' }
-  /** only-if-cached, and nothing usable stored: 504 (RFC 9111 §5.2.1.7). */
-  | { readonly act: 'not-cached' }
+  /** only-if-cached, and nothing usable stored: 504 (RFC 9111 §5.2.1.7); `fwd` says why it would have gone upstream. */
+  | { readonly act: 'not-cached'; readonly fwd: Forward }
 
-const NOT_CACHED: Action = { act: 'not-cached' }
 const BY_METHOD: Action = { act: 'pass', fwd: 'method' }
 const RANGED: Action = { act: 'pass', fwd: 'bypass' }
 const UNKEYED: Action = { act: 'pass', fwd: 'bypass', detail: 'unkeyed-header' }
@@ -68,10 +67,11 @@ export function afterLookup(request: RequestFacts, lookup: Lookup, now: number):
       const event = decision === 'fresh' ? 'hit' : 'stale'
       return { act: 'serve', stored, status: REUSED[decision], event, refresh: decision === 'stale-while-revalidate' }
     }
-    if (request.directives.onlyIfCached) return NOT_CACHED
-    return { act: 'validate', stored, fwd: revalidationCause(stored.facts, now) }
+    const fwd = revalidationCause(stored.facts, now)
+    if (request.directives.onlyIfCached) return { act: 'not-cached', fwd }
+    return { act: 'validate', stored, fwd }
   }
-  if (request.directives.onlyIfCached) return NOT_CACHED
+  if (request.directives.onlyIfCached) return { act: 'not-cached', fwd: lookup.kind }
   return request.method === 'GET' ? { act: 'fetch', fwd: lookup.kind } : { act: 'pass', fwd: lookup.kind }
 }
 

@@ -3,7 +3,7 @@
 import { Problem } from '../../http/problem.ts'
 import type { AbandonReason } from '../../store/types.ts'
 import type { SENT } from '../../http/reply.ts'
-import type { Forward } from '../policy/cache-status.ts'
+import { cacheStatus, type Forward } from '../policy/cache-status.ts'
 import { type StoredAnswer, fromLeader, staleForError } from './decide.ts'
 import type { Exchange } from './exchange.ts'
 import type { MissOutcome, Settle } from './flights.ts'
@@ -22,12 +22,13 @@ import { notModified } from './validation.ts'
 /** How a fill ends: a stored response to answer with, or an answer already streamed to the client. */
 export type FillAnswer = StoredAnswer | typeof SENT
 
-const bodyFailed = (upstream: string) =>
+const bodyFailed = (upstream: string, fwd: Forward) =>
   new Problem({
     kind: 'upstream-body-failed',
     status: 502,
     title: 'Bad gateway',
     detail: `upstream "${upstream}" cut the response body short`,
+    headers: { 'cache-status': cacheStatus({ fwd, detail: 'upstream-body-failed' }) },
   })
 
 /**
@@ -61,7 +62,9 @@ export async function fill(
     forwarded = await ex.send('GET', ex.upstreamHeaders({ conditionals: 'drop', validating: stored?.facts }), false)
   } catch (error) {
     const problem =
-      error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : bodyFailed(ex.upstream.config.name)
+      error instanceof UpstreamFailure
+        ? error.toProblem(ex.upstream.config.name, fwd)
+        : bodyFailed(ex.upstream.config.name, fwd)
     settle({ kind: 'failed', problem })
     const stale = staleForError(stored, ex.directives, now())
     if (stale) return stale
@@ -120,7 +123,9 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settl
     if (released) return
     if (!('complete' in outcome)) {
       settle(
-        'failed' in outcome ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name) } : { kind: 'not-stored' },
+        'failed' in outcome
+          ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name, fwd) }
+          : { kind: 'not-stored' },
       )
       ex.abandon('failed' in outcome ? 'not-stored' : 'uncacheable') // larger than the object size limit
       return
@@ -130,7 +135,12 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settl
       .store(stored)
       .finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
   }
-  const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
+  // `stored` only when it is known as the fields leave: with a declared length (within the limit, or it would not be
+  // storable). A body of unknown length is stored if it ends within the limit, which the fields cannot know yet.
+  const status = pending
+    ? { fwd, fwdStatus: forwarded.status, stored: true }
+    : { fwd, fwdStatus: forwarded.status, detail: 'length-unknown' }
+  const headers = upstreamResponseHeaders(forwarded, status)
   return ex.reply(forwarded.status, headers, forwarded.body, {
     limit,
     done: onBody,

@@ -1,7 +1,7 @@
 // Sends one request upstream and shapes the answer: stream it through, or tee it into the cache while streaming.
 import type { Readable, Writable } from 'node:stream'
 import { Problem } from '../../http/problem.ts'
-import { cacheStatus, type CacheStatus } from '../policy/cache-status.ts'
+import { cacheStatus, type CacheStatus, type Forward } from '../policy/cache-status.ts'
 import { endToEnd, getter, type HeaderList } from '../headers.ts'
 import { responseFields } from '../policy/caching-fields.ts'
 import { judgeResponse, type ClientRequest, type NotStoredReason, type ResponseFacts } from '../policy/policy.ts'
@@ -28,9 +28,13 @@ export class UpstreamFailure extends Error {
     this.kind = kind
   }
 
-  /** 504 for timeouts, 502 for the rest (RFC 9110 §15.6.3, §15.6.5). */
-  toProblem(upstream: string): Problem {
+  /**
+   * 504 for timeouts, 502 for the rest (RFC 9110 §15.6.3, §15.6.5), with the Cache-Status of the trip that failed:
+   * why it went upstream (`fwd`) and what went wrong (`detail`: the timeout, or upstream-unreachable).
+   */
+  toProblem(upstream: string, fwd: Forward): Problem {
     const timeout = this.kind.endsWith('timeout')
+    const detail = timeout ? this.kind : 'upstream-unreachable'
     return new Problem(
       {
         kind: timeout ? 'upstream-timeout' : 'upstream-unreachable',
@@ -38,6 +42,7 @@ export class UpstreamFailure extends Error {
         title: timeout ? 'Upstream timeout' : 'Bad gateway',
         detail: `upstream "${upstream}" failed: ${this.kind}`,
         extensions: { upstream, reason: this.kind },
+        headers: { 'cache-status': cacheStatus({ fwd, detail }) },
       },
       { cause: this.cause },
     )

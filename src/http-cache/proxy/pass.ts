@@ -23,7 +23,7 @@ export async function passThrough(
       ex.method !== 'GET' && ex.method !== 'HEAD',
     )
   } catch (error) {
-    throw error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name) : error
+    throw error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name, fwd) : error
   }
   if (!SAFE.has(ex.method) && forwarded.status < 400) await invalidateAfterWrite(ex, getter(forwarded.headers))
   return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, ...(detail && { detail }) })

@@ -3,6 +3,7 @@
 // Served straight from Node, outside Hono (listener.ts): this is the hot path, and it writes to the socket itself.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Problem } from '../../http/problem.ts'
+import { cacheStatus } from '../policy/cache-status.ts'
 import type { Answer } from '../../http/reply.ts'
 import { answer } from './act.ts'
 import type { Lookup } from '../response-cache.ts'
@@ -64,5 +65,7 @@ function unknownUpstream(name: string): Problem {
     status: 404,
     title: 'Unknown upstream',
     detail: `no upstream is configured under the name ${JSON.stringify(name)}`,
+    // Nothing was looked up or forwarded: the reason alone.
+    headers: { 'cache-status': cacheStatus({ detail: 'unknown-upstream' }) },
   })
 }
