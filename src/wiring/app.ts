@@ -5,6 +5,7 @@ import { routePath } from 'hono/route'
 import type { Config } from '../config.ts'
 import { bearerAuth } from '../http/auth.ts'
 import { rejectAmbiguousFraming } from '../http/framing.ts'
+import { allowedMethods } from '../http/allowed-methods.ts'
 import { errorProblem } from './error-problems.ts'
 import { problemResponse } from '../http/problem.ts'
 import { collectionRoutes } from '../kv/collection.ts'
@@ -110,7 +111,18 @@ export function createApp({
   app.route('/v1/kv', keyRoutes(kv))
   app.route('/', opsRoutes({ store, metrics, accepting, ...(shared && { shared }) }))
 
+  const allowed = allowedMethods(app.routes)
   app.notFound(function notFound(c) {
+    const methods = allowed(c.req.path)
+    if (methods.length > 0) {
+      return problemResponse({
+        kind: 'method-not-allowed',
+        status: 405,
+        title: 'Method not allowed',
+        detail: `${c.req.method} is not served for ${c.req.path}; allowed: ${methods.join(', ')}`,
+        headers: { allow: methods.join(', ') },
+      })
+    }
     return problemResponse({
       kind: 'not-found',
       status: 404,

@@ -22,6 +22,26 @@ test('with a token, /v1 routes need the right bearer token; health and metrics s
   for (const open of ['/healthz', '/readyz', '/metrics']) assert.is((await request(open)).status, 200, open)
 })
 
+test('a known route asked with another method is 405 with Allow (RFC 9110 §15.5.6); an unknown one is 404', async () => {
+  const { request } = testApp({})
+  const rows: [string, string, string][] = [
+    ['PATCH', '/v1/kv/app/k', 'DELETE, GET, HEAD, PUT'],
+    ['POST', '/v1/kv/app/k', 'DELETE, GET, HEAD, PUT'],
+    ['GET', '/v1/kv/app/k/incr', 'POST'],
+    ['POST', '/healthz', 'GET, HEAD'],
+    ['DELETE', '/metrics', 'GET, HEAD'],
+    ['PUT', '/v1/sessions', 'DELETE, POST'],
+  ]
+  for (const [method, path, allow] of rows) {
+    const response = await request(path, { method, ...(method !== 'GET' && { body: '' }) })
+    assert.is(response.status, 405, `${method} ${path}`)
+    assert.is(response.headers.get('allow'), allow, `${method} ${path}`)
+    assert.is((await problemOf(response)).type, 'urn:cachecar:problem:method-not-allowed')
+  }
+  assert.is((await request('/nowhere')).status, 404)
+  assert.is((await request('/v1/kv/app/k/extra/segments')).status, 404)
+})
+
 test('the token never appears in logs', async () => {
   const { request, logs } = testApp({ CACHECAR_TOKEN: TOKEN })
   await request('/v1/kv/app/k', { headers: { authorization: `Bearer ${TOKEN}` } })
