@@ -421,13 +421,27 @@ test('Vary secondary key (§4.1) and client conditionals (§4.3.2)', () => {
     varyKey(f.vary, headers({ accept: 'a/b' })),
     varyKey(f.vary, headers({ accept: 'a/b', 'accept-encoding': 'gzip' })),
   )
-  assert.ok(clientConditionalMatches(f, headers({ 'if-none-match': '"v1"' })), 'weak comparison')
-  assert.not.ok(clientConditionalMatches(f, headers({ 'if-none-match': '"v2"' })))
-  assert.ok(clientConditionalMatches(f, headers({ 'if-modified-since': httpDate(T0) })))
-  assert.not.ok(clientConditionalMatches(f, headers({ 'if-modified-since': httpDate(T0 - 5000) })))
+  assert.ok(
+    clientConditionalMatches(f, headers({ 'if-none-match': '"v1"' }), () => T0),
+    'weak comparison',
+  )
+  assert.not.ok(clientConditionalMatches(f, headers({ 'if-none-match': '"v2"' }), () => T0))
+  assert.ok(clientConditionalMatches(f, headers({ 'if-modified-since': httpDate(T0) }), () => T0))
+  assert.not.ok(clientConditionalMatches(f, headers({ 'if-modified-since': httpDate(T0 - 5000) }), () => T0))
   assert.not.ok(
-    clientConditionalMatches(f, headers({ 'if-none-match': '"v2"', 'if-modified-since': httpDate(T0) })),
+    clientConditionalMatches(f, headers({ 'if-none-match': '"v2"', 'if-modified-since': httpDate(T0) }), () => T0),
     'If-None-Match wins over If-Modified-Since',
+  )
+  // RFC 9111 §4.3.2 / RFC 9110 §13.1.3: without Last-Modified, If-Modified-Since compares with the stored Date.
+  const undated = facts({ 'cache-control': 'max-age=60' })
+  assert.ok(
+    clientConditionalMatches(undated, headers({ 'if-modified-since': httpDate(T0) }), () => T0),
+    'IMS = Date',
+  )
+  assert.ok(clientConditionalMatches(undated, headers({ 'if-modified-since': httpDate(T0 + 1000) }), () => T0))
+  assert.not.ok(
+    clientConditionalMatches(undated, headers({ 'if-modified-since': httpDate(T0 - 1000) }), () => T0),
+    'modified since an earlier IMS',
   )
 })
 

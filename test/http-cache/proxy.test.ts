@@ -215,6 +215,21 @@ test('a client conditional request is answered 304 from a fresh stored response'
   assert.is(upstream.received.length, 1)
 })
 
+test('RFC 9110 §13.1.3: If-Modified-Since on a stored response without Last-Modified compares with its Date', async () => {
+  await setup(answer({ 'cache-control': 'max-age=60', 'content-type': 'text/plain' }))
+  const first = await car.get('/u/api/undated')
+  const date = first.headers.get('date')!
+  assert.is(first.headers.get('last-modified'), null)
+  car.clock.advance(5000)
+  // Node's http client: fetch adds Cache-Control: no-cache to any conditional request (the Fetch standard).
+  const same = await car.raw('GET', '/u/api/undated', { 'if-modified-since': date })
+  assert.is(same.status, 304, 'not modified since its Date')
+  const earlier = new Date(Date.parse(date) - 60_000).toUTCString()
+  const older = await car.raw('GET', '/u/api/undated', { 'if-modified-since': earlier })
+  assert.is(older.status, 200, 'modified since a minute before its Date')
+  assert.is(upstream.received.length, 1, 'both answered from the cache')
+})
+
 test('HEAD is answered from a stored GET', async () => {
   await setup(answer({ 'cache-control': 'max-age=60' }))
   await car.get('/u/api/doc')

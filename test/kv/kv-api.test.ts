@@ -286,6 +286,9 @@ test('bulk set writes every item in one transaction; bulk get returns text or ba
     ],
   )
   assert.is(items[0]!.etag, written.items[0]!.etag)
+  // An item without contentType gets the default a single PUT without Content-Type gets.
+  assert.is((await request('/v1/kv/app/b')).headers.get('content-type'), 'application/octet-stream')
+  assert.is(items[1]!.contentType, 'application/octet-stream')
 })
 
 test('a bulk set with one bad item writes nothing and names the item', async () => {

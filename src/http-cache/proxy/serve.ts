@@ -45,7 +45,7 @@ export function serveStored({ stored, status }: StoredAnswer, request: GetHeader
   const age = Math.floor(ageMs / 1000) // RFC 9111 §5.1: sent on every reuse
   const ttl = Math.floor((stored.facts.freshnessMs - ageMs) / 1000)
   const dynamic = () => ({ age: String(age), 'cache-status': cacheStatus({ ...status, ttl }) })
-  if (stored.facts.status === 200 && clientConditionalMatches(stored.facts, request)) {
+  if (stored.facts.status === 200 && clientConditionalMatches(stored.facts, request, () => dateOf(stored))) {
     const kept = stored.headers.filter(([name]) => NOT_MODIFIED_FIELDS.has(name))
     return { status: 304, headers: responseHeaders(kept, dynamic()), body: null }
   }
@@ -59,8 +59,12 @@ export function serveStored({ stored, status }: StoredAnswer, request: GetHeader
   return { status: stored.facts.status, headers: last.headers, body: bodyless ? null : stored.body }
 }
 
-/** §4.3.2: does a client's conditional request match the stored response (answer 304)? */
-export function clientConditionalMatches(facts: ResponseFacts, request: GetHeader): boolean {
+/**
+ * §4.3.2: does a client's conditional request match the stored response (answer 304)? If-Modified-Since compares
+ * with Last-Modified or, without one, with `modified` (the response's Date, else when it was received: RFC 9111
+ * §4.3.2, RFC 9110 §13.1.3).
+ */
+export function clientConditionalMatches(facts: ResponseFacts, request: GetHeader, modified: () => number): boolean {
   const inm = request('if-none-match')
   if (inm != null) {
     if (!facts.etag) return false
@@ -70,6 +74,12 @@ export function clientConditionalMatches(facts: ResponseFacts, request: GetHeade
   }
   const ims = httpDate(request('if-modified-since'))
   if (ims === undefined) return false // most requests: no date to parse on the hit path
-  const lastModified = httpDate(facts.lastModified)
+  const lastModified = facts.lastModified === undefined ? modified() : httpDate(facts.lastModified)
   return lastModified !== undefined && lastModified <= ims
+}
+
+/** The stored response's Date, or when it was received when it has none (or an invalid one). */
+function dateOf(stored: StoredAnswer['stored']): number {
+  const date = stored.headers.find(([name]) => name === 'date')
+  return httpDate(date?.[1]) ?? stored.facts.responseTime
 }
