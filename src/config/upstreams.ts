@@ -24,6 +24,8 @@ export interface UpstreamConfig {
   readonly unkeyedFields: readonly string[]
   /** More request fields (lower case) that carry a credential, treated like Authorization with a default TTL on. */
   readonly credentialFields: readonly string[]
+  /** 5xx answers with explicit freshness are stored (RFC 9111 §3); false keeps every 5xx out of the cache. */
+  readonly store5xx: boolean
 }
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
@@ -119,6 +121,13 @@ const OPTIONS: readonly Option[] = [
     default: [],
     parse: fieldNames,
     must: 'must be a comma-separated list of header field names',
+  }),
+  option({
+    suffix: 'STORE_5XX',
+    key: 'store5xx',
+    default: true,
+    parse: (r) => (r === 'true' || r === '1' ? true : r === 'false' || r === '0' ? false : undefined),
+    must: 'must be true or false',
   }),
 ]
 

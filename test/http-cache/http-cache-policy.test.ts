@@ -43,12 +43,18 @@ function facts(
 
 function storable(
   res: Record<string, string>,
-  { status = 200, method = 'GET', req = {} as Record<string, string>, defaultTtlMs = 0 } = {},
+  {
+    status = 200,
+    method = 'GET',
+    req = {} as Record<string, string>,
+    defaultTtlMs = 0,
+    store5xx = true,
+  }: { status?: number; method?: string; req?: Record<string, string>; defaultTtlMs?: number; store5xx?: boolean } = {},
 ) {
   const response = headers({ date: httpDate(T0), ...res })
   return (
     notStorable(
-      { method, request: headers(req), status, response, defaultTtlMs },
+      { method, request: headers(req), status, response, defaultTtlMs, store5xx },
       responseFacts(status, response, T0, T0, defaultTtlMs),
     ) ?? 'storable'
   )
@@ -63,8 +69,52 @@ test('storability (RFC 9111 §3)', () => {
       'method',
     ],
     ['§3 206 partial content is never stored', storable({ 'cache-control': 'max-age=60' }, { status: 206 }), 'status'],
-    ['§3 5xx is never stored as fresh', storable({ 'cache-control': 'max-age=60' }, { status: 503 }), 'status'],
-    ['§3 an unknown status is not stored', storable({ 'cache-control': 'max-age=60' }, { status: 299 }), 'status'],
+    [
+      '§3 304 is not stored itself (it freshens)',
+      storable({ 'cache-control': 'max-age=60' }, { status: 304 }),
+      'status',
+    ],
+    // §3 (changed): any final status with explicit freshness is storable.
+    ...[400, 404, 499, 500, 502, 503, 504, 299, 599].map(
+      (status): [string, ReturnType<typeof storable>, ReturnType<typeof storable>] => [
+        `§3 (changed) ${status} with max-age is storable`,
+        storable({ 'cache-control': 'max-age=60' }, { status }),
+        'storable',
+      ],
+    ),
+    ['§3 a 503 with Expires is storable', storable({ expires: httpDate(T0 + 60_000) }, { status: 503 }), 'storable'],
+    [
+      '§3 a 500 with public is storable (heuristic freshness from Last-Modified)',
+      storable({ 'cache-control': 'public', 'last-modified': httpDate(T0 - 86_400_000) }, { status: 500 }),
+      'storable',
+    ],
+    ['§3 a 500 without explicit freshness is not', storable({ etag: '"a"' }, { status: 500 }), 'status'],
+    [
+      'cachecar: the opt-in default TTL never stores an error',
+      storable({}, { status: 503, defaultTtlMs: 60_000 }),
+      'status',
+    ],
+    [
+      'cachecar: with the upstream switch off, no 5xx is stored',
+      storable({ 'cache-control': 'max-age=60' }, { status: 503, store5xx: false }),
+      'status',
+    ],
+    [
+      'cachecar: the switch leaves 4xx alone',
+      storable({ 'cache-control': 'max-age=60' }, { status: 404, store5xx: false }),
+      'storable',
+    ],
+    [
+      '§5.2.2.3 must-understand with an unknown status is not stored',
+      storable({ 'cache-control': 'max-age=60, must-understand' }, { status: 299 }),
+      'status',
+    ],
+    [
+      'RFC 9110 §15.1 501 is heuristically cacheable (Last-Modified alone)',
+      storable({ 'last-modified': httpDate(T0 - 86_400_000) }, { status: 501 }),
+      'storable',
+    ],
+    ['§1 a 1xx is not final', storable({ 'cache-control': 'max-age=60' }, { status: 103 }), 'status'],
     ['§5.2.2.5 response no-store', storable({ 'cache-control': 'max-age=60, no-store' }), 'no-store'],
     [
       '§5.2.1.5 request no-store',

@@ -74,20 +74,42 @@ test('a body cut short (short Content-Length, cut chunked) aborts the client res
   }
 })
 
-test('5xx responses pass through and are never stored', async () => {
-  const upstream = await rawUpstream((s) =>
-    s.end(`${headersOf(503, 'cache-control: max-age=60\r\ncontent-length: 4\r\n')}down`),
-  )
+test('5xx without explicit freshness pass through unstored; with max-age they are stored (RFC 9111 §3, changed)', async () => {
+  // Requests arrive one connection each, in order: two to /plain, then one to /fresh.
+  let answered = 0
+  const upstream = await rawUpstream((s) => {
+    const fresh = ++answered > 2
+    s.end(`${headersOf(503, `${fresh ? 'cache-control: max-age=60\r\n' : ''}content-length: 4\r\n`)}down`)
+  })
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
-  assert.is((await car.get('/u/api/x')).status, 503)
-  assert.is((await car.get('/u/api/x')).status, 503)
-  assert.is(upstream.connections(), 2)
+  assert.is((await car.get('/u/api/plain')).status, 503)
+  assert.is((await car.get('/u/api/plain')).status, 503)
+  assert.is(upstream.connections(), 2, 'a 503 without freshness goes upstream every time')
+  const first = await car.get('/u/api/fresh')
+  assert.is(first.status, 503)
+  assert.is(first.headers.get('cache-status'), 'cachecar; fwd=uri-miss; fwd-status=503; stored')
+  const again = await car.get('/u/api/fresh')
+  assert.is(again.status, 503)
+  assert.match(again.headers.get('cache-status') ?? '', 'cachecar; hit')
+  assert.is(upstream.connections(), 3, 'a 503 with max-age=60 shields the upstream for its minute')
   const metrics = await (await fetch(`${car.url}/metrics`)).text()
   assert.match(
     metrics,
-    'cachecar_http_requests_total{method="GET",route="/u/:name/*",status="503"} 2',
-    'streamed answers are counted with the status sent',
+    'cachecar_http_requests_total{method="GET",route="/u/:name/*",status="503"} 4',
+    'streamed and stored answers are counted with the status sent',
   )
+  await upstream.close()
+})
+
+test('CACHECAR_UPSTREAM_<NAME>_STORE_5XX=false keeps every 5xx out, max-age or not', async () => {
+  const upstream = await rawUpstream((s) =>
+    s.end(`${headersOf(503, 'cache-control: max-age=60\r\ncontent-length: 4\r\n')}down`),
+  )
+  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}`, CACHECAR_UPSTREAM_API_STORE_5XX: 'false' })
+  const first = await car.get('/u/api/x')
+  assert.is(first.headers.get('cache-status'), 'cachecar; fwd=uri-miss; fwd-status=503; detail=status')
+  assert.is((await car.get('/u/api/x')).status, 503)
+  assert.is(upstream.connections(), 2)
   await upstream.close()
 })
 

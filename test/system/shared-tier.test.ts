@@ -93,10 +93,13 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     requests++
     const cacheable = !req.url?.includes('private')
     const body = req.url?.includes('big') ? 'x'.repeat(8192) : `slow ${req.url}`
+    const error = req.url?.includes('error')
     const headers = req.url?.includes('heuristic')
       ? { 'last-modified': new Date(clock.now() - 86_400_000).toUTCString() } // storable, but not for a Cookie request
-      : { 'cache-control': cacheable ? 'max-age=600' : 'no-store' }
-    const status = req.url?.includes('error') ? 503 : 200
+      : error
+        ? {} // a 503 without freshness: not stored (one with max-age would be)
+        : { 'cache-control': cacheable ? 'max-age=600' : 'no-store' }
+    const status = error ? 503 : 200
     setTimeout(() => res.writeHead(status, { ...headers, date: new Date(clock.now()).toUTCString() }).end(body), 300)
   })
   const env = {

@@ -10,10 +10,14 @@ import {
 /** Looks up a header by lower-case name; several field lines arrive joined with ", ". */
 export type GetHeader = (name: string) => string | null | undefined
 
-/** Final statuses cachecar understands well enough to store (RFC 9111 §3; 206 and 5xx are never stored). */
+/**
+ * Statuses cachecar understands (RFC 9111 §3 requires it for must-understand): their answers may also be stored on
+ * the upstream's opt-in default TTL, which never applies to an error. Any other final status is stored only with
+ * explicit freshness (max-age, s-maxage, Expires, public) or when heuristically cacheable.
+ */
 const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451])
-/** RFC 9110 §15.1: heuristically cacheable statuses (those of them cachecar stores). */
-const HEURISTIC = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414])
+/** RFC 9110 §15.1: heuristically cacheable statuses (206 aside: partial responses are not stored). */
+const HEURISTIC = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
 /** RFC 9111 §4.2.2 leaves the cap to the cache; a day is the common choice. */
 const HEURISTIC_CAP_MS = 86_400_000
 
@@ -65,6 +69,8 @@ export interface Arrival {
   readonly client: ClientRequest
   readonly status: number
   readonly defaultTtlMs: number
+  /** The upstream lets 5xx answers be stored (with explicit freshness); false keeps every 5xx out. */
+  readonly store5xx?: boolean
 }
 
 /** A response as the cache judges it when it arrives: what later decisions need, and why it may not be stored. */
@@ -91,7 +97,10 @@ export function judgeResponse(
  * into one that replays something private.
  */
 export function neverStored(status: number, fields: ResponseFields): NotStorable | undefined {
-  if (!UNDERSTOOD.has(status)) return 'status'
+  // Not final, partial (never combined here), or a 304 (it freshens a stored response, it is not one).
+  if (status < 200 || status === 206 || status === 304 || status > 999) return 'status'
+  // §5.2.2.3: must-understand forbids storing a status the cache does not understand.
+  if (fields.mustUnderstand && !UNDERSTOOD.has(status)) return 'status'
   // §5.2.2.3: must-understand lets a cache that understands the status ignore no-store.
   if (fields.noStore && !fields.mustUnderstand) return 'no-store'
   if (fields.private) return 'private'
@@ -109,6 +118,7 @@ export interface StorabilityInput {
   readonly status: number
   readonly response: GetHeader
   readonly defaultTtlMs: number
+  readonly store5xx?: boolean
 }
 
 /** RFC 9111 §3 for a shared cache, plus cachecar's stricter choices; undefined means storable. */
@@ -127,6 +137,7 @@ function storability(arrival: Arrival, fields: ResponseFields, facts: ResponseFa
   if (client.directives.noStore) return 'request-no-store'
   const never = neverStored(arrival.status, fields)
   if (never) return never
+  if (arrival.status >= 500 && arrival.store5xx === false) return 'status'
   // §3.5: a shared cache stores answers to authorized requests only when the response allows it explicitly.
   if (
     (client.get('authorization') || client.credential) &&
@@ -142,7 +153,8 @@ function storability(arrival: Arrival, fields: ResponseFields, facts: ResponseFa
   // (/account/x.css on an upstream that ignores the suffix). Store it only when the upstream explicitly allows it,
   // never on heuristics or the operator's default TTL.
   if (client.get('cookie') && !explicit && !fields.public) return 'cookie'
-  if (!explicit && !fields.public && !HEURISTIC.has(arrival.status) && arrival.defaultTtlMs <= 0) return 'status'
+  const byDefault = arrival.defaultTtlMs > 0 && UNDERSTOOD.has(arrival.status)
+  if (!explicit && !fields.public && !HEURISTIC.has(arrival.status) && !byDefault) return 'status'
   // Never reusable: no freshness, no validator to revalidate with, no stale window.
   if (facts.freshnessMs <= 0 && !facts.etag && !facts.lastModified && facts.swrMs <= 0 && facts.sieMs <= 0)
     return 'not-reusable'
@@ -218,7 +230,7 @@ function freshnessLifetime(status: number, fields: ResponseFields, date: number,
     const expires = fields.expiresMs
     return expires === undefined ? 0 : Math.max(0, expires - date) // §5.3: an invalid Expires means stale
   }
-  if (defaultTtlMs > 0) return defaultTtlMs
+  if (defaultTtlMs > 0 && UNDERSTOOD.has(status)) return defaultTtlMs
   if (!HEURISTIC.has(status) && !fields.public) return 0
   const lastModified = fields.lastModifiedMs
   if (lastModified === undefined || lastModified >= date) return 0

@@ -74,6 +74,7 @@ export async function forward(
       client: clientRequest,
       status: response.statusCode,
       defaultTtlMs: upstream.config.defaultTtlMs,
+      store5xx: upstream.config.store5xx,
     },
     responseFields(get),
     requestTime,
