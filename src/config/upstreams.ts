@@ -26,6 +26,11 @@ export interface UpstreamConfig {
   readonly credentialFields: readonly string[]
   /** 5xx answers with explicit freshness are stored (RFC 9111 §3); false keeps every 5xx out of the cache. */
   readonly store5xx: boolean
+  /**
+   * How long after going stale a stored response still stands in when the upstream cannot be reached (refused,
+   * reset, timed out); -1 (the default): as long as it is kept (staleRetentionMs); 0: never.
+   */
+  readonly staleIfUnreachableMs: number
 }
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,31}$/
@@ -121,6 +126,13 @@ const OPTIONS: readonly Option[] = [
     default: [],
     parse: fieldNames,
     must: 'must be a comma-separated list of header field names',
+  }),
+  option({
+    suffix: 'STALE_IF_UNREACHABLE',
+    key: 'staleIfUnreachableMs',
+    default: -1,
+    parse: (r) => parseDuration(r, 's'),
+    must: 'must be a duration such as 600 (s), 1h; 0 turns it off',
   }),
   option({
     suffix: 'STORE_5XX',

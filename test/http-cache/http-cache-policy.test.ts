@@ -2,6 +2,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseCacheControl, requestDirectives } from '../../src/http-cache/policy/caching-fields.ts'
+import { staleWhenUnreachable } from '../../src/http-cache/proxy/decide.ts'
 import { clientConditionalMatches } from '../../src/http-cache/proxy/serve.ts'
 import {
   answerItselfUnstorable,
@@ -458,6 +459,9 @@ test('retention keeps revalidatable responses past freshness', () => {
   assert.is(retentionMs(facts({ 'cache-control': 'max-age=60' }), 3_600_000), 60_000)
   assert.is(retentionMs(facts({ 'cache-control': 'max-age=60', etag: '"a"' }), 3_600_000), 3_660_000)
   assert.is(retentionMs(facts({ 'cache-control': 'max-age=60, stale-if-error=600' }), 0), 660_000)
+  // Kept for the upstream-unreachable window (§4.2.4), validator or not, unless stale reuse is forbidden.
+  assert.is(retentionMs(facts({ 'cache-control': 'max-age=60' }), 3_600_000, 600_000), 660_000)
+  assert.is(retentionMs(facts({ 'cache-control': 'max-age=60, must-revalidate' }), 0, 600_000), 60_000)
 })
 
 test('Vary secondary key (§4.1) and client conditionals (§4.3.2)', () => {
@@ -493,6 +497,45 @@ test('Vary secondary key (§4.1) and client conditionals (§4.3.2)', () => {
     clientConditionalMatches(undated, headers({ 'if-modified-since': httpDate(T0 - 1000) }), () => T0),
     'modified since an earlier IMS',
   )
+})
+
+test('stale when the upstream is unreachable (RFC 9111 §4.2.4, as Varnish grace)', () => {
+  const WINDOW = 600_000
+  const at = (h: Record<string, string>, staleForMs: number, req: Record<string, string> = {}) => {
+    const f = facts(h)
+    const now = T0 + f.freshnessMs + staleForMs
+    const answer = staleWhenUnreachable(
+      { facts: f, headers: [], body: new Uint8Array() },
+      requestDirectives(headers(req)),
+      now,
+      WINDOW,
+    )
+    return answer ? `${answer.status.fwd} ${answer.status.detail}` : 'not served'
+  }
+  const rows: [string, string, string][] = [
+    [
+      'a stale response within the window stands in',
+      at({ 'cache-control': 'max-age=10' }, 60_000),
+      'stale upstream-unreachable',
+    ],
+    ['at the end of the window', at({ 'cache-control': 'max-age=10' }, WINDOW), 'stale upstream-unreachable'],
+    ['past the window', at({ 'cache-control': 'max-age=10' }, WINDOW + 1), 'not served'],
+    ['§5.2.2.2 must-revalidate forbids it', at({ 'cache-control': 'max-age=10, must-revalidate' }, 1000), 'not served'],
+    [
+      '§5.2.2.8 proxy-revalidate forbids it',
+      at({ 'cache-control': 'max-age=10, proxy-revalidate' }, 1000),
+      'not served',
+    ],
+    ['§5.2.2.10 s-maxage forbids it', at({ 'cache-control': 's-maxage=10' }, 1000), 'not served'],
+    ['§5.2.2.4 response no-cache forbids it', at({ 'cache-control': 'no-cache', etag: '"a"' }, 1000), 'not served'],
+    [
+      '§5.2.1.4 a request with no-cache insists on validation',
+      at({ 'cache-control': 'max-age=10' }, 1000, { 'cache-control': 'no-cache' }),
+      'not served',
+    ],
+  ]
+  for (const [rule, actual, expected] of rows) assert.is(actual, expected, rule)
+  assert.is(staleWhenUnreachable(undefined, requestDirectives(headers({})), T0, WINDOW), undefined, 'nothing stored')
 })
 
 test('Cache-Control parsing', () => {

@@ -4,6 +4,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startCachecar, type TestCachecar } from '../helpers/cachecar.ts'
 import { headersOf, rawUpstream, sendRaw } from '../helpers/raw-upstream.ts'
+import { fakeUpstream } from '../helpers/upstream.ts'
 
 let car: TestCachecar | undefined
 test.after.each(async () => {
@@ -26,6 +27,44 @@ test('a refused connection is a 502 problem, quickly', async () => {
   assert.is(response.headers.get('cache-status'), 'cachecar; fwd=uri-miss; detail=upstream-unreachable')
   const posted = await car.raw('DELETE', '/u/api/x')
   assert.is(posted.headers['cache-status'], 'cachecar; fwd=method; detail=upstream-unreachable')
+})
+
+test('a stale copy stands in when the upstream cannot be reached (RFC 9111 §4.2.4), within its window', async () => {
+  const upstream = await fakeUpstream((req, res) => {
+    const strict = req.url === '/strict' ? ', must-revalidate' : ''
+    res.writeHead(200, { 'cache-control': `max-age=10${strict}`, date: new Date(car!.clock.now()).toUTCString() })
+    res.end(`good ${req.url}`)
+  })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_STALE_IF_UNREACHABLE: '10m',
+  })
+  await car.get('/u/api/plain')
+  await car.get('/u/api/strict')
+  await upstream.close() // refused from now on
+  car.clock.advance(60_000)
+  const stale = await car.get('/u/api/plain')
+  assert.is(stale.status, 200)
+  assert.is(stale.body, 'good /plain')
+  assert.is(stale.headers.get('cache-status'), 'cachecar; hit; fwd=stale; ttl=-50; detail=upstream-unreachable')
+  assert.is((await car.get('/u/api/strict')).status, 502, 'must-revalidate: the failure is passed on')
+  car.clock.advance(10 * 60_000)
+  assert.is((await car.get('/u/api/plain')).status, 502, 'past the 10 minutes the failure is passed on')
+})
+
+test('CACHECAR_UPSTREAM_<NAME>_STALE_IF_UNREACHABLE=0 passes every failure on', async () => {
+  const upstream = await fakeUpstream((_req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=10', date: new Date(car!.clock.now()).toUTCString() })
+    res.end('good')
+  })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_STALE_IF_UNREACHABLE: '0',
+  })
+  await car.get('/u/api/x')
+  await upstream.close()
+  car.clock.advance(60_000)
+  assert.is((await car.get('/u/api/x')).status, 502)
 })
 
 test('an upstream that never answers is a 504 after the headers timeout', async () => {

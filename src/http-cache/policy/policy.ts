@@ -276,9 +276,11 @@ export function staleIfError(facts: ResponseFacts, request: RequestDirectives, n
 }
 
 /** How long the store keeps a response: freshness plus the longest window in which it may still be used. */
-export function retentionMs(facts: ResponseFacts, staleRetentionMs: number): number {
+export function retentionMs(facts: ResponseFacts, staleRetentionMs: number, unreachableMs = 0): number {
   const revalidatable = facts.etag !== undefined || facts.lastModified !== undefined
-  const afterFresh = Math.max(facts.swrMs, facts.sieMs, revalidatable ? staleRetentionMs : 0)
+  // Kept for the upstream-unreachable window too (§4.2.4), unless the response forbids stale reuse.
+  const grace = facts.noStale || facts.noCache ? 0 : unreachableMs
+  const afterFresh = Math.max(facts.swrMs, facts.sieMs, revalidatable ? staleRetentionMs : 0, grace)
   return Math.max(1000, facts.freshnessMs - facts.initialAgeMs + afterFresh)
 }
 

@@ -4,7 +4,15 @@
 import type { CacheStatus, Forward } from '../policy/cache-status.ts'
 import type { MissOutcome } from './flights.ts'
 import type { RequestDirectives } from '../policy/caching-fields.ts'
-import { type GetHeader, type Reuse, reuse, revalidationCause, staleIfError, varyKey } from '../policy/policy.ts'
+import {
+  type GetHeader,
+  type Reuse,
+  currentAgeMs,
+  reuse,
+  revalidationCause,
+  staleIfError,
+  varyKey,
+} from '../policy/policy.ts'
 import type { StoredResponse } from '../record.ts'
 import type { Lookup } from '../response-cache.ts'
 
@@ -89,6 +97,24 @@ export function staleForError(
   const status: CacheStatus = { hit: true, fwd: 'stale', detail: 'stale-if-error' }
   return { stored, status: fwdStatus === undefined ? status : { ...status, fwdStatus }, event: 'stale' }
 }
+
+/**
+ * RFC 9111 §4.2.4: a cache cut off from the upstream (refused, reset, timed out) may serve a stale response, as
+ * Varnish's grace does: within `windowMs` of going stale, unless the response forbids stale reuse (must-revalidate,
+ * proxy-revalidate, s-maxage, no-cache) or the request insists on validation (no-cache). Undefined when it may not.
+ */
+export function staleWhenUnreachable(
+  stored: StoredResponse | undefined,
+  directives: RequestDirectives,
+  now: number,
+  windowMs: number,
+): StoredAnswer | undefined {
+  if (!stored || stored.facts.noStale || stored.facts.noCache || directives.noCache) return undefined
+  if (currentAgeMs(stored.facts, now) - stored.facts.freshnessMs > windowMs) return undefined
+  return { stored, status: UNREACHABLE, event: 'stale' }
+}
+
+const UNREACHABLE: CacheStatus = { hit: true, fwd: 'stale', detail: 'upstream-unreachable' }
 
 /**
  * A request that waited on another's trip upstream for its URL: answered from the response that trip stored, when it

@@ -108,6 +108,12 @@ export class Exchange {
     return this.#client
   }
 
+  /** How long after going stale a stored response stands in for an unreachable upstream (-1: its stale retention). */
+  get unreachableWindowMs(): number {
+    const { staleIfUnreachableMs, staleRetentionMs } = this.upstream.config
+    return staleIfUnreachableMs < 0 ? staleRetentionMs : staleIfUnreachableMs
+  }
+
   get flightKey(): string {
     return `${this.upstream.config.name} ${this.key}`
   }
@@ -130,7 +136,7 @@ export class Exchange {
   async store(stored: StoredResponse): Promise<void> {
     const { name, staleRetentionMs } = this.upstream.config
     try {
-      const retention = retentionMs(stored.facts, staleRetentionMs)
+      const retention = retentionMs(stored.facts, staleRetentionMs, this.unreachableWindowMs)
       await this.services.cache.save(name, this.key, this.request, stored, retention, this.fillStart, this.hadVariants)
       this.event('stored')
       // A variant's miss answered without Vary is stored under the URL: the lock on the variant's key ends too.

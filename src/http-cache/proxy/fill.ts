@@ -4,7 +4,7 @@ import { Problem } from '../../http/problem.ts'
 import type { AbandonReason } from '../../store/types.ts'
 import type { SENT } from '../../http/reply.ts'
 import { cacheStatus, type Forward } from '../policy/cache-status.ts'
-import { type StoredAnswer, fromLeader, staleForError } from './decide.ts'
+import { type StoredAnswer, fromLeader, staleForError, staleWhenUnreachable } from './decide.ts'
 import type { Exchange } from './exchange.ts'
 import type { MissOutcome, Settle } from './flights.ts'
 import {
@@ -48,7 +48,9 @@ export async function fill(
     const outcome = await leader
     if (outcome.kind === 'failed' || outcome.kind === 'error-status') {
       const status = outcome.kind === 'error-status' ? outcome.status : undefined
-      const stale = staleForError(stored, ex.directives, now(), status)
+      const stale =
+        staleForError(stored, ex.directives, now(), status) ??
+        (status === undefined ? unreachable(ex, stored) : undefined)
       if (stale) return stale
     }
     if (outcome.kind === 'failed') throw outcome.problem
@@ -66,7 +68,7 @@ export async function fill(
         ? error.toProblem(ex.upstream.config.name, fwd)
         : bodyFailed(ex.upstream.config.name, fwd)
     settle({ kind: 'failed', problem })
-    const stale = staleForError(stored, ex.directives, now())
+    const stale = staleForError(stored, ex.directives, now()) ?? unreachable(ex, stored)
     if (stale) return stale
     // A miss's lookup may have taken a coalescing lock; a stored response's did not.
     if (!stored) ex.abandon('not-stored')
@@ -84,6 +86,11 @@ export async function fill(
   }
   ex.event('revalidated-200')
   return respond(ex, forwarded, fwd, settle)
+}
+
+/** The stored response standing in for an upstream that could not be reached, when the upstream's window allows. */
+function unreachable(ex: Exchange, stored: StoredResponse | undefined): StoredAnswer | undefined {
+  return staleWhenUnreachable(stored, ex.directives, ex.services.now(), ex.unreachableWindowMs)
 }
 
 /** Registers this request as the one that goes upstream for its URL; waiters get what `settle` is given. */
