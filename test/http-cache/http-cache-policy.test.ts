@@ -133,9 +133,24 @@ test('storability (RFC 9111 §3)', () => {
       'private',
     ],
     [
-      '§5.2.2.7 qualified private is not stored either',
+      '§5.2.2.7 (changed) qualified private is stored, without the fields it names',
       storable({ 'cache-control': 'private="x-user", max-age=60' }),
+      'storable',
+    ],
+    [
+      '§5.2.2.7 a private argument that is no list of field names counts as unqualified',
+      storable({ 'cache-control': 'private="x user", max-age=60' }),
       'private',
+    ],
+    [
+      '§4.2.1 private given twice with different arguments counts as unqualified',
+      storable({ 'cache-control': 'private="x-a", private="x-b", max-age=60' }),
+      'private',
+    ],
+    [
+      'RFC 9213 a targeted private="x-user" (an SF String) is qualified too',
+      storable({ 'cdn-cache-control': 'private="x-user", max-age=60' }),
+      'storable',
     ],
     [
       '§3.5 Authorization without public/s-maxage/must-revalidate',
@@ -497,6 +512,15 @@ test('Vary secondary key (§4.1) and client conditionals (§4.3.2)', () => {
     clientConditionalMatches(undated, headers({ 'if-modified-since': httpDate(T0 - 1000) }), () => T0),
     'modified since an earlier IMS',
   )
+})
+
+test('qualified private and no-cache name the fields stored responses leave out (§5.2.2.7, §5.2.2.4)', () => {
+  const f = facts({ 'cache-control': 'max-age=60, private="X-User, x-tier", no-cache="x-debug"' })
+  assert.equal(f.withheldFields, ['x-user', 'x-tier', 'x-debug'])
+  assert.is(f.noCache, false, 'qualified no-cache does not force revalidation of the rest')
+  assert.is(reuse(f, requestDirectives(headers({})), T0 + 1000), 'fresh')
+  assert.is(facts({ 'cache-control': 'max-age=60, no-cache' }).noCache, true, 'unqualified no-cache still does')
+  assert.is(facts({ 'cache-control': 'max-age=60' }).withheldFields, undefined)
 })
 
 test('stale when the upstream is unreachable (RFC 9111 §4.2.4, as Varnish grace)', () => {

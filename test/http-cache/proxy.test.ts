@@ -230,6 +230,32 @@ test('RFC 9110 §13.1.3: If-Modified-Since on a stored response without Last-Mod
   assert.is(upstream.received.length, 1, 'both answered from the cache')
 })
 
+test('qualified private and no-cache: stored without the fields they name, which only the fetching client sees', async () => {
+  await setup((req, res) => {
+    res.writeHead(200, {
+      'cache-control': 'max-age=60, private="x-user", no-cache="x-debug"',
+      date: new Date(car.clock.now()).toUTCString(),
+      'x-user': `user of request #${upstream.received.length}`,
+      'x-debug': 'trace-1',
+      'x-public': 'yes',
+      'content-length': '4',
+    })
+    res.end('page')
+  })
+  const first = await car.get('/u/api/page')
+  assert.is(first.headers.get('x-user'), 'user of request #1', 'the client that fetched it gets every field')
+  assert.is(first.headers.get('x-debug'), 'trace-1')
+  assert.match(first.headers.get('cache-status') ?? '', 'stored')
+  car.clock.advance(1000)
+  const hit = await car.get('/u/api/page')
+  assert.match(hit.headers.get('cache-status') ?? '', 'cachecar; hit', 'qualified no-cache: the rest is reused fresh')
+  assert.is(hit.body, 'page')
+  assert.is(hit.headers.get('x-public'), 'yes')
+  assert.is(hit.headers.get('x-user'), null, 'private="x-user" never reaches another client')
+  assert.is(hit.headers.get('x-debug'), null, 'no-cache="x-debug" is not reused')
+  assert.is(upstream.received.length, 1)
+})
+
 test('HEAD is answered from a stored GET', async () => {
   await setup(answer({ 'cache-control': 'max-age=60' }))
   await car.get('/u/api/doc')

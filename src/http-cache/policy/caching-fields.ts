@@ -161,6 +161,21 @@ export function requestDirectives(get: Get): RequestDirectives {
   return /(^|,)\s*no-cache\s*(,|$)/i.test(get('pragma') ?? '') ? PRAGMA_NO_CACHE : NO_REQUEST_DIRECTIVES
 }
 
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/
+
+/**
+ * The field names of a qualified directive (`private="x-user, x-tier"`); undefined when it is unqualified, or when its
+ * argument is no list of field names (it then counts as unqualified: the whole response is withheld, never less).
+ */
+function qualifiedFields(argument: string | true | undefined): string[] | undefined {
+  if (typeof argument !== 'string' || argument === CONFLICT) return undefined
+  const names = argument
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean)
+  return names.length > 0 && names.every((name) => FIELD_NAME.test(name)) ? names : undefined
+}
+
 /** RFC 9213 target list, most specific first. */
 export const TARGETED_FIELDS = ['cachecar-cache-control', 'cdn-cache-control'] as const
 
@@ -170,9 +185,16 @@ export interface ResponseDirectives {
   readonly expiresApplies: boolean
   readonly noStore: boolean
   readonly mustUnderstand: boolean
+  /** Unqualified private: the response is one user's (§5.2.2.7). */
   readonly private: boolean
   readonly public: boolean
+  /** Unqualified no-cache: validate before every reuse (§5.2.2.4). */
   readonly noCache: boolean
+  /**
+   * Fields named by qualified private="…" and no-cache="…" (§5.2.2.7, §5.2.2.4), lower case: the response is stored
+   * without them, and only the client whose request fetched it sees them.
+   */
+  readonly withheldFields: readonly string[]
   readonly mustRevalidate: boolean
   readonly proxyRevalidate: boolean
   /** s-maxage in ms (invalid or given twice with different arguments: 0, stale per §4.2.1); undefined without it. */
@@ -192,9 +214,10 @@ export function responseDirectives(get: Get): ResponseDirectives {
     expiresApplies: !targeted,
     noStore: cc.has('no-store'),
     mustUnderstand: cc.has('must-understand'),
-    private: cc.has('private'),
+    private: qualifiedFields(cc.get('private')) === undefined && cc.has('private'),
     public: cc.has('public'),
-    noCache: cc.has('no-cache'),
+    noCache: qualifiedFields(cc.get('no-cache')) === undefined && cc.has('no-cache'),
+    withheldFields: [...(qualifiedFields(cc.get('private')) ?? []), ...(qualifiedFields(cc.get('no-cache')) ?? [])],
     mustRevalidate: cc.has('must-revalidate'),
     proxyRevalidate: cc.has('proxy-revalidate'),
     sMaxAgeMs: argumentMs(cc, 's-maxage', 0),

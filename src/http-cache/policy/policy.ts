@@ -175,6 +175,8 @@ export interface ResponseFacts {
   readonly noStale: boolean
   /** Response no-cache: validate before every reuse (§5.2.2.4). */
   readonly noCache: boolean
+  /** Fields stored responses leave out (qualified private / no-cache); absent in records older than the rule. */
+  readonly withheldFields?: readonly string[]
   readonly etag: string | undefined
   readonly lastModified: string | undefined
   /** Lower-case field names of Vary. */
@@ -214,6 +216,7 @@ function factsOf(
     sieMs: fields.sieMs,
     noStale: fields.mustRevalidate || fields.proxyRevalidate || fields.sMaxAgeMs !== undefined,
     noCache: fields.noCache,
+    ...(fields.withheldFields.length > 0 && { withheldFields: fields.withheldFields }),
     etag: fields.etag,
     lastModified: fields.lastModified,
     vary: fields.vary,

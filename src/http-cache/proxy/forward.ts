@@ -177,8 +177,15 @@ export function storedFrom(forwarded: Forwarded, body: Uint8Array): StoredRespon
 
 /** What is stored of a response besides its body. */
 export function storedHead(forwarded: Forwarded): Omit<StoredResponse, 'body'> {
-  // Age is folded into the facts (initial age) and recomputed on every reuse.
-  return { facts: forwarded.facts, headers: forwarded.headers.filter(([name]) => name !== 'age') }
+  // Age is folded into the facts (initial age) and recomputed on every reuse; qualified private and no-cache fields
+  // reach only the client whose request fetched the response.
+  return { facts: forwarded.facts, headers: withoutWithheld(forwarded.facts, forwarded.headers, ['age']) }
+}
+
+/** `headers` without the fields the response's qualified private / no-cache withhold from later clients (and `also`). */
+export function withoutWithheld(facts: ResponseFacts, headers: HeaderList, also: readonly string[] = []): HeaderList {
+  const dropped = new Set([...also, ...(facts.withheldFields ?? [])])
+  return dropped.size === 0 ? headers : headers.filter(([name]) => !dropped.has(name))
 }
 
 /** The upstream's end-to-end fields (Content-Length kept: the body passes through unchanged) plus Cache-Status. */

@@ -5,7 +5,7 @@ import type { Forward } from '../policy/cache-status.ts'
 import type { StoredAnswer } from './decide.ts'
 import type { Exchange } from './exchange.ts'
 import type { Settle } from './flights.ts'
-import type { Forwarded } from './forward.ts'
+import { type Forwarded, withoutWithheld } from './forward.ts'
 import { getter, type HeaderList } from '../headers.ts'
 import { judgeResponse, varyKey, type ClientRequest, type NotStorable } from '../policy/policy.ts'
 import type { StoredResponse } from '../record.ts'
@@ -45,10 +45,12 @@ export function mergeNotModified(
     notModified.requestTime,
     notModified.facts.responseTime,
   )
-  const response = { facts, headers, body: stored.body }
+  // Qualified private / no-cache fields of the merged response reach only this client, as its Set-Cookie does.
+  const kept = withoutWithheld(facts, headers)
+  const response = { facts, headers: kept, body: stored.body }
   return {
     response,
-    forClient: personal.length > 0 ? { ...response, headers: [...headers, ...personal] } : response,
+    forClient: personal.length > 0 || kept !== headers ? { ...response, headers: [...headers, ...personal] } : response,
     notStorable,
   }
 }
