@@ -231,7 +231,7 @@ test('RFC 9110 §13.1.3: If-Modified-Since on a stored response without Last-Mod
 })
 
 test('qualified private and no-cache: stored without the fields they name, which only the fetching client sees', async () => {
-  await setup((req, res) => {
+  await setup((_req, res) => {
     res.writeHead(200, {
       'cache-control': 'max-age=60, private="x-user", no-cache="x-debug"',
       date: new Date(car.clock.now()).toUTCString(),
