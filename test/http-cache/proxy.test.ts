@@ -524,11 +524,12 @@ test('metrics count hits, misses and upstream latency per upstream', async () =>
   assert.match(text, 'cachecar_upstream_duration_seconds_count{upstream="api"} 1')
 })
 
-test('103 Early Hints from the upstream reach the client before the final response', async () => {
+test('102 Processing and 103 Early Hints reach the client before the final response, which is still cached', async () => {
   await setup((_req, res) => {
+    res.writeProcessing()
     res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' })
     setTimeout(() => {
-      res.writeHead(200, { 'cache-control': 'no-store' })
+      res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '4' })
       res.end('page')
     }, 20)
   })
@@ -539,12 +540,16 @@ test('103 Early Hints from the upstream reach the client before the final respon
       res.resume()
       resolve(res.statusCode ?? 0)
     })
-    req.on('information', (info) => hints.push(`${info.statusCode} ${info.headers.link}`))
+    req.on('information', (info) => hints.push(`${info.statusCode} ${info.headers.link ?? ''}`.trim()))
     req.on('error', reject)
     req.end()
   })
   assert.is(status, 200)
-  assert.equal(hints, ['103 </style.css>; rel=preload; as=style'])
+  assert.equal(hints, ['102', '103 </style.css>; rel=preload; as=style'], '102 and 103 relayed, in order')
+  // The final response after them is stored as any other: the next request is a hit.
+  const again = await car.get('/u/api/page')
+  assert.match(again.headers.get('cache-status') ?? '', 'cachecar; hit')
+  assert.is(upstream.received.length, 1)
 })
 
 test.run()

@@ -204,7 +204,7 @@ export class Exchange {
     return this.#fillStart
   }
 
-  /** Forwards to the upstream, relaying 103 Early Hints to the client (RFC 9110 §15.2). */
+  /** Forwards to the upstream, relaying 102 Processing and 103 Early Hints to the client (RFC 9110 §15.2). */
   async send(method: string, headers: HeaderList, withBody: boolean): Promise<Forwarded> {
     void this.fillStart // noted before the request leaves
     const started = performance.now()
@@ -254,12 +254,15 @@ export class Exchange {
         path: this.key,
         headers,
         ...(withBody && { body: this.#requestBody() }),
+        // 102 Processing and 103 Early Hints reach the client ahead of the final response (RFC 9110 §15.2); 100 and
+        // 101 are about this hop's own connection and stay here.
         onInfo: ({ statusCode, headers: hints }) => {
-          if (statusCode !== 103 || outgoing.headersSent) return
+          if (outgoing.headersSent) return
           try {
-            outgoing.writeEarlyHints(earlyHints(hints))
+            if (statusCode === 103) outgoing.writeEarlyHints(earlyHints(hints))
+            else if (statusCode === 102) outgoing.writeProcessing()
           } catch {
-            // Hints are advice: one Node will not write is dropped, and the final response goes on.
+            // Interim answers are advice: one Node will not write is dropped, and the final response goes on.
           }
         },
       },
