@@ -20,8 +20,8 @@ import type { Lookup } from '../response-cache.ts'
 export interface RequestFacts {
   readonly method: string
   readonly directives: RequestDirectives
-  /** It carries Range. */
-  readonly ranged: boolean
+  /** A GET carrying Range: 'single' for one byte range (answered from a fresh stored response), 'other' for the rest. */
+  readonly range: 'none' | 'single' | 'other'
   /** It carries a field that shapes the answer without being keyed (request-fields.ts). */
   readonly unkeyed: boolean
 }
@@ -46,7 +46,7 @@ export type Action =
   | { readonly act: 'not-cached'; readonly fwd: Forward }
 
 const BY_METHOD: Action = { act: 'pass', fwd: 'method' }
-const RANGED: Action = { act: 'pass', fwd: 'bypass' }
+const RANGED: Action = { act: 'pass', fwd: 'bypass', detail: 'range' }
 const UNKEYED: Action = { act: 'pass', fwd: 'bypass', detail: 'unkeyed-header' }
 
 /** The Cache-Status of each way a stored response is reused without asking the upstream. */
@@ -59,8 +59,9 @@ const REUSED: Record<Exclude<Reuse, 'revalidate'>, CacheStatus> = {
 /** Requests the cache never answers, decided before any lookup; undefined when the cache is to be asked. */
 export function beforeLookup(request: RequestFacts): Action | undefined {
   if (request.method !== 'GET' && request.method !== 'HEAD') return BY_METHOD
-  // Partial responses are never stored: Range requests go straight through.
-  if (request.ranged) return RANGED
+  // Partial responses are never stored: requests for several ranges go straight through; one range is answered from a
+  // fresh stored response when there is one (afterLookup).
+  if (request.range === 'other') return RANGED
   // Uncached both ways: the answer may depend on a field the key does not hold.
   if (request.unkeyed) return UNKEYED
   return undefined
@@ -68,6 +69,7 @@ export function beforeLookup(request: RequestFacts): Action | undefined {
 
 /** RFC 9111 §4: what to do with what the lookup found. */
 export function afterLookup(request: RequestFacts, lookup: Lookup, now: number): Action {
+  if (request.range === 'single') return rangeAfterLookup(request, lookup, now)
   if (lookup.kind === 'hit') {
     const stored = lookup.response
     const decision = reuse(stored.facts, request.directives, now)
@@ -81,6 +83,15 @@ export function afterLookup(request: RequestFacts, lookup: Lookup, now: number):
   }
   if (request.directives.onlyIfCached) return { act: 'not-cached', fwd: lookup.kind }
   return request.method === 'GET' ? { act: 'fetch', fwd: lookup.kind } : { act: 'pass', fwd: lookup.kind }
+}
+
+/** One range: served from a fresh stored 200 (serve.ts cuts it); anything else goes upstream as it came. */
+function rangeAfterLookup(request: RequestFacts, lookup: Lookup, now: number): Action {
+  if (lookup.kind !== 'hit') return { act: 'pass', fwd: lookup.kind, detail: 'range' }
+  const stored = lookup.response
+  if (stored.facts.status === 200 && reuse(stored.facts, request.directives, now) === 'fresh')
+    return { act: 'serve', stored, status: REUSED.fresh, event: 'hit', refresh: false }
+  return RANGED
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Lookup } from '../response-cache.ts'
 import { type Action, type RequestFacts, afterLookup, beforeLookup } from './decide.ts'
 import { Exchange, type ProxyServices } from './exchange.ts'
 import { carriesAny } from './request-fields.ts'
+import { isSingleRange } from './ranges.ts'
 import type { ProxyTarget } from './target.ts'
 import type { Upstream } from './upstream.ts'
 
@@ -33,7 +34,7 @@ export function answerProxy(
   const request: RequestFacts = {
     method: ex.method,
     directives: ex.directives,
-    ranged: ex.request('range') !== null,
+    range: rangeOf(ex.method, ex.request('range')),
     unkeyed: carriesAny(incoming.headers, upstream.unkeyedFields),
   }
   // Lookup, unless the cache may never answer this request; from memory at once when the store can.
@@ -57,6 +58,11 @@ function decide(ex: Exchange, request: RequestFacts, lookup: Lookup): Action {
   // A miss that will not be filled from here releases the coalescing lock its lookup may have taken.
   if (lookup.kind !== 'hit' && action.act !== 'fetch') ex.abandon('not-stored')
   return action
+}
+
+function rangeOf(method: string, range: string | null | undefined): RequestFacts['range'] {
+  if (range == null || method !== 'GET') return 'none' // Range means nothing to HEAD (RFC 9110 §14.2)
+  return isSingleRange(range) ? 'single' : 'other'
 }
 
 function unknownUpstream(name: string): Problem {

@@ -6,6 +6,8 @@ import type { StoredAnswer } from './decide.ts'
 import type { HeaderList } from '../headers.ts'
 import type { Reply } from '../../http/reply.ts'
 import { headerObject, replayHeaders } from '../record.ts'
+import { PROBLEM_CONTENT_TYPE, problemBody } from '../../http/problem.ts'
+import { byteRange, ifRangeHolds, isSingleRange } from './ranges.ts'
 
 /**
  * Fields a 304 carries (RFC 9110 §15.4.5), and Set-Cookie: a stored response never holds one, so it is there only when
@@ -49,6 +51,9 @@ export function serveStored({ stored, status }: StoredAnswer, request: GetHeader
     const kept = stored.headers.filter(([name]) => NOT_MODIFIED_FIELDS.has(name))
     return { status: 304, headers: responseHeaders(kept, dynamic()), body: null }
   }
+  const range = method === 'GET' && stored.facts.status === 200 ? request('range') : null
+  if (range != null && isSingleRange(range) && ifRangeHolds(stored.facts, request, () => dateOf(stored)))
+    return partial(stored, range, dynamic())
   const bodyless = method === 'HEAD' || stored.facts.status === 204 || stored.facts.status === 304
   let last = lastFields.get(stored)
   if (last?.status !== status || last.age !== age || last.ttl !== ttl) {
@@ -57,6 +62,29 @@ export function serveStored({ stored, status }: StoredAnswer, request: GetHeader
     lastFields.set(stored, last)
   }
   return { status: stored.facts.status, headers: last.headers, body: bodyless ? null : stored.body }
+}
+
+/** RFC 9110 §14: 206 with the one range asked for, or 416 when none of it is in the stored body. */
+function partial(stored: StoredAnswer['stored'], range: string, dynamic: Record<string, string>): Reply {
+  const length = stored.body.byteLength
+  const bytes = byteRange(range, length)
+  if (bytes === 'unsatisfiable') {
+    const problem = {
+      kind: 'range-not-satisfiable',
+      status: 416,
+      title: 'Range not satisfiable',
+      detail: `${JSON.stringify(range)} asks for none of the ${length} bytes of the stored response`,
+    }
+    const headers = { ...dynamic, 'content-type': PROBLEM_CONTENT_TYPE, 'content-range': `bytes */${length}` }
+    return { status: 416, headers, body: problemBody(problem) }
+  }
+  const headers = {
+    ...replayHeaders(stored),
+    ...dynamic,
+    'content-range': `bytes ${bytes.first}-${bytes.last}/${length}`,
+    'content-length': String(bytes.last - bytes.first + 1),
+  }
+  return { status: 206, headers, body: stored.body.subarray(bytes.first, bytes.last + 1) }
 }
 
 /**
