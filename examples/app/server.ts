@@ -50,9 +50,19 @@ app.get('/primes/:n', async (c) => {
   return c.json({ n, count, cached: false })
 })
 
-// An upstream API read through cachecar's HTTP cache: the app only changes its base URL.
+// An upstream API read through cachecar's HTTP cache: the app only changes its base URL. Open-Meteo's forecast
+// endpoint (https://open-meteo.com/en/docs) takes coordinates, not city names.
+const CITIES: Record<string, readonly [latitude: number, longitude: number]> = {
+  lisbon: [38.72, -9.14],
+  london: [51.51, -0.13],
+  tokyo: [35.68, 139.69],
+}
+
 app.get('/weather/:city', async (c) => {
-  const response = await fetch(`${cachecar.proxyUrl('weather')}/forecast/${encodeURIComponent(c.req.param('city'))}`)
+  const place = CITIES[c.req.param('city').toLowerCase()]
+  if (!place) return c.json({ error: `unknown city; try ${Object.keys(CITIES).join(', ')}` }, 404)
+  const query = `latitude=${place[0]}&longitude=${place[1]}&current=temperature_2m`
+  const response = await fetch(`${cachecar.proxyUrl('weather')}/v1/forecast?${query}`)
   return c.json({ forecast: await response.text(), cacheStatus: response.headers.get('cache-status') })
 })
 

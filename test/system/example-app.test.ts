@@ -9,8 +9,10 @@ import { fakeUpstream } from '../helpers/upstream.ts'
 
 test('the example app logs in with a cookie session, memoises in the KV cache and reads an upstream through the proxy', async () => {
   const weather = await fakeUpstream((req, res) => {
-    res.writeHead(200, { 'cache-control': 'max-age=600' })
-    res.end(`sunny in ${req.url?.split('/').pop()}`)
+    // The route Open-Meteo serves: /v1/forecast with coordinates.
+    const url = new URL(req.url ?? '/', 'http://upstream')
+    res.writeHead(url.pathname === '/v1/forecast' ? 200 : 404, { 'cache-control': 'max-age=600' })
+    res.end(`sunny at ${url.searchParams.get('latitude')},${url.searchParams.get('longitude')}`)
   })
   const car = await startCachecar({ CACHECAR_UPSTREAMS: `weather=${weather.url}` })
   const app = await startChild(
@@ -38,7 +40,8 @@ test('the example app logs in with a cookie session, memoises in the KV cache an
       forecast: string
       cacheStatus: string
     }
-    assert.is(cached.forecast, 'sunny in Lisbon')
+    assert.is(cached.forecast, 'sunny at 38.72,-9.14')
+    assert.match(weather.received[0]!.url, /^\/v1\/forecast\?latitude=38\.72&longitude=-9\.14&/)
     assert.match(cached.cacheStatus, 'hit')
     assert.is(weather.received.length, 1)
     await fetch(`${app.url}/logout`, { method: 'POST', headers: { cookie: sid } })

@@ -409,6 +409,9 @@ test('the shared tier going down fails nothing but sessions (503 problem); it co
   const ready = await json(await fetch(`${a.url}/readyz`))
   assert.is(ready.status, 200, 'degraded, not unready: the task keeps serving')
   assert.is((ready.body.shared as { state: string }).state, 'down')
+  // The shape the README documents for /readyz, field for field.
+  assert.equal(Object.keys(ready.body), ['status', 'shared'])
+  assert.equal(Object.keys(ready.body.shared as object), ['state', 'url', 'up', 'connected', 'circuitOpenMs'])
   assert.not.match(JSON.stringify(ready.body), /password/)
   assert.ok(performance.now() - started < 2000, 'nothing waited on the dead server')
   assert.ok(origin.received.length >= 2)
