@@ -523,6 +523,27 @@ test('qualified private and no-cache name the fields stored responses leave out 
   assert.is(facts({ 'cache-control': 'max-age=60' }).withheldFields, undefined)
 })
 
+test('Vary normalisation (RFC 9111 §4.1): the same preference list shares a key; one a server could answer differently does not', () => {
+  const key = (field: string, value: string) => varyKey([field], headers({ [field]: value }))
+  const same: [string, string, string][] = [
+    ['accept-encoding', 'gzip, br', 'gzip,br'],
+    ['accept-encoding', 'gzip, br', 'GZIP, BR'],
+    ['accept-encoding', 'br;q=0.5, gzip', 'gzip, br; q=0.50'],
+    ['accept-encoding', 'gzip;q=1', 'gzip'],
+    ['accept-language', 'en-US, fr;q=0.5', 'en-us,FR;Q=0.5'],
+    ['accept-language', 'fr;q=0.8, en', 'en, fr;q=0.8'],
+  ]
+  for (const [field, a, b] of same) assert.is(key(field, a), key(field, b), `${field}: ${a} = ${b}`)
+  const different: [string, string, string][] = [
+    ['accept-language', 'en, fr', 'fr, en'], // equal q: a server may break the tie by order
+    ['accept-encoding', 'gzip;q=0', ''], // an explicit refusal is not silence
+    ['accept-encoding', 'gzip;q=0.5', 'gzip'],
+    ['accept-encoding', 'gzip;level=1', 'gzip'], // not a plain preference list: keyed as sent
+    ['accept', 'a/b, c/d', 'c/d, a/b'], // other fields are not normalised
+  ]
+  for (const [field, a, b] of different) assert.is.not(key(field, a), key(field, b), `${field}: ${a} ≠ ${b}`)
+})
+
 test('stale when the upstream is unreachable (RFC 9111 §4.2.4, as Varnish grace)', () => {
   const WINDOW = 600_000
   const at = (h: Record<string, string>, staleForMs: number, req: Record<string, string> = {}) => {

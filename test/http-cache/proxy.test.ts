@@ -256,6 +256,28 @@ test('qualified private and no-cache: stored without the fields they name, which
   assert.is(upstream.received.length, 1)
 })
 
+test('Vary: Accept-Encoding and Accept-Language share stored variants across spellings of the same preferences', async () => {
+  await setup((req, res) => {
+    const body = `variant #${upstream.received.length} for ${req.headers['accept-encoding']} / ${req.headers['accept-language']}`
+    res.writeHead(200, {
+      'cache-control': 'max-age=60',
+      vary: 'Accept-Encoding, Accept-Language',
+      date: new Date(car.clock.now()).toUTCString(),
+      'content-length': String(Buffer.byteLength(body)),
+    })
+    res.end(body)
+  })
+  const ask = (encoding: string, language: string) =>
+    car.get('/u/api/page', { 'accept-encoding': encoding, 'accept-language': language })
+  const first = await ask('gzip, br', 'fr;q=0.8, en')
+  const same = await ask('GZIP,BR', 'en, fr;q=0.80')
+  assert.is(same.body, first.body)
+  assert.match(same.headers.get('cache-status') ?? '', 'cachecar; hit')
+  const other = await ask('br, gzip', 'fr;q=0.8, en')
+  assert.is.not(other.body, first.body, 'another order of equal preferences is another variant')
+  assert.is(upstream.received.length, 2)
+})
+
 test('HEAD is answered from a stored GET', async () => {
   await setup(answer({ 'cache-control': 'max-age=60' }))
   await car.get('/u/api/doc')

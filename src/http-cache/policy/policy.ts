@@ -287,7 +287,33 @@ export function retentionMs(facts: ResponseFacts, staleRetentionMs: number, unre
   return Math.max(1000, facts.freshnessMs - facts.initialAgeMs + afterFresh)
 }
 
-/** The secondary cache key (§4.1): the request's values of the fields named by Vary. */
+/** The secondary cache key (§4.1): the request's values of the fields named by Vary, normalised where that is safe. */
 export function varyKey(vary: readonly string[], request: GetHeader): string {
-  return JSON.stringify(vary.map((name) => (request(name) ?? '').trim().replace(/\s*,\s*/g, ',')))
+  return JSON.stringify(
+    vary.map((name) => {
+      const value = (request(name) ?? '').trim()
+      return (PREFERENCE_LISTS.has(name) && preferenceList(value)) || value.replace(/\s*,\s*/g, ',')
+    }),
+  )
+}
+
+/** Fields whose values are preference lists with q-values, where case is not significant (§4.1 permits normalising). */
+const PREFERENCE_LISTS = new Set(['accept-encoding', 'accept-language'])
+const PREFERENCE = /^([a-z0-9*][a-z0-9*._+-]*)\s*(?:;\s*q\s*=\s*(0(?:\.\d{0,3})?|1(?:\.0{0,3})?))?$/
+
+/**
+ * `gzip;q=0.5, BR` and `br, gzip; q=0.50` ask for the same thing: lower case, q written once in one form, listed from
+ * most to least preferred. Items of equal q keep their order (a server may break ties by it), so no two lists a server
+ * could answer differently share a key. Undefined when the value does not parse: it is then keyed as sent.
+ */
+function preferenceList(value: string): string | undefined {
+  if (value === '') return undefined
+  const items: { token: string; q: number; at: number }[] = []
+  for (const [at, part] of value.toLowerCase().split(',').entries()) {
+    const match = PREFERENCE.exec(part.trim())
+    if (!match) return undefined
+    items.push({ token: match[1]!, q: match[2] === undefined ? 1 : Number(match[2]), at })
+  }
+  items.sort((a, b) => b.q - a.q || a.at - b.at)
+  return items.map(({ token, q }) => (q === 1 ? token : `${token};q=${q}`)).join(',')
 }
