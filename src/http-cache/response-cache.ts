@@ -1,6 +1,6 @@
 // Stores and finds upstream responses in the Store: primary key = path + query as received, Vary as a secondary key.
 import { httpNamespace, surrogateTag } from '../store/keyspace.ts'
-import { OvertakenByPurgeError, type AbandonReason, type PurgeScope, type Store } from '../store/types.ts'
+import { OvertakenByPurgeError, type AbandonReason, type Entry, type PurgeScope, type Store } from '../store/types.ts'
 import { responseFields } from './policy/caching-fields.ts'
 import { getter } from './headers.ts'
 import { currentAgeMs, neverStored, varyKey, type GetHeader, type NotStorable } from './policy/policy.ts'
@@ -10,10 +10,16 @@ import { RESPONSE_TYPE, VARY_TYPE, decodeResponse, encodeResponse, type StoredRe
 const VARIANT = '\u0000'
 
 export type Lookup =
-  | { readonly kind: 'hit'; readonly response: StoredResponse }
+  /** `source`: found in the shared tier, or after waiting for another task's fetch (Entry.source). */
+  | { readonly kind: 'hit'; readonly response: StoredResponse; readonly source?: 'shared' | 'collapsed' }
   | { readonly kind: 'uri-miss' }
   /** `variantKey`: the store key of the variant that missed (where a coalescing lock may have been taken). */
   | { readonly kind: 'vary-miss'; readonly variantKey: string }
+
+function hit(entry: Entry): Lookup {
+  const response = decodeResponse(entry.value)
+  return entry.source ? { kind: 'hit', response, source: entry.source } : { kind: 'hit', response }
+}
 
 /** The store key of the variant `request` selects, from the Vary field names stored under the URL's key. */
 function variantKeyOf(key: string, varySpec: Uint8Array, request: GetHeader): string {
@@ -67,10 +73,10 @@ export class ResponseCache {
     const ns = ResponseCache.namespace(upstream)
     const entry = await this.#store.get(ns, key)
     if (!entry) return { kind: 'uri-miss' }
-    if (entry.contentType !== VARY_TYPE) return { kind: 'hit', response: decodeResponse(entry.value) }
+    if (entry.contentType !== VARY_TYPE) return hit(entry)
     const variantKey = variantKeyOf(key, entry.value, request)
     const variant = await this.#store.get(ns, variantKey)
-    return variant ? { kind: 'hit', response: decodeResponse(variant.value) } : { kind: 'vary-miss', variantKey }
+    return variant ? hit(variant) : { kind: 'vary-miss', variantKey }
   }
 
   /** Noted by a fill before it asks the upstream, and handed to save(). */

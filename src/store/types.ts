@@ -13,6 +13,11 @@ export interface Entry {
   /** Epoch milliseconds. */
   readonly expiresAt: number
   readonly size: number
+  /**
+   * How a tiered store found it when not in this task: in the shared tier, or by waiting for another task's fetch
+   * (cross-task coalescing). Absent for local reads. Cache-Status reports it.
+   */
+  readonly source?: 'shared' | 'collapsed'
 }
 
 /** What a listing shows for one key: everything but the value. */

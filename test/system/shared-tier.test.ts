@@ -76,11 +76,13 @@ test('a response one task fetched is a hit in the other, with one upstream reque
   clock.advance(5000)
   const second = await b.get('/u/api/items/1')
   assert.is(second.body, 'origin body for /items/1')
-  assert.match(second.headers.get('cache-status') ?? '', /hit/)
+  assert.is(second.headers.get('cache-status'), 'cachecar; hit; ttl=595; detail=shared', 'an L2 hit says so')
   assert.is(second.headers.get('age'), '5', 'Age counts from the first fetch, in whichever task it happened')
   assert.is(origin.received.length, 1)
-  // b filled its own store: the next read stays local.
-  assert.is((await b.get('/u/api/items/1')).status, 200)
+  // b filled its own store: the next read stays local, and says nothing of the shared tier.
+  const third = await b.get('/u/api/items/1')
+  assert.is(third.status, 200)
+  assert.is(third.headers.get('cache-status'), 'cachecar; hit; ttl=595')
   assert.is(origin.received.length, 1)
 })
 
@@ -114,6 +116,15 @@ test('coalescing across tasks: a herd on a cold URL in two tasks makes one upstr
     const herd = (path: string) => Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? c : d).get(path)))
     const answers = await herd('/u/api/cold')
     assert.is(requests, 1, 'one upstream request for the fleet')
+    // The task that did not fetch it waited for the other's fetch: its waiters say collapsed, not hit.
+    const byTask = [1, 0].map((parity) =>
+      answers.filter((_, i) => i % 2 === parity).map((a) => a.headers.get('cache-status') ?? ''),
+    )
+    const waiting = byTask.find((statuses) => !statuses.some((status) => status.includes('fwd-status=200; detail')))!
+    assert.ok(
+      waiting.some((status) => /^cachecar; fwd=uri-miss; fwd-status=200; ttl=\d+; collapsed$/.test(status)),
+      `cross-task waiters say collapsed: ${[...new Set(waiting)].join(' | ')}`,
+    )
     assert.equal([...new Set(answers.map((a) => `${a.status} ${a.body}`))], ['200 slow /cold'])
     // Not storable: the answer may not be reused, so every request goes upstream itself; the other task's requests
     // go as soon as the lock holder learns that (one upstream round trip), not when the 4 s lock would expire. The lock

@@ -56,6 +56,8 @@ const REUSED: Record<Exclude<Reuse, 'revalidate'>, CacheStatus> = {
   'stale-while-revalidate': { hit: true, fwd: 'stale', detail: 'stale-while-revalidate' },
 }
 
+const SHARED_HIT: CacheStatus = { hit: true, detail: 'shared' }
+
 /** Requests the cache never answers, decided before any lookup; undefined when the cache is to be asked. */
 export function beforeLookup(request: RequestFacts): Action | undefined {
   if (request.method !== 'GET' && request.method !== 'HEAD') return BY_METHOD
@@ -74,8 +76,16 @@ export function afterLookup(request: RequestFacts, lookup: Lookup, now: number):
     const stored = lookup.response
     const decision = reuse(stored.facts, request.directives, now)
     if (decision !== 'revalidate') {
+      const refresh = decision === 'stale-while-revalidate'
+      // Another task's fetch, waited for (cross-task coalescing): collapsed, as a waiter on this task's own fetch is.
+      if (lookup.source === 'collapsed' && decision === 'fresh') {
+        const status: CacheStatus = { fwd: 'uri-miss', fwdStatus: stored.facts.status, collapsed: true }
+        return { act: 'serve', stored, status, event: 'collapsed', refresh }
+      }
       const event = decision === 'fresh' ? 'hit' : 'stale'
-      return { act: 'serve', stored, status: REUSED[decision], event, refresh: decision === 'stale-while-revalidate' }
+      // Found in the shared tier, not this task's memory or disk: said with the hit (a stale one keeps its reason).
+      const status = lookup.source === 'shared' && decision === 'fresh' ? SHARED_HIT : REUSED[decision]
+      return { act: 'serve', stored, status, event, refresh }
     }
     const fwd = revalidationCause(stored.facts, now)
     if (request.directives.onlyIfCached) return { act: 'not-cached', fwd }

@@ -119,11 +119,15 @@ export class TieredStore implements Store {
       () => this.#shared.read(namespace, key, this.#now()),
       async () => undefined,
     )
-    if (!shared && this.#coalescing && this.#role(namespace) === 'near-quiet' && this.#shared.up)
+    let source: Entry['source'] = 'shared'
+    if (!shared && this.#coalescing && this.#role(namespace) === 'near-quiet' && this.#shared.up) {
       shared = await this.#coalescing.leadOrWait(namespace, key)
+      source = 'collapsed'
+    }
     this.#options.events?.read?.(shared ? 'shared' : 'miss')
-    if (shared && generation === this.#copies.generation) await this.#copies.fillLocal(shared)
-    return shared
+    if (!shared) return undefined
+    if (generation === this.#copies.generation) await this.#copies.fillLocal(shared)
+    return { ...shared, source }
   }
 
   async abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
