@@ -288,6 +288,30 @@ test('HEAD is answered from a stored GET', async () => {
   assert.is(upstream.received.length, 1)
 })
 
+test('RFC 9111 §4.3.5: a HEAD on a stale stored response freshens it (by a conditional GET), and GETs reuse it', async () => {
+  await setup((req, res) => {
+    const matches = req.headers['if-none-match'] === '"v1"'
+    res.writeHead(matches ? 304 : 200, {
+      'cache-control': 'max-age=10',
+      etag: '"v1"',
+      date: new Date(car.clock.now()).toUTCString(),
+      ...(!matches && { 'content-length': '4' }),
+    })
+    res.end(matches ? undefined : 'body')
+  })
+  await car.get('/u/api/doc')
+  car.clock.advance(60_000)
+  const head = await car.raw('HEAD', '/u/api/doc')
+  assert.is(head.status, 200)
+  assert.is(head.body, '')
+  assert.is(upstream.received[1]!.method, 'GET', 'validated with a GET: a 304 freshens, a 200 replaces the body too')
+  assert.is(upstream.received[1]!.headers['if-none-match'], '"v1"')
+  const get = await car.get('/u/api/doc')
+  assert.is(get.body, 'body')
+  assert.match(get.headers.get('cache-status') ?? '', 'cachecar; hit', 'fresh again after the HEAD')
+  assert.is(upstream.received.length, 2)
+})
+
 test('stale-while-revalidate serves the stale copy at once and refreshes it once in the background', async () => {
   let version = 1
   await setup((_req, res) => {
