@@ -31,6 +31,8 @@ export interface StoredAnswer {
   readonly stored: StoredResponse
   readonly status: CacheStatus
   readonly event: 'hit' | 'stale' | 'collapsed' | 'revalidated-304'
+  /** The request asks for one byte range of it (serve.ts cuts it). */
+  readonly range?: true
 }
 
 export type Action =
@@ -100,7 +102,7 @@ function rangeAfterLookup(request: RequestFacts, lookup: Lookup, now: number): A
   if (lookup.kind !== 'hit') return { act: 'pass', fwd: lookup.kind, detail: 'range' }
   const stored = lookup.response
   if (stored.facts.status === 200 && reuse(stored.facts, request.directives, now) === 'fresh')
-    return { act: 'serve', stored, status: REUSED.fresh, event: 'hit', refresh: false }
+    return { act: 'serve', stored, status: REUSED.fresh, event: 'hit', refresh: false, range: true }
   return RANGED
 }
 

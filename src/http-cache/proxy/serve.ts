@@ -1,6 +1,6 @@
 // Turns a stored response into the HTTP response for one request: Age, Cache-Status, 304 for matching conditionals.
 import { httpDate } from '../policy/http-date.ts'
-import { currentAgeMs, type GetHeader, type ResponseFacts } from '../policy/policy.ts'
+import { currentAgeMs, type GetHeader, } from '../policy/policy.ts'
 import { cacheStatus } from '../policy/cache-status.ts'
 import type { StoredAnswer } from './decide.ts'
 import type { HeaderList } from '../headers.ts'
@@ -42,16 +42,18 @@ const lastFields = new WeakMap<
 >()
 
 /** The reply to `request` from a stored response, with the Age and Cache-Status of this reuse. */
-export function serveStored({ stored, status }: StoredAnswer, request: GetHeader, method: string, now: number): Reply {
+export function serveStored(answer: StoredAnswer, request: GetHeader, method: string, now: number): Reply {
+  const { stored, status } = answer
   const ageMs = currentAgeMs(stored.facts, now)
   const age = Math.floor(ageMs / 1000) // RFC 9111 §5.1: sent on every reuse
   const ttl = Math.floor((stored.facts.freshnessMs - ageMs) / 1000)
   const dynamic = () => ({ age: String(age), 'cache-status': cacheStatus({ ...status, ttl }) })
-  if (stored.facts.status === 200 && clientConditionalMatches(stored.facts, request, () => dateOf(stored))) {
+  if (stored.facts.status === 200 && clientConditionalMatches(stored, request)) {
     const kept = stored.headers.filter(([name]) => NOT_MODIFIED_FIELDS.has(name))
     return { status: 304, headers: responseHeaders(kept, dynamic()), body: null }
   }
-  const range = method === 'GET' && stored.facts.status === 200 ? request('range') : null
+  // Only a request decided as one range reads Range again: a plain hit pays nothing for it.
+  const range = answer.range && method === 'GET' && stored.facts.status === 200 ? request('range') : null
   if (range != null && isSingleRange(range) && ifRangeHolds(stored.facts, request, () => dateOf(stored)))
     return partial(stored, range, dynamic())
   const bodyless = method === 'HEAD' || stored.facts.status === 204 || stored.facts.status === 304
@@ -89,10 +91,11 @@ function partial(stored: StoredAnswer['stored'], range: string, dynamic: Record<
 
 /**
  * §4.3.2: does a client's conditional request match the stored response (answer 304)? If-Modified-Since compares
- * with Last-Modified or, without one, with `modified` (the response's Date, else when it was received: RFC 9111
- * §4.3.2, RFC 9110 §13.1.3).
+ * with Last-Modified or, without one, with the response's Date, else when it was received (RFC 9111 §4.3.2, RFC 9110
+ * §13.1.3).
  */
-export function clientConditionalMatches(facts: ResponseFacts, request: GetHeader, modified: () => number): boolean {
+export function clientConditionalMatches(stored: StoredAnswer['stored'], request: GetHeader): boolean {
+  const { facts } = stored
   const inm = request('if-none-match')
   if (inm != null) {
     if (!facts.etag) return false
@@ -102,7 +105,7 @@ export function clientConditionalMatches(facts: ResponseFacts, request: GetHeade
   }
   const ims = httpDate(request('if-modified-since'))
   if (ims === undefined) return false // most requests: no date to parse on the hit path
-  const lastModified = facts.lastModified === undefined ? modified() : httpDate(facts.lastModified)
+  const lastModified = facts.lastModified === undefined ? dateOf(stored) : httpDate(facts.lastModified)
   return lastModified !== undefined && lastModified <= ims
 }
 
