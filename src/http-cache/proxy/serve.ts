@@ -1,6 +1,6 @@
 // Turns a stored response into the HTTP response for one request: Age, Cache-Status, 304 for matching conditionals.
 import { httpDate } from '../policy/http-date.ts'
-import { currentAgeMs, type GetHeader, } from '../policy/policy.ts'
+import { currentAgeMs, type GetHeader } from '../policy/policy.ts'
 import { cacheStatus } from '../policy/cache-status.ts'
 import type { StoredAnswer } from './decide.ts'
 import type { HeaderList } from '../headers.ts'
