@@ -44,10 +44,8 @@ for (const [name, child] of Object.entries(sides)) {
   sessionIds[name] = ((await session.json()) as { id: string }).id
 }
 
-const paths: [label: string, path: (side: string, round: number) => string, fresh?: boolean][] = [
+const paths: [label: string, path: (side: string) => string][] = [
   ['proxy hit 1 KiB', () => '/u/api/hit'],
-  // Every request a URL no earlier one named (a folder per round, a counter within it): fetched, stored, answered.
-  ['proxy miss 1 KiB', (_side, round) => `/u/api/miss${round}`, true],
   ['key/value GET 1 KiB', () => '/v1/kv/app/k0'],
   ['session GET (1 KiB data)', (side) => `/v1/sessions/${sessionIds[side]}`],
 ]
@@ -57,7 +55,7 @@ console.log(
 console.log('| path | req/s ratio (median) | CPU per request ratio (median) | per-round req/s ratios |')
 console.log('|---|---|---|---|')
 try {
-  for (const [label, path, fresh] of paths) {
+  for (const [label, path] of paths) {
     const rps: number[] = []
     const cpu: number[] = []
     for (let round = 0; round < ROUNDS; round++) {
@@ -66,9 +64,7 @@ try {
       for (const side of order) {
         const child = sides[side]!
         const before = cpuSeconds(child)
-        const result = fresh
-          ? load(child.url + path(side, round), 'GET', 1e9, { fresh })
-          : load(child.url, 'GET', 1, { paths: [path(side, round)] })
+        const result = load(child.url, 'GET', 1, { paths: [path(side)] })
         got[side] = { rps: result.rps, cpuPerRequest: (cpuSeconds(child) - before) / result.total }
       }
       rps.push(got.this!.rps / got[commit]!.rps)
