@@ -114,20 +114,15 @@ export class TieredStore implements Store {
       return local
     }
     const generation = this.#copies.generation
-    let shared = await this.#copies.near(
-      'read',
-      () => this.#shared.read(namespace, key, this.#now()),
-      async () => undefined,
-    )
-    let source: Entry['source'] = 'shared'
-    if (!shared && this.#coalescing && this.#role(namespace) === 'near-quiet' && this.#shared.up) {
-      shared = await this.#coalescing.leadOrWait(namespace, key)
-      source = 'collapsed'
-    }
+    const read = () => this.#shared.read(namespace, key, this.#now())
+    const stored = await this.#copies.near('read', read, async () => undefined)
+    // Not there yet: wait for another task's fetch of it (cross-task coalescing), or lead it.
+    const waits = !stored && this.#coalescing && this.#role(namespace) === 'near-quiet' && this.#shared.up
+    const shared = waits ? await this.#coalescing!.leadOrWait(namespace, key) : stored
     this.#options.events?.read?.(shared ? 'shared' : 'miss')
     if (!shared) return undefined
     if (generation === this.#copies.generation) await this.#copies.fillLocal(shared)
-    return { ...shared, source }
+    return { ...shared, source: waits ? 'collapsed' : 'shared' }
   }
 
   async abandon(namespace: string, key: string, reason: AbandonReason): Promise<void> {
