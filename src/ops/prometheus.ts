@@ -71,24 +71,27 @@ abstract class Metric<Child> {
   protected abstract samples(labels: Labels, child: Child, lines: string[]): void
 }
 
-export interface CounterChild {
-  inc(by?: number): void
+/** A counter's or a gauge's child: one number, exposed as one sample. */
+abstract class Scalar<Child extends { readonly value: number }> extends Metric<Child> {
+  constructor(options: MetricOptions) {
+    super(options)
+    this.initialise()
+  }
+
+  protected samples(labels: Labels, child: Child, lines: string[]): void {
+    lines.push(sample(this.name, labels, child.value))
+  }
 }
 
-class Count implements CounterChild {
+class Count {
   value = 0
   inc(by = 1): void {
     this.value += by
   }
 }
 
-export class Counter extends Metric<CounterChild> {
+export class Counter extends Scalar<Count> {
   readonly type = 'counter'
-
-  constructor(options: MetricOptions) {
-    super(options)
-    this.initialise()
-  }
 
   inc(by = 1): void {
     this.only.inc(by)
@@ -97,30 +100,17 @@ export class Counter extends Metric<CounterChild> {
   protected makeChild(): Count {
     return new Count()
   }
-
-  protected samples(labels: Labels, child: CounterChild, lines: string[]): void {
-    lines.push(sample(this.name, labels, (child as Count).value))
-  }
 }
 
-export interface GaugeChild {
-  set(value: number): void
-}
-
-class Level implements GaugeChild {
+class Level {
   value = 0
   set(value: number): void {
     this.value = value
   }
 }
 
-export class Gauge extends Metric<GaugeChild> {
+export class Gauge extends Scalar<Level> {
   readonly type = 'gauge'
-
-  constructor(options: MetricOptions) {
-    super(options)
-    this.initialise()
-  }
 
   set(value: number): void {
     this.only.set(value)
@@ -128,10 +118,6 @@ export class Gauge extends Metric<GaugeChild> {
 
   protected makeChild(): Level {
     return new Level()
-  }
-
-  protected samples(labels: Labels, child: GaugeChild, lines: string[]): void {
-    lines.push(sample(this.name, labels, (child as Level).value))
   }
 }
 
