@@ -101,6 +101,9 @@ test('a range on a miss goes upstream as it came and nothing is stored from it',
   assert.match(String(part.headers['cache-status']), 'fwd=uri-miss; fwd-status=206; detail=range')
   await car.raw('GET', '/u/api/cold', { range: 'bytes=0-1' })
   assert.is(upstream.received.length, 2, 'a 206 is never stored')
+  const onlyCached = await car.raw('GET', '/u/api/cold', { range: 'bytes=0-1', 'cache-control': 'only-if-cached' })
+  assert.is(onlyCached.status, 504, 'only-if-cached keeps a range request off the upstream too')
+  assert.is(upstream.received.length, 2)
 })
 
 test.run()

@@ -99,11 +99,12 @@ export function afterLookup(request: RequestFacts, lookup: Lookup, now: number):
 
 /** One range: served from a fresh stored 200 (serve.ts cuts it); anything else goes upstream as it came. */
 function rangeAfterLookup(request: RequestFacts, lookup: Lookup, now: number): Action {
-  if (lookup.kind !== 'hit') return { act: 'pass', fwd: lookup.kind, detail: 'range' }
-  const stored = lookup.response
-  if (stored.facts.status === 200 && reuse(stored.facts, request.directives, now) === 'fresh')
+  const stored = lookup.kind === 'hit' ? lookup.response : undefined
+  if (stored?.facts.status === 200 && reuse(stored.facts, request.directives, now) === 'fresh')
     return { act: 'serve', stored, status: REUSED.fresh, event: 'hit', refresh: false, range: true }
-  return RANGED
+  // only-if-cached forbids going upstream, with a range as without (RFC 9111 §5.2.1.7).
+  if (request.directives.onlyIfCached) return { act: 'not-cached', fwd: lookup.kind === 'hit' ? 'stale' : lookup.kind }
+  return lookup.kind === 'hit' ? RANGED : { act: 'pass', fwd: lookup.kind, detail: 'range' }
 }
 
 /**
