@@ -1,7 +1,9 @@
 // How often each key was read lately, approximately, in a fixed amount of memory: a count-min sketch of 4-bit
 // counters that halves every counter after a sample of reads, so old popularity fades (TinyLFU, Einziger et al.,
 // as Caffeine uses it). A sample is ten reads per entry held: the tier holds 1,000 entries of 16 KiB or 16,000 of
-// 1 KiB in the same bytes, and a fixed sample sized for the latter kept yesterday's favourites for 16 times as long. The memory tier asks it whether a newcomer is read more often than the entry it would push
+// 1 KiB in the same bytes, and a fixed sample sized for the latter kept yesterday's favourites for 16 times as long.
+// It is never shorter than one read per counter of a row, so halving stays O(1) a read (with one hot key held, a
+// sample of 640 reads halved 65,536 counters each time: 0.07 µs of every key/value hit). The memory tier asks it whether a newcomer is read more often than the entry it would push
 // out, so a loop over a few more keys than fit keeps most of them in memory instead of none (LRU's worst case).
 
 const DEPTH = 4
@@ -28,7 +30,8 @@ export class FrequencySketch {
       const i = row * width + (Math.imul(hash, SEEDS[row]!) >>> this.#shift)
       if (this.#counts[i]! < MAX_COUNT) this.#counts[i]!++
     }
-    if (++this.#samples >= 10 * Math.max(held, 64)) this.#age()
+    // Halving touches every counter: at least one read per counter row between halvings keeps it O(1) a read.
+    if (++this.#samples >= Math.max(10 * held, this.#counts.length / DEPTH)) this.#age()
   }
 
   /** Reads of the key since about one sample ago (never fewer than there were, sometimes more: collisions). */

@@ -196,9 +196,9 @@ test('a newcomer read more often than the entry it would push out enters; old po
   for (let read = 0; read < 15; read++) await hot.get('ns', 'b')
   for (let read = 0; read < 3; read++) await hot.get('ns', 'c')
   assert.is(hot.peek('ns', 'c'), undefined, 'c, read 3 times, does not push out a, read 15 times')
-  // Reads age the counts (halved every ten reads per entry held, 64 at least): 3,000 reads of b later, a's fifteen
-  // reads are history, and c, read again, takes a's place.
-  for (let read = 0; read < 3_000; read++) hot.peek('ns', 'b')
+  // Reads age the counts (halved every ten reads per entry held, and at least once per counter of a row: 1,024 here):
+  // 5,000 reads of b later, a's fifteen reads are history, and c, read again, takes a's place.
+  for (let read = 0; read < 5_000; read++) hot.peek('ns', 'b')
   await hot.get('ns', 'c')
   assert.ok(hot.peek('ns', 'c'), 'c is in memory')
   assert.is(hot.peek('ns', 'a'), undefined, 'a left to make room')
