@@ -12,6 +12,8 @@ const SEEDS = [0x9e3779b1, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f] as const
 
 export class FrequencySketch {
   readonly #counts: Uint8Array
+  /** The same counters four at a time, for halving them. */
+  readonly #words: Uint32Array
   readonly #shift: number
   #samples = 0
 
@@ -20,6 +22,7 @@ export class FrequencySketch {
     let log2 = 10
     while (log2 < 24 && 2 ** log2 < entries) log2++
     this.#counts = new Uint8Array(DEPTH << log2)
+    this.#words = new Uint32Array(this.#counts.buffer)
     this.#shift = 32 - log2
   }
 
@@ -47,7 +50,9 @@ export class FrequencySketch {
 
   /** Halves every counter: what was popular a sample ago counts half as much now. */
   #age(): void {
-    for (let i = 0; i < this.#counts.length; i++) this.#counts[i] = this.#counts[i]! >> 1
+    // Four counters a word: shift each byte right by one, dropping the bit that crosses into the next byte.
+    const words = this.#words
+    for (let i = 0; i < words.length; i++) words[i] = (words[i]! >>> 1) & 0x7f7f7f7f
     this.#samples = 0
   }
 }
