@@ -210,14 +210,16 @@ export interface ResponseDirectives {
 export function responseDirectives(get: Get): ResponseDirectives {
   const targeted = targetedDirectives(get, TARGETED_FIELDS)
   const cc = targeted ?? parseCacheControl(get('cache-control'))
+  const privateFields = qualifiedFields(cc.get('private'))
+  const noCacheFields = qualifiedFields(cc.get('no-cache'))
   return {
     expiresApplies: !targeted,
     noStore: cc.has('no-store'),
     mustUnderstand: cc.has('must-understand'),
-    private: qualifiedFields(cc.get('private')) === undefined && cc.has('private'),
+    private: privateFields === undefined && cc.has('private'),
     public: cc.has('public'),
-    noCache: qualifiedFields(cc.get('no-cache')) === undefined && cc.has('no-cache'),
-    withheldFields: [...(qualifiedFields(cc.get('private')) ?? []), ...(qualifiedFields(cc.get('no-cache')) ?? [])],
+    noCache: noCacheFields === undefined && cc.has('no-cache'),
+    withheldFields: [...(privateFields ?? []), ...(noCacheFields ?? [])],
     mustRevalidate: cc.has('must-revalidate'),
     proxyRevalidate: cc.has('proxy-revalidate'),
     sMaxAgeMs: argumentMs(cc, 's-maxage', 0),

@@ -7,7 +7,7 @@ import type { HeaderList } from '../headers.ts'
 import type { Reply } from '../../http/reply.ts'
 import { headerObject, replayHeaders } from '../record.ts'
 import { PROBLEM_CONTENT_TYPE, problemBody } from '../../http/problem.ts'
-import { byteRange, ifRangeHolds, isSingleRange } from './ranges.ts'
+import { byteRange, ifRangeHolds } from './ranges.ts'
 
 /**
  * Fields a 304 carries (RFC 9110 §15.4.5), and Set-Cookie: a stored response never holds one, so it is there only when
@@ -52,9 +52,9 @@ export function serveStored(answer: StoredAnswer, request: GetHeader, method: st
     const kept = stored.headers.filter(([name]) => NOT_MODIFIED_FIELDS.has(name))
     return { status: 304, headers: responseHeaders(kept, dynamic()), body: null }
   }
-  // Only a request decided as one range reads Range again: a plain hit pays nothing for it.
-  const range = answer.range && method === 'GET' && stored.facts.status === 200 ? request('range') : null
-  if (range != null && isSingleRange(range) && ifRangeHolds(stored.facts, request, () => dateOf(stored)))
+  // Only a request decided as one range of a stored 200 (decide.ts) reads Range again: a plain hit pays nothing for it.
+  const range = answer.range ? request('range') : null
+  if (range != null && ifRangeHolds(stored.facts, request, () => dateOf(stored)))
     return partial(stored, range, dynamic())
   const bodyless = method === 'HEAD' || stored.facts.status === 204 || stored.facts.status === 304
   let last = lastFields.get(stored)
