@@ -64,9 +64,9 @@ export class ResponseCache {
     const ns = ResponseCache.namespace(upstream)
     const entry = this.#store.peek(ns, key)
     if (!entry) return undefined
-    if (entry.contentType !== VARY_TYPE) return { kind: 'hit', response: decodeResponse(entry.value) }
+    if (entry.contentType !== VARY_TYPE) return hit(entry)
     const variant = this.#store.peek(ns, variantKeyOf(key, entry.value, request))
-    return variant && { kind: 'hit', response: decodeResponse(variant.value) }
+    return variant && hit(variant)
   }
 
   async lookup(upstream: string, key: string, request: GetHeader): Promise<Lookup> {

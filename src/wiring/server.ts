@@ -92,7 +92,7 @@ export async function start(config: Config, logger: Logger, options: StartOption
   sweeper.start()
   const stopSampling = sampleEventLoopDelay(metrics.eventLoopDelay)
   const port = (server.address() as AddressInfo).port
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  const host = urlHost(config.host)
   logger.info(
     {
       event: 'listening',
@@ -133,6 +133,11 @@ export async function start(config: Config, logger: Logger, options: StartOption
   }
 }
 
+/** A host as it goes before ":port": an IPv6 address in brackets. */
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
+}
+
 const LISTEN_FAILURES: Record<string, string> = {
   EADDRINUSE: 'the port is in use',
   EACCES: 'permission denied',
@@ -145,7 +150,7 @@ const LISTEN_FAILURES: Record<string, string> = {
 export class ListenError extends Error {
   constructor(host: string, port: number, cause: NodeJS.ErrnoException) {
     const reason = LISTEN_FAILURES[cause.code ?? ''] ?? cause.message
-    super(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${port}: ${reason} (${cause.code ?? 'error'})`, {
+    super(`cannot listen on ${urlHost(host)}:${port}: ${reason} (${cause.code ?? 'error'})`, {
       cause,
     })
   }
