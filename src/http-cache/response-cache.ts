@@ -85,6 +85,16 @@ export class ResponseCache {
   }
 
   /**
+   * For an answer stored right after this task's own invalidation of its URL (a POST's, RFC 9110 §9.3.3): purges in
+   * this task after that one overtake it. The shared tier cannot tell this task's own purge note from another's
+   * within its clock margin, so the answer is written there unguarded (at 0): a purge from another task racing the
+   * write by milliseconds may leave it stored.
+   */
+  fillStartAfterOwnPurge(): FillStart {
+    return { position: this.#purges.position(), at: 0 }
+  }
+
+  /**
    * Stores `response` as the variant `request` selects; a response without Vary replaces every variant.
    * `replacesVariants` false says the lookup found no Vary spec, saving a delete per miss. `since` is where the fill
    * began: a matching purge since then means it is not stored (OvertakenByPurgeError). The store runs a purge after

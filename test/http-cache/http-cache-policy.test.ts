@@ -56,12 +56,22 @@ function storable(
     req = {} as Record<string, string>,
     defaultTtlMs = 0,
     store5xx = true,
-  }: { status?: number; method?: string; req?: Record<string, string>; defaultTtlMs?: number; store5xx?: boolean } = {},
+    contentLocationIsTarget = false,
+    unkeyed = false,
+  }: {
+    status?: number
+    method?: string
+    req?: Record<string, string>
+    defaultTtlMs?: number
+    store5xx?: boolean
+    contentLocationIsTarget?: boolean
+    unkeyed?: boolean
+  } = {},
 ) {
   const response = headers({ date: httpDate(T0), ...res })
   return (
     notStorable(
-      { method, request: headers(req), status, response, defaultTtlMs, store5xx },
+      { method, request: headers(req), status, response, defaultTtlMs, store5xx, contentLocationIsTarget, unkeyed },
       responseFacts(status, response, T0, T0, defaultTtlMs),
     ) ?? 'storable'
   )
@@ -72,7 +82,63 @@ test('storability (RFC 9111 §3)', () => {
     ['§3 GET 200 with max-age is storable', storable({ 'cache-control': 'max-age=60' }), 'storable'],
     [
       '§3 only GET is stored (HEAD is answered from a stored GET)',
+      storable({ 'cache-control': 'max-age=60' }, { method: 'HEAD' }),
+      'method',
+    ],
+    [
+      'RFC 9110 §9.3.3 a POST answer without Content-Location naming its URL is not stored',
       storable({ 'cache-control': 'max-age=60' }, { method: 'POST' }),
+      'method',
+    ],
+    [
+      'RFC 9110 §9.3.3 a POST 200 with max-age and Content-Location = its URL is stored (for later GETs)',
+      storable({ 'cache-control': 'max-age=60' }, { method: 'POST', contentLocationIsTarget: true }),
+      'storable',
+    ],
+    [
+      'RFC 9110 §9.3.3 a POST 203 with Expires and Content-Location = its URL is stored',
+      storable({ expires: httpDate(T0 + 60_000) }, { method: 'POST', status: 203, contentLocationIsTarget: true }),
+      'storable',
+    ],
+    [
+      'RFC 9110 §9.3.3 a POST answer needs explicit freshness: heuristics do not count',
+      storable(
+        { 'cache-control': 'public', 'last-modified': httpDate(T0 - 86_400_000) },
+        { method: 'POST', contentLocationIsTarget: true },
+      ),
+      'method',
+    ],
+    [
+      'RFC 9110 §9.3.3 a POST answer needs explicit freshness: the default TTL does not count',
+      storable({}, { method: 'POST', contentLocationIsTarget: true, defaultTtlMs: 60_000 }),
+      'method',
+    ],
+    [
+      'RFC 9110 §8.7 a POST 201 describes what it created, not its URL: not stored',
+      storable({ 'cache-control': 'max-age=60' }, { method: 'POST', status: 201, contentLocationIsTarget: true }),
+      'method',
+    ],
+    [
+      'cachecar: a POST carrying an unkeyed field is not stored (the field may have shaped it)',
+      storable({ 'cache-control': 'max-age=60' }, { method: 'POST', contentLocationIsTarget: true, unkeyed: true }),
+      'method',
+    ],
+    [
+      '§3 a POST answer obeys every GET rule (private)',
+      storable({ 'cache-control': 'private, max-age=60' }, { method: 'POST', contentLocationIsTarget: true }),
+      'private',
+    ],
+    [
+      '§3.5 a POST with Authorization needs public or s-maxage as a GET does',
+      storable(
+        { 'cache-control': 'max-age=60' },
+        { method: 'POST', contentLocationIsTarget: true, req: { authorization: 'Bearer x' } },
+      ),
+      'authorization',
+    ],
+    [
+      'only POST: a PUT answer with Content-Location = its URL is not stored',
+      storable({ 'cache-control': 'max-age=60' }, { method: 'PUT', contentLocationIsTarget: true }),
       'method',
     ],
     ['§3 206 partial content is never stored', storable({ 'cache-control': 'max-age=60' }, { status: 206 }), 'status'],

@@ -399,6 +399,40 @@ test('a successful POST invalidates the target URI and a same-origin Location', 
   )
 })
 
+test('RFC 9110 §9.3.3: a POST answer with max-age and Content-Location = its URL serves later GETs and HEADs', async () => {
+  await setup((req, res) => {
+    const n = upstream.received.length
+    const headers = { date: new Date(car.clock.now()).toUTCString(), 'cache-control': 'max-age=60' }
+    if (req.method !== 'POST') return res.writeHead(200, headers).end(`get #${n}`)
+    // /items names itself (relative, as upstreams send it); /elsewhere names another URL; /stale has no freshness.
+    const location = { '/items': 'items', '/elsewhere': '/items', '/stale': '/stale' }[req.url!]!
+    const fresh = req.url === '/stale' ? {} : headers
+    const body = `posted #${n}`
+    res.writeHead(200, { ...fresh, 'content-location': location, 'content-length': String(body.length) }).end(body)
+  })
+  await car.get('/u/api/items')
+  const post = await fetch(`${car.url}/u/api/items`, { method: 'POST', body: '{"n":7}' })
+  assert.is(await post.text(), 'posted #2')
+  assert.is(post.headers.get('cache-status'), 'cachecar; fwd=method; fwd-status=200; stored')
+  const get = await car.get('/u/api/items')
+  assert.is(get.body, 'posted #2', 'the POST answer replaced the stored GET answer')
+  assert.match(get.headers.get('cache-status') ?? '', /^cachecar; hit/)
+  const head = await car.raw('HEAD', '/u/api/items')
+  assert.is(head.status, 200)
+  assert.is(head.headers['content-length'], String('posted #2'.length))
+  assert.is(upstream.received.length, 2, 'neither the GET nor the HEAD went upstream')
+
+  // Content-Location naming another URL, or no explicit freshness: the POST invalidates and stores nothing.
+  for (const path of ['/elsewhere', '/stale']) {
+    await car.get(`/u/api${path}`)
+    const other = await fetch(`${car.url}/u/api${path}`, { method: 'POST', body: '{}' })
+    await other.text()
+    assert.is(other.headers.get('cache-status'), 'cachecar; fwd=method; fwd-status=200')
+    const after = await car.get(`/u/api${path}`)
+    assert.match(after.headers.get('cache-status') ?? '', 'fwd=uri-miss', `${path} went upstream again`)
+  }
+})
+
 test('concurrent misses for one key make exactly one upstream request and get the same bytes', async () => {
   await setup((_req, res) => {
     setTimeout(() => {

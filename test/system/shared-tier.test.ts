@@ -28,8 +28,10 @@ test.before.each(async (context) => {
       'cache-control': 'max-age=600',
       'surrogate-key': `item ${req.url?.split('/')[1] ?? ''}`,
       date: new Date(context.clock.now()).toUTCString(),
+      // A POST answer naming its own URL: it may serve later GETs (RFC 9110 §9.3.3).
+      ...(req.method === 'POST' && { 'content-location': req.url }),
     })
-    res.end(`origin body for ${req.url}`)
+    res.end(`origin ${req.method === 'POST' ? 'answer to a POST' : 'body'} for ${req.url}`)
   })
   context.clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000)
   const env = {
@@ -217,6 +219,28 @@ test("a purge in one task removes the entry from the other task's local store to
     'b dropped its copy',
   )
   assert.is(origin.received.length, 2)
+})
+
+test("a POST answer naming its URL is stored after the POST's own invalidation, and the other task serves it", async ({
+  a,
+  b,
+  origin,
+}) => {
+  await fetchAndStore(a, '/u/api/items/9')
+  await b.get('/u/api/items/9') // in b's local store as well
+  const post = await fetch(`${a.url}/u/api/items/9`, { method: 'POST', body: '{}' })
+  assert.is(await post.text(), 'origin answer to a POST for /items/9')
+  assert.match(post.headers.get('cache-status') ?? '', 'fwd=method; fwd-status=200')
+  assert.ok(
+    await eventually(async () => (await b.get('/u/api/items/9')).body === 'origin answer to a POST for /items/9'),
+    "b dropped its old copy and took the POST's answer",
+  )
+  assert.is((await a.get('/u/api/items/9')).body, 'origin answer to a POST for /items/9')
+  assert.equal(
+    origin.received.map((r) => r.method),
+    ['GET', 'POST'],
+    'no GET went upstream after the POST',
+  )
 })
 
 test('a soft purge in one task makes the other revalidate instead of serving its fresh copy', async ({

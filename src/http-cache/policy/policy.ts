@@ -60,6 +60,8 @@ export interface ClientRequest {
   readonly get: GetHeader
   /** It carries a credential-like field that counts as Authorization (request-fields.ts). */
   readonly credential: boolean
+  /** It carries a field that shapes the answer without being keyed (request-fields.ts). */
+  readonly unkeyed?: boolean
   readonly directives: RequestDirectives
 }
 
@@ -71,6 +73,8 @@ export interface Arrival {
   readonly defaultTtlMs: number
   /** The upstream lets 5xx answers be stored (with explicit freshness); false keeps every 5xx out. */
   readonly store5xx?: boolean
+  /** The response's Content-Location names the request's own URL (what lets a POST answer serve later GETs). */
+  readonly contentLocationIsTarget?: boolean
 }
 
 /** A response as the cache judges it when it arrives: what later decisions need, and why it may not be stored. */
@@ -119,6 +123,8 @@ export interface StorabilityInput {
   readonly response: GetHeader
   readonly defaultTtlMs: number
   readonly store5xx?: boolean
+  readonly contentLocationIsTarget?: boolean
+  readonly unkeyed?: boolean
 }
 
 /** RFC 9111 §3 for a shared cache, plus cachecar's stricter choices; undefined means storable. */
@@ -126,6 +132,7 @@ export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotS
   const client = {
     get: input.request,
     credential: input.credential ?? false,
+    unkeyed: input.unkeyed ?? false,
     directives: requestDirectives(input.request),
   }
   return storability({ ...input, client }, responseFields(input.response), facts)
@@ -133,7 +140,9 @@ export function notStorable(input: StorabilityInput, facts: ResponseFacts): NotS
 
 function storability(arrival: Arrival, fields: ResponseFields, facts: ResponseFacts): NotStorable | undefined {
   const { client } = arrival
-  if (arrival.method !== 'GET') return 'method'
+  const explicit =
+    fields.sMaxAgeMs !== undefined || fields.maxAgeMs !== undefined || (fields.expiresApplies && fields.hasExpires)
+  if (arrival.method !== 'GET' && !(arrival.method === 'POST' && postAnswersGets(arrival, explicit))) return 'method'
   if (client.directives.noStore) return 'request-no-store'
   const never = neverStored(arrival.status, fields)
   if (never) return never
@@ -147,8 +156,6 @@ function storability(arrival: Arrival, fields: ResponseFields, facts: ResponseFa
   )
     return 'authorization'
   if (facts.vary.includes('*')) return 'vary-star'
-  const explicit =
-    fields.sMaxAgeMs !== undefined || fields.maxAgeMs !== undefined || (fields.expiresApplies && fields.hasExpires)
   // Cache deception: the answer to a request with a Cookie may be one user's page behind an innocent-looking URL
   // (/account/x.css on an upstream that ignores the suffix). Store it only when the upstream explicitly allows it,
   // never on heuristics or the operator's default TTL.
@@ -159,6 +166,20 @@ function storability(arrival: Arrival, fields: ResponseFields, facts: ResponseFa
   if (facts.freshnessMs <= 0 && !facts.etag && !facts.lastModified && facts.swrMs <= 0 && facts.sieMs <= 0)
     return 'not-reusable'
   return undefined
+}
+
+/**
+ * RFC 9110 §9.3.3, §8.7: a POST's answer may serve later GETs of its URL when it carries explicit freshness and a
+ * Content-Location naming that URL, so it is the resource's current representation. Only 200 and 203 carry one (a 201
+ * describes what was created). A request field the key does not hold may have shaped it: not then.
+ */
+function postAnswersGets(arrival: Arrival, explicit: boolean): boolean {
+  return (
+    explicit &&
+    arrival.contentLocationIsTarget === true &&
+    (arrival.status === 200 || arrival.status === 203) &&
+    arrival.client.unkeyed !== true
+  )
 }
 
 /** Everything a stored response needs for later decisions, computed once when it is stored or refreshed. */

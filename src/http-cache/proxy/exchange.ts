@@ -69,8 +69,11 @@ export class Exchange {
   #client: ClientRequest | undefined
   /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
   hadVariants = true
-  /** The store key whose miss may have taken a coalescing lock: the URL's, or a Vary variant's. */
-  missedKey: string
+  /**
+   * The store key whose miss may have taken a coalescing lock: the URL's, or a Vary variant's; undefined until a
+   * lookup missed (a hit, or a request never looked up, holds no lock to release).
+   */
+  missedKey: string | undefined
   readonly #incoming: IncomingMessage
   readonly #outgoing: ServerResponse
 
@@ -85,7 +88,6 @@ export class Exchange {
     this.upstream = upstream
     this.method = method
     this.key = key
-    this.missedKey = key
     this.#incoming = incoming
     this.#outgoing = outgoing
     this.services = services
@@ -103,6 +105,7 @@ export class Exchange {
       // A credential-like field (X-Api-Key…) while the upstream's default TTL is on: stored only as Authorization is.
       credential:
         this.upstream.config.defaultTtlMs > 0 && carriesAny(this.#incoming.headers, this.upstream.credentialFields),
+      unkeyed: carriesAny(this.#incoming.headers, this.upstream.unkeyedFields),
       directives: this.directives,
     }
     return this.#client
@@ -124,6 +127,7 @@ export class Exchange {
    * Every path that took a lock with its lookup and will not store ends here (or in a write, which releases it).
    */
   abandon(reason: AbandonReason): void {
+    if (this.missedKey === undefined) return
     // Best effort, never awaited by the answer: a lock that is not released expires after the coalescing time.
     this.services.cache.abandon(this.upstream.config.name, this.missedKey, reason).catch(() => {})
   }
@@ -140,7 +144,7 @@ export class Exchange {
       await this.services.cache.save(name, this.key, this.request, stored, retention, this.fillStart, this.hadVariants)
       this.event('stored')
       // A variant's miss answered without Vary is stored under the URL: the lock on the variant's key ends too.
-      if (this.missedKey !== this.key) this.abandon('not-stored')
+      if (this.missedKey !== undefined && this.missedKey !== this.key) this.abandon('not-stored')
     } catch (error) {
       this.abandon('not-stored')
       if (error instanceof OvertakenByPurgeError) {
@@ -202,6 +206,14 @@ export class Exchange {
   get fillStart(): FillStart {
     this.#fillStart ??= this.services.cache.fillStart()
     return this.#fillStart
+  }
+
+  /**
+   * A POST's answer is stored after the POST's own invalidation of its URL: only purges after that one may overtake
+   * it (ResponseCache.fillStartAfterOwnPurge).
+   */
+  restartFillAfterOwnPurge(): void {
+    this.#fillStart = this.services.cache.fillStartAfterOwnPurge()
   }
 
   /** Forwards to the upstream, relaying 102 Processing and 103 Early Hints to the client (RFC 9110 §15.2). */

@@ -107,6 +107,14 @@ function lead(ex: Exchange, collapse: boolean): Settle {
   return settle
 }
 
+/**
+ * Answers with an upstream response that may be stored although no lookup missed it (a POST's, RFC 9110 §9.3.3),
+ * storing it on the way: nobody waits on it.
+ */
+export function respondStoring(ex: Exchange, forwarded: Forwarded, fwd: Forward): typeof SENT {
+  return respond(ex, forwarded, fwd, () => {})
+}
+
 /** Answers with a fresh upstream response, storing it on the way when it may be stored. */
 function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settle): typeof SENT {
   if (forwarded.notStorable) {

@@ -75,6 +75,9 @@ export async function forward(
       status: response.statusCode,
       defaultTtlMs: upstream.config.defaultTtlMs,
       store5xx: upstream.config.store5xx,
+      // Compared only for a POST: the one method whose answer it can make storable (policy.ts).
+      contentLocationIsTarget:
+        request.method === 'POST' && upstream.keyOf(get('content-location'), request.path) === request.path,
     },
     responseFields(get),
     requestTime,

@@ -1,10 +1,10 @@
 // Requests the cache does not answer go through to the upstream as they came; a successful unsafe method then
-// invalidates what it may have changed (RFC 9111 §4.4).
+// invalidates what it may have changed (RFC 9111 §4.4), and a POST's answer may then be stored for later GETs.
 import type { SENT } from '../../http/reply.ts'
 import type { Exchange } from './exchange.ts'
+import { respondStoring } from './fill.ts'
 import { UpstreamFailure, type Forwarded } from './forward.ts'
 import { getter } from '../headers.ts'
-import type { Upstream } from './upstream.ts'
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
@@ -26,6 +26,11 @@ export async function passThrough(
     throw error instanceof UpstreamFailure ? error.toProblem(ex.upstream.config.name, fwd) : error
   }
   if (!SAFE.has(ex.method) && forwarded.status < 400) await invalidateAfterWrite(ex, getter(forwarded.headers))
+  // RFC 9110 §9.3.3: a POST answer with explicit freshness naming its own URL in Content-Location serves later GETs.
+  if (ex.method === 'POST' && !forwarded.notStorable) {
+    ex.restartFillAfterOwnPurge()
+    return respondStoring(ex, forwarded, fwd)
+  }
   return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, ...(detail && { detail }) })
 }
 
@@ -34,22 +39,7 @@ async function invalidateAfterWrite(ex: Exchange, response: (name: string) => st
   const name = ex.upstream.config.name
   await cache.invalidate(name, ex.key)
   for (const field of ['location', 'content-location']) {
-    const target = sameUpstreamKey(ex.upstream, ex.key, response(field))
+    const target = ex.upstream.keyOf(response(field), ex.key)
     if (target !== undefined) await cache.invalidate(name, target)
   }
-}
-
-/** The cache key of a Location-style URI if it points into the same upstream (§4.4: same origin only). */
-function sameUpstreamKey(upstream: Upstream, requestKey: string, value: string | null): string | undefined {
-  if (!value) return undefined
-  let url: URL
-  try {
-    // Resolving here only compares origins; it never decides where a request goes.
-    url = new URL(value, upstream.config.origin + upstream.pathFor(requestKey))
-  } catch {
-    return undefined
-  }
-  const base = upstream.config.basePath
-  if (url.origin !== upstream.config.origin || !url.pathname.startsWith(base)) return undefined
-  return url.pathname.slice(base.length) + url.search
 }

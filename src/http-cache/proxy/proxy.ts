@@ -53,7 +53,7 @@ export function answerProxy(
 /** Decide what to do with what the lookup found, noting what a fill will need of it. */
 function decide(ex: Exchange, request: RequestFacts, lookup: Lookup): Action {
   ex.hadVariants = lookup.kind === 'vary-miss' || (lookup.kind === 'hit' && lookup.response.facts.vary.length > 0)
-  if (lookup.kind === 'vary-miss') ex.missedKey = lookup.variantKey
+  if (lookup.kind !== 'hit') ex.missedKey = lookup.kind === 'vary-miss' ? lookup.variantKey : ex.key
   const action = afterLookup(request, lookup, ex.services.now())
   // A miss that will not be filled from here releases the coalescing lock its lookup may have taken.
   if (lookup.kind !== 'hit' && action.act !== 'fetch') ex.abandon('not-stored')

@@ -58,6 +58,25 @@ export class Upstream {
     return this.config.basePath + (path.startsWith('?') ? `/${path}` : path)
   }
 
+  /**
+   * The cache key a Location-style field names, when it points into this upstream (same origin, under the base path);
+   * relative values resolve against the request's URL. Resolving here only compares; it never decides where a
+   * request goes.
+   */
+  keyOf(value: string | null | undefined, requestKey: string): string | undefined {
+    if (!value) return undefined
+    let url: URL
+    try {
+      url = new URL(value, this.config.origin + this.pathFor(requestKey))
+    } catch {
+      return undefined
+    }
+    const base = this.config.basePath
+    const rest = url.pathname.slice(base.length)
+    if (url.origin !== this.config.origin || !url.pathname.startsWith(base) || !rest.startsWith('/')) return undefined
+    return rest + url.search
+  }
+
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     const headers: string[] = []
     for (const [name, value] of req.headers) headers.push(name, value)
