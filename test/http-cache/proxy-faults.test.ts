@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startCachecar, type TestCachecar } from '../helpers/cachecar.ts'
-import { headersOf, rawUpstream, sendRaw } from '../helpers/raw-upstream.ts'
+import { eventually, headersOf, rawUpstream, sendRaw } from '../helpers/raw-upstream.ts'
 import { fakeUpstream } from '../helpers/upstream.ts'
 
 let car: TestCachecar | undefined
@@ -83,26 +83,34 @@ test('an upstream that never answers is a 504 after the headers timeout', async 
   await hang.close()
 })
 
-test('a body cut short (short Content-Length, cut chunked) aborts the client response and is never stored', async () => {
-  for (const cut of [
-    (s: Socket) => {
-      s.write(`${headersOf(200, 'cache-control: max-age=60\r\ncontent-length: 100\r\n')}only part`)
-      s.destroy()
-    },
-    (s: Socket) => {
-      s.write(`${headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n')}5\r\nhello\r\n`)
-      s.destroy()
-    },
-  ]) {
+test('a body cut short is never stored: a declared length aborts the client response, a chunked one is a 502', async () => {
+  for (const [cut, expected] of [
+    [
+      (s: Socket) => {
+        s.write(`${headersOf(200, 'cache-control: max-age=60\r\ncontent-length: 100\r\n')}only part`)
+        s.destroy()
+      },
+      'aborted', // the fields (and part of the body) had left: the client sees the cut
+    ],
+    [
+      (s: Socket) => {
+        s.write(`${headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n')}5\r\nhello\r\n`)
+        s.destroy()
+      },
+      // A storable chunked body is read before anything is answered: nothing had left, so a clean problem.
+      '502 urn:cachecar:problem:upstream-body-failed cachecar; fwd=uri-miss; detail=upstream-body-failed',
+    ],
+  ] as const) {
     const upstream = await rawUpstream(cut)
     car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
     const first = await fetch(`${car.url}/u/api/x`)
-      .then((r) => r.text())
-      .then(
-        () => 'complete',
-        () => 'aborted',
-      )
-    assert.is(first, 'aborted', 'the client saw the cut')
+      .then(async (r) => {
+        const text = await r.text()
+        if (r.status === 200) return 'complete'
+        return `${r.status} ${(JSON.parse(text) as { type: string }).type} ${r.headers.get('cache-status')}`
+      })
+      .catch(() => 'aborted')
+    assert.is(first, expected)
     await fetch(`${car.url}/u/api/x`)
       .then((r) => r.text())
       .catch(() => {})
@@ -182,10 +190,56 @@ test('a chunked response that grows past the maximum object size is served whole
   })
   const first = await car.get('/u/api/big')
   assert.is(first.body.length, 150_000)
-  // The fields left before the body crossed the limit: Cache-Status cannot claim it was stored.
-  assert.is(first.headers.get('cache-status'), 'cachecar; fwd=uri-miss; fwd-status=200; detail=length-unknown')
+  // The body was read up to the limit before the fields left: Cache-Status says why it was not stored.
+  assert.is(first.headers.get('cache-status'), 'cachecar; fwd=uri-miss; fwd-status=200; detail=too-large')
   await car.get('/u/api/big')
   assert.is(upstream.connections(), 2)
+  await upstream.close()
+})
+
+test('a chunked response within the maximum object size is read first: stored, said so, with its length', async () => {
+  const upstream = await rawUpstream((s) => {
+    s.write(
+      headersOf(200, 'cache-control: max-age=60, private="x-user"\r\nx-user: ada\r\ntransfer-encoding: chunked\r\n'),
+    )
+    for (const part of ['hello ', 'chunked ', 'world']) s.write(`${part.length.toString(16)}\r\n${part}\r\n`)
+    s.end('0\r\n\r\n')
+  })
+  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+  const first = await car.get('/u/api/small')
+  assert.is(first.body, 'hello chunked world')
+  assert.is(first.headers.get('cache-status'), 'cachecar; fwd=uri-miss; fwd-status=200; ttl=60; stored')
+  assert.is(first.headers.get('content-length'), '19')
+  assert.is(first.headers.get('x-user'), 'ada', 'the fetching client sees the field private="x-user" withholds')
+  const second = await car.get('/u/api/small')
+  assert.is(second.body, 'hello chunked world')
+  assert.is(second.headers.get('cache-status'), 'cachecar; hit; ttl=60')
+  assert.is(second.headers.get('x-user'), null, 'later clients do not')
+  assert.is(upstream.connections(), 1)
+  await upstream.close()
+})
+
+test('a client gone while a chunked body is read ends the upstream body once it proves too large to keep', async () => {
+  const chunk = 'z'.repeat(40_000)
+  const sockets: Socket[] = []
+  const upstream = await rawUpstream((s) => {
+    sockets.push(s)
+    s.write(headersOf(200, 'cache-control: max-age=60\r\ntransfer-encoding: chunked\r\n'))
+    s.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`) // and never ends: the rest comes when the test says
+  })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB',
+  })
+  const gone = new AbortController()
+  const request = fetch(`${car.url}/u/api/endless`, { signal: gone.signal }).catch(() => 'aborted')
+  assert.ok(await eventually(() => sockets.length === 1))
+  gone.abort()
+  assert.is(await request, 'aborted')
+  await new Promise((resolve) => setTimeout(resolve, 50)) // the client's close reaches cachecar
+  sockets[0]!.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`) // past 64 KiB: it will not be kept
+  // (undici may open a fresh idle connection after an aborted request: the one that carried the body is what counts.)
+  assert.ok(await eventually(() => sockets[0]!.destroyed), 'nobody reads it: its upstream connection is closed')
   await upstream.close()
 })
 

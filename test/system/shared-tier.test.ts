@@ -230,7 +230,7 @@ test("a POST answer naming its URL is stored after the POST's own invalidation, 
   await b.get('/u/api/items/9') // in b's local store as well
   const post = await fetch(`${a.url}/u/api/items/9`, { method: 'POST', body: '{}' })
   assert.is(await post.text(), 'origin answer to a POST for /items/9')
-  assert.match(post.headers.get('cache-status') ?? '', 'fwd=method; fwd-status=200')
+  assert.match(post.headers.get('cache-status') ?? '', 'fwd=method; fwd-status=200; ttl=600; stored')
   assert.ok(
     await eventually(async () => (await b.get('/u/api/items/9')).body === 'origin answer to a POST for /items/9'),
     "b dropped its old copy and took the POST's answer",

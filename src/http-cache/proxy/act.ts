@@ -19,7 +19,7 @@ export function answer(ex: Exchange, decided: Action | Promise<Action>): Answer 
 
 function served(ex: Exchange, answered: FillAnswer): Answer {
   if (answered === SENT) return SENT
-  ex.event(answered.event)
+  if (answered.event) ex.event(answered.event)
   return serveStored(answered, ex.request, ex.method, ex.services.now())
 }
 

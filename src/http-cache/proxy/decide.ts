@@ -30,7 +30,8 @@ export interface RequestFacts {
 export interface StoredAnswer {
   readonly stored: StoredResponse
   readonly status: CacheStatus
-  readonly event: 'hit' | 'stale' | 'collapsed' | 'revalidated-304'
+  /** None for a fill's own answer: its miss or revalidation was counted when it went upstream. */
+  readonly event?: 'hit' | 'stale' | 'collapsed' | 'revalidated-304'
   /** The request asks for one byte range of it (serve.ts cuts it). */
   readonly range?: true
 }

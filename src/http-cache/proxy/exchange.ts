@@ -57,6 +57,14 @@ const SET_BY_CACHECAR = new Set(['x-forwarded-for', 'x-forwarded-proto'])
 
 const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
 
+/** What to collect of a body on its way to the client, and where it goes once it ends (forward.ts pipeToClient). */
+interface Collect {
+  readonly limit: number
+  readonly done: (outcome: BodyOutcome) => void
+  readonly into?: Uint8Array
+  readonly onOverflow?: () => void
+}
+
 export class Exchange {
   readonly upstream: Upstream
   readonly method: string
@@ -287,18 +295,38 @@ export class Exchange {
    * Writes the response straight to the Node response (so a failing body aborts the connection instead of being
    * ended with an error text appended), optionally collecting the body for the cache.
    */
-  reply(
-    status: number,
-    headers: HeaderList,
-    body: Readable,
-    collect?: { limit: number; done: (outcome: BodyOutcome) => void; into?: Uint8Array; onOverflow?: () => void },
-  ): typeof SENT {
+  reply(status: number, headers: HeaderList, body: Readable, collect?: Collect): typeof SENT {
     const outgoing = this.#outgoing
     const raw: string[] = []
     for (const [name, value] of headers) raw.push(name, value)
     outgoing.writeHead(status, raw)
     const bodyless = this.method === 'HEAD' || status === 204 || status === 304
     if (bodyless) outgoing.end()
+    this.#pipe(body, bodyless, collect)
+    return SENT
+  }
+
+  /**
+   * Answers with a body of which `head` was already read (gathered past the object size limit): those bytes, then
+   * the rest as it comes, paced by the client. A client gone meanwhile ends the upstream body.
+   */
+  replyAfter(status: number, headers: HeaderList, head: readonly Buffer[], body: Readable): typeof SENT {
+    const outgoing = this.#outgoing
+    if (this.#incoming.socket.destroyed) {
+      body.destroy()
+      return SENT
+    }
+    const raw: string[] = []
+    for (const [name, value] of headers) raw.push(name, value)
+    outgoing.writeHead(status, raw)
+    for (const chunk of head) outgoing.write(chunk)
+    this.#pipe(body, false)
+    body.resume()
+    return SENT
+  }
+
+  #pipe(body: Readable, bodyless: boolean, collect?: Collect): void {
+    const outgoing = this.#outgoing
     pipeToClient(
       body,
       bodyless ? undefined : outgoing,
@@ -307,7 +335,6 @@ export class Exchange {
       collect?.into,
       collect?.onOverflow,
     )
-    return SENT
   }
 
   /** Streams an upstream response to the client untouched (apart from hop-by-hop fields). */

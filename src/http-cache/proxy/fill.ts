@@ -9,6 +9,7 @@ import type { Exchange } from './exchange.ts'
 import type { MissOutcome, Settle } from './flights.ts'
 import {
   UpstreamFailure,
+  gather,
   storedFrom,
   storedHead,
   upstreamResponseHeaders,
@@ -111,57 +112,76 @@ function lead(ex: Exchange, collapse: boolean): Settle {
  * Answers with an upstream response that may be stored although no lookup missed it (a POST's, RFC 9110 §9.3.3),
  * storing it on the way: nobody waits on it.
  */
-export function respondStoring(ex: Exchange, forwarded: Forwarded, fwd: Forward): typeof SENT {
+export function respondStoring(ex: Exchange, forwarded: Forwarded, fwd: Forward): typeof SENT | Promise<FillAnswer> {
   return respond(ex, forwarded, fwd, () => {})
 }
 
 /** Answers with a fresh upstream response, storing it on the way when it may be stored. */
-function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settle): typeof SENT {
+function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settle): typeof SENT | Promise<FillAnswer> {
   if (forwarded.notStorable) {
     settle({ kind: 'not-stored' })
     ex.abandon(abandonReason(forwarded))
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
-  // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record.
-  const limit = ex.upstream.config.maxObjectBytes
-  const pending =
-    forwarded.declaredLength !== undefined ? preallocate(storedHead(forwarded), forwarded.declaredLength) : undefined
-  // Too large to keep: waiters go upstream on their own at once, and whatever becomes of this client's copy (it may
-  // leave, which ends its upstream body) is no failure of theirs.
-  let released = false
-  const onOverflow = () => {
-    released = true
-    settle({ kind: 'not-stored' })
-    ex.abandon('uncacheable')
-  }
+  if (forwarded.declaredLength === undefined) return gatherThenRespond(ex, forwarded, fwd, settle)
+  // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record,
+  // and Cache-Status say `stored` as the fields leave.
+  const pending = preallocate(storedHead(forwarded), forwarded.declaredLength)
   const onBody = (outcome: BodyOutcome) => {
-    if (released) return
     if (!('complete' in outcome)) {
       settle(
         'failed' in outcome
           ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name, fwd) }
           : { kind: 'not-stored' },
       )
-      ex.abandon('failed' in outcome ? 'not-stored' : 'uncacheable') // larger than the object size limit
+      ex.abandon('not-stored') // cut short, or longer than it said
       return
     }
-    const stored = pending ? pending.finish() : storedFrom(forwarded, outcome.complete)
+    const stored = pending.finish()
     void ex
       .store(stored)
       .finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
   }
-  // `stored` only when it is known as the fields leave: with a declared length (within the limit, or it would not be
-  // storable). A body of unknown length is stored if it ends within the limit, which the fields cannot know yet.
-  const status = pending
-    ? { fwd, fwdStatus: forwarded.status, stored: true }
-    : { fwd, fwdStatus: forwarded.status, detail: 'length-unknown' }
-  const headers = upstreamResponseHeaders(forwarded, status)
+  const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
   return ex.reply(forwarded.status, headers, forwarded.body, {
-    limit,
+    limit: ex.upstream.config.maxObjectBytes,
     done: onBody,
-    onOverflow,
-    ...(pending && { into: pending.body }),
+    into: pending.body,
   })
+}
+
+/**
+ * A storable body of unknown length (chunked) is read up to the object size limit before the fields leave, so the
+ * answer can say what became of it: stored (and served from what was stored, with its length), too large (the bytes
+ * read so far, then the rest as it comes), or a 502 when the upstream cut it short (nothing was sent yet).
+ */
+async function gatherThenRespond(
+  ex: Exchange,
+  forwarded: Forwarded,
+  fwd: Forward,
+  settle: Settle,
+): Promise<FillAnswer> {
+  const gathered = await gather(forwarded.body, ex.upstream.config.maxObjectBytes)
+  if ('failed' in gathered) {
+    const problem = bodyFailed(ex.upstream.config.name, fwd)
+    settle({ kind: 'failed', problem })
+    ex.abandon('not-stored')
+    throw problem
+  }
+  if ('over' in gathered) {
+    // Too large to keep: waiters go upstream on their own at once.
+    settle({ kind: 'not-stored' })
+    ex.abandon('uncacheable')
+    const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, detail: 'too-large' })
+    return ex.replyAfter(forwarded.status, headers, gathered.over, forwarded.body)
+  }
+  const stored = storedFrom(forwarded, gathered.complete)
+  void ex
+    .store(stored)
+    .finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
+  // This client sees the fields qualified private / no-cache withhold from later ones.
+  const forThisClient = { ...stored, headers: forwarded.headers.filter(([name]) => name !== 'age') }
+  return { stored: forThisClient, status: { fwd, fwdStatus: forwarded.status, stored: true } }
 }
 
 /**

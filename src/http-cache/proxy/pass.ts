@@ -1,8 +1,7 @@
 // Requests the cache does not answer go through to the upstream as they came; a successful unsafe method then
 // invalidates what it may have changed (RFC 9111 §4.4), and a POST's answer may then be stored for later GETs.
-import type { SENT } from '../../http/reply.ts'
 import type { Exchange } from './exchange.ts'
-import { respondStoring } from './fill.ts'
+import { respondStoring, type FillAnswer } from './fill.ts'
 import { UpstreamFailure, type Forwarded } from './forward.ts'
 import { getter } from '../headers.ts'
 
@@ -13,7 +12,7 @@ export async function passThrough(
   ex: Exchange,
   fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss',
   detail?: string,
-): Promise<typeof SENT> {
+): Promise<FillAnswer> {
   ex.event('bypass')
   let forwarded: Forwarded
   try {

@@ -48,7 +48,8 @@ export function serveStored(answer: StoredAnswer, request: GetHeader, method: st
   const age = Math.floor(ageMs / 1000) // RFC 9111 §5.1: sent on every reuse
   const ttl = Math.floor((stored.facts.freshnessMs - ageMs) / 1000)
   const dynamic = () => ({ age: String(age), 'cache-status': cacheStatus({ ...status, ttl }) })
-  if (stored.facts.status === 200 && clientConditionalMatches(stored, request)) {
+  // A POST's answer served to the POST itself (pass.ts) keeps its status whatever the POST's preconditions.
+  if (stored.facts.status === 200 && method !== 'POST' && clientConditionalMatches(stored, request)) {
     const kept = stored.headers.filter(([name]) => NOT_MODIFIED_FIELDS.has(name))
     return { status: 304, headers: responseHeaders(kept, dynamic()), body: null }
   }
