@@ -433,6 +433,31 @@ test('RFC 9110 §9.3.3: a POST answer with max-age and Content-Location = its UR
   }
 })
 
+test("a chunked POST answer stored for later GETs is still the POST's own 200, whatever its preconditions", async () => {
+  await setup((req, res) => {
+    res.writeHead(200, {
+      date: new Date(car.clock.now()).toUTCString(),
+      'cache-control': 'max-age=60',
+      etag: '"v1"',
+      'content-location': req.url!,
+    })
+    res.write('chunked ') // no Content-Length: read whole before answering, then served from what was stored
+    res.end('answer')
+  })
+  const post = await fetch(`${car.url}/u/api/items`, {
+    method: 'POST',
+    body: '{}',
+    headers: { 'if-none-match': '"v1"' },
+  })
+  assert.is(post.status, 200, 'a 304 is no answer to a POST (RFC 9110 §13.1.2)')
+  assert.is(await post.text(), 'chunked answer')
+  assert.match(post.headers.get('cache-status') ?? '', 'stored')
+  // node:http, not fetch: fetch adds Cache-Control: no-cache to a conditional request.
+  const get = await car.raw('GET', '/u/api/items', { 'if-none-match': '"v1"' })
+  assert.is(get.status, 304, 'a GET with the same precondition is answered 304 from what was stored')
+  assert.is(upstream.received.length, 1)
+})
+
 test('concurrent misses for one key make exactly one upstream request and get the same bytes', async () => {
   await setup((_req, res) => {
     setTimeout(() => {

@@ -176,9 +176,10 @@ async function gatherThenRespond(
     return ex.replyAfter(forwarded.status, headers, gathered.over, forwarded.body)
   }
   const stored = storedFrom(forwarded, gathered.complete)
-  void ex
-    .store(stored)
-    .finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
+  // Awaited (the body is whole already, the write is local): `stored` is then true when said, and the client's next
+  // request finds it.
+  await ex.store(stored)
+  settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) })
   // This client sees the fields qualified private / no-cache withhold from later ones.
   const forThisClient = { ...stored, headers: forwarded.headers.filter(([name]) => name !== 'age') }
   return { stored: forThisClient, status: { fwd, fwdStatus: forwarded.status, stored: true } }
