@@ -1,4 +1,5 @@
-// The upstream for proxy benchmarks: fixed bytes with max-age=3600; /slow/* waits 200 ms; /count reports requests.
+// The upstream for proxy benchmarks: fixed bytes with max-age=3600 and a Content-Length (/chunked/*: without one);
+// /slow/* waits 200 ms; /count reports requests.
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
@@ -21,7 +22,7 @@ const server = createServer((req, res) => {
     res.writeHead(200, {
       'content-type': 'application/octet-stream',
       'cache-control': 'max-age=3600',
-      'content-length': body.length,
+      ...(!url.startsWith('/chunked') && { 'content-length': body.length }),
     })
     res.end(body)
   }

@@ -1,21 +1,26 @@
 // This tree beside another revision on the hot paths, in one run: did a change cost the hits anything?
 // Usage: npm run bench:versus -- <rev> (default HEAD~1). Both versions run from their own trees (a git worktree for
 // <rev>, sharing this node_modules) with npm start's runtime settings, on one origin; rounds alternate the order.
-// Reports, per path, the median of per-round ratios (this / rev) of req/s and of the server's CPU time per request
+// Hits, and misses (fresh URLs, bodies with and without Content-Length). Reports, per path, the median of per-round ratios (this / rev) of req/s and of the server's CPU time per request
 // (from /proc: steadier than req/s on shared cores, where the load generator and the other side compete).
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startChild, type Child } from '../test/helpers/process.ts'
 import { startScript } from '../test/helpers/deployment.ts'
-import { CONNECTIONS, DURATION_S, ROUNDS, fixedOrigin, load, median, otherTree, post } from './lib.ts'
+import { CONNECTIONS, DURATION_S, ROUNDS, load, median, otherTree, post } from './lib.ts'
+import type { LoadResult } from './load.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 const rev = process.argv[2] ?? 'HEAD~1'
 const tree = otherTree(rev, 'versus')
 const { commit, scratch } = tree
 const other = tree.root
-const origin = await fixedOrigin()
+// Its own process: load runs block this one's event loop, and misses need the origin to answer meanwhile.
+const origin = await startChild({}, { script: join(import.meta.dirname, 'origin.ts') })
 const originUrl = origin.url
+/** Requests the origin answered under `prefix` so far. */
+const answered = async (prefix: string) =>
+  ((await (await fetch(`${originUrl}/count?prefix=${prefix}`)).json()) as { count: number }).count
 const body = Buffer.alloc(1024, 'x')
 
 const { env: runtimeEnv, nodeArgs } = startScript()
@@ -44,10 +49,17 @@ for (const [name, child] of Object.entries(sides)) {
   sessionIds[name] = ((await session.json()) as { id: string }).id
 }
 
-const paths: [label: string, path: (side: string) => string][] = [
-  ['proxy hit 1 KiB', () => '/u/api/hit'],
-  ['key/value GET 1 KiB', () => '/v1/kv/app/k0'],
-  ['session GET (1 KiB data)', (side) => `/v1/sessions/${sessionIds[side]}`],
+/** Each path's load run against one side's base URL. */
+const hits = (path: (side: string) => string) => (url: string, side: string) =>
+  load(url, 'GET', 1, { paths: [path(side)] })
+/** Every request a URL no earlier request named: fetched from the origin, stored, answered. */
+const misses = (prefix: string) => (url: string) => load(`${url}${prefix}`, 'GET', 1e12, { fresh: true })
+const paths: [label: string, run: (url: string, side: string) => LoadResult, missesUnder?: string][] = [
+  ['proxy hit 1 KiB', hits(() => '/u/api/hit')],
+  ['key/value GET 1 KiB', hits(() => '/v1/kv/app/k0')],
+  ['session GET (1 KiB data)', hits((side) => `/v1/sessions/${sessionIds[side]}`)],
+  ['proxy miss 1 KiB, Content-Length', misses('/u/api/miss'), '/miss'],
+  ['proxy miss 1 KiB, chunked', misses('/u/api/chunked'), '/chunked'],
 ]
 console.log(
   `versus ${commit}: ${DURATION_S}s × ${ROUNDS} rounds per side, ${CONNECTIONS} connections; ratios are this / ${commit}`,
@@ -55,7 +67,7 @@ console.log(
 console.log('| path | req/s ratio (median) | CPU per request ratio (median) | per-round req/s ratios |')
 console.log('|---|---|---|---|')
 try {
-  for (const [label, path] of paths) {
+  for (const [label, run, missesUnder] of paths) {
     const rps: number[] = []
     const cpu: number[] = []
     for (let round = 0; round < ROUNDS; round++) {
@@ -63,9 +75,14 @@ try {
       const got: Record<string, { rps: number; cpuPerRequest: number }> = {}
       for (const side of order) {
         const child = sides[side]!
-        const before = cpuSeconds(child)
-        const result = load(child.url, 'GET', 1, { paths: [path(side)] })
-        got[side] = { rps: result.rps, cpuPerRequest: (cpuSeconds(child) - before) / result.total }
+        const cpuBefore = cpuSeconds(child)
+        const before = missesUnder === undefined ? 0 : await answered(missesUnder)
+        const result = run(child.url, side)
+        // A miss run served from the cache would measure hits: the origin must have answered every request.
+        const fetched = missesUnder === undefined ? 0 : (await answered(missesUnder)) - before
+        if (missesUnder !== undefined && fetched < result.total)
+          throw new Error(`${label}: the origin answered ${fetched} of ${result.total} requests`)
+        got[side] = { rps: result.rps, cpuPerRequest: (cpuSeconds(child) - cpuBefore) / result.total }
       }
       rps.push(got.this!.rps / got[commit]!.rps)
       cpu.push(got.this!.cpuPerRequest / got[commit]!.cpuPerRequest)
@@ -77,6 +94,7 @@ try {
 } finally {
   for (const child of Object.values(sides)) child.process.kill('SIGTERM')
   await Promise.all(Object.values(sides).map((child) => child.exited))
-  origin.close()
+  origin.process.kill('SIGTERM')
+  await origin.exited
   tree.remove()
 }
