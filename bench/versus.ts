@@ -1,5 +1,5 @@
 // This tree beside another revision on the hot paths, in one run: did a change cost the hits anything?
-// Usage: npm run bench:versus -- <rev> (default HEAD~1). Both versions run from their own trees (a git worktree for
+// Usage: npm run bench:versus -- <rev> (default HEAD~1); BENCH_ONLY=<regex> runs only the paths whose label matches. Both versions run from their own trees (a git worktree for
 // <rev>, sharing this node_modules) with npm start's runtime settings, on one origin; rounds alternate the order.
 // Hits, and misses (fresh URLs, bodies with and without Content-Length). Reports, per path, the median of per-round ratios (this / rev) of req/s and of the server's CPU time per request
 // (from /proc: steadier than req/s on shared cores, where the load generator and the other side compete).
@@ -67,7 +67,9 @@ console.log(
 console.log('| path | req/s ratio (median) | CPU per request ratio (median) | per-round req/s ratios |')
 console.log('|---|---|---|---|')
 try {
-  for (const [label, run, missesUnder] of paths) {
+  // BENCH_ONLY=<regex>: only the paths whose label matches it (a bisection needs one or two paths, not five).
+  const only = process.env.BENCH_ONLY
+  for (const [label, run, missesUnder] of paths.filter(([label]) => !only || new RegExp(only).test(label))) {
     const rps: number[] = []
     const cpu: number[] = []
     for (let round = 0; round < ROUNDS; round++) {
