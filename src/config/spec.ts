@@ -27,6 +27,7 @@ export interface Config {
   readonly maxConnections: number
   readonly sendTimeoutMs: number
   readonly bodyMemoryBytes: number
+  readonly fillMemoryBytes: number
   readonly maxBulkItems: number
   readonly maxBulkBytes: number
   readonly maxJsonDepth: number
@@ -259,6 +260,13 @@ export const SETTINGS: readonly Setting[] = [
     '32MiB',
     size(1024 ** 2, 1024 ** 4),
     'Request bodies over 64 KiB held in memory at once, all clients together; a body without room waits, unread',
+  ),
+  setting(
+    'FILL_MEMORY_BYTES',
+    'fillMemoryBytes',
+    '64MiB',
+    size(1024 ** 2, 1024 ** 4),
+    'Upstream response bodies over 64 KiB held in memory at once while collected for the cache, all fills together',
   ),
   setting('MAX_BULK_ITEMS', 'maxBulkItems', '1000', integer(1, 100_000), 'Most keys in one bulk request'),
   setting('MAX_BULK_BYTES', 'maxBulkBytes', '16MiB', size(1024, 1024 ** 3), 'Largest bulk request body'),

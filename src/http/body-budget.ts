@@ -43,6 +43,11 @@ export class BodyBudget {
     })
   }
 
+  /** Takes `bytes` now if there is room and nobody waits before it; undefined otherwise (the caller does without). */
+  tryTake(bytes: number): (() => void) | undefined {
+    return this.#waiting.length === 0 && bytes <= this.#free ? this.#grant(bytes) : undefined
+  }
+
   #grant(bytes: number): () => void {
     this.#free -= bytes
     let given = false

@@ -8,6 +8,7 @@ import type { ProxyDeps } from '../http-cache/proxy/proxy.ts'
 import { Upstream } from '../http-cache/proxy/upstream.ts'
 import { ResponseCache } from '../http-cache/response-cache.ts'
 import type { Config } from '../config.ts'
+import { BodyBudget } from '../http/body-budget.ts'
 import type { Logger } from '../ops/logger.ts'
 import { labelledOnce, type Metrics } from '../ops/metrics.ts'
 import type { RecordRequest } from '../ops/request-metrics.ts'
@@ -39,6 +40,7 @@ export function createProxyStack(
     logger,
     onEvent: (upstream, event) => proxyEvent(upstream, event).inc(),
     onUpstreamTiming: (upstream, seconds) => upstreamTimer(upstream).observe(seconds),
+    fillMemory: new BodyBudget(config.fillMemoryBytes),
   }
   return {
     deps,

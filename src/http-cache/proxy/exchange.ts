@@ -2,6 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Transform, type Readable } from 'node:stream'
 import { lingerThenClose, tooLarge } from '../../http/body.ts'
+import type { BodyBudget } from '../../http/body-budget.ts'
+import { FillHold } from './fill-memory.ts'
 import type { Logger } from '../../ops/logger.ts'
 import { SENT } from '../../http/reply.ts'
 import type { CacheStatus } from '../policy/cache-status.ts'
@@ -38,6 +40,8 @@ export interface ProxyServices {
   readonly onEvent?: (upstream: string, event: ProxyEvent) => void
   /** Seconds from sending a request upstream to its response headers. */
   readonly onUpstreamTiming?: (upstream: string, seconds: number) => void
+  /** Response bodies held while they are collected for the cache, all fills together (fill-memory.ts); none: unbounded. */
+  readonly fillMemory?: BodyBudget
 }
 
 export type ProxyEvent =
@@ -216,6 +220,11 @@ export class Exchange {
     return this.#fillStart
   }
 
+  /** What this request's fill holds of the fill memory budget (FillHold.release gives it back). */
+  fillHold(): FillHold {
+    return new FillHold(this.services.fillMemory)
+  }
+
   /**
    * A POST's answer is stored after the POST's own invalidation of its URL: only purges after that one may overtake
    * it (ResponseCache.fillStartAfterOwnPurge).
@@ -307,15 +316,23 @@ export class Exchange {
   }
 
   /**
-   * Answers with a body of which `head` was already read (gathered past the object size limit): those bytes, then
-   * the rest as it comes, paced by the client. A client gone meanwhile ends the upstream body.
+   * Answers with a body of which `head` was already read (gathered, then not kept): those bytes, then the rest as it
+   * comes, paced by the client; `done` once the response is over. A client gone meanwhile ends the upstream body.
    */
-  replyAfter(status: number, headers: HeaderList, head: readonly Buffer[], body: Readable): typeof SENT {
+  replyAfter(
+    status: number,
+    headers: HeaderList,
+    head: readonly Buffer[],
+    body: Readable,
+    done: () => void,
+  ): typeof SENT {
     const outgoing = this.#outgoing
     if (this.#incoming.socket.destroyed) {
       body.destroy()
+      done()
       return SENT
     }
+    outgoing.once('close', done)
     const raw: string[] = []
     for (const [name, value] of headers) raw.push(name, value)
     outgoing.writeHead(status, raw)

@@ -18,6 +18,7 @@ import {
 } from './forward.ts'
 import { answerItselfUnstorable, varyKey } from '../policy/policy.ts'
 import { preallocate, type StoredResponse } from '../record.ts'
+import type { FillHold } from './fill-memory.ts'
 import { notModified } from './validation.ts'
 
 /** How a fill ends: a stored response to answer with, or an answer already streamed to the client. */
@@ -123,12 +124,20 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settl
     ex.abandon(abandonReason(forwarded))
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
-  if (forwarded.declaredLength === undefined) return gatherThenRespond(ex, forwarded, fwd, settle)
+  const hold = ex.fillHold()
+  if (forwarded.declaredLength === undefined) return gatherThenRespond(ex, forwarded, fwd, settle, hold)
+  if (!hold.cover(forwarded.declaredLength)) {
+    // No room to hold it while it is collected: answered as it streams, not stored (waiters go upstream themselves).
+    settle({ kind: 'not-stored' })
+    ex.abandon('not-stored')
+    return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: 'fill-memory' })
+  }
   // A declared length (too-large ones are not storable) lets the body be collected straight into the stored record,
   // and Cache-Status say `stored` as the fields leave.
   const pending = preallocate(storedHead(forwarded), forwarded.declaredLength)
   const onBody = (outcome: BodyOutcome) => {
     if (!('complete' in outcome)) {
+      hold.release()
       settle(
         'failed' in outcome
           ? { kind: 'failed', problem: bodyFailed(ex.upstream.config.name, fwd) }
@@ -138,9 +147,10 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settl
       return
     }
     const stored = pending.finish()
-    void ex
-      .store(stored)
-      .finally(() => settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) }))
+    void ex.store(stored).finally(() => {
+      hold.release()
+      settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) })
+    })
   }
   const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
   return ex.reply(forwarded.status, headers, forwarded.body, {
@@ -160,25 +170,28 @@ async function gatherThenRespond(
   forwarded: Forwarded,
   fwd: Forward,
   settle: Settle,
+  hold: FillHold,
 ): Promise<FillAnswer> {
-  const gathered = await gather(forwarded.body, ex.upstream.config.maxObjectBytes)
+  const gathered = await gather(forwarded.body, ex.upstream.config.maxObjectBytes, (size) => hold.cover(size, true))
   if ('failed' in gathered) {
+    hold.release()
     const problem = bodyFailed(ex.upstream.config.name, fwd)
     settle({ kind: 'failed', problem })
     ex.abandon('not-stored')
     throw problem
   }
   if ('over' in gathered) {
-    // Too large to keep: waiters go upstream on their own at once.
+    // Not kept: waiters go upstream on their own at once (for a while when it is too large for any fill).
     settle({ kind: 'not-stored' })
-    ex.abandon('uncacheable')
-    const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, detail: 'too-large' })
-    return ex.replyAfter(forwarded.status, headers, gathered.over, forwarded.body)
+    ex.abandon(gathered.reason === 'too-large' ? 'uncacheable' : 'not-stored')
+    const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, detail: gathered.reason })
+    // The bytes read so far stay held until the client has them.
+    return ex.replyAfter(forwarded.status, headers, gathered.over, forwarded.body, () => hold.release())
   }
   const stored = storedFrom(forwarded, gathered.complete)
   // Awaited (the body is whole already, the write is local): `stored` is then true when said, and the client's next
   // request finds it.
-  await ex.store(stored)
+  await ex.store(stored).finally(() => hold.release())
   settle({ kind: 'stored', response: stored, varyKey: varyKey(stored.facts.vary, ex.request) })
   // This client sees the fields qualified private / no-cache withhold from later ones.
   const forThisClient = { ...stored, headers: forwarded.headers.filter(([name]) => name !== 'age') }

@@ -169,38 +169,38 @@ export function pipeToClient(
   })
 }
 
-/** A body of unknown length read before answering: whole within the limit, past it (the bytes so far), or failed. */
+/**
+ * A body read before answering: whole within the limit, or not kept (the bytes read so far, and why: past the object
+ * size limit, or no room left in the fill memory budget), or failed.
+ */
 export type Gathered =
   | { readonly complete: Buffer }
-  | { readonly over: readonly Buffer[] }
+  | { readonly over: readonly Buffer[]; readonly reason: 'too-large' | 'fill-memory' }
   | { readonly failed: unknown }
 
 /**
- * Reads a body of unknown length (chunked) up to `limit` bytes before anything is answered, so the answer can say
- * whether it was stored. Past the limit the body is left paused after the bytes read so far, for the caller to pass
- * on; its error listener stays (an error between here and the caller's own listener must not go unheard).
+ * Reads a body (chunked, or a background refresh's) up to `limit` bytes before anything is answered, so the answer
+ * can say whether it was stored; `room(size)` says whether `size` bytes may be held. When the body is not kept it
+ * is left paused after the bytes read so far, for the caller to pass on or drop; its error listener stays (an error
+ * between here and the caller's own listener must not go unheard).
  */
-export function gather(body: Readable, limit: number): Promise<Gathered> {
+export function gather(body: Readable, limit: number, room: (size: number) => boolean): Promise<Gathered> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
     const onData = (chunk: Buffer) => {
       chunks.push(chunk)
       size += chunk.byteLength
-      if (size <= limit) return
+      const reason = size > limit ? 'too-large' : room(size) ? undefined : 'fill-memory'
+      if (!reason) return
       body.pause()
       body.off('data', onData)
-      resolve({ over: chunks })
+      resolve({ over: chunks, reason })
     }
     body.on('data', onData)
     body.once('end', () => resolve({ complete: Buffer.concat(chunks, size) }))
     body.on('error', (error) => resolve({ failed: error }))
   })
-}
-
-/** Reads a whole body (for background refreshes), up to `limit` bytes. */
-export function collectBody(body: Readable, limit: number): Promise<BodyOutcome> {
-  return new Promise((resolve) => pipeToClient(body, undefined, limit, resolve))
 }
 
 export function storedFrom(forwarded: Forwarded, body: Uint8Array): StoredResponse {

@@ -1,6 +1,6 @@
 // stale-while-revalidate (RFC 5861 §3): the stored response is validated in the background while it is served.
 import type { Exchange } from './exchange.ts'
-import { collectBody, storedFrom } from './forward.ts'
+import { gather, storedFrom } from './forward.ts'
 import type { StoredResponse } from '../record.ts'
 import { mergeNotModified } from './validation.ts'
 
@@ -19,12 +19,19 @@ export function refreshInBackground(ex: Exchange, stored: StoredResponse): void 
         await (merged.notStorable ? ex.dropUnstorable(merged.notStorable) : ex.store(merged.response))
         return
       }
-      if (forwarded.notStorable) {
+      const hold = ex.fillHold()
+      if (forwarded.notStorable || !hold.cover(forwarded.declaredLength ?? 0)) {
         forwarded.body.resume()
         return
       }
-      const outcome = await collectBody(forwarded.body, ex.upstream.config.maxObjectBytes)
-      if ('complete' in outcome) await ex.store(storedFrom(forwarded, outcome.complete))
+      try {
+        const room = (size: number) => hold.cover(size, forwarded.declaredLength === undefined)
+        const outcome = await gather(forwarded.body, ex.upstream.config.maxObjectBytes, room)
+        if ('over' in outcome) forwarded.body.destroy() // nobody reads the rest
+        if ('complete' in outcome) await ex.store(storedFrom(forwarded, outcome.complete))
+      } finally {
+        hold.release()
+      }
     } catch (error) {
       ex.services.logger.warn(
         { event: 'background_refresh_failed', upstream: ex.upstream.config.name, err: (error as Error).message },
