@@ -90,20 +90,72 @@ test('one range is answered 206 from a fresh stored response; 416 past its end; 
   assert.match(String(several.headers['cache-status']), 'fwd=bypass; fwd-status=200; detail=range')
 })
 
-test('a range on a miss goes upstream as it came and nothing is stored from it', async () => {
+test('a range on a miss fetches the whole response, stores it and is cut from it; later ranges are hits', async () => {
   upstream = await fakeUpstream((_req, res) => {
-    res.writeHead(206, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-1/1000', 'content-length': '2' })
-    res.end('ab')
+    res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"v1"', 'content-length': String(BODY.length) })
+    res.end(BODY)
   })
   car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
-  const part = await car.raw('GET', '/u/api/cold', { range: 'bytes=0-1' })
+  const part = await car.raw('GET', '/u/api/cold', { range: 'bytes=0-1', 'if-range': '"v1"' })
+  assert.equal(
+    [part.status, part.body, part.headers['content-range']],
+    [206, BODY.subarray(0, 2).toString(), 'bytes 0-1/1000'],
+  )
+  assert.match(String(part.headers['cache-status']), 'fwd=uri-miss; fwd-status=200; ttl=60; stored')
+  assert.is(upstream.received[0]!.headers.range, undefined, 'the whole response was asked for')
+  assert.is(upstream.received[0]!.headers['if-range'], undefined)
+  const later = await car.raw('GET', '/u/api/cold', { range: 'bytes=990-' })
+  assert.equal([later.status, later.body], [206, BODY.subarray(990).toString()])
+  assert.is((await car.raw('GET', '/u/api/cold')).body.length, 1000)
+  assert.is(upstream.received.length, 1, 'one fetch served all three')
+  // Stale: validated without the range, and the range cut from what the 304 freshened.
+  car.clock.advance(61_000)
+  const stale = await car.raw('GET', '/u/api/cold', { range: 'bytes=5-9' })
+  assert.equal([stale.status, stale.body], [206, BODY.subarray(5, 10).toString()])
+  assert.is(upstream.received.length, 2)
+  assert.is(upstream.received[1]!.headers['if-none-match'], '"v1"')
+  assert.is(upstream.received[1]!.headers.range, undefined)
+})
+
+test('a range whose whole response cannot be kept goes upstream again as it came; only-if-cached never does', async () => {
+  upstream = await fakeUpstream((req, res) => {
+    if (req.headers.range) {
+      res.writeHead(206, { 'content-range': 'bytes 0-1/1000', 'content-length': '2' })
+      res.end('ab')
+      return
+    }
+    if (req.url === '/big') {
+      // Chunked, past the object size limit: found out only while it is read.
+      res.writeHead(200, { 'cache-control': 'max-age=60' })
+      for (let i = 0; i < 100; i++) res.write(BODY)
+      res.end()
+      return
+    }
+    // private: never stored, so the client's range is asked of the upstream itself.
+    res.writeHead(200, { 'cache-control': 'private, max-age=60', 'content-length': String(BODY.length) })
+    res.end(BODY)
+  })
+  car = await startCachecar({
+    CACHECAR_UPSTREAMS: `api=${upstream.url}`,
+    CACHECAR_UPSTREAM_API_MAX_OBJECT_BYTES: '64KiB',
+  })
+  const part = await car.raw('GET', '/u/api/mine', { range: 'bytes=0-1' })
   assert.equal([part.status, part.body], [206, 'ab'])
   assert.match(String(part.headers['cache-status']), 'fwd=uri-miss; fwd-status=206; detail=range')
-  await car.raw('GET', '/u/api/cold', { range: 'bytes=0-1' })
-  assert.is(upstream.received.length, 2, 'a 206 is never stored')
+  assert.equal(
+    upstream.received.map((r) => r.headers.range),
+    [undefined, 'bytes=0-1'],
+    'the whole response first, then the range as it came',
+  )
+  const big = await car.raw('GET', '/u/api/big', { range: 'bytes=0-1' })
+  assert.equal([big.status, big.body], [206, 'ab'], 'too large to keep: the range as it came')
+  assert.equal(
+    upstream.received.slice(2).map((r) => r.headers.range),
+    [undefined, 'bytes=0-1'],
+  )
   const onlyCached = await car.raw('GET', '/u/api/cold', { range: 'bytes=0-1', 'cache-control': 'only-if-cached' })
   assert.is(onlyCached.status, 504, 'only-if-cached keeps a range request off the upstream too')
-  assert.is(upstream.received.length, 2)
+  assert.is(upstream.received.length, 4)
 })
 
 test.run()

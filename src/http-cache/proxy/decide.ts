@@ -98,14 +98,19 @@ export function afterLookup(request: RequestFacts, lookup: Lookup, now: number):
   return request.method === 'GET' ? { act: 'fetch', fwd: lookup.kind } : { act: 'pass', fwd: lookup.kind }
 }
 
-/** One range: served from a fresh stored 200 (serve.ts cuts it); anything else goes upstream as it came. */
+/**
+ * One range: served from a fresh stored 200 (serve.ts cuts it). A miss fetches the whole response and a stale 200 is
+ * validated, and the range is cut from what they store, as Varnish does: a range request fills the cache (a response
+ * that cannot be stored sends the request upstream as it came, fill.ts). Any other stored status goes upstream as is.
+ */
 function rangeAfterLookup(request: RequestFacts, lookup: Lookup, now: number): Action {
   const stored = lookup.kind === 'hit' ? lookup.response : undefined
   if (stored?.facts.status === 200 && reuse(stored.facts, request.directives, now) === 'fresh')
     return { act: 'serve', stored, status: REUSED.fresh, event: 'hit', refresh: false, range: true }
   // only-if-cached forbids going upstream, with a range as without (RFC 9111 §5.2.1.7).
   if (request.directives.onlyIfCached) return { act: 'not-cached', fwd: lookup.kind === 'hit' ? 'stale' : lookup.kind }
-  return lookup.kind === 'hit' ? RANGED : { act: 'pass', fwd: lookup.kind, detail: 'range' }
+  if (!stored) return { act: 'fetch', fwd: lookup.kind === 'hit' ? 'uri-miss' : lookup.kind }
+  return stored.facts.status === 200 ? { act: 'validate', stored, fwd: revalidationCause(stored.facts, now) } : RANGED
 }
 
 /**

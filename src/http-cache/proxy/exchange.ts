@@ -59,7 +59,8 @@ export type ProxyEvent =
 
 const SET_BY_CACHECAR = new Set(['x-forwarded-for', 'x-forwarded-proto'])
 
-const CONDITIONALS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range']
+/** Dropped when cachecar goes upstream for the whole response (a fill): the client's own preconditions, and Range. */
+const FOR_THE_CLIENT = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
 
 /** What to collect of a body on its way to the client, and where it goes once it ends (forward.ts pipeToClient). */
 interface Collect {
@@ -79,6 +80,8 @@ export class Exchange {
   readonly services: ProxyServices
   #fillStart: FillStart | undefined
   #client: ClientRequest | undefined
+  /** A GET for one byte range: what a fill fetches whole is cut for it (act.ts), or it goes upstream as it came. */
+  oneRange = false
   /** Whether the lookup found Vary variants for this URL (a response without Vary must then drop them). */
   hadVariants = true
   /**
@@ -200,7 +203,7 @@ export class Exchange {
     conditionals: 'keep' | 'drop'
     validating?: ResponseFacts | undefined
   }): HeaderList {
-    const drop = ['host', 'expect', ...(conditionals === 'drop' ? CONDITIONALS : [])]
+    const drop = ['host', 'expect', ...(conditionals === 'drop' ? FOR_THE_CLIENT : [])]
     // X-Forwarded-For and -Proto are cachecar's to set, under any spelling an upstream would fold into them.
     const headers = endToEnd(this.#incoming.headers, drop).filter(([name]) => !SET_BY_CACHECAR.has(foldFieldName(name)))
     const prior = this.request('x-forwarded-for')

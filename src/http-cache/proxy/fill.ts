@@ -24,6 +24,16 @@ import { notModified } from './validation.ts'
 /** How a fill ends: a stored response to answer with, or an answer already streamed to the client. */
 export type FillAnswer = StoredAnswer | typeof SENT
 
+/** What a fill comes to: an answer, or (for a range) the word to send the request upstream as it came. */
+export type FillOutcome = FillAnswer | typeof AS_IT_CAME
+
+/**
+ * A fill for one byte range fetched a whole 200 it cannot keep (not storable, too large, no room): its body is
+ * dropped and the request goes upstream as it came, Range and all (act.ts), rather than the whole body reaching a
+ * client that asked for a part of it.
+ */
+export const AS_IT_CAME = Symbol('as it came')
+
 const bodyFailed = (upstream: string, fwd: Forward) =>
   new Problem({
     kind: 'upstream-body-failed',
@@ -43,7 +53,7 @@ export async function fill(
   stored: StoredResponse | undefined,
   fwd: Forward,
   collapse = true,
-): Promise<FillAnswer> {
+): Promise<FillOutcome> {
   const now = ex.services.now
   const leader = collapse ? ex.services.flights.misses.inFlight(ex.flightKey) : undefined
   if (leader) {
@@ -113,19 +123,23 @@ function lead(ex: Exchange, collapse: boolean): Settle {
  * Answers with an upstream response that may be stored although no lookup missed it (a POST's, RFC 9110 §9.3.3),
  * storing it on the way: nobody waits on it.
  */
-export function respondStoring(ex: Exchange, forwarded: Forwarded, fwd: Forward): typeof SENT | Promise<FillAnswer> {
-  return respond(ex, forwarded, fwd, () => {})
+export function respondStoring(ex: Exchange, forwarded: Forwarded, fwd: Forward): FillAnswer | Promise<FillAnswer> {
+  // Never AS_IT_CAME: only a GET is a range request (proxy.ts), and this answers a POST.
+  return respond(ex, forwarded, fwd, () => {}) as FillAnswer | Promise<FillAnswer>
 }
 
 /** Answers with a fresh upstream response, storing it on the way when it may be stored. */
-function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settle): typeof SENT | Promise<FillAnswer> {
+function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settle): FillOutcome | Promise<FillOutcome> {
+  const ranged = ex.oneRange && forwarded.status === 200
   if (forwarded.notStorable) {
     settle({ kind: 'not-stored' })
     ex.abandon(abandonReason(forwarded))
+    if (ranged) return asItCame(forwarded)
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: forwarded.notStorable })
   }
   const hold = ex.fillHold()
-  if (forwarded.declaredLength === undefined) return gatherThenRespond(ex, forwarded, fwd, settle, hold)
+  // A range is cut from the stored response: read whole first, whatever its length.
+  if (forwarded.declaredLength === undefined || ranged) return gatherThenRespond(ex, forwarded, fwd, settle, hold)
   if (!hold.cover(forwarded.declaredLength)) {
     // No room to hold it while it is collected: answered as it streams, not stored (waiters go upstream themselves).
     settle({ kind: 'not-stored' })
@@ -171,8 +185,10 @@ async function gatherThenRespond(
   fwd: Forward,
   settle: Settle,
   hold: FillHold,
-): Promise<FillAnswer> {
-  const gathered = await gather(forwarded.body, ex.upstream.config.maxObjectBytes, (size) => hold.cover(size, true))
+): Promise<FillOutcome> {
+  const growing = forwarded.declaredLength === undefined
+  const room = (size: number) => (growing ? hold.cover(size, true) : hold.cover(forwarded.declaredLength!))
+  const gathered = await gather(forwarded.body, ex.upstream.config.maxObjectBytes, room)
   if ('failed' in gathered) {
     hold.release()
     const problem = bodyFailed(ex.upstream.config.name, fwd)
@@ -184,6 +200,10 @@ async function gatherThenRespond(
     // Not kept: waiters go upstream on their own at once (for a while when it is too large for any fill).
     settle({ kind: 'not-stored' })
     ex.abandon(gathered.reason === 'too-large' ? 'uncacheable' : 'not-stored')
+    if (ex.oneRange && forwarded.status === 200) {
+      hold.release()
+      return asItCame(forwarded)
+    }
     const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, detail: gathered.reason })
     // The bytes read so far stay held until the client has them.
     return ex.replyAfter(forwarded.status, headers, gathered.over, forwarded.body, () => hold.release())
@@ -196,6 +216,13 @@ async function gatherThenRespond(
   // This client sees the fields qualified private / no-cache withhold from later ones.
   const forThisClient = { ...stored, headers: forwarded.headers.filter(([name]) => name !== 'age') }
   return { stored: forThisClient, status: { fwd, fwdStatus: forwarded.status, stored: true } }
+}
+
+function asItCame(forwarded: Forwarded): typeof AS_IT_CAME {
+  // Destroying undici's body emits an abort error: heard here, or it would take the process down.
+  forwarded.body.on('error', () => {})
+  forwarded.body.destroy()
+  return AS_IT_CAME
 }
 
 /**

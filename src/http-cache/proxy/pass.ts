@@ -1,5 +1,6 @@
 // Requests the cache does not answer go through to the upstream as they came; a successful unsafe method then
 // invalidates what it may have changed (RFC 9111 §4.4), and a POST's answer may then be stored for later GETs.
+import type { Forward } from '../policy/cache-status.ts'
 import type { Exchange } from './exchange.ts'
 import { respondStoring, type FillAnswer } from './fill.ts'
 import { UpstreamFailure, type Forwarded } from './forward.ts'
@@ -8,11 +9,7 @@ import { getter } from '../headers.ts'
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
 /** Sends any request through uncached; a successful unsafe method invalidates what it may have changed (§4.4). */
-export async function passThrough(
-  ex: Exchange,
-  fwd: 'method' | 'bypass' | 'uri-miss' | 'vary-miss',
-  detail?: string,
-): Promise<FillAnswer> {
+export async function passThrough(ex: Exchange, fwd: Forward, detail?: string): Promise<FillAnswer> {
   ex.event('bypass')
   let forwarded: Forwarded
   try {

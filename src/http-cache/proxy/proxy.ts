@@ -38,6 +38,7 @@ export function answerProxy(
     unkeyed: carriesAny(incoming.headers, upstream.unkeyedFields),
   }
   // Lookup, unless the cache may never answer this request; from memory at once when the store can.
+  ex.oneRange = request.range === 'single'
   const early = beforeLookup(request)
   const name = upstream.config.name
   const found = early
