@@ -130,7 +130,7 @@ export function createMetrics(store: () => Store | undefined, { shared = false }
       new Counter({
         name: 'cachecar_proxy_events_total',
         labelNames: ['upstream', 'event'],
-        help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, overtaken (a purge arrived while fetching: not stored), error:<kind>',
+        help: 'Read-through cache events per upstream: hit, miss, stale, revalidated-304/200, collapsed, bypass, stored, overtaken (a purge arrived while fetching: not stored), fill-memory (no room to hold the body: not stored), error:<kind>',
       }),
     ),
     upstreamDuration: registry.register(

@@ -69,6 +69,8 @@ test('declared lengths: the fills without room in the budget are answered unstor
   for (const answer of answers) assert.is((await (await answer).text()).length, 400 * KB, 'every client gets it all')
   assert.is(statuses.filter((s) => s.endsWith('; stored')).length, 2, '2 × 400 kB fit in 1 MiB')
   assert.is(statuses.filter((s) => s.endsWith('detail=fill-memory')).length, 1, statuses.join(' | '))
+  const metrics = await (await fetch(`${car.url}/metrics`)).text()
+  assert.match(metrics, 'cachecar_proxy_events_total{upstream="api",event="fill-memory"} 1', 'counted, to alert on')
   // The room comes back once fills are done: a later miss is stored again.
   const later = fetch(`${car.url}/u/api/d`)
   assert.ok(await held.started(1))

@@ -55,6 +55,8 @@ export type ProxyEvent =
   | 'stored'
   /** A response not stored because a purge arrived while it was being fetched. */
   | 'overtaken'
+  /** A response not stored because the fill memory budget had no room for its body (fill-memory.ts). */
+  | 'fill-memory'
   | `error:${string}`
 
 const SET_BY_CACHECAR = new Set(['x-forwarded-for', 'x-forwarded-proto'])

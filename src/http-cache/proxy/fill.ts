@@ -142,6 +142,7 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settl
   if (forwarded.declaredLength === undefined || ranged) return gatherThenRespond(ex, forwarded, fwd, settle, hold)
   if (!hold.cover(forwarded.declaredLength)) {
     // No room to hold it while it is collected: answered as it streams, not stored (waiters go upstream themselves).
+    ex.event('fill-memory')
     settle({ kind: 'not-stored' })
     ex.abandon('not-stored')
     return ex.streamed(forwarded, { fwd, fwdStatus: forwarded.status, detail: 'fill-memory' })
@@ -198,6 +199,7 @@ async function gatherThenRespond(
   }
   if ('over' in gathered) {
     // Not kept: waiters go upstream on their own at once (for a while when it is too large for any fill).
+    if (gathered.reason === 'fill-memory') ex.event('fill-memory')
     settle({ kind: 'not-stored' })
     ex.abandon(gathered.reason === 'too-large' ? 'uncacheable' : 'not-stored')
     if (ex.oneRange && forwarded.status === 200) {

@@ -21,13 +21,17 @@ export function refreshInBackground(ex: Exchange, stored: StoredResponse): void 
       }
       const hold = ex.fillHold()
       if (forwarded.notStorable || !hold.cover(forwarded.declaredLength ?? 0)) {
+        if (!forwarded.notStorable) ex.event('fill-memory')
         forwarded.body.resume()
         return
       }
       try {
         const room = (size: number) => hold.cover(size, forwarded.declaredLength === undefined)
         const outcome = await gather(forwarded.body, ex.upstream.config.maxObjectBytes, room)
-        if ('over' in outcome) forwarded.body.destroy() // nobody reads the rest
+        if ('over' in outcome) {
+          if (outcome.reason === 'fill-memory') ex.event('fill-memory')
+          forwarded.body.destroy() // nobody reads the rest
+        }
         if ('complete' in outcome) await ex.store(storedFrom(forwarded, outcome.complete))
       } finally {
         hold.release()
