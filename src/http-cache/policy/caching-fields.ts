@@ -177,7 +177,7 @@ function qualifiedFields(argument: string | true | undefined): string[] | undefi
 }
 
 /** RFC 9213 target list, most specific first. */
-export const TARGETED_FIELDS = ['cachecar-cache-control', 'cdn-cache-control'] as const
+const TARGETED_FIELDS = ['cachecar-cache-control', 'cdn-cache-control'] as const
 
 /** A response's caching directives, from its most specific targeted field or else Cache-Control. */
 export interface ResponseDirectives {
