@@ -13,7 +13,7 @@ import {
   forward,
   pipeToClient,
   upstreamResponseHeaders,
-  type BodyOutcome,
+  type Collect,
   type Forwarded,
 } from './forward.ts'
 import { requestDirectives, type RequestDirectives } from '../policy/caching-fields.ts'
@@ -63,14 +63,6 @@ const SET_BY_CACHECAR = new Set(['x-forwarded-for', 'x-forwarded-proto'])
 
 /** Dropped when cachecar goes upstream for the whole response (a fill): the client's own preconditions, and Range. */
 const FOR_THE_CLIENT = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range']
-
-/** What to collect of a body on its way to the client, and where it goes once it ends (forward.ts pipeToClient). */
-interface Collect {
-  readonly limit: number
-  readonly done: (outcome: BodyOutcome) => void
-  readonly into?: Uint8Array
-  readonly onOverflow?: () => void
-}
 
 export class Exchange {
   readonly upstream: Upstream
@@ -348,15 +340,7 @@ export class Exchange {
   }
 
   #pipe(body: Readable, bodyless: boolean, collect?: Collect): void {
-    const outgoing = this.#outgoing
-    pipeToClient(
-      body,
-      bodyless ? undefined : outgoing,
-      collect?.limit ?? -1,
-      collect?.done ?? (() => {}),
-      collect?.into,
-      collect?.onOverflow,
-    )
+    pipeToClient(body, bodyless ? undefined : this.#outgoing, collect)
   }
 
   /** Streams an upstream response to the client untouched (apart from hop-by-hop fields). */

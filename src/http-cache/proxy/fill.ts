@@ -139,7 +139,8 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settl
   }
   const hold = ex.fillHold()
   // A range is cut from the stored response: read whole first, whatever its length.
-  if (forwarded.declaredLength === undefined || ranged) return gatherThenRespond(ex, forwarded, fwd, settle, hold)
+  if (forwarded.declaredLength === undefined || ranged)
+    return gatherThenRespond(ex, forwarded, fwd, settle, hold, ranged)
   if (!hold.cover(forwarded.declaredLength)) {
     // No room to hold it while it is collected: answered as it streams, not stored (waiters go upstream themselves).
     ex.event('fill-memory')
@@ -168,11 +169,7 @@ function respond(ex: Exchange, forwarded: Forwarded, fwd: Forward, settle: Settl
     })
   }
   const headers = upstreamResponseHeaders(forwarded, { fwd, fwdStatus: forwarded.status, stored: true })
-  return ex.reply(forwarded.status, headers, forwarded.body, {
-    limit: ex.upstream.config.maxObjectBytes,
-    done: onBody,
-    into: pending.body,
-  })
+  return ex.reply(forwarded.status, headers, forwarded.body, { into: pending.body, done: onBody })
 }
 
 /**
@@ -186,9 +183,10 @@ async function gatherThenRespond(
   fwd: Forward,
   settle: Settle,
   hold: FillHold,
+  ranged: boolean,
 ): Promise<FillOutcome> {
-  const growing = forwarded.declaredLength === undefined
-  const room = (size: number) => (growing ? hold.cover(size, true) : hold.cover(forwarded.declaredLength!))
+  const declared = forwarded.declaredLength
+  const room = (size: number) => hold.cover(declared ?? size, declared === undefined)
   const gathered = await gather(forwarded.body, ex.upstream.config.maxObjectBytes, room)
   if ('failed' in gathered) {
     hold.release()
@@ -202,7 +200,7 @@ async function gatherThenRespond(
     if (gathered.reason === 'fill-memory') ex.event('fill-memory')
     settle({ kind: 'not-stored' })
     ex.abandon(gathered.reason === 'too-large' ? 'uncacheable' : 'not-stored')
-    if (ex.oneRange && forwarded.status === 200) {
+    if (ranged) {
       hold.release()
       return asItCame(forwarded)
     }

@@ -108,28 +108,25 @@ export async function forward(
 /** What the body turned into once it ended. */
 export type BodyOutcome = { readonly complete: Buffer } | { readonly failed: unknown } | { readonly overflow: true }
 
+/** Where a body's bytes are kept for the cache as they pass (sized from its Content-Length), and who gets them. */
+export interface Collect {
+  readonly into: Uint8Array
+  readonly done: (outcome: BodyOutcome) => void
+}
+
 /**
- * Copies `body` to the client while collecting up to `limit` bytes for the cache (limit < 0: collect nothing). While
- * the body is being collected, the upstream is read at its own pace whatever the client's: the bytes are held for the
- * cache anyway, so the client's queue refers to them instead of slowing the fill that collapsed waiters depend on (a
- * client that never read held every waiter). Once the body is known to be too large to keep (`onOverflow`), the
- * client's backpressure paces the upstream again. Collected bytes are handed over only when the body ended cleanly:
- * a cut body is never stored, and the client's response is destroyed, not ended, so it can never pass for complete.
- * If the client goes away while bytes are being collected, the body is still read to the end for the cache.
+ * Copies `body` to the client, with `collect` keeping its bytes for the cache in their final place (no chunk list, no
+ * concatenation). While the body is being collected, the upstream is read at its own pace whatever the client's: the
+ * bytes are held for the cache anyway, so the client's queue refers to them instead of slowing the fill that
+ * collapsed waiters depend on (a client that never read held every waiter). A body longer than it said is not kept,
+ * and the client's backpressure paces the upstream again. Collected bytes are handed over only when the body ended
+ * cleanly: a cut body is never stored, and the client's response is destroyed, not ended, so it can never pass for
+ * complete. If the client goes away while bytes are being collected, the body is still read to the end for the cache.
  */
-export function pipeToClient(
-  body: Readable,
-  client: Writable | undefined,
-  limit: number,
-  done: (outcome: BodyOutcome) => void,
-  into?: Uint8Array,
-  onOverflow?: () => void,
-): void {
-  // With `into` (sized from Content-Length), bytes land in their final place: no chunk list, no concatenation.
-  if (into && into.byteLength <= limit) limit = into.byteLength
-  const chunks: Buffer[] = []
+export function pipeToClient(body: Readable, client: Writable | undefined, collect?: Collect): void {
+  const into = collect?.into
   let size = 0
-  let overflow = limit < 0
+  let overflow = !into
   let detached = client === undefined
   client?.on('drain', () => body.resume())
   client?.on('close', () => {
@@ -140,16 +137,13 @@ export function pipeToClient(
   })
   body.on('data', (chunk: Buffer) => {
     let queued = chunk
-    if (!overflow) {
+    if (into && !overflow) {
       size += chunk.byteLength
-      if (size > limit) {
-        overflow = true
-        chunks.length = 0
-        onOverflow?.()
-      } else if (into) {
+      if (size > into.byteLength) overflow = true
+      else {
         into.set(chunk, size - chunk.byteLength)
         queued = Buffer.from(into.buffer, into.byteOffset + size - chunk.byteLength, chunk.byteLength) // the kept copy
-      } else chunks.push(chunk)
+      }
     }
     if (detached || !client) return
     // Only a body that will not be kept waits for a slow client.
@@ -157,15 +151,13 @@ export function pipeToClient(
   })
   body.on('end', () => {
     if (!detached) client?.end()
-    if (overflow || (into && size !== into.byteLength)) done({ overflow: true })
-    else
-      done({
-        complete: into ? Buffer.from(into.buffer, into.byteOffset, into.byteLength) : Buffer.concat(chunks, size),
-      })
+    if (!into) return
+    if (overflow || size !== into.byteLength) collect.done({ overflow: true })
+    else collect.done({ complete: Buffer.from(into.buffer, into.byteOffset, into.byteLength) })
   })
   body.on('error', (error) => {
     if (!detached) client?.destroy(error)
-    done({ failed: error })
+    collect?.done({ failed: error })
   })
 }
 
