@@ -35,6 +35,10 @@ test('a fill holds what it covers, small bodies never count, and release gives i
   assert.ok(b.cover(1000 * KB, true), 'a growing body takes more as it comes')
   b.release()
   assert.is(budget.taken, 0)
+  const declared = new FillHold(budget)
+  assert.ok(declared.roomFor(500 * KB)(10), 'a declared length is taken whole at the first bytes')
+  assert.is(budget.taken, 500 * KB)
+  declared.release()
   assert.ok(new FillHold(undefined).cover(1e12), 'without a budget every size is covered')
 })
 

@@ -302,13 +302,10 @@ export class Exchange {
    * ended with an error text appended), optionally collecting the body for the cache.
    */
   reply(status: number, headers: HeaderList, body: Readable, collect?: Collect): typeof SENT {
-    const outgoing = this.#outgoing
-    const raw: string[] = []
-    for (const [name, value] of headers) raw.push(name, value)
-    outgoing.writeHead(status, raw)
+    this.#writeHead(status, headers)
     const bodyless = this.method === 'HEAD' || status === 204 || status === 304
-    if (bodyless) outgoing.end()
-    this.#pipe(body, bodyless, collect)
+    if (bodyless) this.#outgoing.end()
+    pipeToClient(body, bodyless ? undefined : this.#outgoing, collect)
     return SENT
   }
 
@@ -330,17 +327,18 @@ export class Exchange {
       return SENT
     }
     outgoing.once('close', done)
-    const raw: string[] = []
-    for (const [name, value] of headers) raw.push(name, value)
-    outgoing.writeHead(status, raw)
+    this.#writeHead(status, headers)
     for (const chunk of head) outgoing.write(chunk)
-    this.#pipe(body, false)
+    pipeToClient(body, outgoing)
     body.resume()
     return SENT
   }
 
-  #pipe(body: Readable, bodyless: boolean, collect?: Collect): void {
-    pipeToClient(body, bodyless ? undefined : this.#outgoing, collect)
+  /** The fields as one flat list: Node writes it as given, repeated names and all. */
+  #writeHead(status: number, headers: HeaderList): void {
+    const raw: string[] = []
+    for (const [name, value] of headers) raw.push(name, value)
+    this.#outgoing.writeHead(status, raw)
   }
 
   /** Streams an upstream response to the client untouched (apart from hop-by-hop fields). */

@@ -36,6 +36,11 @@ export class FillHold {
     return false
   }
 
+  /** What gather() asks as a body arrives: room for its declared length, or for what has come so far. */
+  roomFor(declaredLength: number | undefined): (size: number) => boolean {
+    return (size) => this.cover(declaredLength ?? size, declaredLength === undefined)
+  }
+
   release(): void {
     for (const release of this.#releases.splice(0)) release()
     this.#held = 0

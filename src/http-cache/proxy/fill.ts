@@ -185,8 +185,7 @@ async function gatherThenRespond(
   hold: FillHold,
   ranged: boolean,
 ): Promise<FillOutcome> {
-  const declared = forwarded.declaredLength
-  const room = (size: number) => hold.cover(declared ?? size, declared === undefined)
+  const room = hold.roomFor(forwarded.declaredLength)
   const gathered = await gather(forwarded.body, ex.upstream.config.maxObjectBytes, room)
   if ('failed' in gathered) {
     hold.release()

@@ -19,14 +19,13 @@ export function refreshInBackground(ex: Exchange, stored: StoredResponse): void 
         await (merged.notStorable ? ex.dropUnstorable(merged.notStorable) : ex.store(merged.response))
         return
       }
-      const hold = ex.fillHold()
-      if (forwarded.notStorable || !hold.cover(forwarded.declaredLength ?? 0)) {
-        if (!forwarded.notStorable) ex.event('fill-memory')
+      if (forwarded.notStorable) {
         forwarded.body.resume()
         return
       }
+      const hold = ex.fillHold()
       try {
-        const room = (size: number) => hold.cover(size, forwarded.declaredLength === undefined)
+        const room = hold.roomFor(forwarded.declaredLength)
         const outcome = await gather(forwarded.body, ex.upstream.config.maxObjectBytes, room)
         if ('over' in outcome) {
           if (outcome.reason === 'fill-memory') ex.event('fill-memory')
