@@ -23,6 +23,8 @@ export interface Metrics {
   readonly invalidationsReceived: Counter
   readonly connectionsDropped: Counter
   readonly eventLoopDelay: Histogram
+  /** Reports the bytes held now of a memory budget (`body`, `fill`) as cachecar_memory_budget_bytes{budget}. */
+  readonly watchBudget: (budget: string, held: () => number) => void
 }
 
 /**
@@ -75,8 +77,23 @@ export function createMetrics(store: () => Store | undefined, { shared = false }
     "Bytes of SQLite's write-ahead log, part of cachecar_store_bytes",
     (stats) => stats.walBytes,
   )
+  // Each budget's holding is read at scrape time from the function its owner registered.
+  const budgets = new Map<string, () => number>()
+  const budgetHeld: Gauge = registry.register(
+    new Gauge({
+      name: 'cachecar_memory_budget_bytes',
+      help: 'Bytes held now of each memory budget: body (request bodies read whole), fill (upstream bodies being collected for the cache)',
+      labelNames: ['budget'],
+      collect() {
+        for (const [budget, held] of budgets) budgetHeld.labels(budget).set(held())
+      },
+    }),
+  )
   return {
     registry,
+    watchBudget: (budget, held) => {
+      budgets.set(budget, held)
+    },
     // The metrics every request touches are lean (lean-metrics.ts says why).
     requests: registry.register(
       new Counter({

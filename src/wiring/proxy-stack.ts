@@ -30,6 +30,8 @@ export function createProxyStack(
   now: () => number,
 ): ProxyStack {
   const upstreams = new Map(config.upstreams.map((u) => [u.name, new Upstream(u)]))
+  const fillMemory = new BodyBudget(config.fillMemoryBytes)
+  metrics.watchBudget('fill', () => fillMemory.taken)
   const proxyEvent = labelledOnce((upstream, event) => metrics.proxyEvents.labels(upstream, event))
   const upstreamTimer = labelledOnce((upstream) => metrics.upstreamDuration.labels(upstream))
   const deps: ProxyDeps = {
@@ -40,7 +42,7 @@ export function createProxyStack(
     logger,
     onEvent: (upstream, event) => proxyEvent(upstream, event).inc(),
     onUpstreamTiming: (upstream, seconds) => upstreamTimer(upstream).observe(seconds),
-    fillMemory: new BodyBudget(config.fillMemoryBytes),
+    fillMemory,
   }
   return {
     deps,

@@ -85,7 +85,9 @@ export async function start(config: Config, logger: Logger, options: StartOption
     ...(options.hotRoutes === false ? [] : [hotRoutes({ ...parts, token: config.token, record, problemFor })]),
     ...(proxy ? [proxy.listener(record, problemFor)] : []),
   ]
-  const server = await listen(app.fetch, ahead, config, logger)
+  const bodyBudget = new BodyBudget(config.bodyMemoryBytes)
+  metrics.watchBudget('body', () => bodyBudget.taken)
+  const server = await listen(app.fetch, ahead, config, bodyBudget, logger)
   watchDroppedConnections(server, metrics.connectionsDropped, logger)
   const connections = trackConnections(server)
   const stopCutting = cutStalledSends(connections, config.sendTimeoutMs)
@@ -170,6 +172,7 @@ function listen(
   fetch: FetchHandler,
   ahead: readonly ((req: IncomingMessage, res: ServerResponse) => boolean)[],
   config: Config,
+  bodyBudget: BodyBudget,
   logger: Logger,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -181,7 +184,7 @@ function listen(
     })
     // The proxy streams request bodies to the upstream; the API's routes read theirs whole, within one budget.
     const largestBody = Math.max(config.maxValueBytes, config.maxBulkBytes, sessionBodyLimit(config.sessionMaxBytes))
-    const api = withinBodyBudget((req, res) => void hono(req, res), new BodyBudget(config.bodyMemoryBytes), largestBody)
+    const api = withinBodyBudget((req, res) => void hono(req, res), bodyBudget, largestBody)
     const routed = (req: IncomingMessage, res: ServerResponse) => {
       for (const answer of ahead) if (answer(req, res)) return
       api(req, res)

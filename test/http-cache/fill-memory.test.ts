@@ -69,12 +69,18 @@ test('declared lengths: the fills without room in the budget are answered unstor
   assert.ok(await held.started(3))
   // Fields leave before the bodies end: which fills found room is known now, while all three are held.
   const statuses = await Promise.all(answers.map(async (a) => (await a).headers.get('cache-status') ?? ''))
+  const during = await (await fetch(`${car.url}/metrics`)).text()
+  assert.match(during, `cachecar_memory_budget_bytes{budget="fill"} ${800 * KB}`, 'the two fills that fit, held')
   held.finish()
   for (const answer of answers) assert.is((await (await answer).text()).length, 400 * KB, 'every client gets it all')
   assert.is(statuses.filter((s) => s.endsWith('; stored')).length, 2, '2 × 400 kB fit in 1 MiB')
   assert.is(statuses.filter((s) => s.endsWith('detail=fill-memory')).length, 1, statuses.join(' | '))
   const metrics = await (await fetch(`${car.url}/metrics`)).text()
   assert.match(metrics, 'cachecar_proxy_events_total{upstream="api",event="fill-memory"} 1', 'counted, to alert on')
+  assert.match(metrics, 'cachecar_memory_budget_bytes{budget="body"} 0', 'the request body budget beside it')
+  const released = async () =>
+    (await (await fetch(`${car!.url}/metrics`)).text()).includes('cachecar_memory_budget_bytes{budget="fill"} 0')
+  assert.ok(await eventually(released), 'all given back once the fills are stored')
   // The room comes back once fills are done: a later miss is stored again.
   const later = fetch(`${car.url}/u/api/d`)
   assert.ok(await held.started(1))
