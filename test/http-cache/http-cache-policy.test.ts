@@ -500,6 +500,7 @@ test("which reasons for not storing hold for the answer whoever asks, and which 
     'not-reusable',
     'too-large',
     'close-delimited',
+    'event-stream',
   ] as const) {
     assert.ok(answerItselfUnstorable(reason), reason)
   }

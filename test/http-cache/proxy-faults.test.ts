@@ -243,6 +243,31 @@ test('a client gone while a chunked body is read ends the upstream body once it 
   await upstream.close()
 })
 
+test('a live event stream with max-age is passed on as it comes, never gathered or stored', async () => {
+  const sockets: Socket[] = []
+  const upstream = await rawUpstream((s) => {
+    sockets.push(s)
+    s.write(
+      headersOf(200, 'cache-control: max-age=60\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n'),
+    )
+    const event = 'data: first\n\n'
+    s.write(`${event.length.toString(16)}\r\n${event}\r\n`) // and the stream stays open
+  })
+  car = await startCachecar({ CACHECAR_UPSTREAMS: `api=${upstream.url}` })
+  const response = await fetch(`${car.url}/u/api/events`)
+  assert.is(response.headers.get('cache-status'), 'cachecar; fwd=uri-miss; fwd-status=200; detail=event-stream')
+  const reader = response.body!.getReader()
+  const first = await reader.read()
+  assert.is(
+    new TextDecoder().decode(first.value),
+    'data: first\n\n',
+    'the first event arrives while the stream is open',
+  )
+  await reader.cancel()
+  sockets[0]!.destroy()
+  await upstream.close()
+})
+
 test('a trap listener on another loopback address never gets a connection', async () => {
   const trap = await rawUpstream((s) => s.destroy(), '127.0.0.2')
   const upstream = await rawUpstream((s) => s.end(`${headersOf(200, 'content-length: 2\r\n')}ok`))

@@ -34,7 +34,7 @@ export type NotStorable =
   | 'not-reusable'
 
 /** Why a response was not stored, including the limits of the fill itself (forward.ts). */
-export type NotStoredReason = NotStorable | 'too-large' | 'close-delimited'
+export type NotStoredReason = NotStorable | 'too-large' | 'close-delimited' | 'event-stream'
 
 /**
  * Reasons that hold for the URL's answer whoever asks it; the others are this request's own (its Cookie, its
@@ -49,6 +49,7 @@ const ANSWER_ITSELF: ReadonlySet<NotStoredReason> = new Set([
   'not-reusable',
   'too-large',
   'close-delimited',
+  'event-stream',
 ])
 
 export function answerItselfUnstorable(reason: NotStoredReason | undefined): boolean {

@@ -50,6 +50,7 @@ export class UpstreamFailure extends Error {
 }
 
 const CHUNKED = /(?:^|,)\s*chunked\s*$/i
+const EVENT_STREAM = /^\s*text\/event-stream\s*(?:;|$)/i
 
 /** Sends `request` upstream; rejects with UpstreamFailure before headers arrive. */
 export async function forward(
@@ -94,6 +95,9 @@ export async function forward(
     request.method !== 'HEAD' &&
     response.statusCode !== 204 &&
     response.statusCode !== 304
+  // A live event stream (SSE) is no representation to replay, and it may never end: read whole before answering,
+  // as a storable chunked body is, its client would get nothing. It passes through as it comes.
+  const eventStream = EVENT_STREAM.test(get('content-type') ?? '')
   return {
     requestTime,
     status: response.statusCode,
@@ -101,7 +105,9 @@ export async function forward(
     facts,
     body: response.body,
     declaredLength,
-    notStorable: reason ?? (tooLarge ? 'too-large' : closeDelimited ? 'close-delimited' : undefined),
+    notStorable:
+      reason ??
+      (tooLarge ? 'too-large' : closeDelimited ? 'close-delimited' : eventStream ? 'event-stream' : undefined),
   }
 }
 
