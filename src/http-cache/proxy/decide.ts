@@ -109,8 +109,11 @@ function rangeAfterLookup(request: RequestFacts, lookup: Lookup, now: number): A
     return { act: 'serve', stored, status: REUSED.fresh, event: 'hit', refresh: false, range: true }
   // only-if-cached forbids going upstream, with a range as without (RFC 9111 §5.2.1.7).
   if (request.directives.onlyIfCached) return { act: 'not-cached', fwd: lookup.kind === 'hit' ? 'stale' : lookup.kind }
-  if (!stored) return { act: 'fetch', fwd: lookup.kind === 'hit' ? 'uri-miss' : lookup.kind }
-  return stored.facts.status === 200 ? { act: 'validate', stored, fwd: revalidationCause(stored.facts, now) } : RANGED
+  if (lookup.kind !== 'hit') return { act: 'fetch', fwd: lookup.kind }
+  const { response } = lookup
+  return response.facts.status === 200
+    ? { act: 'validate', stored: response, fwd: revalidationCause(response.facts, now) }
+    : RANGED
 }
 
 /**

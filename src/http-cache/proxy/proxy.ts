@@ -37,8 +37,8 @@ export function answerProxy(
     range: rangeOf(ex.method, ex.request('range')),
     unkeyed: carriesAny(incoming.headers, upstream.unkeyedFields),
   }
-  // Lookup, unless the cache may never answer this request; from memory at once when the store can.
   ex.oneRange = request.range === 'single'
+  // Lookup, unless the cache may never answer this request; from memory at once when the store can.
   const early = beforeLookup(request)
   const name = upstream.config.name
   const found = early
